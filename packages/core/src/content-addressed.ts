@@ -1,0 +1,307 @@
+/**
+ * The shared content-addressed driver mechanics (DESIGN §4). A backend extends
+ * {@link ContentAddressedStorageDriver} and implements only: put-if-absent, get, and the mapping
+ * between a location and its claim fields. Everything else — argument validation, Payload
+ * serialization, SHA-256, size limits before any write, content-addressed keys, in-batch dedup,
+ * integrity checks on read, abort handling and error wrapping — lives here, once.
+ *
+ * @module
+ */
+import { abortedError, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
+import { hashClaimFields, readClaimData, readClaimHash } from './claims';
+import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
+import { sha256Hex } from './hash';
+import { buildStorageKey } from './keys';
+import { validateDriverName, validateMaxPayloadSize } from './options';
+import { decodePayload, encodedPayloadSize, encodePayload } from './proto';
+import {
+  type Payload,
+  type StorageDriver,
+  StorageDriverClaim,
+  type StorageDriverRetrieveContext,
+  type StorageDriverStoreContext,
+} from './types';
+
+/** Where one stored object lives in a backend. `key` is the backend key the claim carries. */
+export interface StorageLocation {
+  readonly key: string;
+}
+
+/** One distinct object to write, handed to {@link ContentAddressedStorageDriver._putIfAbsent}. */
+export interface StoreItem<L extends StorageLocation = StorageLocation> {
+  /** Where to write it. */
+  readonly location: L;
+  /** The serialized `Payload` protobuf: the exact bytes to store. */
+  readonly bytes: Uint8Array;
+  /** SHA-256 of `bytes`, lower-case hex. */
+  readonly sha256: string;
+}
+
+/** Context of one backend call made by the base class. */
+export interface BackendOperation {
+  /** Fires when the caller aborts or a sibling request fails; pass it to every request. */
+  readonly signal: AbortSignal;
+  /** Name of the driver instance (for error messages). */
+  readonly driverName: string;
+  /** `store` or `retrieve`. */
+  readonly kind: 'store' | 'retrieve';
+}
+
+/** Options every content-addressed driver accepts. */
+export interface ContentAddressedStorageDriverOptions {
+  /**
+   * Per-instance routing key written into workflow history. Override it to run several
+   * instances of one driver side by side. Default: the driver's fixed default name.
+   */
+  name?: string;
+  /**
+   * Largest serialized payload accepted, in bytes. Checked for the whole batch before any write.
+   * Default: 52428800 (50 MiB).
+   */
+  maxPayloadSize?: number;
+}
+
+/**
+ * Base class of every bundled driver. Public methods validate and orchestrate; the protected
+ * `_`-prefixed hooks talk to the backend.
+ *
+ * Errors: `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND`, `E_CONFIG`; `retrieve` throws
+ * `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`, `E_ABORTED`, `E_BACKEND`, `E_CONFIG` (all as
+ * {@link StorageDriverError}); API misuse (non-array arguments, non-Payload objects) throws
+ * `TypeError`.
+ */
+export abstract class ContentAddressedStorageDriver<L extends StorageLocation = StorageLocation>
+  implements StorageDriver
+{
+  /** Per-implementation identifier, identical across SDK languages. */
+  abstract readonly type: string;
+  /** Per-instance routing key written into history. */
+  readonly name: string;
+  /** Largest serialized payload accepted, in bytes. */
+  readonly maxPayloadSize: number;
+
+  /**
+   * @throws StorageDriverError `E_CONFIG` if `name` or `maxPayloadSize` is invalid.
+   */
+  protected constructor(defaultName: string, options: ContentAddressedStorageDriverOptions = {}) {
+    this.name = validateDriverName(options.name ?? defaultName);
+    this.maxPayloadSize = validateMaxPayloadSize(options.maxPayloadSize);
+  }
+
+  /**
+   * Stores payloads; resolves to one claim per payload, in order. Identical payloads are written
+   * once; objects that already exist are not rewritten.
+   *
+   * @throws StorageDriverError `E_TOO_LARGE` (nothing of the batch written), `E_ABORTED`, `E_BACKEND`
+   * @throws TypeError if `payloads` is not an array of Payload objects
+   */
+  async store(context: StorageDriverStoreContext, payloads: Payload[]): Promise<StorageDriverClaim[]> {
+    if (!Array.isArray(payloads)) throw new TypeError('payloads must be an array');
+    const ctx = context ?? {};
+    if (payloads.length === 0) return [];
+    throwIfAborted(ctx.abortSignal, this.name);
+
+    // Size limit for the whole batch before serializing or writing anything.
+    for (const [index, payload] of payloads.entries()) {
+      const size = encodedPayloadSize(payload);
+      if (size > this.maxPayloadSize) {
+        throw new StorageDriverError(
+          StorageDriverErrorCode.TOO_LARGE,
+          `Payload ${index} is ${size} bytes serialized, over maxPayloadSize ${this.maxPayloadSize}; nothing was stored`,
+          { driverName: this.name, index },
+        );
+      }
+    }
+
+    const unique = new Map<string, StoreItem<L>>();
+    const locations: L[] = [];
+    for (const [index, payload] of payloads.entries()) {
+      const bytes = encodePayload(payload);
+      const sha256 = sha256Hex(bytes);
+      const key = buildStorageKey(ctx.target, sha256);
+      const location = this._locate(key, ctx, payload, index);
+      locations.push(location);
+      const id = this._locationId(location);
+      if (!unique.has(id)) unique.set(id, { location, bytes, sha256 });
+    }
+
+    await this._run('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
+
+    return locations.map((location) => {
+      const item = unique.get(this._locationId(location)) as StoreItem<L>;
+      return new StorageDriverClaim({ ...this._claimFields(location), ...hashClaimFields(item.sha256) });
+    });
+  }
+
+  /**
+   * Retrieves payloads; resolves to one payload per claim, in order. Every claim is validated
+   * before any backend call, and every object is checked against the claim's SHA-256.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` (nothing read), `E_NOT_FOUND`, `E_INTEGRITY`,
+   *   `E_ABORTED`, `E_BACKEND`
+   * @throws TypeError if `claims` is not an array of objects
+   */
+  async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
+    if (!Array.isArray(claims)) throw new TypeError('claims must be an array');
+    const ctx = context ?? {};
+    if (claims.length === 0) return [];
+    throwIfAborted(ctx.abortSignal, this.name);
+
+    const parsed = claims.map((claim, index) => {
+      const data = readClaimData(claim, index);
+      const sha256 = readClaimHash(data, index);
+      let location: L;
+      try {
+        location = this._parseClaim(data, index);
+      } catch (e) {
+        if (isStorageDriverError(e)) throw this._withDriverName(e);
+        throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim ${index} is invalid`, {
+          driverName: this.name,
+          index,
+          cause: e,
+        });
+      }
+      return { location, sha256, id: this._locationId(location) };
+    });
+
+    const order = new Map<string, number>();
+    const uniqueLocations: L[] = [];
+    for (const p of parsed) {
+      if (!order.has(p.id)) {
+        order.set(p.id, uniqueLocations.length);
+        uniqueLocations.push(p.location);
+      }
+    }
+
+    const found = await this._run('retrieve', ctx.abortSignal, (op) => this._get(uniqueLocations, op));
+    if (!Array.isArray(found) || found.length !== uniqueLocations.length) {
+      throw new StorageDriverError(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of objects', {
+        driverName: this.name,
+        retryable: false,
+      });
+    }
+
+    const digests = new Map<number, string>();
+    const used = new Set<number>();
+    return parsed.map((p, index) => {
+      const slot = order.get(p.id) as number;
+      const bytes = found[slot];
+      if (bytes === undefined || bytes === null) {
+        throw new StorageDriverError(StorageDriverErrorCode.NOT_FOUND, `No stored object at ${p.location.key}`, {
+          driverName: this.name,
+          key: p.location.key,
+          index,
+        });
+      }
+      let digest = digests.get(slot);
+      if (digest === undefined) {
+        digest = sha256Hex(bytes);
+        digests.set(slot, digest);
+      }
+      if (digest !== p.sha256) {
+        throw new StorageDriverError(
+          StorageDriverErrorCode.INTEGRITY,
+          `Stored object at ${p.location.key} has sha256 ${digest}, claim expects ${p.sha256}`,
+          { driverName: this.name, key: p.location.key, index },
+        );
+      }
+      // Each claim gets its own byte arrays, even when two claims share one object.
+      const source = used.has(slot) ? bytes.slice() : bytes;
+      used.add(slot);
+      try {
+        return decodePayload(source);
+      } catch (e) {
+        if (isStorageDriverError(e)) {
+          throw new StorageDriverError(e.code, `${e.message} (object ${p.location.key})`, {
+            driverName: this.name,
+            key: p.location.key,
+            index,
+            cause: e,
+          });
+        }
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Maps a content-addressed key to a backend location. Default: `{ key }` unchanged.
+   * Override to add a prefix, a bucket, etc.
+   */
+  protected _locate(key: string, _context: StorageDriverStoreContext, _payload: Payload, _index: number): L {
+    return { key } as unknown as L;
+  }
+
+  /** Identity of a location for dedup. Default: `location.key`. */
+  protected _locationId(location: L): string {
+    return location.key;
+  }
+
+  /** Claim fields (besides the hash fields) that identify `location`. */
+  protected abstract _claimFields(location: L): Record<string, string>;
+
+  /**
+   * Parses and validates a claim (untrusted) into a location inside this driver's store.
+   * Must throw `E_INVALID_CLAIM` for anything that is malformed or points outside the store.
+   */
+  protected abstract _parseClaim(claimData: Record<string, string>, index: number): L;
+
+  /**
+   * Writes each item unless an object already exists at its location. An existing object must
+   * be left intact (and, where the backend has a TTL, kept alive for at least the TTL). Resolve
+   * only once every item is durably stored. Honour `op.signal`.
+   */
+  protected abstract _putIfAbsent(items: StoreItem<L>[], op: BackendOperation): Promise<void>;
+
+  /** Reads each location; `undefined` where no object exists. Same length and order as `locations`. */
+  protected abstract _get(locations: L[], op: BackendOperation): Promise<(Uint8Array | undefined)[]>;
+
+  /**
+   * Converts a backend error that is not already a {@link StorageDriverError}. Default:
+   * `E_BACKEND`, retryable. Override to classify permanent failures (`E_CONFIG`, ...).
+   */
+  protected _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
+    const message = error instanceof Error ? error.message : String(error);
+    return new StorageDriverError(StorageDriverErrorCode.BACKEND, `${op.kind} failed: ${message}`, {
+      driverName: this.name,
+      cause: error,
+    });
+  }
+
+  /** Creates an error carrying this driver's name. */
+  protected _error(
+    code: StorageDriverErrorCode,
+    message: string,
+    options: { key?: string; index?: number; cause?: unknown; retryable?: boolean } = {},
+  ): StorageDriverError {
+    return new StorageDriverError(code, message, { ...options, driverName: this.name });
+  }
+
+  private _withDriverName(e: StorageDriverError): StorageDriverError {
+    if (e.driverName === undefined) (e as { driverName: string | undefined }).driverName = this.name;
+    return e;
+  }
+
+  private async _run<T>(
+    kind: 'store' | 'retrieve',
+    signal: AbortSignal | undefined,
+    fn: (op: BackendOperation) => Promise<T>,
+  ): Promise<T> {
+    const link = linkAbortSignals(signal);
+    const op: BackendOperation = { signal: link.signal, driverName: this.name, kind };
+    try {
+      return await raceAbort(fn(op), link.signal, this.name);
+    } catch (e) {
+      link.abort(e);
+      if (signal?.aborted) {
+        throw isStorageDriverError(e, StorageDriverErrorCode.ABORTED)
+          ? this._withDriverName(e)
+          : abortedError(signal, this.name);
+      }
+      if (isStorageDriverError(e)) throw this._withDriverName(e);
+      throw this._wrapError(e, op);
+    } finally {
+      link.dispose();
+    }
+  }
+}

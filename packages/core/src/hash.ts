@@ -1,0 +1,21 @@
+/**
+ * Content hashing.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+
+/** The only hash algorithm claims use today. */
+export const HASH_ALGORITHM_SHA256 = 'sha256';
+
+/** SHA-256 of `bytes` as 64 lower-case hex characters. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Whether `value` is a well-formed SHA-256 digest: exactly 64 lower-case hex characters. */
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && SHA256_HEX.test(value);
+}

@@ -1,0 +1,72 @@
+/**
+ * `@x/storage-driver-core`: the contract, wire encoding, keys, hashing, errors, selectors and
+ * shared content-addressed mechanics for Temporal External Storage drivers.
+ *
+ * @packageDocumentation
+ */
+export {
+  abortedError,
+  type LinkedAbortController,
+  linkAbortSignals,
+  mapBounded,
+  raceAbort,
+  throwIfAborted,
+} from './abort';
+export {
+  CLAIM_HASH_ALGORITHM,
+  CLAIM_HASH_ALGORITHM_CAMEL,
+  CLAIM_HASH_VALUE,
+  CLAIM_HASH_VALUE_CAMEL,
+  hashClaimFields,
+  MAX_CLAIM_VALUE_LENGTH,
+  readClaimData,
+  readClaimHash,
+  requireClaimField,
+} from './claims';
+export {
+  type BackendOperation,
+  ContentAddressedStorageDriver,
+  type ContentAddressedStorageDriverOptions,
+  type StorageLocation,
+  type StoreItem,
+} from './content-addressed';
+export {
+  isStorageDriverError,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageDriverErrorOptions,
+} from './errors';
+export { HASH_ALGORITHM_SHA256, isSha256Hex, sha256Hex } from './hash';
+export { buildStorageKey, encodeKeySegment, MISSING_KEY_VALUE, type ParsedStorageKey, parseStorageKey } from './keys';
+export { Int64, type Long, type LongLike } from './long';
+export {
+  DEFAULT_MAX_PAYLOAD_SIZE,
+  validateConcurrency,
+  validateDriverName,
+  validateMaxPayloadSize,
+  validateTtl,
+} from './options';
+export { type DecodedPayload, decodePayload, encodedPayloadSize, encodePayload } from './proto';
+export {
+  type ComposedStorageDriverSelector,
+  type SelectorTarget,
+  type SizeBand,
+  selectBySize,
+  selectByTarget,
+  type TargetMatcher,
+  type TargetRule,
+  type TargetSelectorOptions,
+} from './selectors';
+export {
+  type ExternalPayloadDetails,
+  type Payload,
+  type StorageDriver,
+  type StorageDriverActivityInfo,
+  StorageDriverClaim,
+  type StorageDriverRetrieveContext,
+  type StorageDriverSelectContext,
+  type StorageDriverSelector,
+  type StorageDriverStoreContext,
+  type StorageDriverTargetInfo,
+  type StorageDriverWorkflowInfo,
+} from './types';

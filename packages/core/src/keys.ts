@@ -1,0 +1,115 @@
+/**
+ * Content-addressed storage keys, identical to Temporal's official S3 driver key spec so that
+ * lifecycle rules and cross-SDK interop work.
+ *
+ * - workflow: `v0/ns/{namespace}/wt/{workflowType}/wi/{workflowId}/ri/{runId}/d/sha256/{hex}`
+ * - activity: `v0/ns/{namespace}/at/{activityType}/ai/{activityId}/ri/{runId}/d/sha256/{hex}`
+ * - no target: `v0/d/sha256/{hex}`
+ *
+ * @module
+ */
+import { StorageDriverError, StorageDriverErrorCode } from './errors';
+import { isSha256Hex } from './hash';
+import type { StorageDriverTargetInfo } from './types';
+
+const textEncoder = new TextEncoder();
+const HEX = '0123456789ABCDEF';
+/** Bytes that are left as is: `A-Z a-z 0-9 ! - _ . * ' ( )`. */
+const SAFE = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()") SAFE[c.charCodeAt(0)] = 1;
+
+/** Placeholder written for a missing (undefined/null) target value. */
+export const MISSING_KEY_VALUE = 'null';
+
+/**
+ * Percent-encodes one dynamic key segment over its UTF-8 bytes, escaping everything except
+ * `A-Z a-z 0-9 ! - _ . * ' ( )`, with upper-case hex (`/`→`%2F`, space→`%20`, `é`→`%C3%A9`).
+ * `undefined`/`null` become the literal `null`.
+ */
+export function encodeKeySegment(value: string | undefined | null): string {
+  if (value === undefined || value === null) return MISSING_KEY_VALUE;
+  // Fast path: nothing to escape.
+  let plain = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || SAFE[c] !== 1) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return value;
+  let out = '';
+  for (const b of textEncoder.encode(value)) {
+    if (b < 128 && SAFE[b] === 1) out += String.fromCharCode(b);
+    else out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
+  }
+  return out;
+}
+
+/**
+ * Builds the content-addressed key for a payload whose stored bytes hash to `sha256Hex`, scoped
+ * by `target` (DESIGN §4.4).
+ *
+ * @throws TypeError if `sha256Hex` is not 64 lower-case hex characters or `target.kind` is unknown.
+ */
+export function buildStorageKey(target: StorageDriverTargetInfo | undefined | null, sha256Hex: string): string {
+  if (!isSha256Hex(sha256Hex)) throw new TypeError('sha256Hex must be 64 lower-case hex characters');
+  const digest = `d/sha256/${sha256Hex}`;
+  if (target === undefined || target === null) return `v0/${digest}`;
+  const ns = encodeKeySegment(target.namespace);
+  const type = encodeKeySegment(target.type);
+  const id = encodeKeySegment(target.id);
+  const run = encodeKeySegment(target.runId);
+  switch (target.kind) {
+    case 'workflow':
+      return `v0/ns/${ns}/wt/${type}/wi/${id}/ri/${run}/${digest}`;
+    case 'activity':
+      return `v0/ns/${ns}/at/${type}/ai/${id}/ri/${run}/${digest}`;
+    default:
+      throw new TypeError(`Unknown target kind: ${String((target as { kind?: unknown }).kind)}`);
+  }
+}
+
+/** A key parsed by {@link parseStorageKey}. Segment values are still percent-encoded. */
+export interface ParsedStorageKey {
+  /** `none` for `v0/d/sha256/...` keys. */
+  kind: 'workflow' | 'activity' | 'none';
+  /** Encoded path segments, in order, e.g. `['v0','ns','default','wt',...,'d','sha256','<hex>']`. */
+  segments: string[];
+  /** The SHA-256 digest at the end of the key. */
+  sha256: string;
+}
+
+const SEGMENT = /^(?:[A-Za-z0-9!\-_.*'()]|%[0-9A-F]{2})*$/;
+const MAX_KEY_LENGTH = 1 << 20;
+
+/**
+ * Strictly parses a key that {@link buildStorageKey} can produce. Use it on keys taken from
+ * claims (untrusted input) before touching a backend: it rejects anything outside the grammar —
+ * absolute paths, `\`, NUL, `~`, lower-case or malformed escapes, wrong structure — while
+ * accepting every key the spec produces (including `.`/`..` and empty segments, which are legal).
+ *
+ * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
+ */
+export function parseStorageKey(key: unknown): ParsedStorageKey {
+  const bad = (why: string) =>
+    new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Invalid storage key in claim: ${why}`);
+  if (typeof key !== 'string') throw bad('not a string');
+  if (key.length > MAX_KEY_LENGTH) throw bad('too long');
+  const segments = key.split('/');
+  const n = segments.length;
+  const sha256 = segments[n - 1];
+  if (n < 4 || segments[n - 3] !== 'd' || segments[n - 2] !== 'sha256' || !isSha256Hex(sha256)) {
+    throw bad('must end with d/sha256/<64 lower-case hex>');
+  }
+  if (segments[0] !== 'v0') throw bad('must start with v0/');
+  let kind: ParsedStorageKey['kind'];
+  if (n === 4) kind = 'none';
+  else if (n === 12 && segments[1] === 'ns' && segments[3] === 'wt' && segments[5] === 'wi' && segments[7] === 'ri')
+    kind = 'workflow';
+  else if (n === 12 && segments[1] === 'ns' && segments[3] === 'at' && segments[5] === 'ai' && segments[7] === 'ri')
+    kind = 'activity';
+  else throw bad('unexpected structure');
+  for (const s of segments) if (!SEGMENT.test(s)) throw bad('segment has characters the key spec escapes');
+  return { kind, segments, sha256 };
+}

@@ -1,0 +1,387 @@
+/**
+ * A dependency-free 64-bit integer that is structurally identical to the `Long` class of the
+ * `long` package (v5), which protobufjs — and therefore `@temporalio/proto` — uses for `int64`
+ * fields such as `Payload.externalPayloads[].sizeBytes`. Core must not depend on `long` at run
+ * time, yet its `Payload` type must be assignable to and from the SDK's, so the shape is
+ * declared here and implemented over `bigint`.
+ *
+ * @module
+ */
+
+/** Anything {@link Int64.fromValue} accepts (same as `long`'s `LongLike`). */
+export type LongLike = Long | number | bigint | string | { low: number; high: number; unsigned: boolean };
+
+/** Structural twin of `long`'s `Long` instance API. */
+export interface Long {
+  high: number;
+  low: number;
+  unsigned: boolean;
+  add(addend: LongLike): Long;
+  and(other: LongLike): Long;
+  compare(other: LongLike): number;
+  comp(other: LongLike): number;
+  divide(divisor: LongLike): Long;
+  div(divisor: LongLike): Long;
+  equals(other: LongLike): boolean;
+  eq(other: LongLike): boolean;
+  getHighBits(): number;
+  getHighBitsUnsigned(): number;
+  getLowBits(): number;
+  getLowBitsUnsigned(): number;
+  getNumBitsAbs(): number;
+  greaterThan(other: LongLike): boolean;
+  gt(other: LongLike): boolean;
+  greaterThanOrEqual(other: LongLike): boolean;
+  gte(other: LongLike): boolean;
+  ge(other: LongLike): boolean;
+  isEven(): boolean;
+  isNegative(): boolean;
+  isOdd(): boolean;
+  isPositive(): boolean;
+  isSafeInteger(): boolean;
+  isZero(): boolean;
+  eqz(): boolean;
+  lessThan(other: LongLike): boolean;
+  lt(other: LongLike): boolean;
+  lessThanOrEqual(other: LongLike): boolean;
+  lte(other: LongLike): boolean;
+  le(other: LongLike): boolean;
+  modulo(other: LongLike): Long;
+  mod(other: LongLike): Long;
+  rem(other: LongLike): Long;
+  multiply(multiplier: LongLike): Long;
+  mul(multiplier: LongLike): Long;
+  negate(): Long;
+  neg(): Long;
+  not(): Long;
+  countLeadingZeros(): number;
+  clz(): number;
+  countTrailingZeros(): number;
+  ctz(): number;
+  notEquals(other: LongLike): boolean;
+  neq(other: LongLike): boolean;
+  ne(other: LongLike): boolean;
+  or(other: LongLike): Long;
+  shiftLeft(numBits: number | Long): Long;
+  shl(numBits: number | Long): Long;
+  shiftRight(numBits: number | Long): Long;
+  shr(numBits: number | Long): Long;
+  shiftRightUnsigned(numBits: number | Long): Long;
+  shru(numBits: number | Long): Long;
+  shr_u(numBits: number | Long): Long;
+  rotateLeft(numBits: number | Long): Long;
+  rotl(numBits: number | Long): Long;
+  rotateRight(numBits: number | Long): Long;
+  rotr(numBits: number | Long): Long;
+  subtract(subtrahend: LongLike): Long;
+  sub(subtrahend: LongLike): Long;
+  toBigInt(): bigint;
+  toInt(): number;
+  toNumber(): number;
+  toBytes(le?: boolean): number[];
+  toBytesLE(): number[];
+  toBytesBE(): number[];
+  toSigned(): Long;
+  toString(radix?: number): string;
+  toUnsigned(): Long;
+  xor(other: LongLike): Long;
+}
+
+const MASK32 = 0xffffffffn;
+
+function bitsOf(v: LongLike): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(Math.trunc(v));
+  if (typeof v === 'string') return BigInt(v);
+  return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+}
+
+function shiftOf(n: number | Long): number {
+  return (typeof n === 'number' ? n : n.toInt()) & 63;
+}
+
+/**
+ * A 64-bit integer implementing {@link Long} over `bigint`. Decoded `int64` fields are
+ * `Int64` values; like `long`'s class it carries `__isLong__` so protobufjs and the Temporal SDK
+ * (`Long.isLong`) recognise it.
+ */
+export class Int64 implements Long {
+  /** The high 32 bits as a signed value. */
+  high: number;
+  /** The low 32 bits as a signed value. */
+  low: number;
+  /** Whether this value is unsigned. */
+  unsigned: boolean;
+  /** Brand checked by `Long.isLong`. */
+  readonly __isLong__ = true;
+
+  /** Builds a value from its low and high 32 bits (like `new Long(low, high, unsigned)`). */
+  constructor(low: number, high: number, unsigned = false) {
+    this.low = low | 0;
+    this.high = high | 0;
+    this.unsigned = unsigned;
+  }
+
+  /** Converts a number, bigint, decimal string or `{low, high}` object. Out-of-range input wraps modulo 2^64. */
+  static fromValue(value: LongLike, unsigned?: boolean): Int64 {
+    const inherit =
+      typeof value === 'object' && value !== null && typeof (value as { unsigned?: unknown }).unsigned === 'boolean'
+        ? (value as { unsigned: boolean }).unsigned
+        : false;
+    return Int64.fromBigInt(bitsOf(value), unsigned ?? inherit);
+  }
+
+  /** Wraps a bigint modulo 2^64. */
+  static fromBigInt(value: bigint, unsigned = false): Int64 {
+    const bits = BigInt.asUintN(64, value);
+    return new Int64(Number(bits & MASK32) | 0, Number((bits >> 32n) & MASK32) | 0, unsigned);
+  }
+
+  private big(): bigint {
+    const bits = (BigInt(this.high >>> 0) << 32n) | BigInt(this.low >>> 0);
+    return this.unsigned ? bits : BigInt.asIntN(64, bits);
+  }
+  private make(v: bigint): Int64 {
+    return Int64.fromBigInt(v, this.unsigned);
+  }
+  private other(v: LongLike): bigint {
+    const b = bitsOf(v);
+    return this.unsigned ? BigInt.asUintN(64, b) : BigInt.asIntN(64, b);
+  }
+
+  add(addend: LongLike): Int64 {
+    return this.make(this.big() + this.other(addend));
+  }
+  and(other: LongLike): Int64 {
+    return this.make(this.big() & this.other(other));
+  }
+  compare(other: LongLike): number {
+    const a = this.big();
+    const b = this.other(other);
+    return a === b ? 0 : a < b ? -1 : 1;
+  }
+  comp(other: LongLike): number {
+    return this.compare(other);
+  }
+  divide(divisor: LongLike): Int64 {
+    const d = this.other(divisor);
+    if (d === 0n) throw new Error('division by zero');
+    return this.make(this.big() / d);
+  }
+  div(divisor: LongLike): Int64 {
+    return this.divide(divisor);
+  }
+  equals(other: LongLike): boolean {
+    return this.big() === this.other(other);
+  }
+  eq(other: LongLike): boolean {
+    return this.equals(other);
+  }
+  getHighBits(): number {
+    return this.high;
+  }
+  getHighBitsUnsigned(): number {
+    return this.high >>> 0;
+  }
+  getLowBits(): number {
+    return this.low;
+  }
+  getLowBitsUnsigned(): number {
+    return this.low >>> 0;
+  }
+  getNumBitsAbs(): number {
+    const v = this.big();
+    const abs = v < 0n ? (v === -(1n << 63n) ? 1n << 63n : -v) : v;
+    return abs === 0n ? 1 : abs.toString(2).length;
+  }
+  greaterThan(other: LongLike): boolean {
+    return this.compare(other) > 0;
+  }
+  gt(other: LongLike): boolean {
+    return this.greaterThan(other);
+  }
+  greaterThanOrEqual(other: LongLike): boolean {
+    return this.compare(other) >= 0;
+  }
+  gte(other: LongLike): boolean {
+    return this.greaterThanOrEqual(other);
+  }
+  ge(other: LongLike): boolean {
+    return this.greaterThanOrEqual(other);
+  }
+  isEven(): boolean {
+    return (this.low & 1) === 0;
+  }
+  isNegative(): boolean {
+    return this.big() < 0n;
+  }
+  isOdd(): boolean {
+    return (this.low & 1) === 1;
+  }
+  isPositive(): boolean {
+    return this.big() >= 0n;
+  }
+  isSafeInteger(): boolean {
+    const v = this.big();
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER);
+  }
+  isZero(): boolean {
+    return this.big() === 0n;
+  }
+  eqz(): boolean {
+    return this.isZero();
+  }
+  lessThan(other: LongLike): boolean {
+    return this.compare(other) < 0;
+  }
+  lt(other: LongLike): boolean {
+    return this.lessThan(other);
+  }
+  lessThanOrEqual(other: LongLike): boolean {
+    return this.compare(other) <= 0;
+  }
+  lte(other: LongLike): boolean {
+    return this.lessThanOrEqual(other);
+  }
+  le(other: LongLike): boolean {
+    return this.lessThanOrEqual(other);
+  }
+  modulo(other: LongLike): Int64 {
+    const d = this.other(other);
+    if (d === 0n) throw new Error('division by zero');
+    return this.make(this.big() % d);
+  }
+  mod(other: LongLike): Int64 {
+    return this.modulo(other);
+  }
+  rem(other: LongLike): Int64 {
+    return this.modulo(other);
+  }
+  multiply(multiplier: LongLike): Int64 {
+    return this.make(this.big() * this.other(multiplier));
+  }
+  mul(multiplier: LongLike): Int64 {
+    return this.multiply(multiplier);
+  }
+  negate(): Int64 {
+    return this.make(-this.big());
+  }
+  neg(): Int64 {
+    return this.negate();
+  }
+  not(): Int64 {
+    return this.make(~this.big());
+  }
+  countLeadingZeros(): number {
+    const b = BigInt.asUintN(64, this.big());
+    return b === 0n ? 64 : 64 - b.toString(2).length;
+  }
+  clz(): number {
+    return this.countLeadingZeros();
+  }
+  countTrailingZeros(): number {
+    let b = BigInt.asUintN(64, this.big());
+    if (b === 0n) return 64;
+    let n = 0;
+    while ((b & 1n) === 0n) {
+      b >>= 1n;
+      n++;
+    }
+    return n;
+  }
+  ctz(): number {
+    return this.countTrailingZeros();
+  }
+  notEquals(other: LongLike): boolean {
+    return !this.equals(other);
+  }
+  neq(other: LongLike): boolean {
+    return this.notEquals(other);
+  }
+  ne(other: LongLike): boolean {
+    return this.notEquals(other);
+  }
+  or(other: LongLike): Int64 {
+    return this.make(this.big() | this.other(other));
+  }
+  shiftLeft(numBits: number | Long): Int64 {
+    return this.make(this.big() << BigInt(shiftOf(numBits)));
+  }
+  shl(numBits: number | Long): Int64 {
+    return this.shiftLeft(numBits);
+  }
+  shiftRight(numBits: number | Long): Int64 {
+    return this.make(this.big() >> BigInt(shiftOf(numBits)));
+  }
+  shr(numBits: number | Long): Int64 {
+    return this.shiftRight(numBits);
+  }
+  shiftRightUnsigned(numBits: number | Long): Int64 {
+    return this.make(BigInt.asUintN(64, this.big()) >> BigInt(shiftOf(numBits)));
+  }
+  shru(numBits: number | Long): Int64 {
+    return this.shiftRightUnsigned(numBits);
+  }
+  shr_u(numBits: number | Long): Int64 {
+    return this.shiftRightUnsigned(numBits);
+  }
+  rotateLeft(numBits: number | Long): Int64 {
+    const n = BigInt(shiftOf(numBits));
+    const b = BigInt.asUintN(64, this.big());
+    return this.make((b << n) | (b >> ((64n - n) & 63n)));
+  }
+  rotl(numBits: number | Long): Int64 {
+    return this.rotateLeft(numBits);
+  }
+  rotateRight(numBits: number | Long): Int64 {
+    const n = BigInt(shiftOf(numBits));
+    const b = BigInt.asUintN(64, this.big());
+    return this.make((b >> n) | (b << ((64n - n) & 63n)));
+  }
+  rotr(numBits: number | Long): Int64 {
+    return this.rotateRight(numBits);
+  }
+  subtract(subtrahend: LongLike): Int64 {
+    return this.make(this.big() - this.other(subtrahend));
+  }
+  sub(subtrahend: LongLike): Int64 {
+    return this.subtract(subtrahend);
+  }
+  toBigInt(): bigint {
+    return this.big();
+  }
+  toInt(): number {
+    return this.unsigned ? this.low >>> 0 : this.low;
+  }
+  toNumber(): number {
+    return Number(this.big());
+  }
+  toBytes(le?: boolean): number[] {
+    return le ? this.toBytesLE() : this.toBytesBE();
+  }
+  toBytesLE(): number[] {
+    return this.toBytesBE().reverse();
+  }
+  toBytesBE(): number[] {
+    const b = BigInt.asUintN(64, this.big());
+    const out: number[] = [];
+    for (let i = 7; i >= 0; i--) out.push(Number((b >> BigInt(i * 8)) & 0xffn));
+    return out;
+  }
+  toSigned(): Int64 {
+    return this.unsigned ? new Int64(this.low, this.high, false) : this;
+  }
+  toString(radix = 10): string {
+    return this.big().toString(radix);
+  }
+  toUnsigned(): Int64 {
+    return this.unsigned ? this : new Int64(this.low, this.high, true);
+  }
+  xor(other: LongLike): Int64 {
+    return this.make(this.big() ^ this.other(other));
+  }
+  /** Lets `Number(x)` and arithmetic coercion work, like `long`'s `valueOf`-less class via `toNumber`. */
+  valueOf(): number {
+    return this.toNumber();
+  }
+}

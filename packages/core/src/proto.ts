@@ -1,0 +1,349 @@
+/**
+ * Binary protobuf encoding of `temporal.api.common.v1.Payload`, written here so core has no
+ * runtime dependency. Output is byte-identical to `@temporalio/proto` (protobufjs): fields in
+ * number order, map entries in `Object.keys` order, and — like protobufjs — any field that is
+ * set (not `null`/`undefined`) is written even when it holds a default value.
+ *
+ * ```proto
+ * message Payload {
+ *   map<string, bytes> metadata = 1;
+ *   bytes data = 2;
+ *   repeated ExternalPayloadDetails external_payloads = 3;
+ *   message ExternalPayloadDetails { int64 size_bytes = 1; }
+ * }
+ * ```
+ *
+ * @module
+ */
+import { StorageDriverError, StorageDriverErrorCode } from './errors';
+import { Int64 } from './long';
+import type { ExternalPayloadDetails, Payload } from './types';
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+
+function varintSize(value: number): number {
+  // value is a non-negative 32-bit length
+  if (value < 0x80) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x200000) return 3;
+  if (value < 0x10000000) return 4;
+  return 5;
+}
+
+function varint64Size(value: bigint): number {
+  let v = BigInt.asUintN(64, value);
+  let n = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+function toInt64Bits(value: unknown): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`sizeBytes must be finite, got ${value}`);
+    return BigInt(Math.trunc(value));
+  }
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'string') return BigInt(value);
+  if (typeof value === 'object' && value !== null && 'low' in value && 'high' in value) {
+    const { low, high } = value as { low: number; high: number };
+    return BigInt.asIntN(64, (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0));
+  }
+  throw new TypeError(`sizeBytes must be a number, string, bigint or Long, got ${typeof value}`);
+}
+
+function isSet<T>(obj: object, field: string, value: T | null | undefined): value is T {
+  return value !== null && value !== undefined && Object.hasOwn(obj, field);
+}
+
+function asBytes(value: unknown, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  throw new TypeError(`${what} must be a Uint8Array`);
+}
+
+class Writer {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+  byte(b: number): void {
+    this.buf[this.pos++] = b;
+  }
+  varint(value: number): void {
+    let v = value >>> 0;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+  varint64(value: bigint): void {
+    let v = BigInt.asUintN(64, value);
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+  bytes(b: Uint8Array): void {
+    this.varint(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}
+
+interface Plan {
+  size: number;
+  entries: { key: Uint8Array; value: Uint8Array; size: number }[];
+  data: Uint8Array | undefined;
+  sizes: (bigint | undefined)[];
+}
+
+function plan(payload: Payload): Plan {
+  if (typeof payload !== 'object' || payload === null) throw new TypeError('payload must be an object');
+  let size = 0;
+  const entries: Plan['entries'] = [];
+  const metadata = payload.metadata;
+  if (isSet(payload, 'metadata', metadata)) {
+    if (typeof metadata !== 'object') throw new TypeError('payload.metadata must be an object');
+    for (const k of Object.keys(metadata)) {
+      const key = textEncoder.encode(k);
+      const value = asBytes(metadata[k], `payload.metadata[${JSON.stringify(k)}]`);
+      const entrySize = 1 + varintSize(key.length) + key.length + 1 + varintSize(value.length) + value.length;
+      entries.push({ key, value, size: entrySize });
+      size += 1 + varintSize(entrySize) + entrySize;
+    }
+  }
+  let data: Uint8Array | undefined;
+  if (isSet(payload, 'data', payload.data)) {
+    data = asBytes(payload.data, 'payload.data');
+    size += 1 + varintSize(data.length) + data.length;
+  }
+  const sizes: (bigint | undefined)[] = [];
+  const ext = payload.externalPayloads;
+  if (isSet(payload, 'externalPayloads', ext)) {
+    if (!Array.isArray(ext)) throw new TypeError('payload.externalPayloads must be an array');
+    for (const d of ext as ExternalPayloadDetails[]) {
+      if (typeof d !== 'object' || d === null) throw new TypeError('payload.externalPayloads[] must be objects');
+      const bits = isSet(d, 'sizeBytes', d.sizeBytes) ? toInt64Bits(d.sizeBytes) : undefined;
+      sizes.push(bits);
+      const inner = bits === undefined ? 0 : 1 + varint64Size(bits);
+      size += 1 + varintSize(inner) + inner;
+    }
+  }
+  return { size, entries, data, sizes };
+}
+
+/**
+ * Serialized size in bytes of `payload` as a `Payload` protobuf, without encoding it.
+ *
+ * @throws TypeError if `payload` is not a well-formed Payload object.
+ */
+export function encodedPayloadSize(payload: Payload): number {
+  return plan(payload).size;
+}
+
+/**
+ * Encodes a Payload to protobuf binary, byte-identical to
+ * `temporal.api.common.v1.Payload.encode(payload).finish()` from `@temporalio/proto`.
+ *
+ * @throws TypeError if `payload` is not a well-formed Payload object (e.g. non-bytes data).
+ */
+export function encodePayload(payload: Payload): Uint8Array {
+  const p = plan(payload);
+  const w = new Writer(new Uint8Array(p.size));
+  for (const e of p.entries) {
+    w.byte(0x0a);
+    w.varint(e.size);
+    w.byte(0x0a);
+    w.bytes(e.key);
+    w.byte(0x12);
+    w.bytes(e.value);
+  }
+  if (p.data !== undefined) {
+    w.byte(0x12);
+    w.bytes(p.data);
+  }
+  for (const bits of p.sizes) {
+    w.byte(0x1a);
+    if (bits === undefined) {
+      w.varint(0);
+    } else {
+      w.varint(1 + varint64Size(bits));
+      w.byte(0x08);
+      w.varint64(bits);
+    }
+  }
+  return w.buf;
+}
+
+function malformed(reason: string, offset: number): StorageDriverError {
+  return new StorageDriverError(
+    StorageDriverErrorCode.INTEGRITY,
+    `Stored object is not a valid Payload protobuf: ${reason} at byte ${offset}`,
+  );
+}
+
+class Reader {
+  pos: number;
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+  done(): boolean {
+    return this.pos >= this.end;
+  }
+  varint32(): number {
+    // Lengths and tags: accept up to 10 bytes like protobufjs but require the value to fit 32 bits.
+    const v = this.varint64();
+    if (v > 0xffffffffn) throw malformed('varint does not fit 32 bits', this.pos);
+    return Number(v);
+  }
+  varint64(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw malformed('truncated varint', this.pos);
+      const b = this.buf[this.pos++] as number;
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return BigInt.asUintN(64, result);
+      shift += 7n;
+    }
+    throw malformed('varint longer than 10 bytes', this.pos);
+  }
+  lengthDelimited(): Uint8Array {
+    const len = this.varint32();
+    if (len > this.end - this.pos) throw malformed('length exceeds buffer', this.pos);
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint64();
+        return;
+      case 1:
+        this.advance(8);
+        return;
+      case 2:
+        this.lengthDelimited();
+        return;
+      case 5:
+        this.advance(4);
+        return;
+      case 3: {
+        // group: skip until matching end-group
+        for (;;) {
+          const tag = this.varint32();
+          const wt = tag & 7;
+          if (wt === 4) return;
+          this.skip(wt);
+        }
+      }
+      default:
+        throw malformed(`invalid wire type ${wireType}`, this.pos);
+    }
+  }
+  private advance(n: number): void {
+    if (n > this.end - this.pos) throw malformed('truncated fixed-width field', this.pos);
+    this.pos += n;
+  }
+}
+
+function expectWireType(tag: number, wt: number, r: Reader): void {
+  if ((tag & 7) !== wt) throw malformed(`field ${tag >>> 3} has wire type ${tag & 7}, expected ${wt}`, r.pos);
+}
+
+function decodeMapEntry(bytes: Uint8Array): [string, Uint8Array] {
+  const r = new Reader(bytes, 0, bytes.length);
+  let key = '';
+  let value: Uint8Array = new Uint8Array(0);
+  while (!r.done()) {
+    const tag = r.varint32();
+    const field = tag >>> 3;
+    if (field === 1) {
+      expectWireType(tag, 2, r);
+      key = textDecoder.decode(r.lengthDelimited());
+    } else if (field === 2) {
+      expectWireType(tag, 2, r);
+      value = r.lengthDelimited();
+    } else {
+      if (field === 0) throw malformed('field number 0', r.pos);
+      r.skip(tag & 7);
+    }
+  }
+  return [key, value];
+}
+
+function decodeDetails(bytes: Uint8Array): ExternalPayloadDetails {
+  const r = new Reader(bytes, 0, bytes.length);
+  const details: ExternalPayloadDetails = {};
+  while (!r.done()) {
+    const tag = r.varint32();
+    const field = tag >>> 3;
+    if (field === 1) {
+      expectWireType(tag, 0, r);
+      details.sizeBytes = Int64.fromBigInt(r.varint64());
+    } else {
+      if (field === 0) throw malformed('field number 0', r.pos);
+      r.skip(tag & 7);
+    }
+  }
+  return details;
+}
+
+/** A Payload as returned by {@link decodePayload}: `metadata` and `data` are always present. */
+export interface DecodedPayload extends Payload {
+  metadata: Record<string, Uint8Array>;
+  data: Uint8Array;
+}
+
+/**
+ * Decodes protobuf binary into a Payload. `metadata` and `data` are always set (empty when
+ * absent on the wire); `externalPayloads` is set only when present. Byte fields are views into
+ * `bytes` (no copy). Unknown fields are skipped, as protobuf requires.
+ *
+ * @throws StorageDriverError `E_INTEGRITY` if the bytes are not a valid Payload encoding
+ *   (truncated, bad wire type, over-long varint, length past the end).
+ * @throws TypeError if `bytes` is not a Uint8Array.
+ */
+export function decodePayload(bytes: Uint8Array): DecodedPayload {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
+  const r = new Reader(bytes, 0, bytes.length);
+  const metadata: Record<string, Uint8Array> = {};
+  let data: Uint8Array = bytes.subarray(0, 0);
+  const externalPayloads: ExternalPayloadDetails[] = [];
+  while (!r.done()) {
+    const tag = r.varint32();
+    const field = tag >>> 3;
+    switch (field) {
+      case 1: {
+        expectWireType(tag, 2, r);
+        const [k, v] = decodeMapEntry(r.lengthDelimited());
+        // defineProperty: a hostile key such as `__proto__` must stay a plain own property.
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+        break;
+      }
+      case 2:
+        expectWireType(tag, 2, r);
+        data = r.lengthDelimited();
+        break;
+      case 3:
+        expectWireType(tag, 2, r);
+        externalPayloads.push(decodeDetails(r.lengthDelimited()));
+        break;
+      case 0:
+        throw malformed('field number 0', r.pos);
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  const out: DecodedPayload = { metadata, data };
+  if (externalPayloads.length > 0) out.externalPayloads = externalPayloads;
+  return out;
+}
