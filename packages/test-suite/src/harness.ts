@@ -1,0 +1,104 @@
+/**
+ * Types a driver author implements to run the conformance suite.
+ *
+ * @module
+ */
+import type { StorageDriver, StorageDriverClaim } from '@x/storage-driver-core';
+
+/** A test function: sync or async. */
+export type TestFn = () => void | Promise<void>;
+
+/**
+ * The subset of a test runner the suite needs. jest, vitest and mocha globals fit as they are;
+ * for `node:test` pass `{ describe, it, beforeEach, afterEach }` from `node:test`.
+ */
+export interface ConformanceTestApi {
+  describe(name: string, fn: () => void): void;
+  it(name: string, fn: TestFn): void;
+  beforeEach(fn: TestFn): void;
+  afterEach(fn: TestFn): void;
+}
+
+/** Options the suite asks {@link StorageDriverHarness.create} to apply. */
+export interface HarnessDriverOptions {
+  /** Custom driver `name` (only requested when `capabilities.customName`). */
+  name?: string;
+  /** Custom `maxPayloadSize` in bytes (only requested when `capabilities.maxPayloadSize`). */
+  maxPayloadSize?: number;
+}
+
+/** What the driver under test supports; the suite skips what is declared unsupported. */
+export interface StorageDriverCapabilities {
+  /** Accepts a custom `name`. Default: `true`. */
+  customName: boolean;
+  /** Accepts a `maxPayloadSize` and rejects larger payloads with `E_TOO_LARGE`. Default: `true`. */
+  maxPayloadSize: boolean;
+  /**
+   * Claims follow core's format (`hash_algorithm`, `hash_value`, and the object key in
+   * `claimKeyField`) and errors are core `StorageDriverError`s with codes. Enables the
+   * hash, hostile-claim and error-code tests. Default: `true`.
+   */
+  coreClaims: boolean;
+  /** Claim field holding the object key. Default: `key`. */
+  claimKeyField: string;
+  /**
+   * Rejects claims whose key is not a well-formed storage key (traversal, absolute paths, NUL,
+   * keys outside the driver's prefix) with `E_INVALID_CLAIM`. Default: `true`.
+   */
+  strictClaimKeys: boolean;
+  /** Round-trips an 8 MiB payload. Default: `true`. */
+  largePayloads: boolean;
+}
+
+/** Backend hooks for tests that need to reach behind the driver. All optional. */
+export interface StorageDriverHarnessHooks<D extends StorageDriver> {
+  /** Replace the stored object behind `claim` with different bytes of the same length or not. */
+  corrupt?(driver: D, claim: StorageDriverClaim): Promise<void>;
+  /** Delete the stored object behind `claim`. */
+  remove?(driver: D, claim: StorageDriverClaim): Promise<void>;
+  /** Number of objects stored in the driver's (isolated) store. */
+  countObjects?(driver: D): Promise<number>;
+  /**
+   * Extra hostile claims specific to the backend (another bucket, another table...), built from
+   * a valid claim. Each must be rejected with `E_INVALID_CLAIM` (or `E_NOT_FOUND` if listed in
+   * `notFound`).
+   */
+  hostileClaims?(valid: StorageDriverClaim): StorageDriverClaim[];
+  /**
+   * Writes `bytes` somewhere outside the driver's store and returns claim-key values that would
+   * reach that object if the driver followed traversal (e.g. `../../outside/file`). The suite
+   * asserts those claims are rejected and the object is not read.
+   */
+  plantOutside?(driver: D, bytes: Uint8Array): Promise<string[]>;
+}
+
+/** How the conformance suite creates and tears down the driver under test. */
+export interface StorageDriverHarness<D extends StorageDriver = StorageDriver> {
+  /** Expected `type` of the driver (e.g. `local.fsdriver`). */
+  readonly type: string;
+  /** Expected default `name`. */
+  readonly defaultName: string;
+  /** Creates a fresh driver over a fresh, isolated store (called once per test or more). */
+  create(options?: HarnessDriverOptions): D | Promise<D>;
+  /**
+   * Creates a second instance with the same configuration and store as `driver` (as another
+   * process would). Without it, the cross-instance test is skipped.
+   */
+  reopen?(driver: D): D | Promise<D>;
+  /** Releases what `create`/`reopen` allocated (called after each test for each driver). */
+  destroy?(driver: D): void | Promise<void>;
+  /** Declared capabilities; omitted flags take their defaults. */
+  capabilities?: Partial<StorageDriverCapabilities>;
+  /** Backend hooks. */
+  hooks?: StorageDriverHarnessHooks<D>;
+}
+
+/** Default capability flags. */
+export const DEFAULT_CAPABILITIES: StorageDriverCapabilities = {
+  customName: true,
+  maxPayloadSize: true,
+  coreClaims: true,
+  claimKeyField: 'key',
+  strictClaimKeys: true,
+  largePayloads: true,
+};

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it: bootstrap, lint, type check, build checks,
+# unit/conformance/integration tests, demo smoke run. Prints a pass/fail summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+mkdir -p .tmp
+bash scripts/bootstrap.sh || { echo "summary: 0 passed, 1 failed"; exit 1; }
+
+declare -a STEP_NAMES=() STEP_RESULTS=()
+failed_steps=0
+step() {
+  local name="$1"; shift
+  echo
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then
+    STEP_NAMES+=("$name"); STEP_RESULTS+=("ok   ($((SECONDS - start))s)")
+  else
+    STEP_NAMES+=("$name"); STEP_RESULTS+=("FAIL ($((SECONDS - start))s)"); failed_steps=$((failed_steps + 1))
+  fi
+}
+
+step "lint + format (biome)" pnpm exec biome check .
+step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
+step "built packages load with require() and import()" node scripts/check-packages.mjs
+step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
+step "demo" node examples/demo/dist/demo.js --quiet
+
+echo
+echo "=== summary"
+for i in "${!STEP_NAMES[@]}"; do printf '  %-50s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"; done
+node -e '
+const fs = require("fs");
+let passed = 0, failed = 0, skipped = 0;
+try {
+  const r = JSON.parse(fs.readFileSync(".tmp/jest-results.json", "utf8"));
+  passed = r.numPassedTests; failed = r.numFailedTests; skipped = r.numPendingTests + r.numTodoTests;
+  if (r.numRuntimeErrorTestSuites) failed += r.numRuntimeErrorTestSuites;
+} catch { failed += 1; }
+const steps = Number(process.argv[1]);
+console.log(`  jest: ${passed} tests passed, ${failed} failed, ${skipped} skipped; ${steps} step(s) failed`);
+console.log(`summary: ${passed} passed, ${failed + steps} failed, ${skipped} skipped`);
+' "$failed_steps"
+[ "$failed_steps" -eq 0 ]
