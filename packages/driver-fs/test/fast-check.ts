@@ -1,0 +1,2 @@
+/** fast-check for the property tests. */
+export { default } from 'fast-check';
