@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const archive = new FsStorageDriver({ root: path.join(root, 'archive'), name: 'fs-archive' });
   const selector = selectBySize([{ below: 1 * MiB, use: hot }, { use: archive }]);
   const externalStorage = new ExternalStorage({
-    drivers: [...selector.drivers],
+    drivers: selector.drivers,
     driverSelector: selector,
     payloadSizeThreshold: 64 * KiB,
   });

@@ -154,7 +154,11 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       try {
         location = this._parseClaim(data, index);
       } catch (e) {
-        if (isStorageDriverError(e)) throw this._withDriverName(e);
+        if (isStorageDriverError(e)) {
+          // Helpers such as parseStorageKey do not know the claim's position; the base does.
+          if (e.index === undefined) (e as { index: number | undefined }).index = index;
+          throw this._withDriverName(e);
+        }
         throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim ${index} is invalid`, {
           driverName: this.name,
           index,

@@ -311,7 +311,9 @@ export class Int64 implements Long {
     return this.shiftLeft(numBits);
   }
   shiftRight(numBits: number | Long): Int64 {
-    return this.make(this.big() >> BigInt(shiftOf(numBits)));
+    // Arithmetic shift of the bit pattern, even for unsigned values: exactly what `long` does.
+    const bits = (BigInt(this.high) << 32n) | BigInt(this.low >>> 0);
+    return this.make(bits >> BigInt(shiftOf(numBits)));
   }
   shr(numBits: number | Long): Int64 {
     return this.shiftRight(numBits);

@@ -1,8 +1,10 @@
 /**
  * Binary protobuf encoding of `temporal.api.common.v1.Payload`, written here so core has no
- * runtime dependency. Output is byte-identical to `@temporalio/proto` (protobufjs): fields in
- * number order, map entries in `Object.keys` order, and — like protobufjs — any field that is
- * set (not `null`/`undefined`) is written even when it holds a default value.
+ * runtime dependency. Output is byte-identical to `@temporalio/proto` 1.24 (protobufjs 8, proto3
+ * implicit presence): fields in number order, map entries in `Object.keys` order with key and
+ * value always written, `data` omitted when empty, and `size_bytes` omitted when zero (a `Long`
+ * with `low` and `high` both 0, or the number `0`). Every `externalPayloads` element is written,
+ * even when empty.
  *
  * ```proto
  * message Payload {
@@ -20,7 +22,9 @@ import { Int64 } from './long';
 import type { ExternalPayloadDetails, Payload } from './types';
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Nesting limit for skipped groups, as protobufjs and protoc (`default_recursion_limit`). */
+const RECURSION_LIMIT = 100;
 
 function varintSize(value: number): number {
   // value is a non-negative 32-bit length
@@ -57,6 +61,15 @@ function toInt64Bits(value: unknown): bigint {
 
 function isSet<T>(obj: object, field: string, value: T | null | undefined): value is T {
   return value !== null && value !== undefined && Object.hasOwn(obj, field);
+}
+
+/** protobufjs' proto3 presence test for an `int64` field: zero is not written. */
+function isZeroInt64(value: unknown): boolean {
+  if (typeof value === 'object' && value !== null) {
+    const { low, high } = value as { low?: unknown; high?: unknown };
+    return !(low || high);
+  }
+  return value === 0;
 }
 
 function asBytes(value: unknown, what: string): Uint8Array {
@@ -117,8 +130,12 @@ function plan(payload: Payload): Plan {
   }
   let data: Uint8Array | undefined;
   if (isSet(payload, 'data', payload.data)) {
-    data = asBytes(payload.data, 'payload.data');
-    size += 1 + varintSize(data.length) + data.length;
+    const bytes = asBytes(payload.data, 'payload.data');
+    // proto3 implicit presence: empty bytes are the default and are not written.
+    if (bytes.length > 0) {
+      data = bytes;
+      size += 1 + varintSize(data.length) + data.length;
+    }
   }
   const sizes: (bigint | undefined)[] = [];
   const ext = payload.externalPayloads;
@@ -126,7 +143,8 @@ function plan(payload: Payload): Plan {
     if (!Array.isArray(ext)) throw new TypeError('payload.externalPayloads must be an array');
     for (const d of ext as ExternalPayloadDetails[]) {
       if (typeof d !== 'object' || d === null) throw new TypeError('payload.externalPayloads[] must be objects');
-      const bits = isSet(d, 'sizeBytes', d.sizeBytes) ? toInt64Bits(d.sizeBytes) : undefined;
+      const bits =
+        isSet(d, 'sizeBytes', d.sizeBytes) && !isZeroInt64(d.sizeBytes) ? toInt64Bits(d.sizeBytes) : undefined;
       sizes.push(bits);
       const inner = bits === undefined ? 0 : 1 + varint64Size(bits);
       size += 1 + varintSize(inner) + inner;
@@ -222,7 +240,8 @@ class Reader {
     this.pos += len;
     return out;
   }
-  skip(wireType: number): void {
+  skip(wireType: number, fieldNumber: number, depth = 0): void {
+    if (depth > RECURSION_LIMIT) throw malformed('groups nested too deeply', this.pos);
     switch (wireType) {
       case 0:
         this.varint64();
@@ -237,12 +256,17 @@ class Reader {
         this.advance(4);
         return;
       case 3: {
-        // group: skip until matching end-group
+        // group: skip until the matching end-group
         for (;;) {
           const tag = this.varint32();
+          const field = tag >>> 3;
           const wt = tag & 7;
-          if (wt === 4) return;
-          this.skip(wt);
+          if (field === 0) throw malformed('field number 0', this.pos);
+          if (wt === 4) {
+            if (field !== fieldNumber) throw malformed('mismatched end-group tag', this.pos);
+            return;
+          }
+          this.skip(wt, field, depth + 1);
         }
       }
       default:
@@ -259,6 +283,15 @@ function expectWireType(tag: number, wt: number, r: Reader): void {
   if ((tag & 7) !== wt) throw malformed(`field ${tag >>> 3} has wire type ${tag & 7}, expected ${wt}`, r.pos);
 }
 
+function decodeUtf8(bytes: Uint8Array, offset: number): string {
+  try {
+    return textDecoder.decode(bytes);
+  } catch {
+    // proto3 strings must be valid UTF-8 (protobufjs rejects them too); never decode lossily.
+    throw malformed('metadata key is not valid UTF-8', offset);
+  }
+}
+
 function decodeMapEntry(bytes: Uint8Array): [string, Uint8Array] {
   const r = new Reader(bytes, 0, bytes.length);
   let key = '';
@@ -268,13 +301,13 @@ function decodeMapEntry(bytes: Uint8Array): [string, Uint8Array] {
     const field = tag >>> 3;
     if (field === 1) {
       expectWireType(tag, 2, r);
-      key = textDecoder.decode(r.lengthDelimited());
+      key = decodeUtf8(r.lengthDelimited(), r.pos);
     } else if (field === 2) {
       expectWireType(tag, 2, r);
       value = r.lengthDelimited();
     } else {
       if (field === 0) throw malformed('field number 0', r.pos);
-      r.skip(tag & 7);
+      r.skip(tag & 7, field);
     }
   }
   return [key, value];
@@ -291,7 +324,7 @@ function decodeDetails(bytes: Uint8Array): ExternalPayloadDetails {
       details.sizeBytes = Int64.fromBigInt(r.varint64());
     } else {
       if (field === 0) throw malformed('field number 0', r.pos);
-      r.skip(tag & 7);
+      r.skip(tag & 7, field);
     }
   }
   return details;
@@ -309,7 +342,8 @@ export interface DecodedPayload extends Payload {
  * `bytes` (no copy). Unknown fields are skipped, as protobuf requires.
  *
  * @throws StorageDriverError `E_INTEGRITY` if the bytes are not a valid Payload encoding
- *   (truncated, bad wire type, over-long varint, length past the end).
+ *   (truncated, bad wire type, over-long varint, length past the end, a metadata key that is
+ *   not valid UTF-8, groups nested deeper than 100).
  * @throws TypeError if `bytes` is not a Uint8Array.
  */
 export function decodePayload(bytes: Uint8Array): DecodedPayload {
@@ -340,7 +374,7 @@ export function decodePayload(bytes: Uint8Array): DecodedPayload {
       case 0:
         throw malformed('field number 0', r.pos);
       default:
-        r.skip(tag & 7);
+        r.skip(tag & 7, field);
     }
   }
   const out: DecodedPayload = { metadata, data };

@@ -12,8 +12,12 @@ import type { Payload, StorageDriver, StorageDriverSelectContext, StorageDriverS
  * `ExternalStorage({ drivers: selector.drivers, driverSelector: selector })`.
  */
 export interface ComposedStorageDriverSelector extends StorageDriverSelector {
-  /** Every distinct driver this selector can return, in first-seen order. */
-  readonly drivers: readonly StorageDriver[];
+  /**
+   * Every distinct driver this selector can return, in first-seen order. Each read returns a
+   * fresh (mutable) copy, so it can be passed straight to `ExternalStorage({ drivers })`, whose
+   * option type is a mutable `StorageDriver[]`.
+   */
+  readonly drivers: StorageDriver[];
 }
 
 /** What a band or rule routes to: a driver, `null` (keep inline), or a nested selector. */
@@ -61,8 +65,9 @@ function resolve(target: SelectorTarget, context: StorageDriverSelectContext, pa
 }
 
 function withDrivers(fn: StorageDriverSelector, drivers: StorageDriver[]): ComposedStorageDriverSelector {
+  const list = [...drivers];
   return Object.defineProperty(fn, 'drivers', {
-    value: Object.freeze([...drivers]),
+    get: () => [...list],
     enumerable: true,
   }) as ComposedStorageDriverSelector;
 }
