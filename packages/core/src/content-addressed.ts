@@ -22,6 +22,18 @@ import {
   type StorageDriverStoreContext,
 } from './types';
 
+/** Longest key quoted in full in an error message; the `key` property always has all of it. */
+const MAX_KEY_IN_MESSAGE = 300;
+
+/**
+ * A key as quoted in error messages: keys built from 1,000-character ids can be tens of KB, so
+ * long ones keep their head and tail (the digest) with the middle elided.
+ */
+export function displayKey(key: string): string {
+  if (key.length <= MAX_KEY_IN_MESSAGE) return key;
+  return `${key.slice(0, 160)}…(${key.length - 280} chars)…${key.slice(-120)}`;
+}
+
 /** Where one stored object lives in a backend. `key` is the backend key the claim carries. */
 export interface StorageLocation {
   readonly key: string;
@@ -191,11 +203,15 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       const slot = order.get(p.id) as number;
       const bytes = found[slot];
       if (bytes === undefined || bytes === null) {
-        throw new StorageDriverError(StorageDriverErrorCode.NOT_FOUND, `No stored object at ${p.location.key}`, {
-          driverName: this.name,
-          key: p.location.key,
-          index,
-        });
+        throw new StorageDriverError(
+          StorageDriverErrorCode.NOT_FOUND,
+          `No stored object at ${displayKey(p.location.key)}`,
+          {
+            driverName: this.name,
+            key: p.location.key,
+            index,
+          },
+        );
       }
       let digest = digests.get(slot);
       if (digest === undefined) {
@@ -205,7 +221,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       if (digest !== p.sha256) {
         throw new StorageDriverError(
           StorageDriverErrorCode.INTEGRITY,
-          `Stored object at ${p.location.key} has sha256 ${digest}, claim expects ${p.sha256}`,
+          `Stored object at ${displayKey(p.location.key)} has sha256 ${digest}, claim expects ${p.sha256}`,
           { driverName: this.name, key: p.location.key, index },
         );
       }
@@ -216,7 +232,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         return decodePayload(source);
       } catch (e) {
         if (isStorageDriverError(e)) {
-          throw new StorageDriverError(e.code, `${e.message} (object ${p.location.key})`, {
+          throw new StorageDriverError(e.code, `${e.message} (object ${displayKey(p.location.key)})`, {
             driverName: this.name,
             key: p.location.key,
             index,

@@ -27,6 +27,7 @@ export {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  displayKey,
   type StorageLocation,
   type StoreItem,
 } from './content-addressed';

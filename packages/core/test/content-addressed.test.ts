@@ -4,6 +4,7 @@ import {
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
   DEFAULT_MAX_PAYLOAD_SIZE,
+  displayKey,
   encodedPayloadSize,
   encodePayload,
   type Payload,
@@ -476,5 +477,17 @@ describe('retrieve', () => {
     await expectRejectsCode(d.retrieve({ abortSignal: c.signal }, claims), 'E_ABORTED');
     expect(Date.now() - started).toBeLessThan(1000);
     expect(d.ops.at(-1)?.signal.aborted).toBe(true);
+  });
+});
+
+describe('displayKey', () => {
+  it('quotes short keys in full and elides the middle of long ones, keeping the digest', () => {
+    const short = `v0/d/sha256/${'a'.repeat(64)}`;
+    expect(displayKey(short)).toBe(short);
+    const long = `v0/ns/${'%C3%A9'.repeat(2000)}/d/sha256/${'b'.repeat(64)}`;
+    const shown = displayKey(long);
+    expect(shown.length).toBeLessThan(400);
+    expect(shown.startsWith('v0/ns/%C3%A9')).toBe(true);
+    expect(shown.endsWith(`/d/sha256/${'b'.repeat(64)}`)).toBe(true);
   });
 });

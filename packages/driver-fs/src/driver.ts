@@ -23,6 +23,7 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  displayKey,
   isStorageDriverError,
   mapBounded,
   parseStorageKey,
@@ -553,7 +554,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     if (!isInside(rootReal, parentReal)) {
       throw this._error(
         StorageDriverErrorCode.INVALID_CLAIM,
-        `Claim key ${location.key} resolves outside the root (symlinked directory)`,
+        `Claim key ${displayKey(location.key)} resolves outside the root (symlinked directory)`,
         { key: location.key },
       );
     }
@@ -566,7 +567,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       if (errnoCode(e) === 'ELOOP') {
         throw this._error(
           StorageDriverErrorCode.INVALID_CLAIM,
-          `Claim key ${location.key} resolves to a symlink; refusing to follow it`,
+          `Claim key ${displayKey(location.key)} resolves to a symlink; refusing to follow it`,
           { key: location.key, cause: e },
         );
       }
@@ -575,9 +576,13 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) {
-        throw this._error(StorageDriverErrorCode.INVALID_CLAIM, `Claim key ${location.key} is not a regular file`, {
-          key: location.key,
-        });
+        throw this._error(
+          StorageDriverErrorCode.INVALID_CLAIM,
+          `Claim key ${displayKey(location.key)} is not a regular file`,
+          {
+            key: location.key,
+          },
+        );
       }
       const buffer = await handle.readFile({ signal });
       return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
