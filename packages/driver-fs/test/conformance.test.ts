@@ -16,9 +16,14 @@ runStorageDriverConformance(
     defaultName: 'fs',
     async create(options) {
       const dir = await makeTempDir('fs-conformance-');
-      const driver = new FsStorageDriver({ root: path.join(dir, 'store'), ...options });
-      dirs.set(driver, dir);
-      return driver;
+      try {
+        const driver = new FsStorageDriver({ root: path.join(dir, 'store'), ...options });
+        dirs.set(driver, dir);
+        return driver;
+      } catch (e) {
+        await cleanup(dir);
+        throw e;
+      }
     },
     reopen: (driver) => new FsStorageDriver({ root: driver.root, name: driver.name }),
     async destroy(driver) {

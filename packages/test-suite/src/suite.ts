@@ -129,6 +129,17 @@ export function runStorageDriverConformance<D extends StorageDriver>(
           assert.equal(d.type, harness.type);
           await roundTrip(d, [makePayload('named')]);
         });
+        if (caps.coreClaims) {
+          it('rejects an invalid name with E_CONFIG', async () => {
+            for (const name of ['', 'bad\u0000name', 'x'.repeat(257)]) {
+              await assertRejectsWithCode(
+                Promise.resolve().then(() => create({ name })),
+                StorageDriverErrorCode.CONFIG,
+                `name ${JSON.stringify(name.slice(0, 20))}`,
+              );
+            }
+          });
+        }
       } else skip('accepts a custom name', 'capabilities.customName is false');
     });
 

@@ -24,6 +24,7 @@ import {
   StorageDriverError,
   sha256Hex,
   throwIfAborted,
+  validateDriverName,
 } from '@x/storage-driver-core';
 import { runStorageDriverConformance } from '../src';
 
@@ -34,7 +35,7 @@ class MapDriver implements StorageDriver {
   private readonly maxPayloadSize: number;
 
   constructor(options: { name?: string; maxPayloadSize?: number } = {}) {
-    this.name = options.name ?? 'map';
+    this.name = validateDriverName(options.name ?? 'map');
     this.maxPayloadSize = options.maxPayloadSize ?? 50 * 1024 * 1024;
   }
 
