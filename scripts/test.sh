@@ -24,6 +24,7 @@ step() {
 step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
+step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "demo" node examples/demo/dist/demo.js --quiet
 

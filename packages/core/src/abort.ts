@@ -27,8 +27,11 @@ export function throwIfAborted(signal: AbortSignal | undefined, driverName?: str
  * Call `dispose()` when done so no listener outlives the operation.
  */
 export interface LinkedAbortController {
+  /** Fires when `abort()` is called or any parent signal fires. */
   readonly signal: AbortSignal;
+  /** Aborts `signal` with `reason`. */
   abort(reason?: unknown): void;
+  /** Removes the listeners on the parent signals; call it when the operation is over. */
   dispose(): void;
 }
 

@@ -36,6 +36,7 @@ export function displayKey(key: string): string {
 
 /** Where one stored object lives in a backend. `key` is the backend key the claim carries. */
 export interface StorageLocation {
+  /** The backend key of the object, as written into the claim. */
   readonly key: string;
 }
 

@@ -13,77 +13,149 @@ export type LongLike = Long | number | bigint | string | { low: number; high: nu
 
 /** Structural twin of `long`'s `Long` instance API. */
 export interface Long {
+  /** The high 32 bits as a signed value. */
   high: number;
+  /** The low 32 bits as a signed value. */
   low: number;
+  /** Whether the value is unsigned. */
   unsigned: boolean;
+  /** Returns the sum of this and `addend`. */
   add(addend: LongLike): Long;
+  /** Returns the bitwise AND of this and `other`. */
   and(other: LongLike): Long;
+  /** Compares with `other`: 0 if equal, -1 if less, 1 if greater. */
   compare(other: LongLike): number;
+  /** Alias of `compare`. */
   comp(other: LongLike): number;
+  /** Returns this divided by `divisor` (truncated). */
   divide(divisor: LongLike): Long;
+  /** Alias of `divide`. */
   div(divisor: LongLike): Long;
+  /** Whether this equals `other`. */
   equals(other: LongLike): boolean;
+  /** Alias of `equals`. */
   eq(other: LongLike): boolean;
+  /** The high 32 bits as a signed integer. */
   getHighBits(): number;
+  /** The high 32 bits as an unsigned integer. */
   getHighBitsUnsigned(): number;
+  /** The low 32 bits as a signed integer. */
   getLowBits(): number;
+  /** The low 32 bits as an unsigned integer. */
   getLowBitsUnsigned(): number;
+  /** Number of bits needed to represent the absolute value. */
   getNumBitsAbs(): number;
+  /** Whether this is greater than `other`. */
   greaterThan(other: LongLike): boolean;
+  /** Alias of `greaterThan`. */
   gt(other: LongLike): boolean;
+  /** Whether this is greater than or equal to `other`. */
   greaterThanOrEqual(other: LongLike): boolean;
+  /** Alias of `greaterThanOrEqual`. */
   gte(other: LongLike): boolean;
+  /** Alias of `greaterThanOrEqual`. */
   ge(other: LongLike): boolean;
+  /** Whether the value is even. */
   isEven(): boolean;
+  /** Whether the value is negative. */
   isNegative(): boolean;
+  /** Whether the value is odd. */
   isOdd(): boolean;
+  /** Whether the value is zero or positive. */
   isPositive(): boolean;
+  /** Whether the value fits a JavaScript safe integer. */
   isSafeInteger(): boolean;
+  /** Whether the value is zero. */
   isZero(): boolean;
+  /** Alias of `isZero`. */
   eqz(): boolean;
+  /** Whether this is less than `other`. */
   lessThan(other: LongLike): boolean;
+  /** Alias of `lessThan`. */
   lt(other: LongLike): boolean;
+  /** Whether this is less than or equal to `other`. */
   lessThanOrEqual(other: LongLike): boolean;
+  /** Alias of `lessThanOrEqual`. */
   lte(other: LongLike): boolean;
+  /** Alias of `lessThanOrEqual`. */
   le(other: LongLike): boolean;
+  /** Returns this modulo `other` (sign of the dividend). */
   modulo(other: LongLike): Long;
+  /** Alias of `modulo`. */
   mod(other: LongLike): Long;
+  /** Alias of `modulo`. */
   rem(other: LongLike): Long;
+  /** Returns the product of this and `multiplier`. */
   multiply(multiplier: LongLike): Long;
+  /** Alias of `multiply`. */
   mul(multiplier: LongLike): Long;
+  /** Returns the negation. */
   negate(): Long;
+  /** Alias of `negate`. */
   neg(): Long;
+  /** Returns the bitwise NOT. */
   not(): Long;
+  /** Number of leading zero bits. */
   countLeadingZeros(): number;
+  /** Alias of `countLeadingZeros`. */
   clz(): number;
+  /** Number of trailing zero bits. */
   countTrailingZeros(): number;
+  /** Alias of `countTrailingZeros`. */
   ctz(): number;
+  /** Whether this differs from `other`. */
   notEquals(other: LongLike): boolean;
+  /** Alias of `notEquals`. */
   neq(other: LongLike): boolean;
+  /** Alias of `notEquals`. */
   ne(other: LongLike): boolean;
+  /** Returns the bitwise OR of this and `other`. */
   or(other: LongLike): Long;
+  /** Returns this shifted left by `numBits`. */
   shiftLeft(numBits: number | Long): Long;
+  /** Alias of `shiftLeft`. */
   shl(numBits: number | Long): Long;
+  /** Returns this arithmetically shifted right by `numBits`. */
   shiftRight(numBits: number | Long): Long;
+  /** Alias of `shiftRight`. */
   shr(numBits: number | Long): Long;
+  /** Returns this logically shifted right by `numBits`. */
   shiftRightUnsigned(numBits: number | Long): Long;
+  /** Alias of `shiftRightUnsigned`. */
   shru(numBits: number | Long): Long;
+  /** Alias of `shiftRightUnsigned`. */
   shr_u(numBits: number | Long): Long;
+  /** Returns this rotated left by `numBits`. */
   rotateLeft(numBits: number | Long): Long;
+  /** Alias of `rotateLeft`. */
   rotl(numBits: number | Long): Long;
+  /** Returns this rotated right by `numBits`. */
   rotateRight(numBits: number | Long): Long;
+  /** Alias of `rotateRight`. */
   rotr(numBits: number | Long): Long;
+  /** Returns this minus `subtrahend`. */
   subtract(subtrahend: LongLike): Long;
+  /** Alias of `subtract`. */
   sub(subtrahend: LongLike): Long;
+  /** The value as a bigint. */
   toBigInt(): bigint;
+  /** The low 32 bits as a number (unsigned if this is unsigned). */
   toInt(): number;
+  /** The value as a number (may lose precision beyond 2^53). */
   toNumber(): number;
+  /** The 8 bytes of the value, little-endian if `le`, else big-endian. */
   toBytes(le?: boolean): number[];
+  /** The 8 bytes of the value, little-endian. */
   toBytesLE(): number[];
+  /** The 8 bytes of the value, big-endian. */
   toBytesBE(): number[];
+  /** The same bits as a signed value. */
   toSigned(): Long;
+  /** The value in `radix` (default 10). */
   toString(radix?: number): string;
+  /** The same bits as an unsigned value. */
   toUnsigned(): Long;
+  /** Returns the bitwise XOR of this and `other`. */
   xor(other: LongLike): Long;
 }
 

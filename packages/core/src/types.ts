@@ -45,6 +45,7 @@ export class StorageDriverClaim {
 
 /** Workflow identity information passed to a storage driver. */
 export interface StorageDriverWorkflowInfo {
+  /** Discriminant: the payloads belong to a workflow execution. */
   readonly kind: 'workflow';
   /** The namespace of the workflow execution. */
   readonly namespace: string;
@@ -58,6 +59,7 @@ export interface StorageDriverWorkflowInfo {
 
 /** Activity identity information passed to a storage driver. */
 export interface StorageDriverActivityInfo {
+  /** Discriminant: the payloads belong to an activity execution. */
   readonly kind: 'activity';
   /** The namespace of the activity execution. */
   readonly namespace: string;

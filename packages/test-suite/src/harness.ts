@@ -13,9 +13,13 @@ export type TestFn = () => void | Promise<void>;
  * for `node:test` pass `{ describe, it, beforeEach, afterEach }` from `node:test`.
  */
 export interface ConformanceTestApi {
+  /** Declares a group of tests. */
   describe(name: string, fn: () => void): void;
+  /** Declares one test. */
   it(name: string, fn: TestFn): void;
+  /** Runs `fn` before each test of the enclosing group. */
   beforeEach(fn: TestFn): void;
+  /** Runs `fn` after each test of the enclosing group (the suite destroys its drivers here). */
   afterEach(fn: TestFn): void;
 }
 
