@@ -393,7 +393,19 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    */
   protected async _putIfAbsent(items: StoreItem<FsStorageLocation>[], op: BackendOperation): Promise<void> {
     await this.ensureDirs();
-    await mapBounded(items, this.concurrency, (item, _i, signal) => this.putOne(item, signal), op.signal, this.name);
+    // Directories that gained an entry; each is fsynced once per batch, after every link, and
+    // before the claims are returned (1,000 payloads of one workflow share one directory).
+    const dirty = new Set<string>();
+    await mapBounded(
+      items,
+      this.concurrency,
+      async (item, _i, signal) => {
+        for (const d of await this.putOne(item, signal)) dirty.add(d);
+      },
+      op.signal,
+      this.name,
+    );
+    await mapBounded([...dirty], this.concurrency, (d) => syncDirectory(d), op.signal, this.name);
   }
 
   /** Reads every location (`undefined` where no file exists), at most `concurrency` at a time. */
@@ -405,10 +417,12 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       if (isMissing(e)) return locations.map(() => undefined);
       throw e;
     }
+    // Locations of one batch mostly share a directory: resolve each parent once.
+    const parents = new Map<string, Promise<string>>();
     return mapBounded(
       locations,
       this.concurrency,
-      (location, _i, signal) => this.readOne(location, rootReal, signal),
+      (location, _i, signal) => this.readOne(location, rootReal, parents, signal),
       op.signal,
       this.name,
     );
@@ -541,12 +555,19 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   private async readOne(
     location: FsStorageLocation,
     rootReal: string,
+    parents: Map<string, Promise<string>>,
     signal: AbortSignal,
   ): Promise<Uint8Array | undefined> {
     throwIfAborted(signal, this.name);
     let parentReal: string;
     try {
-      parentReal = await realpath(path.dirname(location.path));
+      const parent = path.dirname(location.path);
+      let resolved = parents.get(parent);
+      if (resolved === undefined) {
+        resolved = realpath(parent);
+        parents.set(parent, resolved);
+      }
+      parentReal = await resolved;
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
@@ -613,7 +634,8 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     }
   }
 
-  private async putOne(item: StoreItem<FsStorageLocation>, signal: AbortSignal): Promise<void> {
+  /** Stores one item; returns the directories to fsync (none for a dedup hit). */
+  private async putOne(item: StoreItem<FsStorageLocation>, signal: AbortSignal): Promise<string[]> {
     const final = item.location.path;
     const dir = path.dirname(final);
     let tmp: string | undefined;
@@ -623,7 +645,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(signal, this.name);
         const state = await this.touchExisting(final, item.bytes.byteLength);
-        if (state === 'present') return; // Dedup hit: mtime refreshed, nothing to write.
+        if (state === 'present') return []; // Dedup hit: mtime refreshed, nothing to write.
         if (attempt >= MAX_PUT_ATTEMPTS) {
           throw this._error(
             StorageDriverErrorCode.BACKEND,
@@ -659,7 +681,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
           throw e;
         }
       }
-      await this.syncDirectories(dir, firstCreated);
+      return this.directoriesToSync(dir, firstCreated);
     } finally {
       if (tmp !== undefined) await unlink(tmp).catch(() => {});
     }
@@ -689,8 +711,8 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     return file;
   }
 
-  /** fsyncs `dir` and, when directories were created, each of them and the parent of the first. */
-  private async syncDirectories(dir: string, firstCreated: string | undefined): Promise<void> {
+  /** `dir` and, when directories were created, each of them and the parent of the first. */
+  private directoriesToSync(dir: string, firstCreated: string | undefined): string[] {
     const dirs = [dir];
     if (firstCreated !== undefined && isInside(path.dirname(firstCreated), dir)) {
       for (let d = path.dirname(dir); ; d = path.dirname(d)) {
@@ -698,7 +720,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         if (d === path.dirname(firstCreated) || d === path.dirname(d)) break;
       }
     }
-    for (const d of dirs) await syncDirectory(d);
+    return dirs;
   }
 
   // --- sweep ---------------------------------------------------------------------------------
