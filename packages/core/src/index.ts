@@ -38,7 +38,14 @@ export {
   type StorageDriverErrorOptions,
 } from './errors';
 export { HASH_ALGORITHM_SHA256, isSha256Hex, sha256Hex } from './hash';
-export { buildStorageKey, encodeKeySegment, MISSING_KEY_VALUE, type ParsedStorageKey, parseStorageKey } from './keys';
+export {
+  buildStorageKey,
+  encodeKeySegment,
+  MISSING_KEY_VALUE,
+  type ParsedStorageKey,
+  type ParseStorageKeyOptions,
+  parseStorageKey,
+} from './keys';
 export { Int64, type Long, type LongLike } from './long';
 export {
   DEFAULT_MAX_PAYLOAD_SIZE,

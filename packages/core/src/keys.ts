@@ -18,16 +18,17 @@ const HEX = '0123456789ABCDEF';
 const SAFE = new Uint8Array(128);
 for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()") SAFE[c.charCodeAt(0)] = 1;
 
-/** Placeholder written for a missing (undefined/null) target value. */
+/** Placeholder written for a missing (undefined, null or empty) target value. */
 export const MISSING_KEY_VALUE = 'null';
 
 /**
  * Percent-encodes one dynamic key segment over its UTF-8 bytes, escaping everything except
  * `A-Z a-z 0-9 ! - _ . * ' ( )`, with upper-case hex (`/`→`%2F`, space→`%20`, `é`→`%C3%A9`).
- * `undefined`/`null` become the literal `null`.
+ * `undefined`, `null` and the empty string become the literal `null`, as in Temporal's official
+ * drivers (an empty id is treated as absent).
  */
 export function encodeKeySegment(value: string | undefined | null): string {
-  if (value === undefined || value === null) return MISSING_KEY_VALUE;
+  if (value === undefined || value === null || value === '') return MISSING_KEY_VALUE;
   // Fast path: nothing to escape.
   let plain = true;
   for (let i = 0; i < value.length; i++) {
@@ -80,18 +81,34 @@ export interface ParsedStorageKey {
   sha256: string;
 }
 
+/** Options of {@link parseStorageKey}. */
+export interface ParseStorageKeyOptions {
+  /**
+   * `true` (default): accept only keys exactly as {@link buildStorageKey} writes them, so every
+   * object has exactly one key — no escape of a character the spec leaves as is (`%2E` for `.`,
+   * `%41` for `A`), no raw `~`. Backends that map keys to paths (filesystem) rely on this.
+   * `false`: also accept the spellings of other SDKs' drivers (e.g. Python's `urllib.parse.quote`
+   * leaves `~` raw and escapes `!*'()`); the structure and character set are still enforced.
+   */
+  canonical?: boolean;
+}
+
 const SEGMENT = /^(?:[A-Za-z0-9!\-_.*'()]|%[0-9A-F]{2})*$/;
+const LENIENT_SEGMENT = /^(?:[A-Za-z0-9!\-_.*'()~]|%[0-9A-F]{2})*$/;
+const ESCAPE = /%([0-9A-F]{2})/g;
 const MAX_KEY_LENGTH = 1 << 20;
 
 /**
  * Strictly parses a key that {@link buildStorageKey} can produce. Use it on keys taken from
  * claims (untrusted input) before touching a backend: it rejects anything outside the grammar —
- * absolute paths, `\`, NUL, `~`, lower-case or malformed escapes, wrong structure — while
- * accepting every key the spec produces (including `.`/`..` and empty segments, which are legal).
+ * absolute paths, `\`, NUL, lower-case or malformed escapes, wrong structure, and (by default)
+ * non-canonical spellings — while accepting every key the spec produces (including `.`/`..`
+ * segments, which are legal, and empty segments written by older drivers).
  *
  * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
  */
-export function parseStorageKey(key: unknown): ParsedStorageKey {
+export function parseStorageKey(key: unknown, options: ParseStorageKeyOptions = {}): ParsedStorageKey {
+  const canonical = options.canonical !== false;
   const bad = (why: string) =>
     new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Invalid storage key in claim: ${why}`);
   if (typeof key !== 'string') throw bad('not a string');
@@ -110,6 +127,15 @@ export function parseStorageKey(key: unknown): ParsedStorageKey {
   else if (n === 12 && segments[1] === 'ns' && segments[3] === 'at' && segments[5] === 'ai' && segments[7] === 'ri')
     kind = 'activity';
   else throw bad('unexpected structure');
-  for (const s of segments) if (!SEGMENT.test(s)) throw bad('segment has characters the key spec escapes');
+  const grammar = canonical ? SEGMENT : LENIENT_SEGMENT;
+  for (const s of segments) {
+    if (!grammar.test(s)) throw bad('segment has characters the key spec escapes');
+    if (canonical && s.includes('%')) {
+      for (const m of s.matchAll(ESCAPE)) {
+        const byte = Number.parseInt(m[1] as string, 16);
+        if (byte < 128 && SAFE[byte] === 1) throw bad('non-canonical escape of a character the key spec leaves as is');
+      }
+    }
+  }
   return { kind, segments, sha256 };
 }

@@ -161,12 +161,35 @@ export interface Long {
 
 const MASK32 = 0xffffffffn;
 
-function bitsOf(v: LongLike): bigint {
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number') return BigInt(Math.trunc(v));
-  if (typeof v === 'string') return BigInt(v);
-  return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+/**
+ * The two's-complement bits of a 64-bit integer given as a number, bigint, decimal string or
+ * `{ low, high }` object (a `Long`), as a bigint (not yet reduced modulo 2^64).
+ *
+ * @throws TypeError for non-finite numbers, strings that are not integers, and other types.
+ */
+export function toInt64Bits(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`64-bit integer must be finite, got ${value}`);
+    return BigInt(Math.trunc(value));
+  }
+  if (typeof value === 'string') {
+    if (!/^\s*[-+]?(?:\d+|0[xX][0-9a-fA-F]+)\s*$/.test(value)) {
+      throw new TypeError(`64-bit integer string must be an integer, got ${JSON.stringify(value.slice(0, 40))}`);
+    }
+    const trimmed = value.trim();
+    return trimmed.startsWith('-') ? -BigInt(trimmed.slice(1)) : BigInt(trimmed.replace(/^\+/, ''));
+  }
+  if (typeof value === 'object' && value !== null && 'low' in value && 'high' in value) {
+    const { low, high } = value as { low: unknown; high: unknown };
+    if (typeof low === 'number' && typeof high === 'number') {
+      return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+    }
+  }
+  throw new TypeError(`expected a number, bigint, integer string or Long, got ${typeof value}`);
 }
+
+const bitsOf = (v: LongLike): bigint => toInt64Bits(v);
 
 function shiftOf(n: number | Long): number {
   return (typeof n === 'number' ? n : n.toInt()) & 63;

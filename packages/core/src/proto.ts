@@ -18,10 +18,12 @@
  * @module
  */
 import { StorageDriverError, StorageDriverErrorCode } from './errors';
-import { Int64 } from './long';
+import { Int64, toInt64Bits } from './long';
 import type { ExternalPayloadDetails, Payload } from './types';
 
 const textEncoder = new TextEncoder();
+/** A UTF-16 surrogate without its pair: not encodable as UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Nesting limit for skipped groups, as protobufjs and protoc (`default_recursion_limit`). */
 const RECURSION_LIMIT = 100;
@@ -43,20 +45,6 @@ function varint64Size(value: bigint): number {
     n++;
   }
   return n;
-}
-
-function toInt64Bits(value: unknown): bigint {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`sizeBytes must be finite, got ${value}`);
-    return BigInt(Math.trunc(value));
-  }
-  if (typeof value === 'bigint') return value;
-  if (typeof value === 'string') return BigInt(value);
-  if (typeof value === 'object' && value !== null && 'low' in value && 'high' in value) {
-    const { low, high } = value as { low: number; high: number };
-    return BigInt.asIntN(64, (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0));
-  }
-  throw new TypeError(`sizeBytes must be a number, string, bigint or Long, got ${typeof value}`);
 }
 
 function isSet<T>(obj: object, field: string, value: T | null | undefined): value is T {
@@ -121,6 +109,11 @@ function plan(payload: Payload): Plan {
   if (isSet(payload, 'metadata', metadata)) {
     if (typeof metadata !== 'object') throw new TypeError('payload.metadata must be an object');
     for (const k of Object.keys(metadata)) {
+      if (LONE_SURROGATE.test(k)) {
+        throw new TypeError(
+          `payload.metadata key ${JSON.stringify(k)} is not well-formed UTF-16 (lone surrogate); it cannot round-trip through protobuf`,
+        );
+      }
       const key = textEncoder.encode(k);
       const value = asBytes(metadata[k], `payload.metadata[${JSON.stringify(k)}]`);
       const entrySize = 1 + varintSize(key.length) + key.length + 1 + varintSize(value.length) + value.length;
@@ -156,7 +149,7 @@ function plan(payload: Payload): Plan {
 /**
  * Serialized size in bytes of `payload` as a `Payload` protobuf, without encoding it.
  *
- * @throws TypeError if `payload` is not a well-formed Payload object.
+ * @throws TypeError if `payload` is not a well-formed Payload object (see {@link encodePayload}).
  */
 export function encodedPayloadSize(payload: Payload): number {
   return plan(payload).size;
@@ -166,7 +159,8 @@ export function encodedPayloadSize(payload: Payload): number {
  * Encodes a Payload to protobuf binary, byte-identical to
  * `temporal.api.common.v1.Payload.encode(payload).finish()` from `@temporalio/proto`.
  *
- * @throws TypeError if `payload` is not a well-formed Payload object (e.g. non-bytes data).
+ * @throws TypeError if `payload` is not a well-formed Payload object (e.g. non-bytes data, a
+ *   metadata key with a lone UTF-16 surrogate, a `sizeBytes` that is not an integer).
  */
 export function encodePayload(payload: Payload): Uint8Array {
   const p = plan(payload);

@@ -13,8 +13,11 @@ const HEX = sha256Hex(utf8('hello'));
 const RUN = '2d6c1b0e-3f4a-4b5c-8d9e-0f1a2b3c4d5e';
 const NUM_RUNS = 200;
 
-/** Reference: encodeURIComponent leaves A-Za-z0-9 - _ . ! ~ * ' ( ); the spec also escapes ~. */
-const reference = (s: string): string => encodeURIComponent(s).replace(/~/g, '%7E');
+/**
+ * Reference: encodeURIComponent leaves A-Za-z0-9 - _ . ! ~ * ' ( ); the spec also escapes ~, and an
+ * empty value is missing (the literal `null`), as in Temporal's official drivers.
+ */
+const reference = (s: string): string => (s === '' ? 'null' : encodeURIComponent(s).replace(/~/g, '%7E'));
 
 describe('DESIGN §4.4 examples', () => {
   it('workflow key', () => {
@@ -70,7 +73,7 @@ describe('DESIGN §4.4 examples', () => {
     expect(encodeKeySegment('\0')).toBe('%00');
     expect(encodeKeySegment(':')).toBe('%3A');
     expect(encodeKeySegment('😀')).toBe('%F0%9F%98%80');
-    expect(encodeKeySegment('')).toBe('');
+    expect(encodeKeySegment('')).toBe('null');
     expect(encodeKeySegment('..')).toBe('..');
     expect(encodeKeySegment('.')).toBe('.');
   });
@@ -91,6 +94,15 @@ describe('DESIGN §4.4 examples', () => {
 });
 
 describe('encodeKeySegment agrees with the reference implementation', () => {
+  it('treats empty, undefined and null alike (literal null), as the official drivers do', () => {
+    expect(encodeKeySegment('')).toBe('null');
+    expect(encodeKeySegment(undefined)).toBe('null');
+    expect(encodeKeySegment(null)).toBe('null');
+    expect(buildStorageKey({ kind: 'workflow', namespace: '', id: '', runId: '', type: '' }, HEX)).toBe(
+      `v0/ns/null/wt/null/wi/null/ri/null/d/sha256/${HEX}`,
+    );
+  });
+
   it('on arbitrary unicode strings', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
@@ -104,7 +116,7 @@ describe('encodeKeySegment agrees with the reference implementation', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary-ascii', maxLength: 40 }), (s) => {
         expect(encodeKeySegment(s)).toBe(reference(s));
-        expect(decodeURIComponent(encodeKeySegment(s))).toBe(s);
+        if (s !== '') expect(decodeURIComponent(encodeKeySegment(s))).toBe(s);
       }),
       { numRuns: NUM_RUNS },
     );
@@ -187,10 +199,10 @@ describe('parseStorageKey', () => {
           expect(parsed.kind).toBe(target.kind);
           expect(parsed.segments).toHaveLength(12);
           const decoded = parsed.segments.map((s) => decodeURIComponent(s));
-          expect(decoded[2]).toBe(target.namespace);
-          expect(decoded[4]).toBe(target.type ?? 'null');
-          expect(decoded[6]).toBe(target.id ?? 'null');
-          expect(decoded[8]).toBe(target.runId ?? 'null');
+          expect(decoded[2]).toBe(target.namespace || 'null');
+          expect(decoded[4]).toBe(target.type || 'null');
+          expect(decoded[6]).toBe(target.id || 'null');
+          expect(decoded[8]).toBe(target.runId || 'null');
           // Every dynamic segment is a single path segment: no '/' survives encoding.
           for (const s of parsed.segments) expect(s).not.toMatch(/[/\\\0~ ]/);
         }
@@ -285,5 +297,24 @@ describe('parseStorageKey', () => {
       ),
       { numRuns: NUM_RUNS },
     );
+  });
+});
+
+describe('parseStorageKey canonical mode', () => {
+  const hex = 'ab'.repeat(32);
+  it('rejects escapes of characters the spec leaves as is (one object, one key)', () => {
+    for (const seg of ['%2E', '%2E%2E', '%41', 'a%2Db', '%21', '%28x%29']) {
+      expect(() => parseStorageKey(`v0/ns/${seg}/wt/T/wi/id/ri/r/d/sha256/${hex}`)).toThrow(/non-canonical/);
+    }
+    expect(() => parseStorageKey(`v0/ns/a~b/wt/T/wi/id/ri/r/d/sha256/${hex}`)).toThrow(/escapes/);
+  });
+  it('accepts needed escapes canonically, and other SDKs’ spellings with canonical: false', () => {
+    expect(parseStorageKey(`v0/ns/%2F%7E%C3%A9/wt/T/wi/id/ri/r/d/sha256/${hex}`).kind).toBe('workflow');
+    // Python's urllib.parse.quote(safe='') leaves ~ raw and escapes ! * ' ( ).
+    const python = `v0/ns/a~b%21%2A%27%28%29/wt/T/wi/id/ri/r/d/sha256/${hex}`;
+    expect(() => parseStorageKey(python)).toThrow();
+    expect(parseStorageKey(python, { canonical: false }).kind).toBe('workflow');
+    expect(() => parseStorageKey(`v0/ns/a\\b/wt/T/wi/id/ri/r/d/sha256/${hex}`, { canonical: false })).toThrow();
+    expect(() => parseStorageKey(`v0/ns/../../x/d/sha256/${hex}`, { canonical: false })).toThrow();
   });
 });

@@ -651,3 +651,25 @@ describe('decodePayload on malformed input', () => {
     );
   });
 });
+
+describe('inputs that cannot round-trip are refused at encode time', () => {
+  it('a metadata key with a lone surrogate is a TypeError (UTF-8 cannot carry it)', () => {
+    for (const key of ['\uD83Dk', 'k\uDC00', '\uDBFF']) {
+      expect(() => encodePayload({ metadata: { [key]: utf8('v') } })).toThrow(TypeError);
+      expect(() => encodedPayloadSize({ metadata: { [key]: utf8('v') } })).toThrow(TypeError);
+    }
+    // A proper pair is fine.
+    const ok = decodePayload(encodePayload({ metadata: { '😀k': utf8('v') } }));
+    expect(Object.keys(ok.metadata)).toEqual(['😀k']);
+  });
+  it('a sizeBytes string that is not an integer is a TypeError', () => {
+    for (const sizeBytes of ['abc', '1.5', '', '12abc']) {
+      expect(() => encodePayload({ externalPayloads: [{ sizeBytes: sizeBytes as unknown as Long }] })).toThrow(
+        TypeError,
+      );
+    }
+    expect(() => encodePayload({ externalPayloads: [{ sizeBytes: Number.NaN as unknown as Long }] })).toThrow(
+      TypeError,
+    );
+  });
+});

@@ -87,12 +87,17 @@ describe('key ↔ path mapping', () => {
   });
 
   it('escapes ".", ".." and empty segments', () => {
-    const dot = buildStorageKey({ kind: 'workflow', namespace: '.', type: '..', id: '', runId: '...' }, HEX);
-    expect(dot).toBe(`v0/ns/./wt/../wi//ri/.../d/sha256/${HEX}`);
+    const dot = buildStorageKey({ kind: 'workflow', namespace: '.', type: '..', id: 'x', runId: '...' }, HEX);
+    expect(dot).toBe(`v0/ns/./wt/../wi/x/ri/.../d/sha256/${HEX}`);
     const rel = keyToRelativePath(dot);
-    expect(rel).toBe(`v0/ns/%2E/wt/%2E%2E/wi/%/ri/.../d/sha256/${HEX}`);
+    expect(rel).toBe(`v0/ns/%2E/wt/%2E%2E/wi/x/ri/.../d/sha256/${HEX}`);
     expect(relativePathToKey(rel)).toBe(dot);
     insideRoot(rel);
+    // Empty segments: buildStorageKey writes `null` for empty values, but keys from other
+    // writers may still carry them, and they must map inside the root too.
+    const empty = `v0/ns/a/wt/b/wi//ri/c/d/sha256/${HEX}`;
+    expect(keyToRelativePath(empty)).toBe(`v0/ns/a/wt/b/wi/%/ri/c/d/sha256/${HEX}`);
+    expect(relativePathToKey(keyToRelativePath(empty))).toBe(empty);
   });
 
   it('splits segments longer than 200 bytes into ~-prefixed components', () => {
