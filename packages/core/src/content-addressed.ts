@@ -246,12 +246,10 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   }
 
   /**
-   * Maps a content-addressed key to a backend location. Default: `{ key }` unchanged.
-   * Override to add a prefix, a bucket, etc.
+   * Maps a content-addressed key (from {@link buildStorageKey}) to a backend location: `{ key }`
+   * as is, or with a prefix, a bucket, a resolved path…
    */
-  protected _locate(key: string, _context: StorageDriverStoreContext, _payload: Payload, _index: number): L {
-    return { key } as unknown as L;
-  }
+  protected abstract _locate(key: string, context: StorageDriverStoreContext, payload: Payload, index: number): L;
 
   /** Identity of a location for dedup. Default: `location.key`. */
   protected _locationId(location: L): string {

@@ -38,6 +38,10 @@ class MapDriver extends ContentAddressedStorageDriver {
     super('map', options);
   }
 
+  protected _locate(key: string): StorageLocation {
+    return { key };
+  }
+
   protected _claimFields(location: StorageLocation): Record<string, string> {
     return { key: location.key };
   }

@@ -68,6 +68,10 @@ class MapDriver extends ContentAddressedStorageDriver {
   constructor(name = 'map') {
     super(name);
   }
+  protected _locate(key: string): StorageLocation {
+    return { key };
+  }
+
   protected _claimFields(location: StorageLocation): Record<string, string> {
     return { key: location.key };
   }

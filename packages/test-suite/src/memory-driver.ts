@@ -43,6 +43,10 @@ export class InMemoryStorageDriver extends ContentAddressedStorageDriver<Storage
     this.objects = options.store ?? new Map();
   }
 
+  protected _locate(key: string): StorageLocation {
+    return { key };
+  }
+
   protected _claimFields(location: StorageLocation): Record<string, string> {
     return { key: location.key };
   }
