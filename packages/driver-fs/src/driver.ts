@@ -26,7 +26,6 @@ import {
   displayKey,
   isStorageDriverError,
   mapBounded,
-  parseStorageKey,
   requireClaimField,
   StorageDriverError,
   StorageDriverErrorCode,
@@ -376,14 +375,9 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * @throws StorageDriverError `E_INVALID_CLAIM`
    */
   protected _parseClaim(claimData: Record<string, string>, index: number): FsStorageLocation {
-    const key = requireClaimField(claimData, 'key', index);
-    try {
-      parseStorageKey(key);
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      throw this._error(StorageDriverErrorCode.INVALID_CLAIM, message, { index, cause: e });
-    }
-    return this.locationForKey(key, index);
+    // keyToStoragePath parses the key strictly (core parseStorageKey, canonical spellings only, so
+    // each object has exactly one key and one path); the base adds the index and driver name.
+    return this.locationForKey(requireClaimField(claimData, 'key', index), index);
   }
 
   /**

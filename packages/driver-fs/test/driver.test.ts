@@ -304,6 +304,18 @@ describe('hostile claims', () => {
     expect(files[0]).toContain('v0/ns/%2E%2E/wt/%2E%2E/wi/%2E%2E/ri/%2E%2E/d/sha256/');
   });
 
+  it('one object has one key: a non-canonical spelling (%2E for ".") is rejected, not aliased', async () => {
+    const d = makeDriver(dir);
+    const target = { kind: 'workflow' as const, namespace: '.', type: 'T', id: 'id', runId: 'r' };
+    const claims = await d.store({ target }, [payload('dot namespace')]);
+    const key = keyOf(claims[0]);
+    expect(key.startsWith('v0/ns/./')).toBe(true);
+    const alias = withKey(claims[0] as StorageDriverClaim, key.replace('v0/ns/./', 'v0/ns/%2E/'));
+    expect(await errorCode(() => d.retrieve({}, [alias]))).toBe('E_INVALID_CLAIM');
+    const upper = withKey(claims[0] as StorageDriverClaim, key.replace('/wt/T/', '/wt/%54/'));
+    expect(await errorCode(() => d.retrieve({}, [upper]))).toBe('E_INVALID_CLAIM');
+  });
+
   it('does not follow a symlinked directory out of the root (and never reads the planted file)', async () => {
     const d = makeDriver(dir);
     await d.store({}, [payload('x')]);
