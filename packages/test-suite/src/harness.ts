@@ -8,17 +8,30 @@ import type { StorageDriver, StorageDriverClaim } from '@x/storage-driver-core';
 /** A test function: sync or async. */
 export type TestFn = () => void | Promise<void>;
 
+/** A test declaration function, optionally with a `skip` variant (jest, vitest, mocha, node:test). */
+export interface ConformanceIt {
+  /** Declares one test. */
+  (name: string, fn: TestFn): void;
+  /** Declares a skipped test; used for tests whose capability or hook is missing. */
+  skip?: (name: string, fn: TestFn) => void;
+}
+
 /**
  * The subset of a test runner the suite needs. jest, vitest and mocha globals fit as they are;
- * for `node:test` pass `{ describe, it, beforeEach, afterEach }` from `node:test`.
+ * for `node:test` pass `{ describe, it, afterEach }` from `node:test`. Tests are declared to run
+ * sequentially (don't run them with a concurrent mode such as `test.concurrent`).
  */
 export interface ConformanceTestApi {
   /** Declares a group of tests. */
   describe(name: string, fn: () => void): void;
-  /** Declares one test. */
-  it(name: string, fn: TestFn): void;
-  /** Runs `fn` before each test of the enclosing group. */
-  beforeEach(fn: TestFn): void;
+  /**
+   * Declares one test. When it has `it.skip`, tests the driver's capabilities or hooks rule out
+   * are reported as skipped; without it they are registered as passing placeholders whose names
+   * end in `(skipped: …)`.
+   */
+  it: ConformanceIt;
+  /** Accepted for symmetry with runners' globals; the suite does not use it. */
+  beforeEach?(fn: TestFn): void;
   /** Runs `fn` after each test of the enclosing group (the suite destroys its drivers here). */
   afterEach(fn: TestFn): void;
 }
@@ -52,6 +65,12 @@ export interface StorageDriverCapabilities {
   strictClaimKeys: boolean;
   /** Round-trips an 8 MiB payload. Default: `true`. */
   largePayloads: boolean;
+  /**
+   * The driver writes a whole batch in one backend round trip (Redis pipeline, one SQL
+   * statement), so an abort cannot stop a batch half-way: the mid-batch abort test then only
+   * requires `E_ABORTED` and no claims, not that fewer objects were written. Default: `false`.
+   */
+  batchedWrites: boolean;
 }
 
 /** Backend hooks for tests that need to reach behind the driver. All optional. */
@@ -105,4 +124,5 @@ export const DEFAULT_CAPABILITIES: StorageDriverCapabilities = {
   claimKeyField: 'key',
   strictClaimKeys: true,
   largePayloads: true,
+  batchedWrites: false,
 };

@@ -6,6 +6,7 @@
  */
 export { assertPayloadEqual, assertRejectsWithCode, makePayload, pseudoRandomBytes } from './assertions';
 export {
+  type ConformanceIt,
   type ConformanceTestApi,
   DEFAULT_CAPABILITIES,
   type HarnessDriverOptions,

@@ -112,7 +112,16 @@ export function runStorageDriverConformance<D extends StorageDriver>(
     return claims;
   };
 
-  const skip = (name: string, why: string) => it(`${name} (skipped: ${why})`, () => {});
+  const skip = (name: string, why: string) => {
+    if (typeof it.skip === 'function') it.skip(`${name} (${why})`, () => {});
+    else it(`${name} (skipped: ${why})`, () => {});
+  };
+  const count = hooks.countObjects;
+  /** Registers a test that needs `hooks.countObjects`, or a skip saying so. */
+  const itCounting = (name: string, fn: (countObjects: (d: D) => Promise<number>) => Promise<void>) => {
+    if (count) it(name, () => fn(count));
+    else skip(name, 'hooks.countObjects not provided');
+  };
 
   describe(`storage driver conformance: ${harness.type}`, () => {
     describe('identity', () => {
@@ -223,24 +232,40 @@ export function runStorageDriverConformance<D extends StorageDriver>(
         assert.deepEqual(claims[0]?.claimData, claims[2]?.claimData);
         assert.deepEqual(claims[0]?.claimData, claims[3]?.claimData);
         assert.notDeepEqual(claims[0]?.claimData, claims[1]?.claimData);
-        if (hooks.countObjects) assert.equal(await hooks.countObjects(d), 2);
       });
-      it('storing again gives the same claim and no new object', async () => {
+      itCounting('identical payloads in one batch are stored as one object', async (countObjects) => {
+        const d = await create();
+        const p = makePayload('same bytes');
+        await d.store({}, [p, makePayload('other'), { ...p }, p]);
+        assert.equal(await countObjects(d), 2);
+      });
+      it('storing again gives the same claim', async () => {
         const d = await create();
         const p = makePayload('again');
         const [first] = await d.store({}, [p]);
-        const count = hooks.countObjects ? await hooks.countObjects(d) : undefined;
         const [second] = await d.store({}, [p]);
         assert.deepEqual(second?.claimData, first?.claimData);
-        if (hooks.countObjects) assert.equal(await hooks.countObjects(d), count);
       });
-      it('50 concurrent stores of the same payload all succeed with one stored object', async () => {
+      itCounting('storing again writes no new object', async (countObjects) => {
+        const d = await create();
+        const p = makePayload('again');
+        await d.store({}, [p]);
+        const before = await countObjects(d);
+        await d.store({}, [p]);
+        assert.equal(await countObjects(d), before);
+      });
+      it('50 concurrent stores of the same payload all succeed with the same claim', async () => {
         const d = await create();
         const p = makePayload(pseudoRandomBytes(64 * KiB, 50));
         const results = await Promise.all(Array.from({ length: 50 }, () => d.store({}, [p])));
         for (const r of results) assert.deepEqual(r[0]?.claimData, results[0]?.[0]?.claimData);
-        if (hooks.countObjects) assert.equal(await hooks.countObjects(d), 1);
         await roundTrip(d, [p]);
+      });
+      itCounting('50 concurrent stores of the same payload leave one stored object', async (countObjects) => {
+        const d = await create();
+        const p = makePayload(pseudoRandomBytes(64 * KiB, 51));
+        await Promise.all(Array.from({ length: 50 }, () => d.store({}, [p])));
+        assert.equal(await countObjects(d), 1);
       });
     });
 
@@ -445,17 +470,33 @@ export function runStorageDriverConformance<D extends StorageDriver>(
 
     describe('size limit', () => {
       if (caps.maxPayloadSize) {
-        it('over maxPayloadSize → E_TOO_LARGE and nothing of that batch is written', async () => {
+        it('over maxPayloadSize → E_TOO_LARGE (not retryable), and the small payloads were not stored', async () => {
           const d = await create({ maxPayloadSize: 4096 });
           const small = makePayload(pseudoRandomBytes(100, 1));
-          const exact = makePayload(new Uint8Array(0));
+          const empty = makePayload(new Uint8Array(0));
           const big = makePayload(pseudoRandomBytes(5000, 2));
-          const before = hooks.countObjects ? await hooks.countObjects(d) : 0;
-          const err = await assertRejectsWithCode(d.store({}, [small, exact, big]), StorageDriverErrorCode.TOO_LARGE);
+          const err = await assertRejectsWithCode(d.store({}, [small, empty, big]), StorageDriverErrorCode.TOO_LARGE);
           assert.equal(isStorageDriverError(err) && err.retryable, false, 'E_TOO_LARGE is not retryable');
-          if (hooks.countObjects)
-            assert.equal(await hooks.countObjects(d), before, 'nothing of the batch may be written');
+          if (caps.coreClaims) {
+            // The claim the small payload would have had must not resolve.
+            const probe = await create();
+            const [claim] = await probe.store({}, [small]);
+            await assertRejectsWithCode(
+              d.retrieve({}, [claim as StorageDriverClaim]),
+              StorageDriverErrorCode.NOT_FOUND,
+              'payload of the rejected batch',
+            );
+          }
           await roundTrip(d, [small]);
+        });
+        itCounting('nothing of a too-large batch is written', async (countObjects) => {
+          const d = await create({ maxPayloadSize: 4096 });
+          const before = await countObjects(d);
+          await assertRejectsWithCode(
+            d.store({}, [makePayload(pseudoRandomBytes(100, 5)), makePayload(pseudoRandomBytes(5000, 6))]),
+            StorageDriverErrorCode.TOO_LARGE,
+          );
+          assert.equal(await countObjects(d), before, 'nothing of the batch may be written');
         });
         it('a payload whose serialized size equals maxPayloadSize is accepted', async () => {
           const probe = makePayload(pseudoRandomBytes(1000, 4));
@@ -471,28 +512,41 @@ export function runStorageDriverConformance<D extends StorageDriver>(
         const claims = await d.store({}, [makePayload('abort')]);
         const ac = new AbortController();
         ac.abort(new Error('caller gave up'));
-        const before = hooks.countObjects ? await hooks.countObjects(d) : 0;
-        await assertRejectsWithCode(
-          d.store({ abortSignal: ac.signal }, [makePayload('never written')]),
-          StorageDriverErrorCode.ABORTED,
-        );
+        const never = makePayload('never written');
+        await assertRejectsWithCode(d.store({ abortSignal: ac.signal }, [never]), StorageDriverErrorCode.ABORTED);
         await assertRejectsWithCode(d.retrieve({ abortSignal: ac.signal }, claims), StorageDriverErrorCode.ABORTED);
-        if (hooks.countObjects) assert.equal(await hooks.countObjects(d), before);
+        if (caps.coreClaims) {
+          const [claim] = await (await create()).store({}, [never]);
+          await assertRejectsWithCode(
+            d.retrieve({}, [claim as StorageDriverClaim]),
+            StorageDriverErrorCode.NOT_FOUND,
+            'pre-aborted store must write nothing',
+          );
+        }
       });
-      it('aborting mid-batch rejects with E_ABORTED and stops the work', async () => {
-        const d = await create();
+      const abortBatch = async (d: D) => {
         const n = 200;
         const payloads = Array.from({ length: n }, (_, i) => makePayload(pseudoRandomBytes(64 * KiB, 1000 + i)));
         const ac = new AbortController();
         const pending = d.store({ abortSignal: ac.signal }, payloads);
         setImmediate(() => ac.abort(new Error('sibling failed')));
         await assertRejectsWithCode(pending, StorageDriverErrorCode.ABORTED);
-        if (hooks.countObjects) {
-          await new Promise((r) => setTimeout(r, 200));
-          const count = await hooks.countObjects(d);
-          assert.ok(count < n, `work must stop after abort (stored ${count} of ${n})`);
-        }
+        return n;
+      };
+      it('aborting mid-batch rejects with E_ABORTED', async () => {
+        await abortBatch(await create());
       });
+      if (caps.batchedWrites) {
+        skip('aborting mid-batch stops the work', 'capabilities.batchedWrites: one round trip per batch');
+      } else {
+        itCounting('aborting mid-batch stops the work', async (countObjects) => {
+          const d = await create();
+          const n = await abortBatch(d);
+          await new Promise((r) => setTimeout(r, 200));
+          const stored = await countObjects(d);
+          assert.ok(stored < n, `work must stop after abort (stored ${stored} of ${n})`);
+        });
+      }
     });
   });
 }
