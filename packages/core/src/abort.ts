@@ -93,6 +93,7 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
  * call has settled (no work is left running behind the caller's back).
  *
  * @throws the first error thrown by `fn`, or StorageDriverError `E_ABORTED` if `signal` fired.
+ * @throws TypeError if `limit` is not a positive integer.
  */
 export async function mapBounded<T, R>(
   items: readonly T[],

@@ -105,7 +105,8 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * Stores payloads; resolves to one claim per payload, in order. Identical payloads are written
    * once; objects that already exist are not rewritten.
    *
-   * @throws StorageDriverError `E_TOO_LARGE` (nothing of the batch written), `E_ABORTED`, `E_BACKEND`
+   * @throws StorageDriverError `E_TOO_LARGE` (nothing of the batch written), `E_ABORTED`, `E_BACKEND`,
+   *   `E_CONFIG` (a permanent backend refusal such as missing permissions, when the driver classifies it)
    * @throws TypeError if `payloads` is not an array of Payload objects
    */
   async store(context: StorageDriverStoreContext, payloads: Payload[]): Promise<StorageDriverClaim[]> {
@@ -151,7 +152,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * before any backend call, and every object is checked against the claim's SHA-256.
    *
    * @throws StorageDriverError `E_INVALID_CLAIM` (nothing read), `E_NOT_FOUND`, `E_INTEGRITY`,
-   *   `E_ABORTED`, `E_BACKEND`
+   *   `E_ABORTED`, `E_BACKEND`, `E_CONFIG` (permanent backend refusal)
    * @throws TypeError if `claims` is not an array of objects
    */
   async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {

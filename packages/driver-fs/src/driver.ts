@@ -310,7 +310,9 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * has just returned. Per-file failures are collected in `errors`; the sweep continues.
    *
    * @throws StorageDriverError `E_CONFIG` if neither `olderThan` nor `ttl` is set, or `olderThan`
-   *   is not a non-negative integer; `E_ABORTED` if `signal` fires.
+   *   is not a non-negative integer, or the root cannot be accessed (`EACCES`/`EPERM`/`EROFS`);
+   *   `E_BACKEND` if the root cannot be read for another reason; `E_ABORTED` if `signal` fires.
+   *   Failures on single files are collected in `errors` instead.
    */
   async sweep(options: FsSweepOptions = {}): Promise<FsSweepResult> {
     const olderThan = options.olderThan ?? this.ttl;
