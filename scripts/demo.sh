@@ -2,6 +2,6 @@
 # Runs the demo on a fresh machine: installs what it needs, builds, runs. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+. scripts/bootstrap.sh
 pnpm exec tsc -b examples/demo
 node examples/demo/dist/demo.js "$@"

@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 mkdir -p .tmp
-bash scripts/bootstrap.sh || { echo "summary: 0 passed, 1 failed"; exit 1; }
+. scripts/bootstrap.sh || { echo "summary: 0 passed, 1 failed"; exit 1; }
 
 declare -a STEP_NAMES=() STEP_RESULTS=()
 failed_steps=0
