@@ -27,6 +27,7 @@ step "built packages load with require() and import()" node scripts/check-packag
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "demo" node examples/demo/dist/demo.js --quiet
+step "demo with a gzip payload codec" node examples/demo/dist/demo.js --quiet --gzip
 
 echo
 echo "=== summary"
