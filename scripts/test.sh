@@ -26,12 +26,16 @@ step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
+step "conformance suite under node:test (runner-agnostic)" node --test \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination=.tmp/node-test.tap \
+  packages/test-suite/test-node/
 step "demo" node examples/demo/dist/demo.js --quiet
 step "demo with a gzip payload codec" node examples/demo/dist/demo.js --quiet --gzip
 
 echo
 echo "=== summary"
-for i in "${!STEP_NAMES[@]}"; do printf '  %-50s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"; done
+for i in "${!STEP_NAMES[@]}"; do printf '  %-56s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"; done
 node -e '
 const fs = require("fs");
 let passed = 0, failed = 0, skipped = 0;
@@ -40,8 +44,13 @@ try {
   passed = r.numPassedTests; failed = r.numFailedTests; skipped = r.numPendingTests + r.numTodoTests;
   if (r.numRuntimeErrorTestSuites) failed += r.numRuntimeErrorTestSuites;
 } catch { failed += 1; }
+try {
+  const tap = fs.readFileSync(".tmp/node-test.tap", "utf8");
+  const n = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, "m")) || [])[1] || 0);
+  passed += n("pass"); failed += n("fail") + n("cancelled"); skipped += n("skipped") + n("todo");
+} catch { failed += 1; }
 const steps = Number(process.argv[1]);
-console.log(`  jest: ${passed} tests passed, ${failed} failed, ${skipped} skipped; ${steps} step(s) failed`);
+console.log(`  tests (jest + node:test): ${passed} passed, ${failed} failed, ${skipped} skipped; ${steps} step(s) failed`);
 console.log(`summary: ${passed} passed, ${failed + steps} failed, ${skipped} skipped`);
 ' "$failed_steps"
 [ "$failed_steps" -eq 0 ]

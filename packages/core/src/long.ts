@@ -217,7 +217,12 @@ export class Int64 implements Long {
     this.unsigned = unsigned;
   }
 
-  /** Converts a number, bigint, decimal string or `{low, high}` object. Out-of-range input wraps modulo 2^64. */
+  /**
+   * Converts a number, bigint, integer string or `{low, high}` object. Out-of-range input wraps
+   * modulo 2^64.
+   *
+   * @throws TypeError for non-finite numbers, non-integer strings and other types.
+   */
   static fromValue(value: LongLike, unsigned?: boolean): Int64 {
     const inherit =
       typeof value === 'object' && value !== null && typeof (value as { unsigned?: unknown }).unsigned === 'boolean'
