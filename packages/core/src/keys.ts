@@ -26,9 +26,12 @@ export const MISSING_KEY_VALUE = 'null';
  * `A-Z a-z 0-9 ! - _ . * ' ( )`, with upper-case hex (`/`→`%2F`, space→`%20`, `é`→`%C3%A9`).
  * `undefined`, `null` and the empty string become the literal `null`, as in Temporal's official
  * drivers (an empty id is treated as absent).
+ *
+ * @throws TypeError if `value` is neither a string nor `undefined`/`null`.
  */
 export function encodeKeySegment(value: string | undefined | null): string {
   if (value === undefined || value === null || value === '') return MISSING_KEY_VALUE;
+  if (typeof value !== 'string') throw new TypeError(`key segment must be a string, got ${typeof value}`);
   // Fast path: nothing to escape.
   let plain = true;
   for (let i = 0; i < value.length; i++) {
@@ -51,7 +54,8 @@ export function encodeKeySegment(value: string | undefined | null): string {
  * Builds the content-addressed key for a payload whose stored bytes hash to `sha256Hex`, scoped
  * by `target` (DESIGN §4.4).
  *
- * @throws TypeError if `sha256Hex` is not 64 lower-case hex characters or `target.kind` is unknown.
+ * @throws TypeError if `sha256Hex` is not 64 lower-case hex characters, `target.kind` is unknown,
+ *   or a target field is not a string.
  */
 export function buildStorageKey(target: StorageDriverTargetInfo | undefined | null, sha256Hex: string): string {
   if (!isSha256Hex(sha256Hex)) throw new TypeError('sha256Hex must be 64 lower-case hex characters');

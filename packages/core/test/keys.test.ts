@@ -318,3 +318,16 @@ describe('parseStorageKey canonical mode', () => {
     expect(() => parseStorageKey(`v0/ns/../../x/d/sha256/${hex}`, { canonical: false })).toThrow();
   });
 });
+
+describe('buildStorageKey input checks', () => {
+  it('rejects non-string target fields and unknown kinds with TypeError', () => {
+    const hex = 'cd'.repeat(32);
+    expect(() =>
+      buildStorageKey({ kind: 'workflow', namespace: 42 as unknown as string, id: 'a', runId: 'b', type: 'c' }, hex),
+    ).toThrow(TypeError);
+    expect(() =>
+      buildStorageKey({ kind: 'workflow', namespace: 'ns', id: {} as unknown as string, runId: 'b', type: 'c' }, hex),
+    ).toThrow(TypeError);
+    expect(() => buildStorageKey({ kind: 'other', namespace: 'ns' } as never, hex)).toThrow(TypeError);
+  });
+});
