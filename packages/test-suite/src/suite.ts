@@ -90,8 +90,10 @@ export function runStorageDriverConformance<D extends StorageDriver>(
     return r;
   };
   afterEach(async () => {
-    const drivers = created.splice(0);
-    for (const d of drivers) await harness.destroy?.(d);
+    // Destroy every driver even if one destroy fails; report the first failure.
+    const results = await Promise.allSettled(created.splice(0).map(async (d) => harness.destroy?.(d)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   });
 
   const roundTrip = async (driver: D, payloads: Payload[], target?: StorageDriverTargetInfo) => {
