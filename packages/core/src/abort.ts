@@ -35,6 +35,37 @@ export interface LinkedAbortController {
   dispose(): void;
 }
 
+/**
+ * One `abort` listener per parent signal, fanned out to every linked controller. Callers often
+ * share one signal across many concurrent calls; a listener per call would trip Node's
+ * "possible EventTarget memory leak" warning past 10 calls (and `AbortSignal.any` retains memory
+ * for long-lived parents on Node 20).
+ */
+const fanOut = new WeakMap<AbortSignal, { callbacks: Set<() => void>; handler: () => void }>();
+
+function subscribe(parent: AbortSignal, callback: () => void): () => void {
+  let entry = fanOut.get(parent);
+  if (entry === undefined) {
+    const callbacks = new Set<() => void>();
+    const handler = () => {
+      fanOut.delete(parent);
+      for (const cb of [...callbacks]) cb();
+    };
+    entry = { callbacks, handler };
+    fanOut.set(parent, entry);
+    parent.addEventListener('abort', handler, { once: true });
+  }
+  const { callbacks, handler } = entry;
+  callbacks.add(callback);
+  return () => {
+    callbacks.delete(callback);
+    if (callbacks.size === 0 && fanOut.get(parent)?.callbacks === callbacks) {
+      fanOut.delete(parent);
+      parent.removeEventListener('abort', handler);
+    }
+  };
+}
+
 /** Creates a {@link LinkedAbortController} following `parents` (undefined entries are ignored). */
 export function linkAbortSignals(...parents: (AbortSignal | undefined)[]): LinkedAbortController {
   const controller = new AbortController();
@@ -45,9 +76,7 @@ export function linkAbortSignals(...parents: (AbortSignal | undefined)[]): Linke
       controller.abort(parent.reason);
       break;
     }
-    const onAbort = () => controller.abort(parent.reason);
-    parent.addEventListener('abort', onAbort, { once: true });
-    cleanups.push(() => parent.removeEventListener('abort', onAbort));
+    cleanups.push(subscribe(parent, () => controller.abort(parent.reason)));
   }
   return {
     signal: controller.signal,

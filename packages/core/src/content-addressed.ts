@@ -161,7 +161,8 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     if (claims.length === 0) return [];
     throwIfAborted(ctx.abortSignal, this.name);
 
-    const parsed = claims.map((claim, index) => {
+    // Array.from, not map: a sparse array's holes must be validated too, not skipped.
+    const parsed = Array.from(claims, (claim, index) => {
       const data = readClaimData(claim, index);
       const sha256 = readClaimHash(data, index);
       let location: L;

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { abortedError, linkAbortSignals, mapBounded, raceAbort, throwIfAborted } from '../src';
 import { deferred, expectCode, expectRejectsCode, expectThrowsCode, rejection, sleep } from './helpers';
@@ -264,5 +265,33 @@ describe('mapBounded', () => {
       c.signal,
     );
     expect(await rejection(promise)).toBe(own);
+  });
+});
+
+describe('linkAbortSignals with one parent shared by many calls', () => {
+  it('adds one listener to the parent however many links follow it, and removes it when all are disposed', () => {
+    const parent = new AbortController();
+    const links = Array.from({ length: 50 }, () => linkAbortSignals(parent.signal));
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(1);
+    for (const l of links.slice(0, 49)) l.dispose();
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(1);
+    links[49]?.dispose();
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('aborts every live link (with the parent reason) and none that was disposed', () => {
+    const parent = new AbortController();
+    const links = Array.from({ length: 20 }, () => linkAbortSignals(parent.signal));
+    links[3]?.dispose();
+    const reason = new Error('stop');
+    parent.abort(reason);
+    links.forEach((l, i) => {
+      expect(l.signal.aborted).toBe(i !== 3);
+      if (i !== 3) expect(l.signal.reason).toBe(reason);
+    });
+    // A new link after the parent fired is aborted immediately and registers nothing.
+    const late = linkAbortSignals(parent.signal);
+    expect(late.signal.aborted).toBe(true);
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
   });
 });

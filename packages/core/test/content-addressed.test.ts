@@ -495,3 +495,14 @@ describe('displayKey', () => {
     expect(shown.endsWith(`/d/sha256/${'b'.repeat(64)}`)).toBe(true);
   });
 });
+
+describe('sparse arrays', () => {
+  it('a hole in the claims array is API misuse (TypeError naming the index), not an internal crash', async () => {
+    const d = new MapDriver();
+    const claims = await d.store({}, [json('a')]);
+    const sparse = new Array<StorageDriverClaim>(3);
+    sparse[0] = claims[0] as StorageDriverClaim;
+    sparse[2] = claims[0] as StorageDriverClaim;
+    await expect(d.retrieve({}, sparse)).rejects.toThrow(/claims\[1\] must be an object/);
+  });
+});
