@@ -165,6 +165,12 @@ const O_NONBLOCK = fsConstants.O_NONBLOCK ?? 0;
 /** Read-only, never through a symlink, never blocking on a FIFO planted at a payload path. */
 const OPEN_EXISTING = fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
+/** Delay before the one re-read of a payload that was missing (see `readOne`). */
+const MISSING_RETRY_DELAY_MS = 20;
+
+/** Names of the temp files the driver writes in `.tmp` (the only files its sweep deletes there). */
+const TEMP_FILE_NAME = /^(?:put|sweep)-\d+-[0-9a-f]{24}$/;
+
 /** Retries of the mkdir+link loop when a concurrent sweep keeps removing an empty directory. */
 const MAX_PUT_ATTEMPTS = 8;
 
@@ -269,9 +275,8 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   readonly concurrency: number;
 
   private readonly tmpDir: string;
-  private rootRealPath: Promise<string> | undefined;
+  /** Last resolved real path of the root (for error messages only; checks resolve it anew). */
   private rootRealResolved: string | undefined;
-  private dirsReady: Promise<void> | undefined;
   private linkUnsupported = false;
 
   /**
@@ -347,12 +352,12 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       if (isMissing(e)) return result;
       throw this.wrapFsError(e, 'sweep');
     }
-    if (!dryRun) {
-      try {
-        await this.ensureDirs();
-      } catch (e) {
-        throw this.wrapFsError(e, 'sweep');
-      }
+    try {
+      // Never walk (or delete inside) a `.tmp` or `v0` that is a symlink planted in the root.
+      if (dryRun) await this.checkOwnDirectories(true);
+      else await this.prepareRoot();
+    } catch (e) {
+      throw this.wrapFsError(e, 'sweep');
     }
     const run: SweepRun = { result, cutoff, tempCutoff: now - FS_TEMP_FILE_MAX_AGE, dryRun, signal };
     await this.sweepTemp(run);
@@ -388,7 +393,10 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * at a time.
    */
   protected async _putIfAbsent(items: StoreItem<FsStorageLocation>[], op: BackendOperation): Promise<void> {
-    await this.ensureDirs();
+    const rootReal = await this.prepareRoot();
+    // Each target directory is checked to resolve inside the root before anything is written
+    // into it (a symlinked directory planted in the tree must not redirect payload bytes).
+    const parents = new Map<string, Promise<void>>();
     // Directories that gained an entry; each is fsynced once per batch, after every link, and
     // before the claims are returned (1,000 payloads of one workflow share one directory).
     const dirty = new Set<string>();
@@ -396,7 +404,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       items,
       this.concurrency,
       async (item, _i, signal) => {
-        for (const d of await this.putOne(item, signal)) dirty.add(d);
+        for (const d of await this.putOne(item, rootReal, parents, signal)) dirty.add(d);
       },
       op.signal,
       this.name,
@@ -507,33 +515,96 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     return { key, relativePath, path: abs };
   }
 
-  private realRoot(): Promise<string> {
-    if (this.rootRealPath === undefined) {
-      const p = realpath(this.root);
-      this.rootRealPath = p;
-      p.then(
-        (real) => {
-          this.rootRealResolved = real;
-        },
-        () => {
-          if (this.rootRealPath === p) this.rootRealPath = undefined;
-        },
-      );
-    }
-    return this.rootRealPath;
+  /**
+   * Real path of the root, resolved anew for each batch (one syscall) so that re-pointing a root
+   * symlink (a `current -> disk2` migration) takes effect without a restart.
+   */
+  private async realRoot(): Promise<string> {
+    const real = await realpath(this.root);
+    this.rootRealResolved = real;
+    return real;
   }
 
-  private ensureDirs(): Promise<void> {
-    if (this.dirsReady === undefined) {
-      const p = (async () => {
-        await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
-      })();
-      this.dirsReady = p;
-      p.catch(() => {
-        if (this.dirsReady === p) this.dirsReady = undefined;
+  /**
+   * Creates the root, `.tmp` and `v0` (mode 0o700) as needed and checks that `.tmp` and `v0` are
+   * real directories, not symlinks; returns the root's real path.
+   *
+   * @throws StorageDriverError `E_CONFIG` if the root is not a directory or `.tmp`/`v0` is not a
+   *   real directory.
+   */
+  private async prepareRoot(): Promise<string> {
+    try {
+      await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+      await mkdir(path.join(this.root, 'v0'), { mode: 0o700 }).catch((e: unknown) => {
+        if (errnoCode(e) !== 'EEXIST') throw e;
       });
+    } catch (e) {
+      const code = errnoCode(e);
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
+        throw this._error(StorageDriverErrorCode.CONFIG, 'root (or a parent of it) is not a directory', { cause: e });
+      }
+      throw e;
     }
-    return this.dirsReady;
+    await this.checkOwnDirectories(false);
+    return this.realRoot();
+  }
+
+  /** Checks that `.tmp` and `v0` under the root, where present, are real directories. */
+  private async checkOwnDirectories(allowMissing: boolean): Promise<void> {
+    for (const name of [FS_TMP_DIR, 'v0']) {
+      let stats: Stats;
+      try {
+        stats = await lstat(path.join(this.root, name));
+      } catch (e) {
+        if (allowMissing && isMissing(e)) continue;
+        throw e;
+      }
+      if (!stats.isDirectory()) {
+        throw this._error(
+          StorageDriverErrorCode.CONFIG,
+          `<root>/${name} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a directory'}; refusing to use it (remove it; the driver recreates it)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Ensures `dir` exists and resolves inside the root's real path (checked once per directory
+   * per batch).
+   *
+   * @throws StorageDriverError `E_CONFIG` if it resolves outside the root.
+   */
+  private checkedParent(dir: string, rootReal: string, parents: Map<string, Promise<void>>): Promise<void> {
+    let checked = parents.get(dir);
+    if (checked === undefined) {
+      checked = (async () => {
+        const outside = () =>
+          this._error(
+            StorageDriverErrorCode.CONFIG,
+            `${this.displayPath(dir)} resolves outside the root (a symlinked directory); refusing to write through it`,
+          );
+        // Check the nearest existing ancestor before creating anything below it, so that not
+        // even an empty directory is created through a planted symlink.
+        let existing = dir;
+        let real: string | undefined;
+        for (;;) {
+          try {
+            real = await realpath(existing);
+            break;
+          } catch (e) {
+            if (!isMissing(e) || existing === this.root || !isInside(this.root, existing)) throw e;
+            existing = path.dirname(existing);
+          }
+        }
+        if (!isInside(rootReal, real)) throw outside();
+        if (existing !== dir) {
+          await this.mkdirs(dir);
+          if (!isInside(rootReal, await realpath(dir))) throw outside();
+        }
+      })();
+      parents.set(dir, checked);
+    }
+    return checked;
   }
 
   /** `mkdir -p` with mode 0o700; returns the first directory created, if any. */
@@ -548,7 +619,25 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     }
   }
 
+  /**
+   * Reads one payload file; `undefined` if it does not exist. A miss is retried once after
+   * {@link MISSING_RETRY_DELAY_MS}: a concurrent sweep that finds a stale payload re-referenced
+   * moves it aside and puts it back within microseconds, and a reader must not fail in between.
+   */
   private async readOne(
+    location: FsStorageLocation,
+    rootReal: string,
+    parents: Map<string, Promise<string>>,
+    signal: AbortSignal,
+  ): Promise<Uint8Array | undefined> {
+    const first = await this.readOnce(location, rootReal, parents, signal);
+    if (first !== undefined) return first;
+    await new Promise((resolve) => setTimeout(resolve, MISSING_RETRY_DELAY_MS));
+    parents.delete(path.dirname(location.path));
+    return this.readOnce(location, rootReal, parents, signal);
+  }
+
+  private async readOnce(
     location: FsStorageLocation,
     rootReal: string,
     parents: Map<string, Promise<string>>,
@@ -631,9 +720,15 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   }
 
   /** Stores one item; returns the directories to fsync (none for a dedup hit). */
-  private async putOne(item: StoreItem<FsStorageLocation>, signal: AbortSignal): Promise<string[]> {
+  private async putOne(
+    item: StoreItem<FsStorageLocation>,
+    rootReal: string,
+    parents: Map<string, Promise<void>>,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     const final = item.location.path;
     const dir = path.dirname(final);
+    await this.checkedParent(dir, rootReal, parents);
     let tmp: string | undefined;
     let firstCreated: string | undefined;
     let tryRename = false; // set when link() failed in a way that suggests no hard-link support
@@ -739,6 +834,10 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     for (const name of entries) {
       throwIfAborted(run.signal, this.name);
       const rel = `${FS_TMP_DIR}/${name}`;
+      if (!TEMP_FILE_NAME.test(name)) {
+        run.result.skipped++; // not a file this driver writes: never delete it
+        continue;
+      }
       const file = path.join(dir, name);
       try {
         const stats = await lstat(file);

@@ -122,19 +122,24 @@ describe('sweep', () => {
     const d = makeDriver(dir, { ttl: DAY });
     await d.store({}, [payload('init')]);
     const tmp = path.join(d.root, '.tmp');
-    await writeFile(path.join(tmp, 'put-young'), 'partial');
+    const young = `put-${process.pid}-${'a'.repeat(24)}`;
+    const live = `sweep-${process.pid}-${'b'.repeat(24)}`;
+    await writeFile(path.join(tmp, young), 'partial');
     // A sweep's quarantine file keeps the payload's old mtime, but its ctime (the move) is fresh.
-    await writeFile(path.join(tmp, 'sweep-live'), 'payload');
+    await writeFile(path.join(tmp, live), 'payload');
     const old = new Date(Date.now() - 2 * DAY);
-    await utimes(path.join(tmp, 'sweep-live'), old, old);
+    await utimes(path.join(tmp, live), old, old);
+    // A file the driver never writes is never deleted from .tmp, however old.
+    await writeFile(path.join(tmp, 'operator-notes.txt'), 'keep me');
+    await utimes(path.join(tmp, 'operator-notes.txt'), old, old);
     expect((await d.sweep()).removedTempFiles).toBe(0);
-    expect((await readdir(tmp)).sort()).toEqual(['put-young', 'sweep-live']);
+    expect((await readdir(tmp)).sort()).toEqual(['operator-notes.txt', young, live].sort());
     // Two hours later (ctime cannot be set back, so move the clock instead) both are leftovers.
     const now = Date.now();
     jest.spyOn(Date, 'now').mockReturnValue(now + 2 * HOUR);
     const later = await d.sweep();
     expect(later.removedTempFiles).toBe(2);
-    expect(await readdir(tmp)).toEqual([]);
+    expect(await readdir(tmp)).toEqual(['operator-notes.txt']);
   });
 
   it('leaves foreign files, symlinks and everything outside v0 alone', async () => {
