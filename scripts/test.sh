@@ -21,6 +21,9 @@ step() {
   fi
 }
 
+# Results of this run only: a runner that crashes before writing must not be credited with old counts.
+rm -f .tmp/jest-results.json .tmp/node-test.tap
+
 step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
