@@ -56,8 +56,8 @@ export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriv
   throw new Error('expected a StorageDriverError, but the call succeeded');
 }
 
-/** Every regular file under `dir`, as `/`-separated paths relative to it. */
-export async function listFiles(dir: string): Promise<string[]> {
+/** Walks `dir` recursively; returns `/`-separated relative paths of files or of directories. */
+async function walkTree(dir: string, want: 'files' | 'dirs'): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string, rel: string): Promise<void> => {
     let entries: import('node:fs').Dirent[];
@@ -68,33 +68,24 @@ export async function listFiles(dir: string): Promise<string[]> {
     }
     for (const e of entries) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) await walk(path.join(d, e.name), r);
-      else out.push(r);
+      if (e.isDirectory()) {
+        if (want === 'dirs') out.push(r);
+        await walk(path.join(d, e.name), r);
+      } else if (want === 'files') out.push(r);
     }
   };
   await walk(dir, '');
   return out.sort();
 }
 
+/** Every non-directory entry under `dir`, as `/`-separated paths relative to it. */
+export function listFiles(dir: string): Promise<string[]> {
+  return walkTree(dir, 'files');
+}
+
 /** Every directory under `dir` (not `dir` itself), as relative paths. */
-export async function listDirs(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string, rel: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      out.push(r);
-      await walk(path.join(d, e.name), r);
-    }
-  };
-  await walk(dir, '');
-  return out.sort();
+export function listDirs(dir: string): Promise<string[]> {
+  return walkTree(dir, 'dirs');
 }
 
 /** Payload files (under `v0/`) of a driver's root. */

@@ -18,6 +18,7 @@ import {
   type HarnessDriverOptions,
   InMemoryStorageDriver,
   runStorageDriverConformance,
+  type StorageDriverHarnessHooks,
   type TestFn,
 } from '../src';
 
@@ -26,9 +27,10 @@ interface Collected {
   fn: TestFn;
 }
 
-async function runSuiteAgainst(
-  create: (o?: HarnessDriverOptions) => StorageDriver,
-  type = 'memory.inmemorydriver',
+/** Runs the whole suite with a collecting runner; returns failed test names → messages. */
+async function runSuiteAgainst<D extends StorageDriver>(
+  create: (o?: HarnessDriverOptions) => D,
+  hooks: StorageDriverHarnessHooks<D> = {},
 ): Promise<Map<string, string>> {
   const tests: Collected[] = [];
   const before: TestFn[] = [];
@@ -47,10 +49,11 @@ async function runSuiteAgainst(
     afterEach: (fn) => after.push(fn),
   };
   runStorageDriverConformance(api, {
-    type,
+    type: 'memory.inmemorydriver',
     defaultName: 'memory',
-    create: (o) => create(o) as never,
+    create,
     capabilities: { largePayloads: false },
+    hooks,
   });
   const failures = new Map<string, string>();
   for (const t of tests) {
@@ -130,7 +133,9 @@ describe('the conformance suite catches broken drivers', () => {
       }
     }
     const failures = await runSuiteAgainst((o) => new EagerWriter(o));
-    const suiteWithCount = await runSuiteAgainstWithCount((o) => new EagerWriter(o));
+    const suiteWithCount = await runSuiteAgainst((o) => new EagerWriter(o), {
+      countObjects: async (d) => d.objects.size,
+    });
     // Caught through claims alone (the rejected batch's payload must not resolve)…
     expect(failedMatching(failures, /small payloads were not stored/)).toHaveLength(1);
     // …and by object count when the harness can count.
@@ -163,34 +168,3 @@ describe('the conformance suite catches broken drivers', () => {
     expect(failedMatching(failures, /nothing outside the store/)).toHaveLength(0); // no plantOutside hook here
   });
 });
-
-async function runSuiteAgainstWithCount(
-  create: (o?: HarnessDriverOptions) => InMemoryStorageDriver,
-): Promise<Map<string, string>> {
-  const tests: Collected[] = [];
-  const after: TestFn[] = [];
-  const api: ConformanceTestApi = {
-    describe: (_n, fn) => fn(),
-    it: (name, fn) => tests.push({ name, fn }),
-    beforeEach: () => {},
-    afterEach: (fn) => after.push(fn),
-  };
-  runStorageDriverConformance(api, {
-    type: 'memory.inmemorydriver',
-    defaultName: 'memory',
-    create,
-    capabilities: { largePayloads: false },
-    hooks: { countObjects: async (d) => d.objects.size },
-  });
-  const failures = new Map<string, string>();
-  for (const t of tests) {
-    try {
-      await t.fn();
-    } catch (e) {
-      failures.set(t.name, e instanceof Error ? e.message : String(e));
-    } finally {
-      for (const a of after) await a();
-    }
-  }
-  return failures;
-}
