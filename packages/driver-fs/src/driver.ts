@@ -396,7 +396,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     const rootReal = await this.prepareRoot();
     // Each target directory is checked to resolve inside the root before anything is written
     // into it (a symlinked directory planted in the tree must not redirect payload bytes).
-    const parents = new Map<string, Promise<void>>();
+    const parents = new Map<string, Promise<string | undefined>>();
     // Directories that gained an entry; each is fsynced once per batch, after every link, and
     // before the claims are returned (1,000 payloads of one workflow share one directory).
     const dirty = new Set<string>();
@@ -570,11 +570,16 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
 
   /**
    * Ensures `dir` exists and resolves inside the root's real path (checked once per directory
-   * per batch).
+   * per batch). Resolves to the first directory it had to create, if any, so the caller can
+   * fsync the new directory entries.
    *
    * @throws StorageDriverError `E_CONFIG` if it resolves outside the root.
    */
-  private checkedParent(dir: string, rootReal: string, parents: Map<string, Promise<void>>): Promise<void> {
+  private checkedParent(
+    dir: string,
+    rootReal: string,
+    parents: Map<string, Promise<string | undefined>>,
+  ): Promise<string | undefined> {
     let checked = parents.get(dir);
     if (checked === undefined) {
       checked = (async () => {
@@ -597,10 +602,10 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
           }
         }
         if (!isInside(rootReal, real)) throw outside();
-        if (existing !== dir) {
-          await this.mkdirs(dir);
-          if (!isInside(rootReal, await realpath(dir))) throw outside();
-        }
+        if (existing === dir) return undefined;
+        const firstCreated = await this.mkdirs(dir);
+        if (!isInside(rootReal, await realpath(dir))) throw outside();
+        return firstCreated;
       })();
       parents.set(dir, checked);
     }
@@ -723,14 +728,14 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   private async putOne(
     item: StoreItem<FsStorageLocation>,
     rootReal: string,
-    parents: Map<string, Promise<void>>,
+    parents: Map<string, Promise<string | undefined>>,
     signal: AbortSignal,
   ): Promise<string[]> {
     const final = item.location.path;
     const dir = path.dirname(final);
-    await this.checkedParent(dir, rootReal, parents);
+    // Directories created here (for this item or a sibling of the batch) must be fsynced too.
+    let firstCreated = await this.checkedParent(dir, rootReal, parents);
     let tmp: string | undefined;
-    let firstCreated: string | undefined;
     let tryRename = false; // set when link() failed in a way that suggests no hard-link support
     try {
       for (let attempt = 0; ; attempt++) {
