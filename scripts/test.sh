@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: bootstrap, lint, type check, build checks,
-# unit/conformance/integration tests, demo smoke run. Prints a pass/fail summary.
+# real backends on loopback (scripts/services.sh), unit/conformance/integration tests, demo.
+# Prints a pass/fail summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -21,6 +22,12 @@ step() {
   fi
 }
 
+start_services() {
+  bash scripts/services.sh start || return 1
+  # The XSTORAGE_* variables the tests read (loopback URLs of the servers just started or reused).
+  eval "$(bash scripts/services.sh env)"
+}
+
 # Results of this run only: a runner that crashes before writing must not be credited with old counts.
 rm -f .tmp/jest-results.json .tmp/node-test.tap
 
@@ -28,6 +35,7 @@ step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
+step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "conformance suite under node:test (runner-agnostic)" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
