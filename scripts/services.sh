@@ -13,18 +13,20 @@
 # State lives in $XSTORAGE_SERVICES_DIR (default /tmp/x-storage-services), shared by every
 # checkout on the machine so a second clone reuses the running servers.
 #
-# Ports (loopback): Redis 6391, Redis Cluster 7301-7303, PostgreSQL 5442, S3 (moto) 5011.
+# Ports (loopback): Redis 6391, Redis Cluster 7301-7303, PostgreSQL 5442, S3 (moto) 5011; override
+# with XSTORAGE_REDIS_PORT, XSTORAGE_REDIS_CLUSTER_BASE_PORT, XSTORAGE_POSTGRES_PORT, XSTORAGE_S3_PORT.
 set -uo pipefail
 
 SERVICES_DIR="${XSTORAGE_SERVICES_DIR:-/tmp/x-storage-services}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-REDIS_PORT=6391
-CLUSTER_PORTS=(7301 7302 7303)
-PG_PORT=5442
+REDIS_PORT="${XSTORAGE_REDIS_PORT:-6391}"
+CLUSTER_BASE_PORT="${XSTORAGE_REDIS_CLUSTER_BASE_PORT:-7301}"
+CLUSTER_PORTS=("$CLUSTER_BASE_PORT" "$((CLUSTER_BASE_PORT + 1))" "$((CLUSTER_BASE_PORT + 2))")
+PG_PORT="${XSTORAGE_POSTGRES_PORT:-5442}"
 PG_USER=xstorage
 PG_PASSWORD=xstorage-secret
 PG_DB=xstorage
-S3_PORT=5011
+S3_PORT="${XSTORAGE_S3_PORT:-5011}"
 VENV="$SERVICES_DIR/venv"
 
 log() { echo "services: $*" >&2; }
@@ -87,7 +89,8 @@ start_redis() {
 }
 
 cluster_ok() {
-  local info
+  local info port
+  for port in "${CLUSTER_PORTS[@]}"; do redis_up "$port" || return 1; done
   info="$(redis-cli -h 127.0.0.1 -p "${CLUSTER_PORTS[0]}" cluster info 2>/dev/null)" || return 1
   grep -q '^cluster_state:ok' <<<"$info" && grep -q "^cluster_known_nodes:${#CLUSTER_PORTS[@]}" <<<"$info" \
     && grep -q '^cluster_slots_assigned:16384' <<<"$info"
@@ -153,8 +156,16 @@ start_postgres() {
     as_postgres "$PG_BIN/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || die "initdb failed (see $dir/initdb.log)"
   fi
-  # A stale postmaster.pid from a killed server blocks start; pg_ctl status tells whether it's live.
-  as_postgres "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1 || rm -f "$data/postmaster.pid"
+  # A live postmaster that doesn't answer (still starting, or wedged) gets time, then a stop; a stale
+  # postmaster.pid left by a killed server blocks the start and is removed.
+  local pid
+  pid="$(head -1 "$data/postmaster.pid" 2>/dev/null)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if wait_for 15 pg_up; then log "postgres: reusing 127.0.0.1:$PG_PORT"; return 0; fi
+    as_postgres "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    wait_for 10 bash -c "! kill -0 $pid" || die "postgres (pid $pid) did not stop"
+  fi
+  rm -f "$data/postmaster.pid"
   as_postgres "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start -o "\
     -p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir \
     -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all \
@@ -168,7 +179,7 @@ DO \$\$ BEGIN
 END \$\$;
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
 SQL
-  psql "$(pg_url)" -qAtc 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null \
+  PGOPTIONS='-c client_min_messages=warning' psql "$(pg_url)" -qAtc 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null \
     || die "CREATE EXTENSION pg_stat_statements failed"
   wait_for 10 pg_up || die "postgres did not accept $PG_USER on $PG_PORT"
   log "postgres: started 127.0.0.1:$PG_PORT"
