@@ -228,8 +228,9 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
           { driverName: this.name, key: p.location.key, index },
         );
       }
-      // Each claim gets its own byte arrays, even when two claims share one object.
-      const source = used.has(slot) ? bytes.slice() : bytes;
+      // Each claim gets its own byte arrays, even when two claims share one object. `new Uint8Array`
+      // copies; `slice()` would not on a Node Buffer (Buffer#slice is a view), which backends return.
+      const source = used.has(slot) ? new Uint8Array(bytes) : bytes;
       used.add(slot);
       try {
         return decodePayload(source);

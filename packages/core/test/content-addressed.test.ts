@@ -335,6 +335,17 @@ describe('retrieve', () => {
     expect(bytesOf(b?.metadata?.['encoding'])).toEqual(bytesOf(utf8('json/plain')));
   });
 
+  it('gives independent byte arrays to two claims on one object when the backend returns Node Buffers', async () => {
+    const { d, claims } = await stored([json('shared via Buffer')]);
+    d.getOverride = (locations) => locations.map((l) => Buffer.from(d.objects.get(l.key) as Uint8Array));
+    const claim = claims[0] as StorageDriverClaim;
+    const [a, b] = await d.retrieve({}, [claim, claim]);
+    expect(a?.data?.buffer).not.toBe(b?.data?.buffer);
+    const before = bytesOf(b?.data);
+    if (a?.data) a.data.fill(0);
+    expect(bytesOf(b?.data)).toEqual(before);
+  });
+
   it('accepts camelCase hash fields (official TS S3 driver claims)', async () => {
     const { d, claims } = await stored([json(1)]);
     const data = claims[0]?.claimData ?? {};
