@@ -1,0 +1,646 @@
+/**
+ * The PostgreSQL storage driver.
+ *
+ * @module
+ */
+import {
+  abortedError,
+  type BackendOperation,
+  ContentAddressedStorageDriver,
+  type ContentAddressedStorageDriverOptions,
+  isStorageDriverError,
+  parseStorageKey,
+  raceAbort,
+  requireClaimField,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageLocation,
+  type StoreItem,
+  throwIfAborted,
+  validateTtl,
+} from '@x/storage-driver-core';
+import { wrapPostgresError } from './errors';
+import type {
+  OwnedPostgresPool,
+  PostgresOwnedPoolConfig,
+  PostgresPool,
+  PostgresPoolClient,
+  PostgresQueryConfig,
+} from './pool';
+import { type PostgresTableName, type ResolvedPostgresTable, resolvePostgresTable, schemaStatements } from './schema';
+
+/** `type` of {@link PostgresStorageDriver}. */
+export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
+/** Default `name` of {@link PostgresStorageDriver}. */
+export const POSTGRES_DRIVER_DEFAULT_NAME = 'postgres';
+/**
+ * Largest accepted `maxPayloadSize`: 256 MiB. `pg` reads `bytea` as hex text, and a larger value
+ * would exceed V8's maximum string length on the way back.
+ */
+export const POSTGRES_MAX_PAYLOAD_SIZE_LIMIT = 256 * 1024 * 1024;
+/** Longest accepted `ttl`: 100 years, in milliseconds. */
+export const POSTGRES_MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
+/**
+ * Most payload bytes sent in one `INSERT`. A batch above it (only possible with several large
+ * payloads) is written with one statement per 256 MiB; every batch below it is one statement.
+ */
+export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
+/** Default `batchSize` of {@link PostgresStorageDriver.deleteExpired}. */
+export const POSTGRES_DEFAULT_DELETE_BATCH_SIZE = 1000;
+/** Largest accepted `batchSize` of {@link PostgresStorageDriver.deleteExpired}. */
+export const POSTGRES_MAX_DELETE_BATCH_SIZE = 100_000;
+/** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
+export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
+
+/** SQLSTATEs of a concurrent CREATE racing ours on the catalogs; `ensureSchema` retries once. */
+const DDL_RACE_SQLSTATES: ReadonlySet<string> = new Set(['23505', '42P07', '42P06', '42710']);
+
+/** Options of {@link PostgresStorageDriver}. */
+export interface PostgresStorageDriverOptions extends ContentAddressedStorageDriverOptions, PostgresTableName {
+  /**
+   * Connection pool, typically a `pg.Pool` (any object with a compatible `connect()`). Required.
+   * The driver checks out one connection per call and never ends this pool. Attach your own
+   * `pool.on('error', ...)` handler: `pg` emits errors of idle connections there (a server
+   * restart), and an unhandled `error` event ends the process.
+   */
+  pool: PostgresPool;
+  /**
+   * Schema of the payload table: 1–63 characters of `a-z`, `0-9`, `_`, not starting with a digit
+   * or `pg_`. Always quoted and schema-qualified in SQL (never depends on `search_path`).
+   * Default: `public`.
+   */
+  schema?: string;
+  /** Name of the payload table: 1–48 characters of `a-z`, `0-9`, `_`. Default: `temporal_payloads`. */
+  table?: string;
+  /**
+   * Per-instance routing key written into workflow history; override it to run several instances
+   * side by side. Default: `postgres`.
+   */
+  name?: string;
+  /**
+   * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
+   * At most 268435456 (256 MiB). Default: 52428800 (50 MiB).
+   */
+  maxPayloadSize?: number;
+  /**
+   * Lifetime of a stored payload in milliseconds, counted from its last store (a store of an
+   * already-present payload extends `expires_at` to at least now + `ttl`, never shortens it).
+   * Expired rows stay readable until {@link PostgresStorageDriver.deleteExpired} removes them.
+   * At most 100 years. Default: none (`expires_at` is NULL: rows never expire).
+   */
+  ttl?: number;
+}
+
+/** Options of {@link PostgresStorageDriver.fromConnectionString}. */
+export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDriverOptions, 'pool'> {
+  /** Settings of the pool the driver creates (and ends in `close()`). Default: `{}`. */
+  poolConfig?: PostgresOwnedPoolConfig;
+}
+
+/** Options of {@link PostgresStorageDriver.deleteExpired}. */
+export interface PostgresDeleteExpiredOptions {
+  /** Rows deleted per statement (each its own short transaction), 1–100000. Default: 1000. */
+  batchSize?: number;
+  /** Most statements run by this call; a positive integer or `Infinity`. Default: `Infinity` (until none is left). */
+  maxBatches?: number;
+  /** Stops between batches (and while waiting for a connection) with `E_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** What {@link PostgresStorageDriver.deleteExpired} did. */
+export interface PostgresDeleteExpiredResult {
+  /** Rows deleted. */
+  deleted: number;
+  /** Sum of the deleted rows' `size` (serialized payload bytes; the table shrinks after vacuum). */
+  deletedBytes: number;
+  /** Delete statements run. */
+  batches: number;
+  /**
+   * `true` if the call stopped at `maxBatches` after a full batch, so expired rows may remain;
+   * `false` if a batch found fewer than `batchSize` unlocked expired rows.
+   */
+  more: boolean;
+}
+
+/** Options of {@link PostgresStorageDriver.ensureSchema}. */
+export interface PostgresEnsureSchemaOptions {
+  /** Honoured while waiting for a connection and between statements. */
+  signal?: AbortSignal;
+}
+
+/** Names the password (and its encoded form) of a connection string, for scrubbing. */
+function connectionSecrets(connectionString: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    // No cause: the URL parser's error carries the whole input, password included.
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      'connectionString must be a URL such as postgres://user:password@host:5432/database',
+    );
+  }
+  const secrets = new Set<string>();
+  const add = (s: string | null) => {
+    if (s) secrets.add(s);
+  };
+  add(url.password);
+  try {
+    add(decodeURIComponent(url.password));
+  } catch {
+    // malformed escape: the raw form is scrubbed already
+  }
+  add(url.searchParams.get('password'));
+  return [...secrets].sort((a, b) => b.length - a.length);
+}
+
+/** Password of an injected `pg.Pool` (read defensively from `pool.options`), for scrubbing. */
+function injectedPoolSecrets(pool: PostgresPool): string[] {
+  const options = (pool as { options?: unknown }).options;
+  if (typeof options !== 'object' || options === null) return [];
+  const { password, connectionString } = options as { password?: unknown; connectionString?: unknown };
+  const secrets: string[] = [];
+  if (typeof password === 'string' && password.length > 0) secrets.push(password);
+  if (typeof connectionString === 'string') {
+    try {
+      secrets.push(...connectionSecrets(connectionString));
+    } catch {
+      // not a URL: nothing to extract
+    }
+  }
+  return secrets;
+}
+
+function loadPg(): { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool } {
+  try {
+    return require('pg') as { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool };
+  } catch (e) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      'fromConnectionString needs the pg package: npm i pg (or pass an injected pool)',
+      { cause: e },
+    );
+  }
+}
+
+function config(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+}
+
+function checkOptions(options: unknown): PostgresStorageDriverOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw config('PostgresStorageDriver options must be an object with a pool');
+  }
+  const pool = (options as { pool?: unknown }).pool;
+  if (typeof pool !== 'object' || pool === null || typeof (pool as { connect?: unknown }).connect !== 'function') {
+    throw config('pool must be a pg.Pool (an object with a connect() method)');
+  }
+  const max = (options as { maxPayloadSize?: unknown }).maxPayloadSize;
+  if (typeof max === 'number' && max > POSTGRES_MAX_PAYLOAD_SIZE_LIMIT) {
+    throw config(`maxPayloadSize must be at most ${POSTGRES_MAX_PAYLOAD_SIZE_LIMIT} bytes, got ${max}`);
+  }
+  return options as PostgresStorageDriverOptions;
+}
+
+/** SQLSTATE of a pg error, if any. */
+function sqlState(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** Whether a failed statement leaves its connection unusable (it is then destroyed, not reused). */
+function breaksConnection(error: unknown): boolean {
+  if (isStorageDriverError(error)) return false;
+  const state = sqlState(error);
+  return state === undefined || state.startsWith('08') || state.startsWith('57');
+}
+
+/** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */
+function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    if (current.length > 0 && size + item.bytes.byteLength > POSTGRES_MAX_STATEMENT_BYTES) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += item.bytes.byteLength;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
+ * other bytes (Node's Buffer pool). Plain, because `Buffer#slice` makes a view, not a copy, and
+ * callers (core's retrieve) copy with `slice()`.
+ */
+function ownBytes(data: Uint8Array): Uint8Array {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+    return new Uint8Array(data.buffer, 0, data.byteLength);
+  }
+  return new Uint8Array(data);
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Stores payloads as rows of one PostgreSQL table (DESIGN §5, type `postgres.pgdriver`).
+ *
+ * - Content-addressed: the primary key is the core storage key; identical payloads share a row.
+ * - One statement per batch: `store` is one `INSERT ... SELECT FROM unnest(...) ON CONFLICT (key)`
+ *   (the payload bytes travel as one binary parameter), `retrieve` one `SELECT ... WHERE key =
+ *   ANY($1)`. No DDL ever runs on these paths; see {@link PostgresStorageDriver.ensureSchema}.
+ * - Claims carry only `key` plus `hash_algorithm`/`hash_value`; the table is configuration, never
+ *   claim data, and keys are parsed strictly and bound as parameters.
+ * - Lifecycle: `expires_at` = now + `ttl` (server clock); a dedup hit extends it, never shortens
+ *   it; {@link PostgresStorageDriver.deleteExpired} removes expired rows in bounded batches.
+ *
+ * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
+ * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (connection lost, server down,
+ * `pg_terminate_backend`, timeouts: retryable), `E_CONFIG` (missing table, privileges,
+ * authentication); `retrieve` additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND`,
+ * `E_INTEGRITY`. Messages and causes never contain the connection password. API misuse
+ * (non-array arguments) throws `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const driver = new PostgresStorageDriver({ pool, ttl: 30 * 24 * 3600_000 });
+ * await driver.ensureSchema();
+ * const dataConverter = { externalStorage: new ExternalStorage({ drivers: [driver] }) };
+ * ```
+ */
+export class PostgresStorageDriver extends ContentAddressedStorageDriver<StorageLocation> {
+  /** Per-implementation identifier: `postgres.pgdriver`. */
+  readonly type = POSTGRES_DRIVER_TYPE;
+  /** Schema of the payload table. */
+  readonly schema: string;
+  /** Name of the payload table. */
+  readonly table: string;
+  /** `"schema"."table"` as used in SQL. */
+  readonly qualifiedTable: string;
+  /** Payload lifetime in milliseconds, or `undefined` (rows never expire). */
+  readonly ttl: number | undefined;
+  /** The pool the driver uses (injected, or created by `fromConnectionString`). */
+  readonly pool: PostgresPool;
+
+  private readonly names: ResolvedPostgresTable;
+  private readonly sql: { store: string; retrieve: string; deleteExpired: string };
+  private secrets: string[];
+  private ownedPool: OwnedPostgresPool | undefined;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Creates a driver over an injected pool. Does no I/O.
+   *
+   * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `pool` has no
+   *   `connect()`, `schema` or `table` is not a plain lower-case identifier, or `name`,
+   *   `maxPayloadSize` (also: above 256 MiB) or `ttl` (also: above 100 years) is invalid.
+   */
+  constructor(options: PostgresStorageDriverOptions) {
+    const checked = checkOptions(options);
+    super(POSTGRES_DRIVER_DEFAULT_NAME, checked);
+    this.names = resolvePostgresTable(checked);
+    this.schema = this.names.schema;
+    this.table = this.names.table;
+    this.qualifiedTable = this.names.qualifiedTable;
+    this.ttl = validateTtl(checked.ttl);
+    if (this.ttl !== undefined && this.ttl > POSTGRES_MAX_TTL) {
+      throw this._error(StorageDriverErrorCode.CONFIG, `ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
+    }
+    this.pool = checked.pool;
+    this.secrets = injectedPoolSecrets(checked.pool);
+    const t = this.qualifiedTable;
+    this.sql = {
+      // Rows arrive sorted by key (no lock-order deadlocks between concurrent batches). A dedup
+      // hit only ever moves expires_at later (NULL = never); data is never rewritten.
+      store: [
+        `INSERT INTO ${t} AS existing (key, data, size, expires_at)`,
+        'SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
+        "  now() + $5::bigint * interval '1 millisecond'",
+        'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
+        'ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at',
+        'WHERE existing.expires_at IS NOT NULL',
+        '  AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > existing.expires_at)',
+      ].join('\n'),
+      retrieve: `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`,
+      deleteExpired: [
+        'WITH doomed AS (',
+        `  SELECT key FROM ${t} WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        '), deleted AS (',
+        `  DELETE FROM ${t} AS target USING doomed`,
+        '  WHERE target.key = doomed.key AND target.expires_at < now()',
+        '  RETURNING target.size',
+        ')',
+        'SELECT count(*)::integer AS deleted, coalesce(sum(size), 0)::bigint AS bytes FROM deleted',
+      ].join('\n'),
+    };
+  }
+
+  /**
+   * Creates a driver that owns its pool: loads `pg` at runtime and creates a `pg.Pool` for
+   * `connectionString` (plus `options.poolConfig`). Call {@link PostgresStorageDriver.close} to
+   * end it. The password never appears in the driver's errors. Does no I/O.
+   *
+   * @example
+   * ```ts
+   * const driver = PostgresStorageDriver.fromConnectionString(process.env.DATABASE_URL!, { ttl: 30 * DAY });
+   * ```
+   * @throws StorageDriverError `E_CONFIG` if `connectionString` is not a URL, `pg` is not
+   *   installed, or any option is invalid (as for the constructor).
+   */
+  static fromConnectionString(
+    connectionString: string,
+    options: PostgresConnectionStringOptions = {},
+  ): PostgresStorageDriver {
+    if (typeof connectionString !== 'string' || connectionString.length === 0) {
+      throw config('connectionString must be a non-empty string');
+    }
+    if (typeof options !== 'object' || options === null) throw config('options must be an object');
+    const secrets = connectionSecrets(connectionString);
+    const { poolConfig, ...rest } = options;
+    resolvePostgresTable(rest); // fail before creating a pool
+    const pg = loadPg();
+    const pool = new pg.Pool({
+      application_name: 'x-storage-driver-postgres',
+      connectionTimeoutMillis: 10_000,
+      ...poolConfig,
+      connectionString,
+    });
+    // Idle connections error out when the server restarts; pg removes them from the pool and
+    // the next call connects afresh. Without a listener the 'error' event would end the process.
+    pool.on('error', () => {});
+    let driver: PostgresStorageDriver;
+    try {
+      driver = new PostgresStorageDriver({ ...rest, pool });
+    } catch (e) {
+      void pool.end().catch(() => {});
+      throw e;
+    }
+    driver.ownedPool = pool;
+    driver.secrets = [...new Set([...secrets, ...driver.secrets])];
+    return driver;
+  }
+
+  /** `true` if the driver created its pool (`fromConnectionString`) and ends it in `close()`. */
+  get ownsPool(): boolean {
+    return this.ownedPool !== undefined;
+  }
+
+  /**
+   * Creates the schema (unless `public`), the payload table and its expiry index if they do not
+   * exist. Idempotent and safe to run from several processes at once: when anything is missing
+   * it runs the DDL in one transaction under a transaction-scoped advisory lock
+   * (`pg_advisory_xact_lock(POSTGRES_SCHEMA_LOCK_ID, hashtext('"schema"."table"'))`), and retries
+   * once if a CREATE outside that lock races it. When everything exists it runs one catalog
+   * query and no DDL. Never called implicitly: `store`/`retrieve` run no DDL. The same DDL is
+   * available as {@link schemaSql} for migration tools.
+   *
+   * @throws StorageDriverError `E_CONFIG` (no privilege to create, authentication, driver
+   *   closed), `E_BACKEND` (connection failures), `E_ABORTED` if `signal` fires.
+   */
+  async ensureSchema(options: PostgresEnsureSchemaOptions = {}): Promise<void> {
+    const signal = options.signal;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.withClient(signal, async (client) => {
+          const found = await client.query({
+            text: 'SELECT to_regclass($1) IS NOT NULL AS has_table, to_regclass($2) IS NOT NULL AS has_index',
+            values: [this.names.qualifiedTable, this.names.qualifiedExpiryIndex],
+          });
+          const row = found.rows[0] as { has_table?: boolean; has_index?: boolean } | undefined;
+          if (row?.has_table === true && row.has_index === true) return;
+          throwIfAborted(signal, this.name);
+          await client.query({ text: 'BEGIN' });
+          try {
+            await client.query({
+              text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
+              values: [POSTGRES_SCHEMA_LOCK_ID, this.names.qualifiedTable],
+            });
+            for (const statement of schemaStatements(this.names)) await client.query({ text: statement });
+            await client.query({ text: 'COMMIT' });
+          } catch (e) {
+            await client.query({ text: 'ROLLBACK' }).catch(() => {});
+            throw e;
+          }
+        });
+        return;
+      } catch (e) {
+        const state = sqlState(e);
+        if (attempt === 0 && state !== undefined && DDL_RACE_SQLSTATES.has(state)) continue;
+        throw this.wrap(e, 'ensureSchema', signal);
+      }
+    }
+  }
+
+  /**
+   * Deletes rows whose `expires_at` is in the past (server clock), `batchSize` rows per
+   * statement, each statement its own short transaction, until a batch finds fewer than
+   * `batchSize` rows or `maxBatches` statements ran. Rows are picked with `FOR UPDATE SKIP
+   * LOCKED`, so several processes can sweep at once without blocking each other or a store that
+   * is extending a row's expiry; a row re-stored meanwhile (later `expires_at`) is kept. Uses the
+   * partial index on `expires_at`. Errors are thrown, never swallowed; batches committed before
+   * an error or abort stay deleted. Run it on a schedule (cron, a Kubernetes CronJob, a worker
+   * timer) and let autovacuum reclaim the space.
+   *
+   * @throws StorageDriverError `E_CONFIG` if `batchSize` is not an integer in 1–100000 or
+   *   `maxBatches` is not a positive integer or `Infinity` (or the table is missing);
+   *   `E_BACKEND` on connection or statement failures (a statement timeout is retryable);
+   *   `E_ABORTED` if `signal` fires (checked while waiting for a connection and between batches).
+   */
+  async deleteExpired(options: PostgresDeleteExpiredOptions = {}): Promise<PostgresDeleteExpiredResult> {
+    const batchSize = options.batchSize ?? POSTGRES_DEFAULT_DELETE_BATCH_SIZE;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > POSTGRES_MAX_DELETE_BATCH_SIZE) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        `batchSize must be an integer between 1 and ${POSTGRES_MAX_DELETE_BATCH_SIZE}, got ${String(batchSize)}`,
+      );
+    }
+    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+    if (maxBatches !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxBatches) || maxBatches < 1)) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        `maxBatches must be a positive integer or Infinity, got ${String(maxBatches)}`,
+      );
+    }
+    const signal = options.signal;
+    const result: PostgresDeleteExpiredResult = { deleted: 0, deletedBytes: 0, batches: 0, more: false };
+    try {
+      await this.withClient(signal, async (client) => {
+        while (result.batches < maxBatches) {
+          throwIfAborted(signal, this.name);
+          const r = await client.query({ text: this.sql.deleteExpired, values: [batchSize] });
+          const row = r.rows[0] as { deleted?: unknown; bytes?: unknown } | undefined;
+          const deleted = Number(row?.deleted ?? 0);
+          result.batches++;
+          result.deleted += deleted;
+          result.deletedBytes += Number(row?.bytes ?? 0);
+          if (deleted < batchSize) return;
+        }
+        result.more = true;
+      });
+    } catch (e) {
+      throw this.wrap(e, 'deleteExpired', signal);
+    }
+    return result;
+  }
+
+  /**
+   * Ends the pool if the driver created it (`fromConnectionString`); afterwards every call fails
+   * with `E_CONFIG`. For an injected pool it does nothing: the pool belongs to the caller.
+   * Idempotent.
+   *
+   * @throws StorageDriverError `E_BACKEND` if ending the pool fails.
+   */
+  async close(): Promise<void> {
+    const pool = this.ownedPool;
+    if (pool === undefined) return;
+    this.closing ??= pool.end();
+    try {
+      await this.closing;
+    } catch (e) {
+      throw this.wrap(e, 'close', undefined);
+    }
+  }
+
+  /** Claim fields: `{ key }` (the base adds the hash fields). */
+  protected _claimFields(location: StorageLocation): Record<string, string> {
+    return { key: location.key };
+  }
+
+  /** The storage key is the primary key as is. */
+  protected _locate(key: string): StorageLocation {
+    return { key };
+  }
+
+  /**
+   * Validates an (untrusted) claim: `key` is required and must parse strictly as a core storage
+   * key. Other fields (a `table`, a `schema`, ...) are ignored: the table is configuration.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM`
+   */
+  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
+    const key = requireClaimField(claimData, 'key', index);
+    parseStorageKey(key);
+    return { key };
+  }
+
+  /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
+  protected async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {
+    const sorted = [...items].sort((a, b) =>
+      a.location.key < b.location.key ? -1 : a.location.key > b.location.key ? 1 : 0,
+    );
+    const chunks = chunkByBytes(sorted);
+    await this.withClient(op.signal, async (client) => {
+      for (const chunk of chunks) {
+        throwIfAborted(op.signal, this.name);
+        await client.query(this.storeQuery(chunk));
+      }
+    });
+  }
+
+  /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */
+  protected async _get(locations: StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
+    const keys = locations.map((l) => l.key);
+    const result = await this.withClient(op.signal, (client) =>
+      client.query({ text: this.sql.retrieve, values: [keys] }),
+    );
+    const found = new Map<string, Uint8Array>();
+    for (const row of result.rows as { key?: unknown; data?: unknown }[]) {
+      if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
+        throw this._error(
+          StorageDriverErrorCode.CONFIG,
+          'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
+        );
+      }
+      found.set(row.key, ownBytes(row.data));
+    }
+    return keys.map((k) => found.get(k));
+  }
+
+  /** Classifies `pg` errors (see `wrapPostgresError`); never exposes the connection password. */
+  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
+    return wrapPostgresError(error, op.kind, this.name, this.secrets);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private storeQuery(items: StoreItem<StorageLocation>[]): PostgresQueryConfig {
+    const keys: string[] = [];
+    const starts: number[] = [];
+    const lengths: number[] = [];
+    let offset = 1; // substring() positions are 1-based
+    for (const item of items) {
+      keys.push(item.location.key);
+      starts.push(offset);
+      lengths.push(item.bytes.byteLength);
+      offset += item.bytes.byteLength;
+    }
+    // One binary parameter for all payload bytes (a bytea[] would travel as hex text, twice the size).
+    const data =
+      items.length === 1 ? asBuffer((items[0] as StoreItem).bytes) : Buffer.concat(items.map((i) => i.bytes));
+    return { text: this.sql.store, values: [keys, data, starts, lengths, this.ttl ?? null] };
+  }
+
+  private wrap(error: unknown, what: string, signal: AbortSignal | undefined): StorageDriverError {
+    if (signal?.aborted && !isStorageDriverError(error, StorageDriverErrorCode.ABORTED)) {
+      return abortedError(signal, this.name);
+    }
+    const wrapped = wrapPostgresError(error, what, this.name, this.secrets);
+    if (wrapped.driverName === undefined) (wrapped as { driverName: string | undefined }).driverName = this.name;
+    return wrapped;
+  }
+
+  /**
+   * Checks out a connection, honouring `signal` while waiting (a connection handed over after an
+   * abort is released unused), runs `fn`, and releases the connection once `fn` settles — even
+   * if the caller stopped waiting. Connections whose statement failed at the connection level
+   * are destroyed instead of reused.
+   */
+  private async withClient<T>(
+    signal: AbortSignal | undefined,
+    fn: (client: PostgresPoolClient) => Promise<T>,
+  ): Promise<T> {
+    if (this.closing !== undefined) throw this._error(StorageDriverErrorCode.CONFIG, 'the driver is closed');
+    throwIfAborted(signal, this.name);
+    let pending: Promise<PostgresPoolClient>;
+    try {
+      pending = Promise.resolve(this.pool.connect());
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    let client: PostgresPoolClient;
+    try {
+      client = await raceAbort(pending, signal, this.name);
+    } catch (e) {
+      // Aborted while waiting: give the connection back the moment the pool hands it over.
+      pending.then(
+        (c) => c.release(),
+        () => {},
+      );
+      throw e;
+    }
+    // Errors of a connection in use surface through its active query; this listener only keeps
+    // an 'error' event emitted between statements from ending the process.
+    const onError = () => {};
+    client.on('error', onError);
+    let destroy: Error | undefined;
+    try {
+      throwIfAborted(signal, this.name);
+      return await fn(client);
+    } catch (e) {
+      if (breaksConnection(e)) destroy = e instanceof Error ? e : new Error(String(e));
+      throw e;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(destroy);
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Classification of `pg` and socket errors, and scrubbing of connection secrets from them.
+ *
+ * @module
+ */
+import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+
+/**
+ * SQLSTATEs that mean the configuration or the database setup is wrong (missing table or schema,
+ * missing column, permissions, authentication, unknown database): retrying will not help.
+ */
+const CONFIG_SQLSTATES: ReadonlyMap<string, string> = new Map([
+  ['42P01', 'the payload table does not exist: run ensureSchema() or apply schemaSql() with your migrations'],
+  ['3F000', 'the schema does not exist: run ensureSchema() or apply schemaSql() with your migrations'],
+  ['42703', 'the payload table lacks a column the driver needs: compare it with schemaSql()'],
+  ['42501', 'the database role lacks a privilege on the payload table'],
+  ['28000', 'the server rejected the connection (authentication)'],
+  ['28P01', 'the server rejected the connection (authentication)'],
+  ['3D000', 'the database does not exist'],
+]);
+
+/** SQLSTATE classes / codes of transient failures: retrying later may succeed. */
+const RETRYABLE_SQLSTATE_CLASSES: ReadonlySet<string> = new Set(['08', '53', '57', '40', '58']);
+const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['55P03', '55006']);
+
+/** Node.js socket error codes: the connection failed or was lost. */
+const SOCKET_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EADDRNOTAVAIL',
+]);
+
+/** Message fragments of `pg` errors without a code that mean the connection is gone or unavailable. */
+const CONNECTION_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection ended',
+  'connection was closed',
+  'Client was closed',
+];
+
+/** Replaces every secret in `text` with `***`. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length > 0) out = out.split(s).join('***');
+  return out;
+}
+
+function containsSecret(value: unknown, secrets: readonly string[], depth = 0): boolean {
+  if (typeof value === 'string') return secrets.some((s) => s.length > 0 && value.includes(s));
+  if (typeof value !== 'object' || value === null || depth > 2) return false;
+  if (value instanceof Error && (containsSecret(value.message, secrets) || containsSecret(value.stack, secrets)))
+    return true;
+  for (const v of Object.values(value)) if (containsSecret(v, secrets, depth + 1)) return true;
+  return value instanceof Error && containsSecret(value.cause, secrets, depth + 1);
+}
+
+/**
+ * Returns `error` itself if it mentions none of `secrets`; otherwise a plain `Error` copy whose
+ * message and string properties (`code`, `severity`, `detail`, ...) are scrubbed, so the original
+ * (which may hold the password in `message`, `input` or `path`) is never exposed as a `cause`.
+ */
+export function sanitizeCause(error: unknown, secrets: readonly string[]): unknown {
+  if (secrets.length === 0 || !containsSecret(error, secrets)) return error;
+  if (typeof error !== 'object' || error === null) return scrubSecrets(String(error), secrets);
+  const message = error instanceof Error ? error.message : String(error);
+  const copy = new Error(scrubSecrets(message, secrets)) as Error & Record<string, unknown>;
+  if (error instanceof Error) copy.name = error.name;
+  for (const [k, v] of Object.entries(error)) {
+    if (typeof v === 'string') copy[k] = scrubSecrets(v, secrets);
+    else if (typeof v === 'number' || typeof v === 'boolean') copy[k] = v;
+  }
+  copy.stack = `${copy.name}: ${copy.message}\n    (stack removed: it mentioned a connection secret)`;
+  return copy;
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Converts an error from `pg` (or the socket under it) into a {@link StorageDriverError}:
+ * - SQLSTATE `42P01`, `3F000`, `42703` (table/schema/column missing), `42501` (privilege),
+ *   `28000`/`28P01` (authentication), `3D000` (unknown database) → `E_CONFIG`, not retryable;
+ * - SQLSTATE classes `08` (connection), `40` (serialization failure, deadlock), `53`
+ *   (insufficient resources), `57` (operator intervention: `pg_terminate_backend`, shutdown,
+ *   statement timeout), `58`, and `55P03`/`55006` (lock not available) → `E_BACKEND`, retryable;
+ * - any other SQLSTATE → `E_BACKEND`, not retryable;
+ * - socket errors (`ECONNREFUSED`, `ECONNRESET`, ...), `pg`'s "Connection terminated" and pool
+ *   connect timeouts, and anything unknown → `E_BACKEND`, retryable.
+ *
+ * Messages and causes never contain `secrets` (the connection string's password).
+ */
+export function wrapPostgresError(
+  error: unknown,
+  what: string,
+  driverName: string,
+  secrets: readonly string[],
+): StorageDriverError {
+  if (isStorageDriverError(error)) return error;
+  const raw = error instanceof Error ? error.message : String(error);
+  const message = scrubSecrets(raw, secrets);
+  const cause = sanitizeCause(error, secrets);
+  const code = errorCode(error);
+  const make = (c: StorageDriverErrorCode, text: string, retryable: boolean) =>
+    new StorageDriverError(c, text, { driverName, cause, retryable });
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
+    const hint = CONFIG_SQLSTATES.get(code);
+    if (hint !== undefined)
+      return make(StorageDriverErrorCode.CONFIG, `${what} failed: ${message} (${code}): ${hint}`, false);
+    const retryable = RETRYABLE_SQLSTATE_CLASSES.has(code.slice(0, 2)) || RETRYABLE_SQLSTATES.has(code);
+    return make(StorageDriverErrorCode.BACKEND, `${what} failed: ${message} (${code})`, retryable);
+  }
+  if (code !== undefined && SOCKET_CODES.has(code)) {
+    return make(StorageDriverErrorCode.BACKEND, `${what} failed: cannot reach the server: ${message}`, true);
+  }
+  if (CONNECTION_MESSAGES.some((m) => raw.includes(m))) {
+    return make(StorageDriverErrorCode.BACKEND, `${what} failed: connection lost or unavailable: ${message}`, true);
+  }
+  return make(StorageDriverErrorCode.BACKEND, `${what} failed: ${message}`, true);
+}

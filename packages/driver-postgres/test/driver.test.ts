@@ -1,0 +1,343 @@
+/** Options, schema, one statement per batch, TTL semantics and hostile claims on the shared server. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  defaultPayloadConverter,
+  ExternalStorage,
+  type Payload as SdkPayload,
+  type StorageDriver as SdkStorageDriver,
+} from '@temporalio/common';
+import { ExternalStorageRunner } from '@temporalio/common/lib/internal-non-workflow/external-storage-runner';
+import { encodePayload, StorageDriverClaim, StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
+import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import type { Pool } from 'pg';
+import {
+  type PostgresPool,
+  PostgresStorageDriver,
+  type PostgresStorageDriverOptions,
+  schemaSql,
+  schemaStatements,
+} from '../src';
+import {
+  countRows,
+  diffCalls,
+  dropSchema,
+  errorCode,
+  expiresAt,
+  makeDriver,
+  makePool,
+  payload,
+  statementCalls,
+  text,
+  uniqueSchema,
+  withFields,
+} from './helpers';
+
+const MiB = 1024 * 1024;
+let pool: Pool;
+let schema: string;
+
+beforeAll(() => {
+  pool = makePool({ max: 10 });
+});
+afterAll(async () => {
+  await pool.end();
+});
+beforeEach(() => {
+  schema = uniqueSchema('drv');
+});
+afterEach(async () => {
+  await dropSchema(pool, schema);
+});
+
+describe('options', () => {
+  it('a pg.Pool is a PostgresPool (compile-time) and defaults are as documented', () => {
+    const typed: PostgresPool = pool;
+    const d = new PostgresStorageDriver({ pool: typed });
+    expect(d.type).toBe('postgres.pgdriver');
+    expect(d.name).toBe('postgres');
+    expect(d.schema).toBe('public');
+    expect(d.table).toBe('temporal_payloads');
+    expect(d.qualifiedTable).toBe('"public"."temporal_payloads"');
+    expect(d.maxPayloadSize).toBe(50 * MiB);
+    expect(d.ttl).toBeUndefined();
+    expect(d.ownsPool).toBe(false);
+  });
+
+  it('identifier-injection attempts in schema/table are E_CONFIG, and nothing is created', async () => {
+    const hostile = [
+      'x"; DROP TABLE t; --',
+      'public"."pg_class',
+      'a.b',
+      'with space',
+      'Upper',
+      '1starts_with_digit',
+      '',
+      'x'.repeat(64),
+      'tbl\u0000',
+      'é',
+      "o'brien",
+    ];
+    for (const bad of hostile) {
+      for (const field of ['schema', 'table'] as const) {
+        const options = { pool, [field]: bad } as PostgresStorageDriverOptions;
+        expect(() => new PostgresStorageDriver(options)).toThrow(
+          expect.objectContaining({ code: 'E_CONFIG' }) as unknown as Error,
+        );
+      }
+    }
+    expect(() => new PostgresStorageDriver({ pool, table: 'x'.repeat(49) })).toThrow(/1–48/);
+    expect(() => new PostgresStorageDriver({ pool, schema: 'pg_catalog' })).toThrow(/pg_/);
+    expect(() => new PostgresStorageDriver({ pool, schema: 42 } as unknown as PostgresStorageDriverOptions)).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG' }) as unknown as Error,
+    );
+    expect(() => schemaSql({ table: 'a"b' })).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG' }) as unknown as Error,
+    );
+    const r = await pool.query(`SELECT count(*)::integer AS n FROM pg_namespace WHERE nspname LIKE '%DROP%'`);
+    expect(r.rows[0].n).toBe(0);
+  });
+
+  it('invalid pool, ttl, maxPayloadSize and name are E_CONFIG', () => {
+    const bad: unknown[] = [
+      undefined,
+      null,
+      {},
+      { pool: {} },
+      { pool, ttl: 0 },
+      { pool, ttl: 1.5 },
+      { pool, ttl: 101 * 365 * 24 * 3600_000 },
+      { pool, maxPayloadSize: 257 * MiB },
+      { pool, maxPayloadSize: -1 },
+      { pool, name: '' },
+    ];
+    for (const options of bad) {
+      expect(() => new PostgresStorageDriver(options as PostgresStorageDriverOptions)).toThrow(
+        expect.objectContaining({ code: 'E_CONFIG' }) as unknown as Error,
+      );
+    }
+  });
+});
+
+describe('schema', () => {
+  it('schemaSql is the DDL ensureSchema runs, with the documented columns and expiry index', async () => {
+    const sql = schemaSql({ schema, table: 'payloads' });
+    expect(sql).toContain(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    expect(sql).toContain(`CREATE TABLE IF NOT EXISTS "${schema}"."payloads"`);
+    expect(sql).toContain(
+      `CREATE INDEX IF NOT EXISTS "payloads_expires_at_idx" ON "${schema}"."payloads" (expires_at)`,
+    );
+    expect(schemaSql()).not.toContain('CREATE SCHEMA');
+    // Running the script as a migration tool would, then ensureSchema, is a no-op second time.
+    await pool.query(sql);
+    await pool.query(sql);
+    const d = new PostgresStorageDriver({ pool, schema, table: 'payloads' });
+    await d.ensureSchema();
+    const cols = await pool.query<{ column_name: string; data_type: string; is_nullable: string }>(
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+        WHERE table_schema = $1 AND table_name = 'payloads' ORDER BY ordinal_position`,
+      [schema],
+    );
+    expect(cols.rows.map((c) => `${c.column_name}:${c.data_type}:${c.is_nullable}`)).toEqual([
+      'key:text:NO',
+      'data:bytea:NO',
+      'size:integer:NO',
+      'created_at:timestamp with time zone:NO',
+      'expires_at:timestamp with time zone:YES',
+    ]);
+    const claims = await d.store({}, [payload('after migration')]);
+    expect(text((await d.retrieve({}, claims))[0])).toBe('after migration');
+  });
+
+  it('ensureSchema is idempotent and safe from 8 connections at once', async () => {
+    const pools = Array.from({ length: 8 }, () => makePool({ max: 1 }));
+    try {
+      const drivers = pools.map((p) => new PostgresStorageDriver({ pool: p, schema }));
+      const results = await Promise.allSettled(drivers.map((d) => d.ensureSchema()));
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      await Promise.all(drivers.map((d) => d.ensureSchema()));
+      const claims = await drivers[0]?.store({}, [payload('x')]);
+      expect(text((await drivers[7]?.retrieve({}, claims ?? []))?.[0])).toBe('x');
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+    expect(schemaStatements({ schema })).toHaveLength(3);
+  });
+
+  it('a missing table is E_CONFIG (not retryable) and store/retrieve never create it', async () => {
+    const d = new PostgresStorageDriver({ pool, schema });
+    const err = await errorCode(() => d.store({}, [payload('no table')]));
+    expect(err).toBe(StorageDriverErrorCode.CONFIG);
+    const claim = new StorageDriverClaim({
+      key: `v0/d/sha256/${'a'.repeat(64)}`,
+      hash_algorithm: 'sha256',
+      hash_value: 'a'.repeat(64),
+    });
+    expect(await errorCode(() => d.retrieve({}, [claim]))).toBe(StorageDriverErrorCode.CONFIG);
+    const r = await pool.query('SELECT to_regclass($1) AS t', [d.qualifiedTable]);
+    expect(r.rows[0].t).toBeNull();
+  });
+});
+
+describe('one statement per batch (measured with pg_stat_statements)', () => {
+  it('store of 100 payloads (with duplicates) is 1 INSERT; retrieve of 100 claims is 1 SELECT; no DDL', async () => {
+    const d = await makeDriver(pool, schema, { ttl: 3_600_000 });
+    const payloads = Array.from({ length: 100 }, (_, i) => payload(`p${i % 90}`));
+    const before = await statementCalls(pool, schema);
+    const claims = await d.store({}, payloads);
+    const afterStore = await statementCalls(pool, schema);
+    const back = await d.retrieve({}, claims);
+    const afterRetrieve = await statementCalls(pool, schema);
+    // A second store of the same batch (all dedup hits) is again one statement.
+    await d.store({}, payloads);
+    const afterRestore = await statementCalls(pool, schema);
+    expect(back.map(text)).toEqual(payloads.map(text));
+    expect(diffCalls(before, afterStore)).toEqual({ INSERT: 1 });
+    expect(diffCalls(afterStore, afterRetrieve)).toEqual({ SELECT: 1 });
+    expect(diffCalls(afterRetrieve, afterRestore)).toEqual({ INSERT: 1 });
+    expect(await countRows(pool, d)).toBe(90);
+  });
+
+  it('1,000 payloads of 1 KiB are still 1 INSERT and 1 SELECT', async () => {
+    const d = await makeDriver(pool, schema);
+    const payloads = Array.from({ length: 1000 }, (_, i) => makePayload(pseudoRandomBytes(1024, i)));
+    const before = await statementCalls(pool, schema);
+    const claims = await d.store({}, payloads);
+    await d.retrieve({}, claims);
+    expect(diffCalls(before, await statementCalls(pool, schema))).toEqual({ INSERT: 1, SELECT: 1 });
+  });
+});
+
+describe('TTL', () => {
+  it('expires_at is now + ttl (server clock); without ttl it is NULL (never)', async () => {
+    const d = await makeDriver(pool, schema, { ttl: 3_600_000 });
+    const forever = new PostgresStorageDriver({ pool, schema });
+    const [c1] = await d.store({}, [payload('ttl')]);
+    const [c2] = await forever.store({}, [payload('forever')]);
+    const now = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now.getTime() ?? 0;
+    const e1 = (await expiresAt(pool, d, c1?.claimData.key ?? '')) ?? 0;
+    expect(Math.abs(e1 - (now + 3_600_000))).toBeLessThan(60_000);
+    expect(await expiresAt(pool, d, c2?.claimData.key ?? '')).toBeNull();
+  });
+
+  it('a dedup hit extends expires_at to now + ttl, never shortens it, never rewrites data; NULL wins', async () => {
+    const short = await makeDriver(pool, schema, { ttl: 60_000 });
+    const long = new PostgresStorageDriver({ pool, schema, ttl: 7 * 24 * 3_600_000 });
+    const forever = new PostgresStorageDriver({ pool, schema });
+    const [claim] = await short.store({}, [payload('shared')]);
+    const key = claim?.claimData.key ?? '';
+    const first = (await expiresAt(pool, short, key)) ?? 0;
+    await long.store({}, [payload('shared')]);
+    const extended = (await expiresAt(pool, short, key)) ?? 0;
+    expect(extended - first).toBeGreaterThan(6 * 24 * 3_600_000);
+    await short.store({}, [payload('shared')]); // would be earlier: kept
+    expect(await expiresAt(pool, short, key)).toBe(extended);
+    // An expired row re-stored gets a fresh expiry.
+    await pool.query(
+      `UPDATE ${short.qualifiedTable} SET expires_at = now() - interval '1 day', created_at = now() - interval '2 days' WHERE key = $1`,
+      [key],
+    );
+    await short.store({}, [payload('shared')]);
+    expect(((await expiresAt(pool, short, key)) ?? 0) > Date.now()).toBe(true);
+    // No data rewrite: created_at and the xmin-independent bytes stay; only expires_at moved.
+    const row = await pool.query(
+      `SELECT created_at < now() - interval '1 day' AS old FROM ${short.qualifiedTable} WHERE key = $1`,
+      [key],
+    );
+    expect(row.rows[0].old).toBe(true);
+    await forever.store({}, [payload('shared')]); // no TTL = never: extends to NULL
+    expect(await expiresAt(pool, short, key)).toBeNull();
+    await short.store({}, [payload('shared')]); // never shortened back
+    expect(await expiresAt(pool, short, key)).toBeNull();
+  });
+
+  it('a row past its expiry that was not swept yet is still returned', async () => {
+    const d = await makeDriver(pool, schema, { ttl: 1000 });
+    const claims = await d.store({}, [payload('stale but here')]);
+    await pool.query(`UPDATE ${d.qualifiedTable} SET expires_at = now() - interval '1 hour'`);
+    expect(text((await d.retrieve({}, claims))[0])).toBe('stale but here');
+  });
+});
+
+describe('claims pointing elsewhere', () => {
+  it('a valid key that exists only in another table or schema is E_NOT_FOUND; extra claim fields are ignored', async () => {
+    const other = uniqueSchema('other');
+    try {
+      const d = await makeDriver(pool, schema);
+      const elsewhere = await makeDriver(pool, other);
+      const sameSchemaOtherTable = await makeDriver(pool, schema, { table: 'secrets' });
+      const [claimOther] = await elsewhere.store({}, [payload('other schema')]);
+      const [claimTable] = await sameSchemaOtherTable.store({}, [payload('other table')]);
+      expect(await errorCode(() => d.retrieve({}, [claimOther as StorageDriverClaim]))).toBe('E_NOT_FOUND');
+      expect(await errorCode(() => d.retrieve({}, [claimTable as StorageDriverClaim]))).toBe('E_NOT_FOUND');
+      const redirected = withFields(claimOther, {
+        table: 'secrets',
+        schema: other,
+        bucket: other,
+        qualifiedTable: `"${other}"."temporal_payloads"`,
+      });
+      expect(await errorCode(() => d.retrieve({}, [redirected]))).toBe('E_NOT_FOUND');
+      // SQL in the key never reaches the server as SQL.
+      for (const key of [
+        `${claimOther?.claimData.key}' OR 'x'='x`,
+        `v0/d/sha256/${'a'.repeat(64)}' UNION SELECT key, data FROM "${other}"."temporal_payloads"--`,
+        `"${other}"."temporal_payloads"/${claimOther?.claimData.key}`,
+      ]) {
+        expect(await errorCode(() => d.retrieve({}, [withFields(claimOther, { key })]))).toBe('E_INVALID_CLAIM');
+      }
+      expect(await countRows(pool, elsewhere)).toBe(1);
+    } finally {
+      await dropSchema(pool, other);
+    }
+  });
+});
+
+describe('payload sizes', () => {
+  it('a 50 MiB payload (default maxPayloadSize) round-trips; one byte more is E_TOO_LARGE', async () => {
+    const d = await makeDriver(pool, schema);
+    const probe = makePayload(new Uint8Array(0));
+    const overhead = encodePayload(probe).length + 8;
+    const big = makePayload(pseudoRandomBytes(50 * MiB - overhead, 50));
+    const size = encodePayload(big).length;
+    expect(size).toBeLessThanOrEqual(50 * MiB);
+    const claims = await d.store({}, [big]);
+    const [back] = await d.retrieve({}, claims);
+    expect(sha256Hex(encodePayload(back as SdkPayload))).toBe(claims[0]?.claimData.hash_value);
+    const r = await pool.query<{ size: number }>(`SELECT size FROM ${d.qualifiedTable}`);
+    expect(r.rows[0]?.size).toBe(size);
+    const tooBig = makePayload(pseudoRandomBytes(50 * MiB - overhead + 64, 51));
+    expect(await errorCode(() => d.store({}, [tooBig]))).toBe('E_TOO_LARGE');
+  });
+});
+
+describe('with @temporalio/common ExternalStorage', () => {
+  it('is an SDK StorageDriver and round-trips through the SDK runner', async () => {
+    const driver: SdkStorageDriver = await makeDriver(pool, schema);
+    const externalStorage = new ExternalStorage({ drivers: [driver], payloadSizeThreshold: 1024 });
+    expect(externalStorage.getDriver('postgres')).toBe(driver);
+    const runner = new ExternalStorageRunner(externalStorage);
+    const small = defaultPayloadConverter.toPayload('inline');
+    const big = defaultPayloadConverter.toPayload('x'.repeat(10_000));
+    const target = {
+      kind: 'workflow' as const,
+      namespace: 'default',
+      id: "o'brien; DROP TABLE x",
+      runId: 'r',
+      type: 'W',
+    };
+    const stored: SdkPayload[] = await runner.store([small, big, big], { target });
+    expect(stored[0]).toEqual(small);
+    const reference = JSON.parse(new TextDecoder().decode(stored[1]?.data ?? undefined)) as {
+      driverName: string;
+      claimData: Record<string, string>;
+    };
+    expect(reference.driverName).toBe('postgres');
+    expect(Object.keys(reference.claimData).sort()).toEqual(['hash_algorithm', 'hash_value', 'key']);
+    expect(await countRows(pool, driver as PostgresStorageDriver)).toBe(1);
+    const back = await runner.retrieve(stored);
+    expect(back.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+      'inline',
+      'x'.repeat(10_000),
+      'x'.repeat(10_000),
+    ]);
+  });
+});

@@ -1,0 +1,308 @@
+/**
+ * Faults: a backend terminated mid-batch, an exhausted pool with an abort, secrets in errors, and
+ * a server restart (on a PRIVATE PostgreSQL this file starts; the shared one is never touched).
+ */
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-core';
+import type { Pool } from 'pg';
+import { PostgresStorageDriver } from '../src';
+import {
+  countRows,
+  dropSchema,
+  errorCode,
+  makeDriver,
+  makePool,
+  POSTGRES_URL,
+  payload,
+  rejection,
+  text,
+  uniqueSchema,
+} from './helpers';
+
+let pool: Pool;
+let schema: string;
+
+beforeAll(() => {
+  pool = makePool({ max: 8 });
+});
+afterAll(async () => {
+  await pool.end();
+});
+beforeEach(() => {
+  schema = uniqueSchema('fault');
+});
+afterEach(async () => {
+  await dropSchema(pool, schema);
+});
+
+/** Waits until a backend runs `verb` on the schema's table while waiting for a lock; returns its pid. */
+async function blockedBackend(verb: string, qualifiedTable: string): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const r = await pool.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1 || '%' AND query LIKE '%' || $2 || '%'`,
+      [verb, qualifiedTable],
+    );
+    if (r.rows[0] !== undefined) return r.rows[0].pid;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`no backend blocked on ${verb}`);
+}
+
+describe('terminated connection (pg_terminate_backend) mid-batch', () => {
+  it('store and retrieve fail with E_BACKEND (retryable); the next call succeeds on a fresh connection', async () => {
+    const driverPool = makePool({ max: 1 });
+    try {
+      const driver = await makeDriver(driverPool, schema);
+      const [kept] = await driver.store({}, [payload('before')]);
+      const payloads = Array.from({ length: 50 }, (_, i) => payload(`batch ${i}`));
+      for (const op of ['store', 'retrieve'] as const) {
+        const holder = await pool.connect();
+        let err: StorageDriverError;
+        try {
+          await holder.query('BEGIN');
+          await holder.query(`LOCK TABLE ${driver.qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
+          const pending =
+            op === 'store'
+              ? rejection(() => driver.store({}, payloads))
+              : rejection(() => driver.retrieve({}, [kept!]));
+          const pid = await blockedBackend(op === 'store' ? 'INSERT' : 'SELECT', driver.qualifiedTable);
+          await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+          err = await pending;
+        } finally {
+          await holder.query('ROLLBACK');
+          holder.release();
+        }
+        expect(err.code).toBe('E_BACKEND');
+        expect(err.retryable).toBe(true);
+        expect(err.driverName).toBe('postgres');
+      }
+      expect(await countRows(pool, driver)).toBe(1); // the terminated INSERT wrote nothing
+      const claims = await driver.store({}, payloads);
+      expect((await driver.retrieve({}, [kept!, ...claims])).map(text)).toEqual([
+        'before',
+        ...payloads.map((p) => text(p)),
+      ]);
+    } finally {
+      await driverPool.end();
+    }
+  });
+});
+
+describe('exhausted pool', () => {
+  it('a call waiting for a connection rejects with E_ABORTED when its signal fires, and never runs later', async () => {
+    const small = makePool({ max: 1 });
+    try {
+      const driver = await makeDriver(small, schema);
+      const claims = await driver.store({}, [payload('stored')]);
+      const held = await small.connect();
+      let released = false;
+      try {
+        const ac = new AbortController();
+        const retrieving = rejection(() => driver.retrieve({ abortSignal: ac.signal }, claims));
+        const storing = rejection(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(small.waitingCount).toBe(2);
+        ac.abort(new Error('caller gave up'));
+        // Both reject while the only connection is still held by the test.
+        const [r, s] = await Promise.all([retrieving, storing]);
+        expect(released).toBe(false);
+        expect([r.code, s.code]).toEqual(['E_ABORTED', 'E_ABORTED']);
+      } finally {
+        held.release();
+        released = true;
+      }
+      // The connections handed over after the abort are released unused.
+      for (let i = 0; i < 100 && (small.waitingCount > 0 || small.idleCount !== small.totalCount); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(small.idleCount).toBe(small.totalCount);
+      expect(await countRows(pool, driver)).toBe(1); // the aborted store never ran
+      expect(text((await driver.retrieve({}, claims))[0])).toBe('stored');
+    } finally {
+      await small.end();
+    }
+  });
+});
+
+describe('owned pool and secrets', () => {
+  const url = new URL(POSTGRES_URL);
+  const password = decodeURIComponent(url.password);
+
+  /** Every text an error exposes: message, stack, JSON, and its cause's. */
+  function exposed(err: StorageDriverError): string {
+    const cause = err.cause as Record<string, unknown> | undefined;
+    return [
+      err.message,
+      err.stack,
+      JSON.stringify(err),
+      String(cause),
+      typeof cause === 'object' && cause !== null ? JSON.stringify(cause) : '',
+      typeof cause === 'object' && cause !== null ? String(cause.stack) : '',
+      ...(typeof cause === 'object' && cause !== null ? Object.values(cause).map(String) : []),
+    ].join('\n');
+  }
+
+  it('fromConnectionString owns its pool: works, close() ends it (idempotent), later calls are E_CONFIG', async () => {
+    const driver = PostgresStorageDriver.fromConnectionString(POSTGRES_URL, {
+      schema,
+      ttl: 60_000,
+      poolConfig: { max: 2 },
+    });
+    expect(driver.ownsPool).toBe(true);
+    await driver.ensureSchema();
+    const claims = await driver.store({}, [payload('owned')]);
+    expect(text((await driver.retrieve({}, claims))[0])).toBe('owned');
+    await driver.close();
+    await driver.close();
+    expect(await errorCode(() => driver.retrieve({}, claims))).toBe('E_CONFIG');
+    // close() of a driver over an injected pool leaves the pool alone.
+    const injected = new PostgresStorageDriver({ pool, schema });
+    await injected.close();
+    expect(text((await injected.retrieve({}, claims))[0])).toBe('owned');
+  });
+
+  it('the password never appears in errors, even when the server or pg echo it', async () => {
+    const variants: [string, string][] = [
+      // The server echoes an invalid setting's value: here the password itself.
+      [`${POSTGRES_URL}?options=${encodeURIComponent(`-c statement_timeout=${password}`)}`, 'E_BACKEND'],
+      // pg reads sslcert at connect time and reports the path (which holds the password).
+      [`${POSTGRES_URL}?sslmode=require&sslcert=/nonexistent/${password}/cert.pem`, 'E_BACKEND'],
+      // Wrong password of the right user.
+      [POSTGRES_URL.replace(`:${url.password}@`, `:${url.password}-wrong@`), 'E_CONFIG'],
+    ];
+    for (const [connectionString, code] of variants) {
+      const driver = PostgresStorageDriver.fromConnectionString(connectionString, { schema });
+      try {
+        const err = await rejection(() => driver.store({}, [payload('x')]));
+        expect(err.code).toBe(code);
+        expect(exposed(err)).not.toContain(password);
+        expect(exposed(err)).not.toContain(`${password}-wrong`);
+        const sweepErr = await rejection(() => driver.deleteExpired());
+        expect(exposed(sweepErr)).not.toContain(password);
+      } finally {
+        await driver.close();
+      }
+    }
+    // A malformed URL never reaches pg; the error carries no cause (URL errors hold the input).
+    const err = await rejection(async () =>
+      PostgresStorageDriver.fromConnectionString(`postgres://xstorage:${password}@127.0.0.1:99999/x`),
+    );
+    expect(err.code).toBe('E_CONFIG');
+    expect(err.cause).toBeUndefined();
+    expect(exposed(err)).not.toContain(password);
+  });
+});
+
+/** A private PostgreSQL in a temp dir, on a free loopback port, run as the postgres user. */
+class PrivatePostgres {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'pg-private-'));
+  readonly data = path.join(this.dir, 'data');
+  port = 0;
+  private readonly bin = '/usr/lib/postgresql/15/bin';
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async init(): Promise<void> {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(this.dir, uid, gid);
+    this.port = await freePort();
+    this.asPostgres('initdb', [
+      '-D',
+      this.data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '-N',
+    ]);
+    this.start();
+  }
+
+  start(): void {
+    const options = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off -c max_connections=20`;
+    this.asPostgres('pg_ctl', [
+      '-D',
+      this.data,
+      '-l',
+      path.join(this.dir, 'server.log'),
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      options,
+      'start',
+    ]);
+  }
+
+  stop(mode: 'fast' | 'immediate' = 'fast'): void {
+    this.asPostgres('pg_ctl', ['-D', this.data, '-m', mode, '-w', 'stop']);
+  }
+
+  destroy(): void {
+    try {
+      if (existsSync(path.join(this.data, 'postmaster.pid'))) this.stop('immediate');
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  private asPostgres(tool: string, args: string[]): void {
+    const cmd = os.userInfo().username === 'postgres' ? path.join(this.bin, tool) : 'runuser';
+    const full = cmd === 'runuser' ? ['-u', 'postgres', '--', path.join(this.bin, tool), ...args] : args;
+    execFileSync(cmd, full, { stdio: 'ignore', timeout: 60_000 });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+describe('server restart (private PostgreSQL)', () => {
+  let server: PrivatePostgres | undefined;
+  afterAll(() => {
+    server?.destroy();
+  });
+
+  it('calls fail with E_BACKEND (retryable) while it is down and succeed after it is back', async () => {
+    server = new PrivatePostgres();
+    await server.init();
+    const driver = PostgresStorageDriver.fromConnectionString(server.url, {
+      ttl: 60_000,
+      poolConfig: { max: 2, connectionTimeoutMillis: 3000 },
+    });
+    try {
+      await driver.ensureSchema();
+      const claims = await driver.store({}, [payload('survives the restart')]);
+      server.stop('fast');
+      for (const call of [() => driver.store({}, [payload('while down')]), () => driver.retrieve({}, claims)]) {
+        const err = await rejection(call);
+        expect(err.code).toBe('E_BACKEND');
+        expect(err.retryable).toBe(true);
+      }
+      server.start();
+      const more = await driver.store({}, [payload('after restart')]);
+      const back = await driver.retrieve({}, [...(claims as StorageDriverClaim[]), ...more]);
+      expect(back.map(text)).toEqual(['survives the restart', 'after restart']);
+      expect(await driver.deleteExpired()).toMatchObject({ deleted: 0 });
+    } finally {
+      await driver.close();
+    }
+  });
+});

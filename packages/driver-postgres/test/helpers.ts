@@ -1,0 +1,119 @@
+/** Shared helpers for the driver-postgres tests: the shared server, isolated schemas, payloads. */
+import { randomBytes } from 'node:crypto';
+import {
+  isStorageDriverError,
+  type Payload,
+  StorageDriverClaim,
+  type StorageDriverErrorCode,
+} from '@x/storage-driver-core';
+import { Pool, type PoolConfig } from 'pg';
+import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
+
+/** The shared PostgreSQL of `scripts/services.sh` (same default as `services.sh env`). */
+export const POSTGRES_URL =
+  process.env.XSTORAGE_POSTGRES_URL ?? 'postgres://xstorage:xstorage-secret@127.0.0.1:5442/xstorage';
+
+/** A schema name no other test (or parallel run) uses. */
+export function uniqueSchema(prefix: string): string {
+  return `xs_${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+}
+
+/** A pool on the shared server with an `error` listener (idle connection errors don't crash jest). */
+export function makePool(config: PoolConfig = {}): Pool {
+  const pool = new Pool({ connectionString: POSTGRES_URL, max: 4, ...config });
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(pool: Pool, schema: string): Promise<void> {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+
+/** A driver over `pool` in `schema` whose table exists. */
+export async function makeDriver(
+  pool: Pool,
+  schema: string,
+  options: Partial<PostgresStorageDriverOptions> = {},
+): Promise<PostgresStorageDriver> {
+  const driver = new PostgresStorageDriver({ pool, schema, ...options });
+  await driver.ensureSchema();
+  return driver;
+}
+
+/** Number of rows of the driver's table. */
+export async function countRows(pool: Pool, driver: PostgresStorageDriver): Promise<number> {
+  const r = await pool.query<{ n: number }>(`SELECT count(*)::integer AS n FROM ${driver.qualifiedTable}`);
+  return r.rows[0]?.n ?? -1;
+}
+
+/** A JSON payload with the given text. */
+export function payload(text: string): Payload {
+  const encoder = new TextEncoder();
+  return { metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(text)) };
+}
+
+/** Decodes a payload's data as the JSON string it holds. */
+export function text(p: Payload | undefined): string {
+  return JSON.parse(new TextDecoder().decode(p?.data ?? new Uint8Array())) as string;
+}
+
+/** A claim with fields replaced (hash fields kept). */
+export function withFields(claim: StorageDriverClaim | undefined, fields: Record<string, string>): StorageDriverClaim {
+  return new StorageDriverClaim({ ...(claim?.claimData ?? {}), ...fields });
+}
+
+/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves or throws something else). */
+export async function rejection(
+  fn: () => Promise<unknown>,
+): Promise<import('@x/storage-driver-core').StorageDriverError> {
+  try {
+    await fn();
+  } catch (e) {
+    if (isStorageDriverError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a StorageDriverError, but the call succeeded');
+}
+
+/** The code of the StorageDriverError `fn` rejects with. */
+export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
+  return (await rejection(fn)).code;
+}
+
+/** `expires_at` of a row, in ms since the epoch (`null` = never). */
+export async function expiresAt(pool: Pool, driver: PostgresStorageDriver, key: string): Promise<number | null> {
+  const r = await pool.query<{ e: Date | null }>(
+    `SELECT expires_at AS e FROM ${driver.qualifiedTable} WHERE key = $1`,
+    [key],
+  );
+  if (r.rows.length === 0) throw new Error(`no row for ${key}`);
+  const e = r.rows[0]?.e ?? null;
+  return e === null ? null : e.getTime();
+}
+
+/**
+ * Calls recorded by pg_stat_statements for statements whose text mentions `"schema".`, grouped
+ * by their first word (INSERT, SELECT, WITH, ...). Other tests share the server, so only
+ * statements naming this test's own schema are counted.
+ */
+export async function statementCalls(pool: Pool, schema: string): Promise<Map<string, number>> {
+  const r = await pool.query<{ verb: string; calls: string }>(
+    `SELECT upper(split_part(ltrim(query), ' ', 1)) AS verb, sum(calls)::bigint AS calls
+       FROM pg_stat_statements
+      WHERE query LIKE '%' || $1 || '%' AND query NOT LIKE '%pg_stat_statements%'
+      GROUP BY 1`,
+    [`"${schema}".`],
+  );
+  return new Map(r.rows.map((row) => [row.verb, Number(row.calls)]));
+}
+
+/** Per-verb difference `after - before`, omitting zeros. */
+export function diffCalls(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [verb, n] of after) {
+    const d = n - (before.get(verb) ?? 0);
+    if (d !== 0) out[verb] = d;
+  }
+  return out;
+}
