@@ -1,2 +1,30 @@
-/** Placeholder until the package lands. */
-export const PLACEHOLDER = true;
+/**
+ * `@x/storage-driver-s3`: an S3 storage driver for Temporal External Storage (claim-check
+ * pattern), wire-compatible with Temporal's official S3 drivers (Python, Go, Java, TypeScript).
+ *
+ * @packageDocumentation
+ */
+export {
+  S3_DRIVER_DEFAULT_CONCURRENCY,
+  S3_DRIVER_DEFAULT_NAME,
+  S3_DRIVER_TYPE,
+  S3_HEAD_FIRST_MIN_BYTES,
+  type S3BucketSelector,
+  type S3ClientLike,
+  type S3ExistenceCheck,
+  type S3ServerSideEncryption,
+  S3StorageDriver,
+  type S3StorageDriverOptions,
+  type S3StorageLocation,
+} from './driver';
+export { classifyS3Error, type S3ErrorKind } from './errors';
+export {
+  fitKeyToS3,
+  isValidBucketName,
+  S3_FOLD_SEGMENT_BYTES,
+  S3_MAX_KEY_BYTES,
+  S3_MAX_KEY_PREFIX_BYTES,
+  validateClaimBucket,
+  validateClaimKey,
+  validateKeyPrefix,
+} from './keys';

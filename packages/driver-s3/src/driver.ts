@@ -1,0 +1,565 @@
+/**
+ * The S3 storage driver, wire-compatible with Temporal's official S3 drivers.
+ *
+ * @module
+ */
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  type BackendOperation,
+  ContentAddressedStorageDriver,
+  type ContentAddressedStorageDriverOptions,
+  displayKey,
+  isStorageDriverError,
+  mapBounded,
+  type Payload,
+  requireClaimField,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageDriverStoreContext,
+  type StorageLocation,
+  type StoreItem,
+  validateConcurrency,
+} from '@x/storage-driver-core';
+import { classifyS3Error, redactSigningFields, s3ErrorName, s3HttpStatus } from './errors';
+import { fitKeyToS3, isValidBucketName, validateClaimBucket, validateClaimKey, validateKeyPrefix } from './keys';
+
+/** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
+export const S3_DRIVER_TYPE = 'aws.s3driver';
+/** Default `name` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
+export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
+/** Default number of S3 requests in flight per `store`/`retrieve` call. */
+export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
+/**
+ * Serialized size from which `existenceCheck: 'auto'` sends a `HeadObject` before uploading:
+ * 1 MiB. Below it a repeat upload costs about as much as the extra round trip a HEAD adds to
+ * every first store; above it the HEAD is cheap insurance against re-uploading megabytes.
+ */
+export const S3_HEAD_FIRST_MIN_BYTES = 1024 * 1024;
+
+/**
+ * The part of an `S3Client` (`@aws-sdk/client-s3` v3) the driver uses. Typed structurally so a
+ * client of any 3.x version type-checks; the driver never destroys it.
+ */
+export interface S3ClientLike {
+  /** Sends one command; `options.abortSignal` cancels the request. */
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+}
+
+/** Picks the bucket for one payload (called once per payload of a `store` call). */
+export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Payload) => string;
+
+/**
+ * How `store` avoids re-uploading an object that already exists.
+ *
+ * - `auto` (default): `conditional-put` for payloads under 1 MiB serialized
+ *   ({@link S3_HEAD_FIRST_MIN_BYTES}), `head` followed by a conditional `PutObject` from 1 MiB.
+ * - `conditional-put`: one `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
+ *   409 `ConditionalRequestConflict` means the object exists. One request per new object; a
+ *   repeat store uploads the body once more before S3 rejects it. Servers that answer 501
+ *   `NotImplemented` get a plain `PutObject` instead (remembered per driver instance).
+ * - `head`: `HeadObject` first, `PutObject` only if it is missing (the official drivers' way).
+ *   Two requests per new object; a repeat store sends no body. A `HeadObject` answered 403
+ *   (the caller has `s3:PutObject` but not `s3:ListBucket`, so S3 hides whether the object
+ *   exists) falls through to the `PutObject`.
+ */
+export type S3ExistenceCheck = 'auto' | 'conditional-put' | 'head';
+
+/** Server-side encryption settings passed to every `PutObject`. */
+export type S3ServerSideEncryption =
+  | {
+      /** SSE-S3: objects encrypted with S3-managed keys. */
+      type: 'AES256';
+    }
+  | {
+      /** SSE-KMS. */
+      type: 'aws:kms';
+      /** KMS key id, ARN or alias. Default: the AWS-managed `aws/s3` key (or the bucket default). */
+      kmsKeyId?: string;
+      /** Use an S3 Bucket Key (fewer KMS requests). Default: the bucket's setting. */
+      bucketKeyEnabled?: boolean;
+    };
+
+/** Options of {@link S3StorageDriver}. */
+export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOptions {
+  /**
+   * An `S3Client` from `@aws-sdk/client-s3` v3 (region, credentials, `endpoint`,
+   * `forcePathStyle`, retries: all the client's). Required. Never destroyed by the driver.
+   */
+  client: S3ClientLike;
+  /**
+   * The bucket to store into: a name, or a function `(context, payload) => name` called once per
+   * payload (route by namespace, workflow type or size). Required. The bucket is written into
+   * each claim, so retrieval needs no configuration beyond `allowedBuckets`.
+   */
+  bucket: string | S3BucketSelector;
+  /**
+   * Buckets that claims may name; a claim naming any other bucket is rejected with
+   * `E_INVALID_CLAIM` before any request, so a forged claim in history cannot make a worker
+   * read from another bucket its credentials can reach. A bucket selector returning a bucket
+   * outside this list fails the store with `E_CONFIG`. Default: `[bucket]` when `bucket` is a
+   * string; when `bucket` is a function, any syntactically valid bucket (set it!).
+   */
+  allowedBuckets?: readonly string[];
+  /**
+   * Per-instance routing key written into workflow history. Default: `aws.s3driver` (the
+   * official drivers' name: claims stay retrievable across SDKs).
+   */
+  name?: string;
+  /**
+   * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
+   * Default: 52428800 (50 MiB).
+   */
+  maxPayloadSize?: number;
+  /** S3 requests in flight per `store`/`retrieve` call (1–10000). Default: 16. */
+  concurrency?: number;
+  /** How to skip objects that already exist (see {@link S3ExistenceCheck}). Default: `auto`. */
+  existenceCheck?: S3ExistenceCheck;
+  /**
+   * Prefix put in front of every key this driver writes, e.g. `temporal/` (must end with `/`;
+   * at most 512 bytes). Claims carry the full key, so any driver can read them; keys of other
+   * drivers (without the prefix) are still readable. Off by default: keys are then exactly
+   * the official drivers' keys. Default: `''`.
+   */
+  keyPrefix?: string;
+  /** Server-side encryption of written objects. Default: none set (the bucket's default encryption applies). */
+  serverSideEncryption?: S3ServerSideEncryption;
+  /**
+   * Storage class of written objects, e.g. `STANDARD`, `INTELLIGENT_TIERING`, `STANDARD_IA`.
+   * Avoid archive classes (`GLACIER`, `DEEP_ARCHIVE`): archived objects cannot be read back
+   * directly. Default: none set (`STANDARD`).
+   */
+  storageClass?: string;
+  /**
+   * Tags set on every written object, so lifecycle rules can target offloaded payloads (e.g.
+   * `{ 'temporal-payload': 'true' }`). At most 10 tags; keys 1–128, values 0–256 characters of letters, digits, spaces and `_ . : / = + - @`.
+   * Requires `s3:PutObjectTagging` in addition to `s3:PutObject`. Default: none.
+   */
+  tags?: Readonly<Record<string, string>>;
+}
+
+/** Where one payload lives in S3. */
+export interface S3StorageLocation extends StorageLocation {
+  /** Bucket name. */
+  readonly bucket: string;
+  /** Full object key (with `keyPrefix`), as written into the claim. */
+  readonly key: string;
+}
+
+/** Output fields of `HeadObject` the driver reads. */
+interface HeadOutput {
+  ContentLength?: number;
+}
+
+/** Output fields of `GetObject` the driver reads. */
+interface GetOutput {
+  Body?: unknown;
+}
+
+/** Characters S3 allows in tag keys and values. */
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+function configError(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+}
+
+function isAbortError(error: unknown): boolean {
+  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+  return name === 'AbortError';
+}
+
+/** Encodes tags as the `Tagging` header value (URL query syntax). */
+function encodeTags(tags: Readonly<Record<string, string>>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+function checkTags(tags: unknown): Readonly<Record<string, string>> | undefined {
+  if (tags === undefined) return undefined;
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw configError('tags must be an object');
+  const entries = Object.entries(tags);
+  if (entries.length > 10) throw configError('tags: S3 allows at most 10 tags per object');
+  for (const [k, v] of entries) {
+    if (k.length < 1 || k.length > 128) throw configError('tags: keys must be 1-128 characters');
+    if (typeof v !== 'string' || v.length > 256)
+      throw configError(`tags: value of ${k} must be a string of at most 256 characters`);
+    if (k.startsWith('aws:')) throw configError('tags: the aws: prefix is reserved');
+    if (!TAG_TEXT.test(k) || !TAG_TEXT.test(v)) {
+      throw configError(`tags: ${k} has characters S3 does not allow (letters, digits, spaces and _ . : / = + - @)`);
+    }
+  }
+  return Object.freeze({ ...(tags as Record<string, string>) });
+}
+
+function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
+  if (sse === undefined) return undefined;
+  if (typeof sse !== 'object' || sse === null) throw configError('serverSideEncryption must be an object');
+  const s = sse as { type?: unknown; kmsKeyId?: unknown; bucketKeyEnabled?: unknown };
+  if (s.type === 'AES256') return { type: 'AES256' };
+  if (s.type === 'aws:kms') {
+    if (s.kmsKeyId !== undefined && (typeof s.kmsKeyId !== 'string' || s.kmsKeyId.length === 0)) {
+      throw configError('serverSideEncryption.kmsKeyId must be a non-empty string');
+    }
+    if (s.bucketKeyEnabled !== undefined && typeof s.bucketKeyEnabled !== 'boolean') {
+      throw configError('serverSideEncryption.bucketKeyEnabled must be a boolean');
+    }
+    return {
+      type: 'aws:kms',
+      ...(s.kmsKeyId === undefined ? {} : { kmsKeyId: s.kmsKeyId as string }),
+      ...(s.bucketKeyEnabled === undefined ? {} : { bucketKeyEnabled: s.bucketKeyEnabled as boolean }),
+    };
+  }
+  throw configError('serverSideEncryption.type must be "AES256" or "aws:kms"');
+}
+
+/**
+ * Validates the driver-specific options before `super()`.
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+function checkOptions(options: unknown): S3StorageDriverOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw configError('S3StorageDriver options must be an object with a client and a bucket');
+  }
+  const o = options as Partial<S3StorageDriverOptions>;
+  if (typeof o.client !== 'object' || o.client === null || typeof o.client.send !== 'function') {
+    throw configError('client must be an S3Client (an object with a send method)');
+  }
+  if (typeof o.bucket === 'string') {
+    if (!isValidBucketName(o.bucket))
+      throw configError(`bucket ${JSON.stringify(o.bucket)} is not a valid bucket name`);
+  } else if (typeof o.bucket !== 'function') {
+    throw configError('bucket must be a bucket name or a function returning one');
+  }
+  if (o.allowedBuckets !== undefined) {
+    if (!Array.isArray(o.allowedBuckets) || o.allowedBuckets.length === 0) {
+      throw configError('allowedBuckets must be a non-empty array of bucket names');
+    }
+    for (const b of o.allowedBuckets) {
+      if (!isValidBucketName(b)) throw configError(`allowedBuckets: ${JSON.stringify(b)} is not a valid bucket name`);
+    }
+    if (typeof o.bucket === 'string' && !o.allowedBuckets.includes(o.bucket)) {
+      throw configError('allowedBuckets must include bucket');
+    }
+  }
+  if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
+    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+  }
+  if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
+    throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
+  }
+  return o as S3StorageDriverOptions;
+}
+
+/**
+ * Stores payloads as objects in Amazon S3 or an S3-compatible store (DESIGN §5, type
+ * `aws.s3driver`), wire-compatible with Temporal's official S3 drivers for Python, Go, Java and
+ * TypeScript: same type and default name, same keys
+ * (`v0/ns/{ns}/wt/{type}/wi/{id}/ri/{run}/d/sha256/{hex}`...), same stored bytes (the serialized
+ * `Payload` proto) and the same claim `{ bucket, key, hash_algorithm, hash_value }`. Claims of
+ * the official TypeScript driver (camelCase `hashAlgorithm`/`hashValue`) are read too.
+ *
+ * - Content-addressed: identical payloads in a batch are uploaded once; an object that already
+ *   exists is not uploaded again (see {@link S3ExistenceCheck}).
+ * - At most `concurrency` requests in flight per call; the first failure aborts the others;
+ *   the caller's abort signal is passed to every request.
+ * - Claims are untrusted: the bucket must be one of `allowedBuckets`, the key must have the
+ *   official structure (any SDK's percent-encoding), and the bytes must match the claim's SHA-256.
+ * - Lifecycle: S3 never expires objects by itself; configure a lifecycle rule on the key prefix
+ *   `v0/` (or `keyPrefix`) or on a tag set with `tags` (see the README).
+ *
+ * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG`; `store` throws
+ * `E_TOO_LARGE`, `E_ABORTED`, `E_CONFIG` (missing bucket, access denied, invalid request such
+ * as an unknown storage class or KMS key; not retryable), `E_BACKEND` (throttling, 5xx,
+ * timeouts, connection failures after the SDK's own retries; retryable); `retrieve`
+ * additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND` (`NoSuchKey`), `E_INTEGRITY`. Messages
+ * name the bucket and key, never credentials. API misuse throws `TypeError`.
+ *
+ * @example
+ * ```ts
+ * const client = new S3Client({ region: 'us-east-1' });
+ * const driver = new S3StorageDriver({ client, bucket: 'my-temporal-payloads' });
+ * const dataConverter = { externalStorage: new ExternalStorage({ drivers: [driver] }) };
+ * ```
+ */
+export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLocation> {
+  /** Per-implementation identifier: `aws.s3driver`. */
+  readonly type = S3_DRIVER_TYPE;
+  /** The injected client. */
+  readonly client: S3ClientLike;
+  /** Requests in flight per call. */
+  readonly concurrency: number;
+  /** How existing objects are detected. */
+  readonly existenceCheck: S3ExistenceCheck;
+  /** Prefix of every key this driver writes (`''` when off). */
+  readonly keyPrefix: string;
+  /** Buckets claims may name, or `undefined` for any valid bucket name. */
+  readonly allowedBuckets: readonly string[] | undefined;
+
+  private readonly selectBucket: S3BucketSelector;
+  private readonly putOptions: Readonly<Record<string, string | boolean>>;
+  /** Set when the server answered a conditional PUT with 501 NotImplemented. */
+  private conditionalPutUnsupported = false;
+
+  /**
+   * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
+   *   `bucket` is neither a valid bucket name nor a function, or `allowedBuckets`, `name`,
+   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `keyPrefix`, `serverSideEncryption`,
+   *   `storageClass` or `tags` is invalid.
+   */
+  constructor(options: S3StorageDriverOptions) {
+    const checked = checkOptions(options);
+    super(S3_DRIVER_DEFAULT_NAME, checked);
+    this.client = checked.client;
+    this.concurrency = validateConcurrency(checked.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
+    this.existenceCheck = checked.existenceCheck ?? 'auto';
+    this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
+    const bucket = checked.bucket;
+    this.selectBucket = typeof bucket === 'string' ? () => bucket : bucket;
+    const allowed = checked.allowedBuckets ?? (typeof bucket === 'string' ? [bucket] : undefined);
+    this.allowedBuckets = allowed === undefined ? undefined : Object.freeze([...allowed]);
+    const sse = checkEncryption(checked.serverSideEncryption);
+    const tags = checkTags(checked.tags);
+    const put: Record<string, string | boolean> = {};
+    if (sse !== undefined) {
+      put['ServerSideEncryption'] = sse.type;
+      if (sse.type === 'aws:kms' && sse.kmsKeyId !== undefined) put['SSEKMSKeyId'] = sse.kmsKeyId;
+      if (sse.type === 'aws:kms' && sse.bucketKeyEnabled !== undefined) put['BucketKeyEnabled'] = sse.bucketKeyEnabled;
+    }
+    if (checked.storageClass !== undefined) put['StorageClass'] = checked.storageClass;
+    if (tags !== undefined && Object.keys(tags).length > 0) put['Tagging'] = encodeTags(tags);
+    this.putOptions = Object.freeze(put);
+  }
+
+  protected _locate(
+    key: string,
+    context: StorageDriverStoreContext,
+    payload: Payload,
+    index: number,
+  ): S3StorageLocation {
+    let bucket: unknown;
+    try {
+      bucket = this.selectBucket(context, payload);
+    } catch (e) {
+      throw this._error(StorageDriverErrorCode.CONFIG, `bucket selector failed for payload ${index}`, {
+        index,
+        cause: e,
+      });
+    }
+    if (!isValidBucketName(bucket)) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        `bucket selector returned an invalid bucket name for payload ${index}`,
+        {
+          index,
+        },
+      );
+    }
+    if (this.allowedBuckets !== undefined && !this.allowedBuckets.includes(bucket)) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        `bucket selector returned ${bucket}, which is not in allowedBuckets (its claims could not be retrieved)`,
+        { index },
+      );
+    }
+    return { bucket, key: this.keyPrefix + fitKeyToS3(key, this.keyPrefix.length) };
+  }
+
+  protected override _locationId(location: S3StorageLocation): string {
+    // Bucket names never contain '/'.
+    return `${location.bucket}/${location.key}`;
+  }
+
+  protected _claimFields(location: S3StorageLocation): Record<string, string> {
+    return { bucket: location.bucket, key: location.key };
+  }
+
+  protected _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
+    const bucket = validateClaimBucket(requireClaimField(claimData, 'bucket', index));
+    if (this.allowedBuckets !== undefined && !this.allowedBuckets.includes(bucket)) {
+      throw this._error(
+        StorageDriverErrorCode.INVALID_CLAIM,
+        `Claim names bucket ${bucket}, which is not in allowedBuckets`,
+        {
+          index,
+        },
+      );
+    }
+    const key = validateClaimKey(requireClaimField(claimData, 'key', index));
+    return { bucket, key };
+  }
+
+  /** Uploads each item unless it already exists, at most `concurrency` requests at a time. */
+  protected async _putIfAbsent(items: StoreItem<S3StorageLocation>[], op: BackendOperation): Promise<void> {
+    await mapBounded(items, this.concurrency, (item, _i, signal) => this.putOne(item, signal), op.signal, this.name);
+  }
+
+  /** Downloads each location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
+  protected async _get(locations: S3StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
+    return mapBounded(
+      locations,
+      this.concurrency,
+      (location, _i, signal) => this.getOne(location, signal),
+      op.signal,
+      this.name,
+    );
+  }
+
+  /**
+   * Classifies SDK errors: `NoSuchBucket`, 403 `AccessDenied` (and other credential refusals),
+   * other 4xx such as `InvalidArgument` → `E_CONFIG` (not retryable); throttling (`SlowDown`,
+   * 429), 5xx, timeouts and connection failures → `E_BACKEND` (retryable; the SDK has already
+   * retried). The `cause` is the SDK error, stripped of signing details.
+   */
+  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
+    return this.wrapS3Error(error, op.kind, undefined);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async putOne(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<void> {
+    const { location, bytes } = item;
+    try {
+      const mode = this.existenceCheck;
+      if (mode === 'head' || (mode === 'auto' && bytes.byteLength >= S3_HEAD_FIRST_MIN_BYTES)) {
+        const state = await this.head(location, bytes.byteLength, signal);
+        if (state === 'present') return;
+        // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
+        await this.put(
+          location,
+          bytes,
+          mode === 'auto' && state === 'absent' && !this.conditionalPutUnsupported,
+          signal,
+        );
+        return;
+      }
+      await this.put(location, bytes, !this.conditionalPutUnsupported, signal);
+    } catch (e) {
+      throw this.wrapS3Error(e, 'store', location);
+    }
+  }
+
+  /**
+   * HEAD: `present` if an object of the expected size exists; `mismatch` if one of another size
+   * does (damaged: overwritten); `absent` if none does, or if S3 answers 403 (no
+   * `s3:ListBucket`: S3 does not say).
+   */
+  private async head(
+    location: S3StorageLocation,
+    size: number,
+    signal: AbortSignal,
+  ): Promise<'present' | 'absent' | 'mismatch'> {
+    try {
+      const out = (await this.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }), {
+        abortSignal: signal,
+      })) as HeadOutput;
+      return out.ContentLength === undefined || out.ContentLength === size ? 'present' : 'mismatch';
+    } catch (e) {
+      const kind = classifyS3Error(e);
+      if (kind === 'not-found' || kind === 'access-denied') return 'absent';
+      throw e;
+    }
+  }
+
+  private async put(
+    location: S3StorageLocation,
+    bytes: Uint8Array,
+    conditional: boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const input = {
+      Bucket: location.bucket,
+      Key: location.key,
+      Body: bytes,
+      ContentLength: bytes.byteLength,
+      ...this.putOptions,
+      ...(conditional ? { IfNoneMatch: '*' } : {}),
+    };
+    try {
+      await this.client.send(new PutObjectCommand(input), { abortSignal: signal });
+    } catch (e) {
+      const kind = classifyS3Error(e);
+      if (conditional && kind === 'exists') return; // Already stored (content-addressed: same bytes).
+      if (conditional && kind === 'not-implemented') {
+        this.conditionalPutUnsupported = true;
+        await this.put(location, bytes, false, signal);
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private async getOne(location: S3StorageLocation, signal: AbortSignal): Promise<Uint8Array | undefined> {
+    try {
+      const out = (await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
+        abortSignal: signal,
+      })) as GetOutput;
+      return await readBody(out.Body);
+    } catch (e) {
+      if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') return undefined;
+      throw this.wrapS3Error(e, 'retrieve', location);
+    }
+  }
+
+  /** Converts an SDK error into a coded `StorageDriverError` naming bucket and key. */
+  private wrapS3Error(
+    error: unknown,
+    kind: 'store' | 'retrieve',
+    location: S3StorageLocation | undefined,
+  ): StorageDriverError {
+    if (isStorageDriverError(error)) return error;
+    if (isAbortError(error)) {
+      return this._error(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
+    }
+    const cause = redactSigningFields(error);
+    const name = s3ErrorName(error) ?? 'Error';
+    const status = s3HttpStatus(error);
+    const where = location === undefined ? '' : ` s3://${location.bucket}/${displayKey(location.key)}`;
+    const what = `${kind}${where} failed: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`;
+    const key = location?.key;
+    switch (classifyS3Error(error)) {
+      case 'no-bucket':
+        return this._error(
+          StorageDriverErrorCode.CONFIG,
+          `${what}: bucket ${location?.bucket ?? '?'} does not exist (check the bucket name, region and endpoint)`,
+          { key, cause, retryable: false },
+        );
+      case 'access-denied':
+        return this._error(
+          StorageDriverErrorCode.CONFIG,
+          `${what}: access denied; the credentials need ${
+            kind === 'store'
+              ? `s3:PutObject${this.putOptions['Tagging'] !== undefined ? ' and s3:PutObjectTagging' : ''}${
+                  this.putOptions['ServerSideEncryption'] === 'aws:kms' ? ' (and kms:GenerateDataKey on the key)' : ''
+                }`
+              : 's3:GetObject (and kms:Decrypt for SSE-KMS objects)'
+          } on this bucket`,
+          { key, cause, retryable: false },
+        );
+      case 'transient': {
+        const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+        return this._error(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
+      }
+      default: {
+        const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+        return this._error(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
+      }
+    }
+  }
+}
+
+/** Reads an SDK response body (SDK stream mixin, Node stream, or bytes) into one `Uint8Array`. */
+async function readBody(body: unknown): Promise<Uint8Array> {
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (body instanceof Uint8Array) return body;
+  const b = body as { transformToByteArray?: () => Promise<Uint8Array>; [Symbol.asyncIterator]?: unknown };
+  if (typeof b.transformToByteArray === 'function') return b.transformToByteArray();
+  if (typeof b[Symbol.asyncIterator] === 'function') {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+  throw new TypeError('Unsupported GetObject body type');
+}

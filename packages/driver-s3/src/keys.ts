@@ -1,0 +1,189 @@
+/**
+ * Validation of the S3 locations (bucket names, object keys, key prefixes) taken from claims,
+ * which are untrusted input from workflow history.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+
+/** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
+export const S3_MAX_KEY_BYTES = 1024;
+/** Longest accepted `keyPrefix`, in bytes. */
+export const S3_MAX_KEY_PREFIX_BYTES = 512;
+
+/**
+ * Bucket names accepted from options and claims: 1–255 characters of `A-Z a-z 0-9 . _ -`, not
+ * `.` or `..`. Wider than AWS's rules (3–63 lower-case characters) so that legacy and
+ * S3-compatible buckets work, narrow enough that no claim can smuggle a `/`, `?`, `%`, space or
+ * control character into a request.
+ */
+const BUCKET_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+
+/**
+ * One dynamic key segment as any official driver may write it: RFC 3986 unreserved characters,
+ * sub-delimiters, `:` and `@`, and `%XX` escapes (either case). This covers the spellings of
+ * every SDK's percent-encoder (JS `encodeURIComponent`, Python `urllib.parse.quote`, Go
+ * `url.PathEscape`/`QueryEscape`, Java `URLEncoder`) while excluding raw non-ASCII, spaces,
+ * `/`, `\`, `?`, `#`, quotes, control characters and malformed escapes.
+ */
+const LENIENT_SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$/;
+
+/** Same character set, for the `/`-separated segments of a key prefix (no empty segments). */
+const PREFIX_SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/;
+
+const textEncoder = new TextEncoder();
+
+function invalidClaim(why: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, why);
+}
+
+/** Whether `name` is an acceptable bucket name (see the module notes). */
+export function isValidBucketName(name: unknown): name is string {
+  return typeof name === 'string' && BUCKET_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/**
+ * Validates a `keyPrefix` option: empty, or 1–512 bytes of `/`-separated non-empty segments of
+ * the key character set (no `.`/`..` segment, no leading `/`), ending with `/`.
+ *
+ * @throws StorageDriverError `E_CONFIG` if it is not.
+ */
+export function validateKeyPrefix(prefix: unknown): string {
+  const bad = (why: string) => new StorageDriverError(StorageDriverErrorCode.CONFIG, `keyPrefix ${why}`);
+  if (prefix === undefined || prefix === '') return '';
+  if (typeof prefix !== 'string') throw bad('must be a string');
+  if (prefix.length > S3_MAX_KEY_PREFIX_BYTES) throw bad(`must be at most ${S3_MAX_KEY_PREFIX_BYTES} bytes`);
+  if (!prefix.endsWith('/')) throw bad('must end with "/"');
+  const segments = prefix.slice(0, -1).split('/');
+  for (const s of segments) {
+    if (!PREFIX_SEGMENT.test(s) || s === '.' || s === '..') {
+      throw bad(
+        'segments must be non-empty, not "." or "..", and use only A-Z a-z 0-9 - . _ ~ ! $ & \' ( ) * + , ; = : @ and %XX',
+      );
+    }
+  }
+  return prefix;
+}
+
+/** Dynamic segments longer than this (in bytes) are folded when a key exceeds {@link S3_MAX_KEY_BYTES}. */
+export const S3_FOLD_SEGMENT_BYTES = 64;
+
+/**
+ * Makes a key built by core's `buildStorageKey` fit S3's 1024-byte limit. Keys that fit are
+ * returned unchanged (exactly the official drivers' keys). In a longer key (ids of hundreds of
+ * characters, or non-ASCII ids that percent-encoding triples) every dynamic segment longer than
+ * {@link S3_FOLD_SEGMENT_BYTES} bytes is replaced by `~` followed by the lower-case hex SHA-256
+ * of the encoded segment. Our encoder always escapes `~`, so a folded segment never equals an
+ * unfolded one; the structure, the `v0/` prefix and the digest are kept, and the claim carries
+ * the folded key, so every SDK retrieves it. (The official drivers fail to store such payloads:
+ * S3 rejects the key with `KeyTooLongError`.) `prefixBytes` is the length of the key prefix that
+ * will be put in front.
+ */
+export function fitKeyToS3(key: string, prefixBytes = 0): string {
+  if (prefixBytes + textEncoder.encode(key).length <= S3_MAX_KEY_BYTES) return key;
+  const segments = key.split('/');
+  const n = segments.length;
+  // Dynamic values sit at even positions between `v0` and `d/sha256/<hex>`.
+  for (let i = 2; i < n - 3; i += 2) {
+    const s = segments[i] as string;
+    if (s.length > S3_FOLD_SEGMENT_BYTES) segments[i] = `~${createHash('sha256').update(s).digest('hex')}`;
+  }
+  return segments.join('/');
+}
+
+/** Layouts of the part of a key between `v0/` and `d/sha256/<hex>`. */
+const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = new Map([
+  [0, [[]]],
+  // Python's official driver omits `ns/{namespace}` when the namespace is empty.
+  [
+    6,
+    [
+      ['wt', 'wi', 'ri'],
+      ['at', 'ai', 'ri'],
+    ],
+  ],
+  [
+    8,
+    [
+      ['ns', 'wt', 'wi', 'ri'],
+      ['ns', 'at', 'ai', 'ri'],
+    ],
+  ],
+]);
+
+/**
+ * Validates an object key taken from a claim. Accepted: an optional key prefix (any value
+ * {@link validateKeyPrefix} accepts, so keys written with any driver's `keyPrefix` are
+ * readable), then a key with the structure of the official key spec —
+ * `v0/[ns/{ns}/]{wt|at}/{type}/{wi|ai}/{id}/ri/{run}/d/sha256/{hex}` or `v0/d/sha256/{hex}` —
+ * whose dynamic segments use the lenient character set of any SDK's percent-encoder, at most
+ * 1024 bytes in all. Everything else — empty keys, absolute or `\` paths, control characters,
+ * raw non-ASCII, other structures, `..` anywhere but in a value position — is rejected.
+ *
+ * `.` and `..` are accepted as *values* (a workflow id of `..` is written as is by every SDK):
+ * S3 keys are flat names that the AWS SDK sends verbatim, and the fixed label in front of each
+ * value means that even an HTTP layer resolving dot segments could not climb above `v0/`.
+ *
+ * @throws StorageDriverError `E_INVALID_CLAIM` if the key is not acceptable.
+ */
+export function validateClaimKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0) throw invalidClaim('Claim key must be a non-empty string');
+  if (key.length > S3_MAX_KEY_BYTES || textEncoder.encode(key).length > S3_MAX_KEY_BYTES) {
+    throw invalidClaim(`Claim key is longer than ${S3_MAX_KEY_BYTES} bytes`);
+  }
+  // Each `v0/` at a segment boundary is a candidate start of the spec key; what precedes it
+  // must be a valid key prefix.
+  const starts: number[] = key.startsWith('v0/') ? [0] : [];
+  for (let i = key.indexOf('/v0/'); i !== -1; i = key.indexOf('/v0/', i + 1)) starts.push(i + 1);
+  let failure: StorageDriverError | undefined;
+  for (const start of starts) {
+    if (start > 0) {
+      try {
+        validateKeyPrefix(key.slice(0, start));
+      } catch {
+        continue;
+      }
+    }
+    try {
+      checkSpecKey(key.slice(start));
+      return key;
+    } catch (e) {
+      failure ??= e as StorageDriverError;
+    }
+  }
+  throw failure ?? invalidClaim('Claim key must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>');
+}
+
+function checkSpecKey(body: string): void {
+  const segments = body.split('/');
+  const n = segments.length;
+  if (
+    n < 4 ||
+    segments[0] !== 'v0' ||
+    segments[n - 3] !== 'd' ||
+    segments[n - 2] !== 'sha256' ||
+    !isSha256Hex(segments[n - 1])
+  ) {
+    throw invalidClaim('Claim key must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>');
+  }
+  const middle = segments.slice(1, n - 3);
+  const layouts = LABELS_BY_LENGTH.get(middle.length);
+  const matches = layouts?.some((labels) => labels.every((label, i) => middle[2 * i] === label)) === true;
+  if (!matches) throw invalidClaim('Claim key has an unexpected structure');
+  for (let i = 1; i < middle.length; i += 2) {
+    if (!LENIENT_SEGMENT.test(middle[i] as string)) {
+      throw invalidClaim('Claim key has a segment with characters no official driver writes');
+    }
+  }
+}
+
+/**
+ * Validates a bucket name taken from a claim.
+ *
+ * @throws StorageDriverError `E_INVALID_CLAIM` if it is not a plausible bucket name.
+ */
+export function validateClaimBucket(bucket: unknown): string {
+  if (!isValidBucketName(bucket)) throw invalidClaim('Claim bucket is not a valid bucket name');
+  return bucket;
+}

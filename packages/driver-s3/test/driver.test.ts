@@ -1,0 +1,357 @@
+/** Behaviour against moto through a loopback proxy that counts (and can refuse) requests. */
+import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StorageDriverClaim } from '@x/storage-driver-core';
+import { S3_HEAD_FIRST_MIN_BYTES, type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
+import {
+  bigPayload,
+  CountingProxy,
+  createBucket,
+  deleteBucket,
+  errorCode,
+  listKeys,
+  makeClient,
+  payload,
+  storageError,
+  uniqueBucketName,
+} from './helpers';
+
+const direct = makeClient();
+let proxy: CountingProxy;
+let client: S3Client;
+let bucket: string;
+const extraBuckets: string[] = [];
+
+beforeAll(async () => {
+  proxy = await CountingProxy.start();
+  // maxAttempts 2 keeps the retry tests short; the SDK's own retries still run.
+  client = makeClient(proxy.endpoint, { maxAttempts: 2 });
+});
+beforeEach(async () => {
+  bucket = await createBucket(direct, 'drv');
+  proxy.reset();
+  proxy.inject = undefined;
+});
+afterEach(async () => {
+  for (const b of [bucket, ...extraBuckets.splice(0)]) await deleteBucket(direct, b);
+});
+afterAll(async () => {
+  client.destroy();
+  direct.destroy();
+  await proxy.close();
+});
+
+const driverOf = (options: Partial<S3StorageDriverOptions> = {}) => new S3StorageDriver({ client, bucket, ...options });
+const methods = () => proxy.calls(bucket).map((c) => c.split(' ')[0]);
+const LARGE = S3_HEAD_FIRST_MIN_BYTES + 1;
+
+describe('construction', () => {
+  it('type, default name, defaults; an S3Client type-checks as S3ClientLike', () => {
+    const typed: S3ClientLike = direct;
+    const d = new S3StorageDriver({ client: typed, bucket: 'my-bucket' });
+    expect([d.type, d.name, d.concurrency, d.existenceCheck, d.keyPrefix]).toEqual([
+      'aws.s3driver',
+      'aws.s3driver',
+      16,
+      'auto',
+      '',
+    ]);
+    expect(d.allowedBuckets).toEqual(['my-bucket']);
+    expect(new S3StorageDriver({ client: direct, bucket: () => 'x-y' }).allowedBuckets).toBeUndefined();
+  });
+  it.each<[string, unknown]>([
+    ['no options', undefined],
+    ['no client', { bucket: 'b' }],
+    ['client without send', { client: {}, bucket: 'b' }],
+    ['no bucket', { client: direct }],
+    ['bucket with a slash', { client: direct, bucket: 'a/b' }],
+    ['empty allowedBuckets', { client: direct, bucket: () => 'b', allowedBuckets: [] }],
+    ['allowedBuckets without bucket', { client: direct, bucket: 'b', allowedBuckets: ['c'] }],
+    ['bad existenceCheck', { client: direct, bucket: 'b', existenceCheck: 'list' }],
+    ['concurrency 0', { client: direct, bucket: 'b', concurrency: 0 }],
+    ['keyPrefix without trailing slash', { client: direct, bucket: 'b', keyPrefix: 'x' }],
+    ['keyPrefix with ..', { client: direct, bucket: 'b', keyPrefix: 'a/../' }],
+    ['keyPrefix with leading /', { client: direct, bucket: 'b', keyPrefix: '/a/' }],
+    ['unknown SSE', { client: direct, bucket: 'b', serverSideEncryption: { type: 'DES' } }],
+    ['empty KMS key id', { client: direct, bucket: 'b', serverSideEncryption: { type: 'aws:kms', kmsKeyId: '' } }],
+    ['bad storage class', { client: direct, bucket: 'b', storageClass: 'standard ia' }],
+    [
+      '11 tags',
+      { client: direct, bucket: 'b', tags: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`t${i}`, 'v'])) },
+    ],
+    ['aws: tag', { client: direct, bucket: 'b', tags: { 'aws:x': 'v' } }],
+    ['tag value with &', { client: direct, bucket: 'b', tags: { team: 'a & b' } }],
+    ['bad name', { client: direct, bucket: 'b', name: '' }],
+  ])('%s → E_CONFIG', async (_n, options) => {
+    expect(await errorCode(async () => new S3StorageDriver(options as S3StorageDriverOptions))).toBe('E_CONFIG');
+  });
+});
+
+describe('existence detection and dedup (requests counted at the server)', () => {
+  it('auto, small payload: one conditional PUT; the repeat store’s conditional PUT is rejected (412), nothing rewritten', async () => {
+    const d = driverOf();
+    await d.store({}, [payload('dedup')]);
+    expect(proxy.calls(bucket)).toHaveLength(1);
+    expect(proxy.requests[0]?.method).toBe('PUT');
+    expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
+    proxy.reset();
+    const [claim] = await d.store({}, [payload('dedup')]);
+    expect(methods()).toEqual(['PUT']);
+    expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
+    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
+  });
+  it('auto, payload ≥ 1 MiB: HEAD + conditional PUT; the repeat store issues only a HEAD (no PUT)', async () => {
+    const d = driverOf();
+    const p = bigPayload(LARGE, 4);
+    await d.store({}, [p]);
+    expect(methods()).toEqual(['HEAD', 'PUT']);
+    proxy.reset();
+    await d.store({}, [p]);
+    expect(methods()).toEqual(['HEAD']);
+  });
+  it('head: a second store of the same payload issues no PUT', async () => {
+    const d = driverOf({ existenceCheck: 'head' });
+    await d.store({}, [payload('head mode')]);
+    expect(methods()).toEqual(['HEAD', 'PUT']);
+    expect(proxy.requests[1]?.headers['if-none-match']).toBeUndefined();
+    proxy.reset();
+    await d.store({}, [payload('head mode')]);
+    expect(methods()).toEqual(['HEAD']);
+  });
+  it('conditional-put: one PUT per new object, also for large payloads', async () => {
+    const d = driverOf({ existenceCheck: 'conditional-put' });
+    await d.store({}, [bigPayload(LARGE, 5)]);
+    expect(methods()).toEqual(['PUT']);
+  });
+  it('identical payloads in a batch are uploaded once', async () => {
+    const d = driverOf();
+    const claims = await d.store({}, [payload('x'), payload('y'), payload('x'), payload('x')]);
+    expect(methods()).toEqual(['PUT', 'PUT']);
+    expect(claims[0]?.claimData).toEqual(claims[3]?.claimData);
+  });
+  it('HEAD answered 403 (no s3:ListBucket) does not fail the store: it falls through to the PUT', async () => {
+    proxy.inject = (r) => (r.method === 'HEAD' ? { status: 403 } : undefined);
+    for (const d of [driverOf({ existenceCheck: 'head' }), driverOf()]) {
+      proxy.reset();
+      const p = bigPayload(LARGE, d.existenceCheck === 'head' ? 6 : 7);
+      const [claim] = await d.store({}, [p]);
+      expect(methods()).toEqual(['HEAD', 'PUT']);
+      await expect(d.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
+    }
+  });
+  it('an existing object of the wrong size is overwritten', async () => {
+    const d = driverOf({ existenceCheck: 'head' });
+    const [claim] = await d.store({}, [payload('repair me')]);
+    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: claim?.claimData.key, Body: new Uint8Array(3) }));
+    expect(await errorCode(() => d.retrieve({}, [claim as StorageDriverClaim]))).toBe('E_INTEGRITY');
+    await d.store({}, [payload('repair me')]);
+    await expect(d.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
+  });
+  it('a server without conditional writes (501 NotImplemented) gets a plain PUT, remembered', async () => {
+    proxy.inject = (r) =>
+      r.method === 'PUT' && r.headers['if-none-match'] ? { status: 501, code: 'NotImplemented' } : undefined;
+    const d = driverOf();
+    await d.store({}, [payload('a')]);
+    expect(
+      proxy.calls(bucket).map((c, i) => `${c.split(' ')[0]}${proxy.requests[i]?.headers['if-none-match'] ? '*' : ''}`),
+    ).toEqual(['PUT*', 'PUT']);
+    proxy.reset();
+    await d.store({}, [payload('b')]);
+    expect(proxy.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined]);
+  });
+});
+
+describe('concurrency and abort', () => {
+  it('never more than `concurrency` requests in flight, for store and retrieve', async () => {
+    const d = driverOf({ concurrency: 3 });
+    const payloads = Array.from({ length: 30 }, (_, i) => bigPayload(20_000, 100 + i));
+    const claims = await d.store({}, payloads);
+    expect(proxy.peakInFlight).toBeLessThanOrEqual(3);
+    expect(proxy.peakInFlight).toBeGreaterThan(1);
+    proxy.reset();
+    await d.retrieve({}, claims);
+    expect(proxy.calls(bucket)).toHaveLength(30);
+    expect(proxy.peakInFlight).toBeLessThanOrEqual(3);
+  });
+  it('the first failure aborts the siblings: no new request starts after it', async () => {
+    let puts = 0;
+    proxy.inject = (r) => (r.method === 'PUT' && ++puts === 1 ? { status: 403, code: 'AccessDenied' } : undefined);
+    const d = driverOf({ concurrency: 2 });
+    const payloads = Array.from({ length: 40 }, (_, i) => payload(`sibling ${i}`));
+    expect(await errorCode(() => d.store({}, payloads))).toBe('E_CONFIG');
+    expect(proxy.calls(bucket).length).toBeLessThanOrEqual(3);
+  });
+  it('the caller’s abort signal reaches the requests in flight', async () => {
+    proxy.inject = () => undefined;
+    const d = driverOf({ concurrency: 4 });
+    const ac = new AbortController();
+    const pending = d.store(
+      { abortSignal: ac.signal },
+      Array.from({ length: 40 }, (_, i) => bigPayload(200_000, 200 + i)),
+    );
+    setTimeout(() => ac.abort(new Error('caller gave up')), 5);
+    expect(await errorCode(() => pending)).toBe('E_ABORTED');
+    // Requests already on the wire may still reach the server; after that, nothing new starts.
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = proxy.calls(bucket).length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(proxy.calls(bucket).length).toBe(seen);
+    expect(seen).toBeLessThan(40);
+    expect((await listKeys(direct, bucket)).length).toBeLessThan(40);
+  });
+});
+
+describe('PutObject options', () => {
+  it('SSE AES256, storage class and tags are set on written objects', async () => {
+    const d = driverOf({
+      serverSideEncryption: { type: 'AES256' },
+      storageClass: 'STANDARD_IA',
+      tags: { 'temporal-payload': 'true', team: 'payments+risk ops' },
+    });
+    const [claim] = await d.store({}, [payload('options')]);
+    const key = claim?.claimData.key as string;
+    const head = await direct.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    expect(head.ServerSideEncryption).toBe('AES256');
+    expect(head.StorageClass).toBe('STANDARD_IA');
+    const tagging = await direct.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+    expect(tagging.TagSet?.sort((a, b) => (a.Key as string).localeCompare(b.Key as string))).toEqual([
+      { Key: 'team', Value: 'payments+risk ops' },
+      { Key: 'temporal-payload', Value: 'true' },
+    ]);
+  });
+  it('SSE-KMS with a key id is sent as x-amz-server-side-encryption headers', async () => {
+    const d = driverOf({
+      serverSideEncryption: { type: 'aws:kms', kmsKeyId: 'alias/temporal', bucketKeyEnabled: true },
+    });
+    await d.store({}, [payload('kms')]).catch(() => undefined); // moto may or may not know the key
+    const put = proxy.requests.find((r) => r.method === 'PUT');
+    expect(put?.headers['x-amz-server-side-encryption']).toBe('aws:kms');
+    expect(put?.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/temporal');
+    expect(put?.headers['x-amz-server-side-encryption-bucket-key-enabled']).toBe('true');
+  });
+});
+
+describe('buckets', () => {
+  it('a bucket selector routes payloads; claims carry the bucket; allowedBuckets guards retrieval', async () => {
+    const other = await createBucket(direct, 'drv-other');
+    extraBuckets.push(other);
+    const d = driverOf({
+      bucket: (ctx) => (ctx.target?.namespace === 'big' ? other : bucket),
+      allowedBuckets: [bucket, other],
+    });
+    const [a] = await d.store({ target: { kind: 'workflow', namespace: 'big' } }, [payload('a')]);
+    const [b] = await d.store({}, [payload('b')]);
+    expect([a?.claimData.bucket, b?.claimData.bucket]).toEqual([other, bucket]);
+    await expect(d.retrieve({}, [a, b] as StorageDriverClaim[])).resolves.toHaveLength(2);
+    // A driver configured for one bucket refuses claims naming another, before any request.
+    proxy.reset();
+    expect(await errorCode(() => driverOf().retrieve({}, [a as StorageDriverClaim]))).toBe('E_INVALID_CLAIM');
+    expect(proxy.requests).toHaveLength(0);
+  });
+  it('a selector returning a bucket outside allowedBuckets, or an invalid name → E_CONFIG, nothing written', async () => {
+    expect(
+      await errorCode(() =>
+        driverOf({ bucket: () => 'elsewhere', allowedBuckets: [bucket] }).store({}, [payload('x')]),
+      ),
+    ).toBe('E_CONFIG');
+    expect(await errorCode(() => driverOf({ bucket: () => '../x' }).store({}, [payload('x')]))).toBe('E_CONFIG');
+    expect(
+      await errorCode(() =>
+        driverOf({
+          bucket: () => {
+            throw new Error('boom');
+          },
+        }).store({}, [payload('x')]),
+      ),
+    ).toBe('E_CONFIG');
+    expect(proxy.requests).toHaveLength(0);
+  });
+});
+
+describe('errors', () => {
+  it('NoSuchBucket → E_CONFIG naming bucket and key (store and retrieve)', async () => {
+    const missing = uniqueBucketName('missing');
+    const d = driverOf({ bucket: missing });
+    const e = await storageError(() => d.store({}, [payload('x')]));
+    expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
+    expect(e.message).toContain(`s3://${missing}/v0/d/sha256/`);
+    expect(e.message).toContain('does not exist');
+    expect(e.key).toMatch(/^v0\/d\/sha256\//);
+    const [claim] = await driverOf().store({}, [payload('x')]);
+    const r = await storageError(() =>
+      d.retrieve({}, [new StorageDriverClaim({ ...claim?.claimData, bucket: missing })]),
+    );
+    expect([r.code, r.message.includes(missing)]).toEqual(['E_CONFIG', true]);
+  });
+  it('NoSuchKey → E_NOT_FOUND', async () => {
+    const d = driverOf();
+    const [claim] = await d.store({}, [payload('gone')]);
+    const key = String(claim?.claimData.key).replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    expect(await errorCode(() => d.retrieve({}, [new StorageDriverClaim({ ...claim?.claimData, key })]))).toBe(
+      'E_NOT_FOUND',
+    );
+  });
+  it('AccessDenied → E_CONFIG naming bucket, key and the permission; no credentials anywhere', async () => {
+    proxy.inject = (r) =>
+      r.method === 'PUT' || r.method === 'GET' ? { status: 403, code: 'AccessDenied' } : undefined;
+    const d = driverOf({ tags: { a: 'b' } });
+    const e = await storageError(() => d.store({}, [payload('denied')]));
+    expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
+    expect(e.message).toMatch(
+      new RegExp(`^store s3://${bucket}/v0/d/sha256/[0-9a-f]{64} failed: AccessDenied \\(HTTP 403\\)`),
+    );
+    expect(e.message).toContain('s3:PutObject and s3:PutObjectTagging');
+    const g = await storageError(() =>
+      d.retrieve({}, [
+        new StorageDriverClaim({
+          bucket,
+          key: e.key as string,
+          hash_algorithm: 'sha256',
+          hash_value: (e.key as string).slice(-64),
+        }),
+      ]),
+    );
+    expect([g.code, g.message.includes('s3:GetObject')]).toEqual(['E_CONFIG', true]);
+    for (const err of [e, g]) {
+      const dump = JSON.stringify(
+        { message: err.message, cause: err.cause, stack: err.stack },
+        Object.getOwnPropertyNames(err.cause as object),
+      );
+      expect(dump).not.toContain('test-secret-do-not-log');
+    }
+  });
+  it('SignatureDoesNotMatch echoes are stripped from the cause', async () => {
+    proxy.inject = () => ({
+      status: 403,
+      code: 'SignatureDoesNotMatch',
+      extra:
+        '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>',
+    });
+    const e = await storageError(() => driverOf().store({}, [payload('sig')]));
+    expect(e.code).toBe('E_CONFIG');
+    const cause = e.cause as Record<string, unknown>;
+    expect(cause.name).toBe('SignatureDoesNotMatch');
+    for (const field of ['AWSAccessKeyId', 'StringToSign', 'SignatureProvided', 'CanonicalRequest']) {
+      expect([field, Object.hasOwn(cause, field)]).toEqual([field, false]);
+    }
+    expect(JSON.stringify(cause)).not.toContain('AKIDEXAMPLE');
+    expect(e.message).not.toContain('AKIDEXAMPLE');
+  });
+  it.each([
+    [503, 'SlowDown'],
+    [500, 'InternalError'],
+    [429, 'TooManyRequests'],
+  ])('%i %s → E_BACKEND, retryable, after the SDK’s retries', async (status, code) => {
+    proxy.inject = (r) => (r.method === 'PUT' || r.method === 'GET' ? { status, code } : undefined);
+    const d = driverOf();
+    const e = await storageError(() => d.store({}, [payload('throttled')]));
+    expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
+    expect(e.message).toContain(code);
+    expect(proxy.calls(bucket)).toHaveLength(2); // maxAttempts: 2
+  });
+  it('connection refused → E_BACKEND, retryable', async () => {
+    const dead = makeClient('http://127.0.0.1:9', { maxAttempts: 1 });
+    const e = await storageError(() => new S3StorageDriver({ client: dead, bucket }).store({}, [payload('x')]));
+    expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
+    dead.destroy();
+  });
+});

@@ -1,0 +1,254 @@
+/** Shared helpers for the driver-s3 tests: clients, per-test buckets, a counting proxy. */
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { isStorageDriverError, type Payload, type StorageDriverErrorCode } from '@x/storage-driver-core';
+
+/** The moto server (`bash scripts/services.sh env`). */
+export const S3_ENDPOINT = process.env.XSTORAGE_S3_ENDPOINT ?? 'http://127.0.0.1:5011';
+
+const encoder = new TextEncoder();
+
+/** An S3Client for `endpoint` (default: moto) with dummy credentials and path-style URLs. */
+export function makeClient(endpoint = S3_ENDPOINT, config: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test-secret-do-not-log' },
+    ...config,
+  });
+}
+
+/** A unique bucket name (lower-case, ≤ 63 chars). */
+export function uniqueBucketName(prefix = 'xs3'): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Creates a fresh bucket on moto and returns its name. */
+export async function createBucket(client: S3Client, prefix?: string): Promise<string> {
+  const bucket = uniqueBucketName(prefix);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** Lists every key of a bucket. */
+export async function listKeys(client: S3Client, bucket: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of out.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key);
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  return keys.sort();
+}
+
+/**
+ * Empties and deletes a bucket (moto keeps everything in memory, so do clean up). Retries a few
+ * times: uploads aborted by a test may still land just after the first listing.
+ */
+export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const keys = await listKeys(client, bucket);
+      for (let i = 0; i < keys.length; i += 1000) {
+        await client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
+          }),
+        );
+      }
+      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (e) {
+      if ((e as Error).name === 'NoSuchBucket') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** A JSON payload with the given text. */
+export function payload(text: string): Payload {
+  return { metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(text)) };
+}
+
+/** A binary payload of `size` pseudo-random bytes. */
+export function bigPayload(size: number, seed = 1): Payload {
+  const data = new Uint8Array(size);
+  let x = seed * 2654435761 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    data[i] = x & 255;
+    data[i + 1] = (x >>> 8) & 255;
+    data[i + 2] = (x >>> 16) & 255;
+    data[i + 3] = (x >>> 24) & 255;
+  }
+  return { metadata: { encoding: encoder.encode('binary/plain') }, data };
+}
+
+/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves). */
+export async function storageError(fn: () => Promise<unknown>) {
+  try {
+    await fn();
+  } catch (e) {
+    if (isStorageDriverError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a StorageDriverError, but the call succeeded');
+}
+
+/** Runs `fn` and returns the StorageDriverError code it rejects with. */
+export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
+  return (await storageError(fn)).code;
+}
+
+/** A canned response the proxy sends instead of forwarding. */
+export interface InjectedResponse {
+  status: number;
+  /** S3 error code; sent as an XML error body (not for HEAD). */
+  code?: string;
+  /** Extra XML elements of the error body. */
+  extra?: string;
+}
+
+/** One request seen by the proxy. */
+export interface ProxiedRequest {
+  method: string;
+  /** Path without the query string, URL-decoded. */
+  path: string;
+  /** Raw URL, with the query string. */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** Whether the proxy answered it itself (fault injection). */
+  injected: boolean;
+}
+
+/**
+ * A loopback HTTP proxy in front of moto: forwards every request unchanged, records method and
+ * path, tracks the peak number of requests in flight, and can answer requests itself
+ * (`inject`) to reproduce server behaviours moto has no switch for (403 on HEAD, throttling).
+ */
+export class CountingProxy {
+  readonly requests: ProxiedRequest[] = [];
+  /** Return a response to send instead of forwarding, or undefined to forward. */
+  inject: ((req: ProxiedRequest) => InjectedResponse | undefined) | undefined;
+  /** Return a different URL (path and query) to forward the request to, or undefined. */
+  rewrite: ((req: ProxiedRequest) => string | undefined) | undefined;
+  private inFlight = 0;
+  /** Highest number of requests in flight at once since the last `reset()`. */
+  peakInFlight = 0;
+  private readonly server: http.Server;
+  private readonly upstream: URL;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+  private constructor(upstream: string) {
+    this.upstream = new URL(upstream);
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.keepAliveTimeout = 1000;
+  }
+
+  /** Starts a proxy on 127.0.0.1 (free port) forwarding to `upstream` (default: moto). */
+  static async start(upstream = S3_ENDPOINT): Promise<CountingProxy> {
+    const proxy = new CountingProxy(upstream);
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  /** The proxy's URL, to use as the client's `endpoint`. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Forgets recorded requests and the peak. */
+  reset(): void {
+    this.requests.length = 0;
+    this.peakInFlight = 0;
+  }
+
+  /** Recorded `METHOD path` strings for requests under `/bucket/`. */
+  calls(bucket: string): string[] {
+    return this.requests.filter((r) => r.path.startsWith(`/${bucket}/`)).map((r) => `${r.method} ${r.path}`);
+  }
+
+  /** Stops the proxy. */
+  async close(): Promise<void> {
+    this.agent.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/';
+    const rawPath = url.split('?')[0] as string;
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      path = rawPath;
+    }
+    const record: ProxiedRequest = { method: req.method ?? '', path, url, headers: req.headers, injected: false };
+    this.requests.push(record);
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        this.inFlight--;
+      }
+    };
+    res.on('close', finish);
+
+    const injected = this.inject?.(record);
+    if (injected !== undefined) {
+      record.injected = true;
+      req.resume();
+      req.on('end', () => {
+        const body =
+          req.method === 'HEAD' || injected.code === undefined
+            ? ''
+            : `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${injected.code}</Code><Message>injected</Message>${injected.extra ?? ''}<RequestId>proxy</RequestId></Error>`;
+        res.writeHead(injected.status, {
+          'content-type': 'application/xml',
+          'content-length': Buffer.byteLength(body),
+        });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      });
+      return;
+    }
+
+    const headers = { ...req.headers };
+    delete headers.expect;
+    const upstreamReq = http.request(
+      {
+        host: this.upstream.hostname,
+        port: this.upstream.port,
+        method: req.method,
+        path: this.rewrite?.(record) ?? url,
+        headers,
+        agent: this.agent,
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstreamReq.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(upstreamReq);
+  }
+}

@@ -1,0 +1,152 @@
+/** Test vectors: exact keys and claims (DESIGN §4.4), other SDKs' key spellings, claim-key validation. */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { encodePayload, StorageDriverClaim, type StorageDriverTargetInfo, sha256Hex } from '@x/storage-driver-core';
+import { fitKeyToS3, S3_MAX_KEY_BYTES, S3StorageDriver, validateClaimKey } from '../src';
+import { createBucket, deleteBucket, errorCode, makeClient, payload } from './helpers';
+
+const client = makeClient();
+let bucket: string;
+beforeAll(async () => {
+  bucket = await createBucket(client, 'vectors');
+});
+afterAll(async () => {
+  await deleteBucket(client, bucket);
+  client.destroy();
+});
+
+/** `{"metadata":{"encoding":"json/plain"},"data":"\"hello\""}` serialized, and its SHA-256. */
+const HELLO = payload('hello');
+const HELLO_BYTES = '0a160a08656e636f64696e67120a6a736f6e2f706c61696e12072268656c6c6f22';
+const HELLO_SHA256 = '1b8435174847de88db3a8c5a764295d62add152743b3a9a730796a4c090caf8c';
+const RUN = '5a1e6b7c-1d2e-4f30-9a4b-5c6d7e8f9012';
+
+const vectors: [string, StorageDriverTargetInfo | undefined, string][] = [
+  ['no target', undefined, `v0/d/sha256/${HELLO_SHA256}`],
+  [
+    'DESIGN §4.4 workflow example',
+    { kind: 'workflow', namespace: 'payments prod', type: 'ChargeWorkflow', id: 'order+123=abc', runId: RUN },
+    `v0/ns/payments%20prod/wt/ChargeWorkflow/wi/order%2B123%3Dabc/ri/${RUN}/d/sha256/${HELLO_SHA256}`,
+  ],
+  [
+    'DESIGN §4.4 activity example',
+    { kind: 'activity', namespace: 'payments prod', type: 'Capture/Charge', id: 'activity id+42', runId: RUN },
+    `v0/ns/payments%20prod/at/Capture%2FCharge/ai/activity%20id%2B42/ri/${RUN}/d/sha256/${HELLO_SHA256}`,
+  ],
+  [
+    "missing values are null; ~ and é escaped; !*'() kept",
+    { kind: 'workflow', namespace: 'default', type: "W!*'()", id: '~é' },
+    `v0/ns/default/wt/W!*'()/wi/%7E%C3%A9/ri/null/d/sha256/${HELLO_SHA256}`,
+  ],
+];
+
+describe('test vectors', () => {
+  it('the serialized payload and its digest are pinned', () => {
+    expect(Buffer.from(encodePayload(HELLO)).toString('hex')).toBe(HELLO_BYTES);
+    expect(sha256Hex(encodePayload(HELLO))).toBe(HELLO_SHA256);
+  });
+
+  it.each(vectors)('%s: exact key and claim, stored at that key', async (_name, target, key) => {
+    const driver = new S3StorageDriver({ client, bucket });
+    const [claim] = await driver.store(target ? { target } : {}, [HELLO]);
+    expect(claim?.claimData).toStrictEqual({ bucket, key, hash_algorithm: 'sha256', hash_value: HELLO_SHA256 });
+    // The object is at exactly that key and holds exactly the serialized Payload.
+    const [back] = await driver.retrieve({}, [
+      new StorageDriverClaim({ bucket, key, hash_algorithm: 'sha256', hash_value: HELLO_SHA256 }),
+    ]);
+    expect(Buffer.from(encodePayload(back as never)).toString('hex')).toBe(HELLO_BYTES);
+  });
+
+  it('keyPrefix is put in front of the key and the claim carries the full key', async () => {
+    const driver = new S3StorageDriver({ client, bucket, keyPrefix: 'temporal/payloads/' });
+    const [claim] = await driver.store({}, [HELLO]);
+    expect(claim?.claimData.key).toBe(`temporal/payloads/v0/d/sha256/${HELLO_SHA256}`);
+    // A driver without the prefix reads it too (claims are self-describing).
+    const plain = new S3StorageDriver({ client, bucket });
+    await expect(plain.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
+  });
+});
+
+describe('keys written by other SDKs are retrievable', () => {
+  const bytes = encodePayload(HELLO);
+  const h = HELLO_SHA256;
+  it.each([
+    // Python urllib.parse.quote(safe=''): `~` raw, `!*'()` escaped, ns omitted when empty.
+    ['python quote', `v0/ns/default/wt/W%21%2A%27%28%29/wi/~home%2Fx/ri/${RUN}/d/sha256/${h}`],
+    ['python, empty namespace', `v0/wt/MyWorkflow/wi/wf-1/ri/${RUN}/d/sha256/${h}`],
+    ['python activity, empty namespace', `v0/at/MyActivity/ai/1/ri/null/d/sha256/${h}`],
+    // Go url.PathEscape leaves `:@&=+$` raw; Java URLEncoder writes spaces as `+`.
+    ['go PathEscape', `v0/ns/default/wt/W/wi/a:b@c&d=e+f$g/ri/${RUN}/d/sha256/${h}`],
+    ['java URLEncoder', `v0/ns/payments+prod/wt/W/wi/order%2b123/ri/${RUN}/d/sha256/${h}`],
+    ['empty segment (older writers)', `v0/ns//wt/W/wi/x/ri//d/sha256/${h}`],
+  ])('%s', async (_name, key) => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+    const driver = new S3StorageDriver({ client, bucket });
+    const [back] = await driver.retrieve({}, [
+      new StorageDriverClaim({ bucket, key, hash_algorithm: 'sha256', hash_value: h }),
+    ]);
+    expect(new TextDecoder().decode(back?.data ?? undefined)).toBe('"hello"');
+  });
+});
+
+describe('validateClaimKey', () => {
+  const h = HELLO_SHA256;
+  it.each([
+    `v0/d/sha256/${h}`,
+    `v0/ns/../wt/./wi/../ri/../d/sha256/${h}`,
+    `prefix/x/v0/d/sha256/${h}`,
+    `v0/v0/v0/v0/d/sha256/${h}`.replace('v0/v0/v0/v0', 'v0/ns/v0/wt/v0/wi/v0/ri/v0'),
+  ])('accepts %s', (key) => {
+    expect(validateClaimKey(key)).toBe(key);
+  });
+  it.each([
+    ['empty', ''],
+    ['not a string', 42],
+    ['over 1024 bytes', `v0/ns/${'a'.repeat(1000)}/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['control character', `v0/ns/a\u0001/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['NUL', `v0/d/sha256/${h}\u0000`],
+    ['CRLF', `v0/ns/a\r\n/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['backslashes', `v0\\d\\sha256\\${h}`],
+    ['leading slash', `/v0/d/sha256/${h}`],
+    ['dot-dot prefix', `../v0/d/sha256/${h}`],
+    ['dot-dot in the structure', `v0/../d/sha256/${h}`],
+    ['prefix with dot-dot', `a/../v0/d/sha256/${h}`],
+    ['upper-case digest', `v0/d/sha256/${h.toUpperCase()}`],
+    ['other algorithm', `v0/d/md5/${h}`],
+    ['raw space', `v0/ns/a b/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['raw non-ASCII', `v0/ns/é/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['query string', `v0/ns/a?x=1/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['fragment', `v0/ns/a#x/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['malformed escape', `v0/ns/%G1/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['mixed labels', `v0/ns/a/wt/W/ai/I/ri/R/d/sha256/${h}`],
+    ['extra segments', `v0/ns/a/wt/W/wi/I/ri/R/x/d/sha256/${h}`],
+    ['trailing slash', `v0/d/sha256/${h}/`],
+  ])('rejects %s with E_INVALID_CLAIM', async (_name, key) => {
+    expect(await errorCode(async () => validateClaimKey(key))).toBe('E_INVALID_CLAIM');
+  });
+});
+
+describe('keys over S3’s 1024-byte limit', () => {
+  it('fitKeyToS3 leaves keys that fit unchanged and folds long segments of those that do not', () => {
+    const short = `v0/ns/default/wt/W/wi/I/ri/R/d/sha256/${HELLO_SHA256}`;
+    expect(fitKeyToS3(short)).toBe(short);
+    const long = `v0/ns/default/wt/W/wi/${'%C3%A9'.repeat(200)}/ri/R/d/sha256/${HELLO_SHA256}`;
+    const folded = fitKeyToS3(long);
+    expect(folded).toBe(
+      `v0/ns/default/wt/W/wi/~${sha256Hex(new TextEncoder().encode('%C3%A9'.repeat(200)))}/ri/R/d/sha256/${HELLO_SHA256}`,
+    );
+    expect(validateClaimKey(folded)).toBe(folded);
+  });
+  it('1000-character ids in every field round-trip with a key under 1024 bytes', async () => {
+    const driver = new S3StorageDriver({ client, bucket, keyPrefix: `${'p'.repeat(500)}/` });
+    const id = 'é'.repeat(1000);
+    const target: StorageDriverTargetInfo = { kind: 'activity', namespace: id, type: id, id, runId: id };
+    const [claim] = await driver.store({ target }, [HELLO]);
+    const key = claim?.claimData.key as string;
+    expect(Buffer.byteLength(key)).toBeLessThanOrEqual(S3_MAX_KEY_BYTES);
+    expect(key).toMatch(
+      /^p{500}\/v0\/ns\/~[0-9a-f]{64}\/at\/~[0-9a-f]{64}\/ai\/~[0-9a-f]{64}\/ri\/~[0-9a-f]{64}\/d\/sha256\//,
+    );
+    const [back] = await driver.retrieve({}, [claim as StorageDriverClaim]);
+    expect(new TextDecoder().decode(back?.data ?? undefined)).toBe('"hello"');
+  });
+});
