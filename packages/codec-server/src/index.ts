@@ -1,2 +1,77 @@
-/** Placeholder until the package lands. */
-export const PLACEHOLDER = true;
+/**
+ * `@x/storage-codec-server`: a codec server for the Temporal Web UI and `temporal
+ * --codec-endpoint` that understands External Storage references, and the `x-storage` operator
+ * CLI (`serve`, `get`, `sweep`).
+ *
+ * @packageDocumentation
+ */
+export { CliExitCode, type CliIo, parseDuration, runCli } from './cli';
+export {
+  type CodecCallOptions,
+  type CodecNamespaceConfig,
+  type CodecStorageConfig,
+  DEFAULT_PAYLOAD_SIZE_THRESHOLD,
+  type DecodeOptions,
+  NamespaceCodec,
+  type PayloadCodec,
+} from './codec';
+export {
+  ConfigError,
+  type DriverSpec,
+  type LoadedConfig,
+  loadConfig,
+  type NamespaceSpec,
+  type XStorageConfigFile,
+} from './config';
+export {
+  badRequest,
+  CodecServerError,
+  type CodecServerErrorBody,
+  CodecServerErrorCode,
+  type CodecServerErrorOptions,
+} from './errors';
+export {
+  CORS_ALLOWED_HEADERS,
+  type CodecServerAuthorize,
+  type CodecServerAuthRejection,
+  type CodecServerCorsOptions,
+  type CodecServerHandler,
+  type CodecServerOptions,
+  type CodecServerRequestInfo,
+  type CodecServerRoute,
+  createCodecServerHandler,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_NAMESPACE,
+} from './handler';
+export {
+  type LifecycleOptions,
+  type LifecycleOutcome,
+  lifecycleResultHasErrors,
+  runDriverLifecycle,
+  summarizeLifecycleResult,
+} from './lifecycle';
+export {
+  base64ToBytes,
+  bytesToBase64,
+  type PayloadJson,
+  type PayloadsJson,
+  payloadFromJson,
+  payloadsFromJson,
+  payloadsToJson,
+  payloadToJson,
+} from './proto-json';
+export {
+  decodeReferencePayload,
+  encodeReferencePayload,
+  isReferencePayload,
+  REFERENCE_ENCODING,
+  REFERENCE_MESSAGE_TYPE,
+  referenceFromJson,
+  type StorageReference,
+} from './reference';
+export {
+  DEFAULT_CODEC_SERVER_PORT,
+  type RunningCodecServer,
+  type StartCodecServerOptions,
+  startCodecServer,
+} from './server';

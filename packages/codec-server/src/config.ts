@@ -1,0 +1,386 @@
+/**
+ * The `x-storage` configuration file: JSON, or a JS module (CommonJS or ESM) exporting the same
+ * shape, where drivers may also be ready-made instances and functions are allowed (selectors,
+ * codecs, the auth hook).
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { StorageDriver, StorageDriverSelector } from '@x/storage-driver-core';
+import type { CodecNamespaceConfig, PayloadCodec } from './codec';
+import type { CodecServerAuthorize, CodecServerCorsOptions } from './handler';
+import type { StartCodecServerOptions } from './server';
+
+/** How a JSON config builds a driver: `new (await import(module))[export](options)`. */
+export interface DriverSpec {
+  /**
+   * Module to load: a package name (resolved from the config file's directory, then from this
+   * package) or a path relative to the config file.
+   */
+  module: string;
+  /** Name of the exported class. Default: `default`. */
+  export?: string;
+  /** Constructor options, passed as they are (relative paths resolve against the working directory). */
+  options?: Record<string, unknown>;
+}
+
+/** One namespace in a config file. */
+export interface NamespaceSpec {
+  /** Driver ids (keys of `drivers`) or, in a JS config, driver instances. The first stores on `/encode` unless `driverSelector` says otherwise. */
+  drivers: (string | StorageDriver)[];
+  /** JS config only: picks the driver on `/encode`. Default: the first listed driver. */
+  driverSelector?: StorageDriverSelector;
+  /** Payloads at or above this serialized size are stored on `/encode`. Default: 256 KiB. */
+  payloadSizeThreshold?: number;
+  /** JS config only: codecs inside storage (the SDK's `payloadCodecs`). */
+  payloadCodecs?: PayloadCodec[];
+  /** JS config only: codecs outside storage. */
+  outerCodecs?: PayloadCodec[];
+  /** Show references smaller than this many bytes decoded even when asked to preserve them (see `CodecNamespaceConfig.inlineReferencesBelow`). Default: `0`. */
+  inlineReferencesBelow?: number;
+}
+
+/** The config file's shape. */
+export interface XStorageConfigFile {
+  /** Listener and HTTP settings of `serve`. */
+  server?: {
+    /** Default: `127.0.0.1`. */
+    host?: string;
+    /** Default: `8888`. */
+    port?: number;
+    /** CORS; list the Web UI's origin, e.g. `http://localhost:8233`. Default: none. */
+    cors?: CodecServerCorsOptions;
+    /** Default: 16 MiB. */
+    maxBodyBytes?: number;
+    /** Default: none. */
+    basePath?: string;
+  };
+  /** Namespace used when `X-Namespace` is absent. Default: `default`. */
+  defaultNamespace?: string;
+  /** Drivers by id: a {@link DriverSpec}, or (JS config) a driver instance. */
+  drivers: Record<string, DriverSpec | StorageDriver>;
+  /** Namespaces. Default (with no `otherNamespaces` either): every namespace uses every driver. */
+  namespaces?: Record<string, NamespaceSpec>;
+  /** Configuration for namespaces not in `namespaces`. Default: none (404). */
+  otherNamespaces?: NamespaceSpec;
+  /** JS config only: the auth hook. */
+  authorize?: CodecServerAuthorize;
+  /** JS config only: called when the CLI exits (close the clients the config created). */
+  close?: () => void | Promise<void>;
+}
+
+/** A loaded, validated configuration. */
+export interface LoadedConfig {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Drivers by id (each instance once). */
+  drivers: Map<string, StorageDriver>;
+  /** Options for {@link startCodecServer}. */
+  server: StartCodecServerOptions;
+  /** Closes what the config opened (its `close` hook). */
+  close(): Promise<void>;
+}
+
+/** A configuration error, with the path of the offending field in the message. */
+export class ConfigError extends Error {
+  /**
+   * @param message - what is wrong, prefixed with the field path.
+   */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+const TOP_KEYS = new Set([
+  'server',
+  'defaultNamespace',
+  'drivers',
+  'namespaces',
+  'otherNamespaces',
+  'authorize',
+  'close',
+]);
+const SERVER_KEYS = new Set(['host', 'port', 'cors', 'maxBodyBytes', 'basePath']);
+const NAMESPACE_KEYS = new Set([
+  'drivers',
+  'driverSelector',
+  'payloadSizeThreshold',
+  'payloadCodecs',
+  'outerCodecs',
+  'inlineReferencesBelow',
+]);
+const SPEC_KEYS = new Set(['module', 'export', 'options']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isDriver(value: unknown): value is StorageDriver {
+  return (
+    isRecord(value) &&
+    typeof (value as { store?: unknown }).store === 'function' &&
+    typeof (value as { retrieve?: unknown }).retrieve === 'function'
+  );
+}
+
+function checkKeys(obj: Record<string, unknown>, allowed: Set<string>, where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key))
+      throw new ConfigError(`${where}.${key}: unknown field (allowed: ${[...allowed].join(', ')})`);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function readConfigModule(file: string): Promise<unknown> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.json') {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read ${file}: ${errorText(error)}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(`${file} is not valid JSON: ${errorText(error)}`);
+    }
+  }
+  if (ext !== '.js' && ext !== '.cjs' && ext !== '.mjs') {
+    throw new ConfigError(
+      `${file}: unsupported config file type ${JSON.stringify(ext)} (use .json, .js, .cjs or .mjs)`,
+    );
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`cannot load ${file}: ${errorText(error)}`, { cause: error });
+  }
+  let exported: unknown = mod.default ?? mod;
+  if (typeof exported === 'function') {
+    try {
+      exported = await (exported as () => unknown)();
+    } catch (error) {
+      throw new ConfigError(`${file}: the exported config function failed: ${errorText(error)}`, { cause: error });
+    }
+  }
+  return exported;
+}
+
+async function buildDriver(spec: unknown, where: string, configFile: string): Promise<StorageDriver> {
+  if (isDriver(spec)) return spec;
+  if (!isRecord(spec))
+    throw new ConfigError(`${where}: must be {"module", "export"?, "options"?} or a driver instance`);
+  checkKeys(spec, SPEC_KEYS, where);
+  if (typeof spec.module !== 'string' || spec.module === '')
+    throw new ConfigError(`${where}.module: must be a non-empty string`);
+  if (spec.export !== undefined && typeof spec.export !== 'string')
+    throw new ConfigError(`${where}.export: must be a string`);
+  if (spec.options !== undefined && !isRecord(spec.options))
+    throw new ConfigError(`${where}.options: must be an object`);
+  const dir = path.dirname(configFile);
+  let resolved: string;
+  try {
+    resolved = createRequire(configFile).resolve(spec.module, { paths: [dir, __dirname] });
+  } catch {
+    if (spec.module.startsWith('.') || path.isAbsolute(spec.module)) resolved = path.resolve(dir, spec.module);
+    else
+      throw new ConfigError(
+        `${where}.module: cannot find module ${JSON.stringify(spec.module)} (install it next to the config file)`,
+      );
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`${where}.module: cannot load ${JSON.stringify(spec.module)}: ${errorText(error)}`);
+  }
+  const exportName = spec.export ?? 'default';
+  const fromDefault = isRecord(mod.default) ? (mod.default as Record<string, unknown>)[exportName] : undefined;
+  const Ctor = mod[exportName] ?? fromDefault;
+  if (typeof Ctor !== 'function') {
+    const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
+    throw new ConfigError(
+      `${where}.export: ${JSON.stringify(spec.module)} has no exported class ${JSON.stringify(exportName)} (exported functions: ${names.join(', ') || 'none'})`,
+    );
+  }
+  let driver: unknown;
+  try {
+    driver = new (Ctor as new (options: Record<string, unknown>) => unknown)(
+      (spec.options as Record<string, unknown>) ?? {},
+    );
+  } catch (error) {
+    throw new ConfigError(`${where}: new ${exportName}(options) failed: ${errorText(error)}`, { cause: error });
+  }
+  if (!isDriver(driver))
+    throw new ConfigError(`${where}: ${exportName} did not build a storage driver (no store/retrieve)`);
+  return driver;
+}
+
+function buildNamespace(spec: unknown, where: string, drivers: Map<string, StorageDriver>): CodecNamespaceConfig {
+  if (!isRecord(spec)) throw new ConfigError(`${where}: must be an object {"drivers": [...]}`);
+  checkKeys(spec, NAMESPACE_KEYS, where);
+  if (!Array.isArray(spec.drivers) || spec.drivers.length === 0) {
+    throw new ConfigError(`${where}.drivers: must list at least one driver id`);
+  }
+  const list = spec.drivers.map((entry: unknown, i: number): StorageDriver => {
+    if (isDriver(entry)) return entry;
+    if (typeof entry !== 'string') throw new ConfigError(`${where}.drivers[${i}]: must be a driver id`);
+    const driver = drivers.get(entry);
+    if (driver === undefined) {
+      throw new ConfigError(
+        `${where}.drivers[${i}]: unknown driver id ${JSON.stringify(entry)} (known: ${[...drivers.keys()].join(', ') || 'none'})`,
+      );
+    }
+    return driver;
+  });
+  const names = new Set<string>();
+  for (const d of list) {
+    if (names.has(d.name))
+      throw new ConfigError(
+        `${where}.drivers: two drivers are named ${JSON.stringify(d.name)}; give them distinct "name" options`,
+      );
+    names.add(d.name);
+  }
+  if (spec.driverSelector !== undefined && typeof spec.driverSelector !== 'function') {
+    throw new ConfigError(`${where}.driverSelector: must be a function (JS config only)`);
+  }
+  const threshold = spec.payloadSizeThreshold;
+  if (threshold !== undefined && (typeof threshold !== 'number' || !Number.isFinite(threshold) || threshold < 0)) {
+    throw new ConfigError(`${where}.payloadSizeThreshold: must be a non-negative number of bytes`);
+  }
+  for (const key of ['payloadCodecs', 'outerCodecs'] as const) {
+    const codecs = spec[key];
+    if (codecs === undefined) continue;
+    if (
+      !Array.isArray(codecs) ||
+      !codecs.every((c) => isRecord(c) && typeof c.encode === 'function' && typeof c.decode === 'function')
+    ) {
+      throw new ConfigError(`${where}.${key}: must be an array of codecs with encode() and decode() (JS config only)`);
+    }
+  }
+  const first = list[0] as StorageDriver;
+  const config: CodecNamespaceConfig = {
+    storage: {
+      drivers: list,
+      driverSelector: (spec.driverSelector as StorageDriverSelector | undefined) ?? (() => first),
+      payloadSizeThreshold: threshold as number | undefined,
+    },
+  };
+  if (spec.payloadCodecs !== undefined) config.payloadCodecs = spec.payloadCodecs as PayloadCodec[];
+  if (spec.outerCodecs !== undefined) config.outerCodecs = spec.outerCodecs as PayloadCodec[];
+  const inline = spec.inlineReferencesBelow;
+  if (inline !== undefined) {
+    if (typeof inline !== 'number' || !Number.isFinite(inline) || inline < 0) {
+      throw new ConfigError(`${where}.inlineReferencesBelow: must be a non-negative number of bytes`);
+    }
+    config.inlineReferencesBelow = inline;
+  }
+  return config;
+}
+
+/**
+ * Loads and validates a config file (`.json`, `.js`, `.cjs`, `.mjs`) and builds its drivers.
+ *
+ * @throws ConfigError with the path of the offending field for anything invalid: unreadable
+ *   file, bad JSON, unknown fields, unknown driver ids, a module or export that cannot be
+ *   found, a driver constructor that throws.
+ */
+export async function loadConfig(configPath: string): Promise<LoadedConfig> {
+  const file = path.resolve(configPath);
+  const raw = await readConfigModule(file);
+  if (!isRecord(raw)) throw new ConfigError(`${file}: the config must be an object`);
+  checkKeys(raw, TOP_KEYS, 'config');
+  if (!isRecord(raw.drivers) || Object.keys(raw.drivers).length === 0) {
+    throw new ConfigError(
+      'config.drivers: must be an object with at least one driver, e.g. {"fs": {"module": "@x/storage-driver-fs", "export": "FsStorageDriver", "options": {"root": "/var/lib/payloads"}}}',
+    );
+  }
+  const drivers = new Map<string, StorageDriver>();
+  for (const [id, spec] of Object.entries(raw.drivers))
+    drivers.set(id, await buildDriver(spec, `config.drivers.${id}`, file));
+
+  const server = raw.server ?? {};
+  if (!isRecord(server)) throw new ConfigError('config.server: must be an object');
+  checkKeys(server, SERVER_KEYS, 'config.server');
+  if (server.host !== undefined && typeof server.host !== 'string')
+    throw new ConfigError('config.server.host: must be a string');
+  if (
+    server.port !== undefined &&
+    (!Number.isInteger(server.port) || (server.port as number) < 0 || (server.port as number) > 65535)
+  ) {
+    throw new ConfigError('config.server.port: must be an integer 0-65535');
+  }
+  if (
+    server.maxBodyBytes !== undefined &&
+    (!Number.isSafeInteger(server.maxBodyBytes) || (server.maxBodyBytes as number) < 1)
+  ) {
+    throw new ConfigError('config.server.maxBodyBytes: must be a positive integer');
+  }
+  if (server.basePath !== undefined && (typeof server.basePath !== 'string' || !server.basePath.startsWith('/'))) {
+    throw new ConfigError('config.server.basePath: must be a path starting with "/"');
+  }
+  const cors = server.cors;
+  if (cors !== undefined) {
+    if (!isRecord(cors)) throw new ConfigError('config.server.cors: must be an object {"origins": [...]}');
+    checkKeys(cors, new Set(['origins', 'allowCredentials', 'maxAgeSeconds']), 'config.server.cors');
+    const origins = cors.origins;
+    if (
+      origins !== '*' &&
+      !(Array.isArray(origins) && origins.every((o) => typeof o === 'string' && /^https?:\/\/[^/]+$/.test(o)))
+    ) {
+      throw new ConfigError(
+        'config.server.cors.origins: must be "*" or a list of origins such as "http://localhost:8233" (scheme://host[:port], no path)',
+      );
+    }
+    if (cors.allowCredentials !== undefined && typeof cors.allowCredentials !== 'boolean') {
+      throw new ConfigError('config.server.cors.allowCredentials: must be a boolean');
+    }
+    if (
+      cors.maxAgeSeconds !== undefined &&
+      (!Number.isSafeInteger(cors.maxAgeSeconds) || (cors.maxAgeSeconds as number) < 0)
+    ) {
+      throw new ConfigError('config.server.cors.maxAgeSeconds: must be a non-negative integer');
+    }
+  }
+  if (raw.defaultNamespace !== undefined && (typeof raw.defaultNamespace !== 'string' || raw.defaultNamespace === '')) {
+    throw new ConfigError('config.defaultNamespace: must be a non-empty string');
+  }
+  if (raw.authorize !== undefined && typeof raw.authorize !== 'function')
+    throw new ConfigError('config.authorize: must be a function (JS config only)');
+  if (raw.close !== undefined && typeof raw.close !== 'function')
+    throw new ConfigError('config.close: must be a function (JS config only)');
+
+  const options: StartCodecServerOptions = {
+    host: server.host as string | undefined,
+    port: server.port as number | undefined,
+    maxBodyBytes: server.maxBodyBytes as number | undefined,
+    basePath: server.basePath as string | undefined,
+    cors: cors as CodecServerCorsOptions | undefined,
+    defaultNamespace: raw.defaultNamespace as string | undefined,
+    authorize: raw.authorize as CodecServerAuthorize | undefined,
+  };
+  if (raw.namespaces !== undefined) {
+    if (!isRecord(raw.namespaces)) throw new ConfigError('config.namespaces: must be an object keyed by namespace');
+    options.namespaces = {};
+    for (const [ns, spec] of Object.entries(raw.namespaces)) {
+      options.namespaces[ns] = buildNamespace(spec, `config.namespaces.${ns}`, drivers);
+    }
+  }
+  if (raw.otherNamespaces !== undefined) {
+    options.otherNamespaces = buildNamespace(raw.otherNamespaces, 'config.otherNamespaces', drivers);
+  }
+  if (raw.namespaces === undefined && raw.otherNamespaces === undefined) {
+    options.otherNamespaces = buildNamespace({ drivers: [...drivers.keys()] }, 'config.drivers', drivers);
+  }
+  const closeHook = raw.close as (() => void | Promise<void>) | undefined;
+  return { file, drivers, server: options, close: async () => closeHook?.() };
+}

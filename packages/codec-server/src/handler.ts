@@ -1,0 +1,386 @@
+/**
+ * The HTTP request handler: a plain `(req, res) => void` for `node:http`, mountable in express
+ * (`app.use('/codec', handler)`) and fastify (see the README).
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { type CodecNamespaceConfig, NamespaceCodec } from './codec';
+import { badRequest, CodecServerError, CodecServerErrorCode } from './errors';
+import { payloadsFromJson, payloadsToJson } from './proto-json';
+
+/** Default {@link CodecServerOptions.maxBodyBytes}: 16 MiB. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Default {@link CodecServerOptions.defaultNamespace}. */
+export const DEFAULT_NAMESPACE = 'default';
+/** Request headers the CORS preflight allows (`Authorization-Extras` is sent by the Web UI with "pass access token"). */
+export const CORS_ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization, Authorization-Extras';
+/** The three routes. */
+export type CodecServerRoute = 'encode' | 'decode' | 'download';
+
+const ROUTES: ReadonlySet<string> = new Set(['encode', 'decode', 'download']);
+
+/** What the auth hook sees about a request (before its body is read). */
+export interface CodecServerRequestInfo {
+  /** The raw request (headers, socket, TLS peer certificate, ...). Do not read its body. */
+  readonly request: IncomingMessage;
+  /** HTTP method, upper case. */
+  readonly method: string;
+  /** Path relative to `basePath`, e.g. `/decode`; possibly not a valid route. */
+  readonly path: string;
+  /** The route, or `undefined` when the path is not one. */
+  readonly route: CodecServerRoute | undefined;
+  /** The namespace from `X-Namespace`, or `defaultNamespace` when the header is absent or empty. */
+  readonly namespace: string;
+  /** The `Origin` header, when sent (browsers send it; the `temporal` CLI does not). */
+  readonly origin: string | undefined;
+  /** The `Authorization` header, when sent. */
+  readonly authorization: string | undefined;
+}
+
+/** A rejection returned by the auth hook. */
+export interface CodecServerAuthRejection {
+  /** `401` (missing / invalid credentials) or `403` (not allowed). */
+  status: 401 | 403;
+  /** Short reason sent to the client. Default: `unauthorized` / `forbidden`. */
+  message?: string;
+}
+
+/**
+ * The auth hook: `true` allows the request; `false` rejects it with 403; a
+ * {@link CodecServerAuthRejection} rejects it with its status. Anything else, or a thrown error,
+ * rejects it (fail closed: 403, or 500 when it throws).
+ */
+export type CodecServerAuthorize = (
+  info: CodecServerRequestInfo,
+) => boolean | CodecServerAuthRejection | Promise<boolean | CodecServerAuthRejection>;
+
+/** CORS settings. */
+export interface CodecServerCorsOptions {
+  /**
+   * Allowed origins, exact matches such as `http://localhost:8233` (the Web UI's origin), or
+   * `'*'` for any origin (not recommended with credentials).
+   */
+  origins: readonly string[] | '*';
+  /**
+   * Answer `Access-Control-Allow-Credentials: true`, needed when the Web UI's
+   * "include cross-origin credentials" setting is on. Default: `false`.
+   */
+  allowCredentials?: boolean;
+  /** `Access-Control-Max-Age` of preflight responses, in seconds. Default: `600`. */
+  maxAgeSeconds?: number;
+}
+
+/** Options of {@link createCodecServerHandler}. */
+export interface CodecServerOptions {
+  /** Configuration per namespace, selected by the `X-Namespace` header. */
+  namespaces?: Record<string, CodecNamespaceConfig>;
+  /** Configuration for any namespace not in `namespaces`. Default: none (such namespaces get 404). */
+  otherNamespaces?: CodecNamespaceConfig;
+  /** Namespace used when `X-Namespace` is absent or empty. Default: `default`. */
+  defaultNamespace?: string;
+  /**
+   * CORS. Default: none — no CORS headers, and browser requests carrying an `Origin` are
+   * rejected with 403 (the `temporal` CLI sends no `Origin` and is unaffected).
+   */
+  cors?: CodecServerCorsOptions;
+  /**
+   * Auth hook, called for every request except CORS preflights (browsers send those without
+   * credentials), before routing and before the body is read. Default: allow everything.
+   */
+  authorize?: CodecServerAuthorize;
+  /** Largest accepted request body in bytes; larger bodies get 413. Default: 16 MiB. */
+  maxBodyBytes?: number;
+  /** Path prefix to strip (e.g. `/codec` when mounted there without a router). Default: none. */
+  basePath?: string;
+  /**
+   * Called with every 5xx error (and its `cause`) for logging. Responses never carry stack
+   * traces or the messages of non-storage errors. Default: none.
+   */
+  onError?: (error: CodecServerError, info: CodecServerRequestInfo | undefined) => void;
+}
+
+/** A `node:http` request listener. */
+export type CodecServerHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+function configError(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
+}
+
+/**
+ * Creates the codec-server request handler: `POST /encode`, `POST /decode`
+ * (`?preserveStorageRefs=true` returns references as they are) and `POST /download`, bodies
+ * `{"payloads":[...]}` in proto3 JSON.
+ *
+ * @throws StorageDriverError `E_CONFIG` for an invalid option (bad namespace config, bad
+ *   `maxBodyBytes`, CORS origins that are not a list of strings or `'*'`).
+ * @throws TypeError if drivers or codecs do not have the expected methods.
+ */
+export function createCodecServerHandler(options: CodecServerOptions): CodecServerHandler {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const codecs = new Map<string, NamespaceCodec>();
+  for (const [name, config] of Object.entries(options.namespaces ?? {}))
+    codecs.set(name, new NamespaceCodec(name, config));
+  const other = options.otherNamespaces;
+  const defaultNamespace = options.defaultNamespace ?? DEFAULT_NAMESPACE;
+  if (typeof defaultNamespace !== 'string' || defaultNamespace === '')
+    throw configError('defaultNamespace must be a non-empty string');
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw configError(`maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}`);
+  }
+  const cors = options.cors;
+  if (cors !== undefined) {
+    const ok =
+      cors.origins === '*' || (Array.isArray(cors.origins) && cors.origins.every((o) => typeof o === 'string'));
+    if (!ok) throw configError("cors.origins must be a list of origins or '*'");
+  }
+  const allowedOrigins = cors === undefined || cors.origins === '*' ? undefined : new Set(cors.origins);
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  const otherCodecs = new Map<string, NamespaceCodec>();
+  const codecFor = (namespace: string): NamespaceCodec | undefined => {
+    const known = codecs.get(namespace);
+    if (known !== undefined || other === undefined) return known;
+    let codec = otherCodecs.get(namespace);
+    if (codec === undefined) {
+      codec = new NamespaceCodec(namespace, other);
+      if (otherCodecs.size < 1000) otherCodecs.set(namespace, codec);
+    }
+    return codec;
+  };
+  // Validate `otherNamespaces` up front.
+  if (other !== undefined) new NamespaceCodec('*', other);
+
+  const originAllowed = (origin: string): boolean =>
+    cors !== undefined && (allowedOrigins === undefined || allowedOrigins.has(origin));
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let info: CodecServerRequestInfo | undefined;
+    const fail = (error: CodecServerError): void => {
+      if (error.status >= 500) options.onError?.(error, info);
+      sendJson(res, error.status, error.toJSON());
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://codec.invalid');
+      let path = url.pathname;
+      if (basePath !== '')
+        path = path === basePath || path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : '';
+      path = path.replace(/\/+$/, '') || '/';
+      const routeName = path.slice(1);
+      const route = ROUTES.has(routeName) ? (routeName as CodecServerRoute) : undefined;
+      const method = (req.method ?? 'GET').toUpperCase();
+      const origin = header(req, 'origin');
+      const namespace = header(req, 'x-namespace') ?? defaultNamespace;
+      info = { request: req, method, path, route, namespace, origin, authorization: header(req, 'authorization') };
+
+      if (origin !== undefined && originAllowed(origin)) {
+        res.setHeader(
+          'Access-Control-Allow-Origin',
+          allowedOrigins === undefined && !cors?.allowCredentials ? '*' : origin,
+        );
+        if (cors?.allowCredentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
+      }
+      res.setHeader('Vary', 'Origin');
+      if (method === 'OPTIONS') {
+        if (origin !== undefined && !originAllowed(origin)) {
+          throw new CodecServerError(403, CodecServerErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
+        }
+        res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+        res.setHeader('Access-Control-Allow-Headers', CORS_ALLOWED_HEADERS);
+        res.setHeader('Access-Control-Max-Age', String(cors?.maxAgeSeconds ?? 600));
+        if (header(req, 'access-control-request-private-network') === 'true') {
+          res.setHeader('Access-Control-Allow-Private-Network', 'true');
+        }
+        res.setHeader('Allow', 'POST, OPTIONS');
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
+      if (origin !== undefined && !originAllowed(origin)) {
+        throw new CodecServerError(403, CodecServerErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
+      }
+      if (options.authorize !== undefined) {
+        let decision: unknown;
+        try {
+          decision = await options.authorize(info);
+        } catch (error) {
+          throw new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'authorization failed', { cause: error });
+        }
+        if (decision !== true) {
+          const rejection = decision as Partial<CodecServerAuthRejection> | false;
+          const status = rejection !== false && rejection?.status === 401 ? 401 : 403;
+          const message =
+            rejection !== false && typeof rejection?.message === 'string'
+              ? rejection.message
+              : status === 401
+                ? 'unauthorized'
+                : 'forbidden';
+          if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+          throw new CodecServerError(
+            status,
+            status === 401 ? CodecServerErrorCode.UNAUTHORIZED : CodecServerErrorCode.FORBIDDEN,
+            message,
+          );
+        }
+      }
+      if (route === undefined) {
+        throw new CodecServerError(
+          404,
+          CodecServerErrorCode.NO_ROUTE,
+          'no such route (use /encode, /decode or /download)',
+        );
+      }
+      if (method !== 'POST') {
+        res.setHeader('Allow', 'POST, OPTIONS');
+        throw new CodecServerError(405, CodecServerErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed; use POST`);
+      }
+      const codec = codecFor(namespace);
+      if (codec === undefined) {
+        throw new CodecServerError(
+          404,
+          CodecServerErrorCode.UNKNOWN_NAMESPACE,
+          `no codec configuration for namespace ${JSON.stringify(namespace)}`,
+        );
+      }
+      const contentType = header(req, 'content-type');
+      if (contentType !== undefined && !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
+        throw new CodecServerError(
+          415,
+          CodecServerErrorCode.UNSUPPORTED_MEDIA_TYPE,
+          'Content-Type must be application/json',
+        );
+      }
+      const body = await readJsonBody(req, res, maxBodyBytes);
+      const payloads = payloadsFromJson(body);
+      const controller = new AbortController();
+      const onClose = (): void => {
+        if (!res.writableEnded) controller.abort(new Error('client disconnected'));
+      };
+      res.on('close', onClose);
+      try {
+        const signal = controller.signal;
+        const preserve = /^(true|1)$/i.test(url.searchParams.get('preserveStorageRefs') ?? '');
+        const out =
+          route === 'encode'
+            ? await codec.encode(payloads, { signal })
+            : route === 'decode'
+              ? await codec.decode(payloads, { signal, preserveStorageRefs: preserve })
+              : await codec.download(payloads, { signal });
+        let json: string;
+        try {
+          json = JSON.stringify(payloadsToJson(out));
+        } catch (error) {
+          throw new CodecServerError(
+            502,
+            CodecServerErrorCode.CODEC,
+            'a codec or driver returned a malformed payload',
+            {
+              cause: error,
+            },
+          );
+        }
+        sendBody(res, 200, json);
+      } finally {
+        res.off('close', onClose);
+      }
+    } catch (error) {
+      fail(
+        error instanceof CodecServerError
+          ? error
+          : new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'internal error', { cause: error }),
+      );
+    }
+  }
+
+  return (req, res) => {
+    handle(req, res).catch(() => {
+      // handle() never rejects; this only guards against a throwing onError hook.
+      if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
+      else res.destroy();
+    });
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  sendBody(res, status, JSON.stringify(body));
+}
+
+function sendBody(res: ServerResponse, status: number, json: string): void {
+  if (res.headersSent || res.writableEnded) return;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+function tooLarge(limit: number): CodecServerError {
+  return new CodecServerError(413, CodecServerErrorCode.BODY_TOO_LARGE, `request body exceeds ${limit} bytes`);
+}
+
+/** Reads and parses the body; uses a body a framework already parsed (express.json()). */
+async function readJsonBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<unknown> {
+  const preParsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (req.readableEnded) {
+    if (preParsed === undefined) throw badRequest('request body was already consumed by another middleware');
+    if (typeof preParsed === 'string') return parseJson(Buffer.from(preParsed), limit);
+    if (preParsed instanceof Uint8Array) return parseJson(preParsed, limit);
+    return preParsed;
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    res.setHeader('Connection', 'close');
+    throw tooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        res.setHeader('Connection', 'close');
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(badRequest(`could not read the request body: ${error.message}`));
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+  return parseJson(Buffer.concat(chunks, size), limit);
+}
+
+function parseJson(bytes: Uint8Array, limit: number): unknown {
+  if (bytes.length > limit) throw tooLarge(limit);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  if (text.trim() === '') throw badRequest('request body is empty; expected {"payloads":[...]}');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest('request body is not valid JSON');
+  }
+}

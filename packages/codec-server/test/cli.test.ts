@@ -1,0 +1,218 @@
+/** The `x-storage` CLI run as a real child process (built output in dist/). */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Payload } from '@x/storage-driver-core';
+import { FsStorageDriver } from '@x/storage-driver-fs';
+import { encodeReferencePayload, payloadToJson } from '../src';
+import { body, cleanup, jsonPayload, makeTempDir, payloadsOf, post } from './helpers';
+
+const BIN = path.resolve(__dirname, '../dist/bin.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin?.end(stdin);
+    else child.stdin?.end();
+  });
+}
+
+let dir: string;
+let root: string;
+let config: string;
+let driver: FsStorageDriver;
+
+beforeAll(async () => {
+  if (!existsSync(BIN)) {
+    throw new Error(
+      `${BIN} is missing: build first with "pnpm exec tsc -b packages/codec-server" (the test script runs tsc -b before jest)`,
+    );
+  }
+  dir = await makeTempDir('codec-server-cli-');
+  root = path.join(dir, 'payloads');
+  driver = new FsStorageDriver({ root });
+  config = path.join(dir, 'x-storage.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      server: { port: 0, cors: { origins: ['http://localhost:8233'] } },
+      drivers: { fs: { module: '@x/storage-driver-fs', export: 'FsStorageDriver', options: { root, ttl: 3_600_000 } } },
+      namespaces: { default: { drivers: ['fs'], payloadSizeThreshold: 1024 } },
+    }),
+  );
+});
+
+afterAll(async () => {
+  await cleanup(dir);
+});
+
+async function storeBig(text: string): Promise<Payload> {
+  const payload = jsonPayload(text);
+  const [claim] = await driver.store({}, [payload]);
+  return encodeReferencePayload({ driverName: 'fs', claimData: claim?.claimData ?? {}, sizeBytes: 100 });
+}
+
+it('prints help for the CLI and each command', async () => {
+  const main = await run(['--help']);
+  expect(main.code).toBe(0);
+  expect(main.stdout).toMatch(/Usage: x-storage <command>/);
+  for (const command of ['serve', 'get', 'sweep']) {
+    const help = await run([command, '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain(`Usage: x-storage ${command}`);
+  }
+  const none = await run([]);
+  expect(none.code).toBe(2);
+  const unknown = await run(['frobnicate']);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain('unknown command "frobnicate"');
+});
+
+it('reports bad configuration clearly', async () => {
+  const cases: [unknown, RegExp][] = [
+    [{ drivers: {} }, /config\.drivers: must be an object with at least one driver/],
+    [
+      { drivers: { fs: { module: '@x/storage-driver-fs', export: 'FsStorageDriver', options: { root } } }, sever: {} },
+      /config\.sever: unknown field/,
+    ],
+    [{ drivers: { fs: { module: '@x/nope' } } }, /config\.drivers\.fs\.module: cannot find module "@x\/nope"/],
+    [
+      { drivers: { fs: { module: '@x/storage-driver-fs', export: 'Nope' } } },
+      /config\.drivers\.fs\.export: .* no exported class "Nope"/,
+    ],
+    [
+      { drivers: { fs: { module: '@x/storage-driver-fs', export: 'FsStorageDriver', options: {} } } },
+      /config\.drivers\.fs: new FsStorageDriver\(options\) failed: .*root/,
+    ],
+    [
+      {
+        drivers: { fs: { module: '@x/storage-driver-fs', export: 'FsStorageDriver', options: { root } } },
+        namespaces: { default: { drivers: ['s3'] } },
+      },
+      /config\.namespaces\.default\.drivers\[0\]: unknown driver id "s3" \(known: fs\)/,
+    ],
+    [
+      {
+        drivers: { fs: { module: '@x/storage-driver-fs', export: 'FsStorageDriver', options: { root } } },
+        server: { cors: { origins: ['localhost'] } },
+      },
+      /config\.server\.cors\.origins/,
+    ],
+  ];
+  for (const [content, message] of cases) {
+    const file = path.join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify(content));
+    const result = await run(['sweep', '--config', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  }
+  await writeFile(path.join(dir, 'broken.json'), '{"drivers": ');
+  const broken = await run(['serve', '--config', path.join(dir, 'broken.json')]);
+  expect(broken.code).toBe(2);
+  expect(broken.stderr).toMatch(/is not valid JSON/);
+  expect((await run(['serve'])).stderr).toContain('--config <file> is required');
+});
+
+it('serves the codec server until SIGTERM', async () => {
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(out);
+        if (match) resolve(match[1] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    const [ref] = payloadsOf(await post(url, '/encode', body(jsonPayload('s'.repeat(2000)))));
+    const [back] = payloadsOf(
+      await post(url, '/decode', body(ref as Payload), { headers: { Origin: 'http://localhost:8233' } }),
+    );
+    expect(Buffer.from((back as Payload).data ?? []).toString()).toBe(JSON.stringify('s'.repeat(2000)));
+  } finally {
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }
+});
+
+it('gets the payload of a reference given inline, as a file, on stdin, or as the reference message', async () => {
+  const ref = await storeBig('hello from storage');
+  const json = JSON.stringify(payloadToJson(ref));
+  const inline = await run(['get', json, '--config', config]);
+  expect(inline).toMatchObject({ code: 0, stdout: '"hello from storage"' });
+  const file = path.join(dir, 'ref.json');
+  await writeFile(file, json);
+  expect((await run(['get', file, '--config', config])).stdout).toBe('"hello from storage"');
+  expect((await run(['get', '-', '--config', config], json)).stdout).toBe('"hello from storage"');
+  const message = Buffer.from(ref.data ?? []).toString();
+  expect((await run(['get', message, '--config', config])).stdout).toBe('"hello from storage"');
+  const out = path.join(dir, 'out.bin');
+  const saved = await run(['get', file, '--config', config, '--out', out]);
+  expect(saved.code).toBe(0);
+  expect(await readFile(out, 'utf8')).toBe('"hello from storage"');
+  const full = await run(['get', file, '--config', config, '--payload']);
+  expect(JSON.parse(full.stdout).metadata.encoding).toBe(Buffer.from('json/plain').toString('base64'));
+});
+
+it('fails get clearly for bad references and storage failures', async () => {
+  const notRef = await run(['get', JSON.stringify(payloadToJson(jsonPayload('x'))), '--config', config]);
+  expect(notRef.code).toBe(2);
+  expect(notRef.stderr).toContain('not an External Storage reference');
+  const missingFile = await run(['get', path.join(dir, 'nope.json'), '--config', config]);
+  expect(missingFile.code).toBe(2);
+  expect(missingFile.stderr).toContain('cannot read reference file');
+  const ref = await storeBig('will vanish');
+  await driver.sweep({ olderThan: 0 });
+  const gone = await run(['get', JSON.stringify(payloadToJson(ref)), '--config', config]);
+  expect(gone.code).toBe(1);
+  expect(gone.stderr).toMatch(/E_NOT_FOUND/);
+});
+
+it('sweeps fs drivers (dry run, then for real) and duck-typed deleteExpired drivers from a JS config', async () => {
+  await storeBig('old payload');
+  const dry = await run(['sweep', '--config', config, '--older-than', '0', '--dry-run']);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/fs \(fs, local\.fsdriver\): sweep: dryRun=true .*removed=1/);
+  expect(dry.stdout).toMatch(/would remove v0\/d\/sha256\/[0-9a-f]{64}/);
+  const real = await run(['sweep', '--config', config, '--older-than', '0', '--json']);
+  expect(real.code).toBe(0);
+  const [outcome] = JSON.parse(real.stdout);
+  expect(outcome).toMatchObject({ id: 'fs', method: 'sweep', result: { dryRun: false } });
+  expect(outcome.result.removed).toHaveLength(1);
+  expect((await run(['sweep', '--config', config, '--older-than', '0'])).stdout).toMatch(/removed=0/);
+
+  const js = path.join(dir, 'x-storage.config.mjs');
+  await writeFile(
+    js,
+    `import { InMemoryStorageDriver } from ${JSON.stringify(require.resolve('@x/storage-driver-test-suite').replace(/src\/index\.ts$/, 'dist/index.js'))};
+const pg = new InMemoryStorageDriver({ name: 'postgres' });
+pg.deleteExpired = async (o) => ({ deleted: 7, batches: 1, options: o });
+export default async () => ({
+  drivers: { pg, memory: new InMemoryStorageDriver({ name: 'memory' }) },
+});
+`,
+  );
+  const duck = await run(['sweep', '--config', js, '--batch-size', '500']);
+  expect(duck.code).toBe(0);
+  expect(duck.stdout).toContain('pg (postgres, memory.inmemorydriver): deleteExpired: deleted=7 batches=1');
+  expect(duck.stdout).toMatch(/memory \(memory, memory\.inmemorydriver\): skipped: no sweep\(\) or deleteExpired\(\)/);
+  const dryDuck = await run(['sweep', '--config', js, '--driver', 'pg', '--dry-run']);
+  expect(dryDuck.stdout).toContain('skipped: deleteExpired() has no dry run');
+  const badDuration = await run(['sweep', '--config', config, '--older-than', 'soon']);
+  expect(badDuration.code).toBe(2);
+  expect(badDuration.stderr).toContain('not a duration');
+});
