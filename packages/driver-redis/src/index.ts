@@ -1,2 +1,30 @@
-/** Placeholder until the package lands. */
-export const PLACEHOLDER = true;
+/**
+ * `@x/storage-driver-redis`: a Redis and Redis Cluster storage driver for Temporal External
+ * Storage (claim-check pattern): one round trip per batch (per node on a Cluster), a TTL that is
+ * extended and never shortened, integrity checks, and bounded calls when the server is down.
+ *
+ * @packageDocumentation
+ */
+export {
+  isRedisClusterClient,
+  REDIS_CLUSTER_SLOTS,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisCommandArgument,
+  type RedisPipelineLike,
+  type RedisPipelineResult,
+  redisClusterKeySlot,
+} from './client';
+export {
+  REDIS_DEFAULT_KEY_PREFIX,
+  REDIS_DEFAULT_OPERATION_TIMEOUT,
+  REDIS_DRIVER_DEFAULT_NAME,
+  REDIS_DRIVER_TYPE,
+  REDIS_MAX_KEY_PREFIX_LENGTH,
+  REDIS_MAX_VALUE_SIZE,
+  type RedisClusterNode,
+  RedisStorageDriver,
+  type RedisStorageDriverConnectOptions,
+  type RedisStorageDriverOptions,
+  type RedisStorageLocation,
+} from './driver';

@@ -1,0 +1,93 @@
+/**
+ * Structural types of the ioredis clients the driver talks to, and Redis Cluster slot hashing.
+ * Typed structurally (not against `ioredis`' classes) so the same driver accepts `Redis` and
+ * `Cluster` instances from ioredis 5 and 6 without duplicate-type errors.
+ *
+ * @module
+ */
+
+/** An argument of a Redis command: ioredis sends strings and numbers as text, Buffers as is. */
+export type RedisCommandArgument = string | Buffer | number;
+
+/** What `pipeline.exec()` resolves to: one `[error, result]` pair per queued command. */
+export type RedisPipelineResult = [error: Error | null, result: unknown][];
+
+/** The part of an ioredis pipeline (`client.pipeline()`) the driver uses. */
+export interface RedisPipelineLike {
+  /** Queues a command whose string replies are decoded as UTF-8. */
+  call(command: string, ...args: RedisCommandArgument[]): unknown;
+  /** Queues a command whose bulk replies stay Buffers (binary-safe). */
+  callBuffer(command: string, ...args: RedisCommandArgument[]): unknown;
+  /** Sends every queued command in one write and resolves to their replies, in order. */
+  exec(): Promise<RedisPipelineResult | null>;
+}
+
+/**
+ * The part of an ioredis `Redis` (or `Cluster`) client the driver uses. Any ioredis 5 or 6
+ * `Redis` or `Cluster` instance satisfies it.
+ */
+export interface RedisClientLike {
+  /** Connection status (`wait`, `connecting`, `connect`, `ready`, `reconnecting`, `end`, ...). */
+  readonly status: string;
+  /** Starts a pipeline: commands queued on it are sent in one write. */
+  pipeline(): RedisPipelineLike;
+  /** Sends one command; string replies are decoded as UTF-8. */
+  call(command: string, ...args: RedisCommandArgument[]): Promise<unknown>;
+  /** Sends one command; bulk replies stay Buffers. */
+  callBuffer(command: string, ...args: RedisCommandArgument[]): Promise<unknown>;
+}
+
+/**
+ * The extra part of an ioredis `Cluster` the driver uses to group a batch per master node.
+ * Detected at runtime by `isCluster === true` and a `slots` array.
+ */
+export interface RedisClusterLike extends RedisClientLike {
+  /** `true` for an ioredis `Cluster`. */
+  readonly isCluster: boolean;
+  /**
+   * ioredis' slot map: for each of the 16384 slots, the node keys (`host:port`) serving it,
+   * master first. Empty until the cluster has connected.
+   */
+  readonly slots: readonly (readonly string[] | undefined)[];
+  /** Reloads the slot map from the cluster (`CLUSTER SLOTS`). */
+  refreshSlotsCache(callback?: (error?: Error | null) => void): void;
+}
+
+/** Whether `client` is an ioredis `Cluster` (structurally). */
+export function isRedisClusterClient(client: RedisClientLike): client is RedisClusterLike {
+  const c = client as Partial<RedisClusterLike>;
+  return c.isCluster === true && Array.isArray(c.slots) && typeof c.refreshSlotsCache === 'function';
+}
+
+/** Number of hash slots of a Redis Cluster. */
+export const REDIS_CLUSTER_SLOTS = 16384;
+
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    table[i] = c;
+  }
+  return table;
+})();
+
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ (CRC16_TABLE[((crc >> 8) ^ b) & 0xff] as number);
+  return crc;
+}
+
+/**
+ * The Redis Cluster hash slot of `key` (CRC16/XMODEM of its UTF-8 bytes modulo 16384, honouring a
+ * non-empty `{hash tag}`), exactly as the server's `CLUSTER KEYSLOT` and ioredis compute it.
+ */
+export function redisClusterKeySlot(key: string): number {
+  const bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) return crc16(bytes.subarray(open + 1, close)) % REDIS_CLUSTER_SLOTS;
+  }
+  return crc16(bytes) % REDIS_CLUSTER_SLOTS;
+}

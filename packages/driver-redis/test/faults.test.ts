@@ -1,0 +1,109 @@
+/**
+ * Server failures, on a private redis-server this file starts, kills and restarts (never the
+ * shared one): calls fail with a retryable E_BACKEND within operationTimeout instead of waiting
+ * in ioredis' offline queue, honour the abort signal, and succeed again after the restart.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { StorageDriverClaim } from '@x/storage-driver-core';
+import { Redis } from 'ioredis';
+import { RedisStorageDriver } from '../src';
+import { driverError, payload, quitAll, text } from './helpers';
+import { type PrivateRedis, startRedis } from './servers';
+
+const OPERATION_TIMEOUT = 1_000;
+
+describe('server down', () => {
+  let server: PrivateRedis;
+  let client: Redis;
+  let driver: RedisStorageDriver;
+  beforeAll(async () => {
+    server = await startRedis();
+    // ioredis defaults (offline queue on, 20 retries per request); reconnect quickly for the test.
+    client = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 100 });
+    client.on('error', () => {});
+    driver = new RedisStorageDriver({ client, keyPrefix: 'faults', ttl: 600_000, operationTimeout: OPERATION_TIMEOUT });
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await server?.stop();
+  });
+
+  it('killed mid-batch: the store fails with a retryable E_BACKEND and returns no claim; after a restart the next call succeeds', async () => {
+    const before = await driver.store({}, [payload('before the crash')]);
+    expect(text((await driver.retrieve({}, before))[0])).toBe('"before the crash"');
+
+    // Hold the batch inside the server: writes of every client are paused, so the pipeline has
+    // been received but not executed when the server dies.
+    const admin = new Redis(server.port, '127.0.0.1');
+    await admin.client('PAUSE', 60_000, 'WRITE');
+    const batch = Array.from({ length: 50 }, (_, i) => payload(`in flight ${i}`));
+    let settled = false;
+    const pending = driver.store({}, batch).finally(() => {
+      settled = true;
+    });
+    const deadline = Date.now() + 5_000;
+    // Wait until the server shows our pipeline blocked on the pause.
+    while (Date.now() < deadline) {
+      const clients = await admin.client('LIST');
+      if (/cmd=pexpire/.test(String(clients))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(settled).toBe(false);
+    admin.disconnect();
+    await server.kill();
+
+    const error = await driverError(() => pending);
+    expect(error.code).toBe('E_BACKEND');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toMatch(/timed out after 1000 ms/);
+
+    // While it is down: bounded failures for store and retrieve, and the abort signal wins.
+    const down = await driverError(() => driver.store({}, [payload('while down')]));
+    expect([down.code, down.retryable]).toEqual(['E_BACKEND', true]);
+    const downRead = await driverError(() => driver.retrieve({}, before));
+    expect([downRead.code, downRead.retryable]).toEqual(['E_BACKEND', true]);
+    const patient = new RedisStorageDriver({ client, keyPrefix: 'faults', operationTimeout: 600_000 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('sibling failed')), 50);
+    expect((await driverError(() => patient.store({ abortSignal: ac.signal }, [payload('aborted')]))).code).toBe(
+      'E_ABORTED',
+    );
+
+    // Back on the same port (empty: the private server has no persistence).
+    await server.restart();
+    const after = await driver.store({}, [payload('after the restart')]);
+    expect(text((await driver.retrieve({}, after))[0])).toBe('"after the restart"');
+    const gone = await driverError(() => driver.retrieve({}, before as StorageDriverClaim[]));
+    expect(gone.code).toBe('E_NOT_FOUND');
+    expect(gone.message).toContain(before[0]?.claimData.key as string);
+  });
+});
+
+describe('owned client', () => {
+  it('fromUrl against a dead port fails with E_BACKEND within operationTimeout; close() stops reconnecting', async () => {
+    const server = await startRedis();
+    await server.kill(); // a port nobody listens on
+    const driver = RedisStorageDriver.fromUrl(server.url, {
+      operationTimeout: 500,
+      clientOptions: { retryStrategy: () => 50 },
+    });
+    try {
+      const error = await driverError(() => driver.store({}, [payload('nowhere')]));
+      expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
+      expect(error.message).toMatch(/timed out after 500 ms/);
+      await driver.close();
+      // The server comes back; a closed driver's client must not reconnect to it.
+      await server.restart();
+      const admin = new Redis(server.port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 300)); // six reconnect periods of the closed client
+      const clients = String(await admin.client('LIST'))
+        .trim()
+        .split('\n');
+      await quitAll(admin);
+      expect(clients).toHaveLength(1); // only the admin connection
+    } finally {
+      await driver.close();
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,102 @@
+/** Shared helpers for the driver-redis tests: server addresses, clients, prefixes, payloads. */
+import { randomBytes } from 'node:crypto';
+import {
+  isStorageDriverError,
+  type Payload,
+  type StorageDriverErrorCode,
+  type StorageDriverTargetInfo,
+} from '@x/storage-driver-core';
+import { Cluster, Redis } from 'ioredis';
+
+/** Standalone server of `scripts/services.sh` (same default as `services.sh env`). */
+export const REDIS_URL = process.env.XSTORAGE_REDIS_URL ?? 'redis://127.0.0.1:6391';
+/** Cluster nodes of `scripts/services.sh` (same default as `services.sh env`). */
+export const CLUSTER_NODES = (
+  process.env.XSTORAGE_REDIS_CLUSTER_NODES ?? '127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303'
+)
+  .split(',')
+  .map((n) => {
+    const [host, port] = n.trim().split(':');
+    return { host: host as string, port: Number(port) };
+  });
+
+const encoder = new TextEncoder();
+
+/** A key prefix no other test (or test run) uses. */
+export function uniquePrefix(label: string): string {
+  return `xstorage-test:redis:${label}:${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A client of the shared standalone server (`db` 0 unless told). */
+export function standaloneClient(db = 0): Redis {
+  return new Redis(REDIS_URL, { db, lazyConnect: false });
+}
+
+/** A client of the shared cluster. */
+export function clusterClient(): Cluster {
+  return new Cluster(CLUSTER_NODES, { slotsRefreshInterval: 60_000 });
+}
+
+/** The master nodes of a cluster, or the client itself. */
+export function masters(client: Redis | Cluster): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Every key under `prefix:` (SCAN on every master). */
+export async function keysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  // A fresh Cluster knows no nodes until it has connected.
+  if (client instanceof Cluster && client.status !== 'ready') await client.ping();
+  for (const node of masters(client)) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+  }
+  return keys.sort();
+}
+
+/** Deletes every key under `prefix:` (each key on its own node; no cross-slot commands). */
+export async function deleteUnder(client: Redis | Cluster, prefix: string): Promise<void> {
+  for (const key of await keysUnder(client, prefix)) await client.unlink(key);
+}
+
+/** Closes clients, ignoring errors. */
+export async function quitAll(...clients: (Redis | Cluster | undefined)[]): Promise<void> {
+  await Promise.all(clients.map((c) => c?.quit().catch(() => c.disconnect())));
+}
+
+/** A JSON payload with the given text. */
+export function payload(text: string): Payload {
+  return { metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(text)) };
+}
+
+/** A workflow target. */
+export function workflowTarget(id: string, overrides: Partial<StorageDriverTargetInfo> = {}): StorageDriverTargetInfo {
+  return { kind: 'workflow', namespace: 'default', type: 'MyWorkflow', id, runId: 'run-1', ...overrides };
+}
+
+/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves or throws another error). */
+export async function driverError(
+  fn: () => Promise<unknown>,
+): Promise<import('@x/storage-driver-core').StorageDriverError> {
+  try {
+    await fn();
+  } catch (e) {
+    if (isStorageDriverError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a StorageDriverError, but the call succeeded');
+}
+
+/** Runs `fn` and returns the StorageDriverError code it rejects with. */
+export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
+  return (await driverError(fn)).code;
+}
+
+/** Decodes a payload's data as UTF-8. */
+export function text(p: Payload | undefined): string {
+  return new TextDecoder().decode(p?.data ?? new Uint8Array());
+}

@@ -1,0 +1,140 @@
+/**
+ * Round trips per batch, measured at the servers (INFO stats total_reads_processed and INFO
+ * commandstats) on private servers, so no other client's traffic is counted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { buildStorageKey, encodePayload, type StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
+import { Cluster, Redis } from 'ioredis';
+import { RedisStorageDriver, redisClusterKeySlot } from '../src';
+import { payload, quitAll, text, workflowTarget } from './helpers';
+import {
+  counters,
+  delta,
+  type PrivateCluster,
+  type PrivateRedis,
+  type ServerCounters,
+  startCluster,
+  startRedis,
+} from './servers';
+
+const target = workflowTarget('roundtrips');
+const batch = (tag: string, n: number) => Array.from({ length: n }, (_, i) => payload(`${tag} ${i}`));
+
+describe('standalone: one round trip per batch', () => {
+  let server: PrivateRedis;
+  let client: Redis;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    client = new Redis(server.port, '127.0.0.1');
+    admin = new Redis(server.port, '127.0.0.1');
+    await Promise.all([client.ping(), admin.ping()]);
+  });
+  afterAll(async () => {
+    await quitAll(client, admin);
+    await server?.stop();
+  });
+
+  const measure = async <T>(fn: () => Promise<T>): Promise<[T, ServerCounters]> => {
+    const before = await counters(admin);
+    const result = await fn();
+    return [result, delta(before, await counters(admin))];
+  };
+
+  it('the measurement itself counts nothing', async () => {
+    const [, d] = await measure(async () => {});
+    expect(d).toEqual({ reads: 0, calls: {} });
+  });
+
+  it('store with ttl: 1 read, PEXPIRE GT + SET NX PX per distinct payload; retrieve: 1 read, 1 MGET', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt', ttl: 60_000 });
+    const payloads = batch('ttl', 20);
+    const [claims, stored] = await measure(() => driver.store({ target }, [...payloads, ...payloads.slice(0, 5)]));
+    expect(stored).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+    const [back, read] = await measure(() => driver.retrieve({}, claims));
+    expect(read).toEqual({ reads: 1, calls: { mget: 1 } });
+    expect(back.map(text)).toEqual([...payloads, ...payloads.slice(0, 5)].map(text));
+    // A second store of the same batch (all dedup hits) is still one round trip.
+    const [, again] = await measure(() => driver.store({ target }, payloads));
+    expect(again).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+  });
+
+  it('store without ttl: 1 read, PERSIST + SET NX per distinct payload', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-nottl' });
+    const [, stored] = await measure(() => driver.store({ target }, batch('nottl', 20)));
+    expect(stored).toEqual({ reads: 1, calls: { persist: 20, set: 20 } });
+  });
+});
+
+describe('cluster: one round trip per master node per batch', () => {
+  let cluster: PrivateCluster;
+  let client: Cluster;
+  let admins: Redis[];
+  beforeAll(async () => {
+    cluster = await startCluster();
+    client = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { slotsRefreshInterval: 600_000 },
+    );
+    admins = cluster.nodes.map((n) => new Redis(n.port, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    await quitAll(client, ...(admins ?? []));
+    await cluster?.stop();
+  });
+
+  const measure = async <T>(fn: () => Promise<T>): Promise<[T, ServerCounters[]]> => {
+    const before = await Promise.all(admins.map(counters));
+    const result = await fn();
+    const after = await Promise.all(admins.map(counters));
+    return [result, after.map((a, i) => delta(before[i] as ServerCounters, a))];
+  };
+
+  it('a batch spanning all 3 masters: per node 1 read for store and 1 for retrieve, no CROSSSLOT', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-cluster', ttl: 60_000 });
+    await driver.store({ target }, batch('warm-up', 30)); // opens the connection to every node
+    const payloads = batch('cluster', 60);
+    const [claims, stored] = await measure(() => driver.store({ target }, payloads));
+    const perNode = stored.map((d) => d.calls.set ?? 0);
+    expect(perNode.every((n) => n > 0)).toBe(true); // every master got part of the batch
+    expect(perNode.reduce((a, b) => a + b, 0)).toBe(60);
+    for (const [i, d] of stored.entries()) {
+      expect(d).toEqual({ reads: 1, calls: { pexpire: perNode[i], set: perNode[i] } });
+    }
+    const [back, read] = await measure(() => driver.retrieve({}, claims));
+    expect(back.map(text)).toEqual(payloads.map(text));
+    for (const [i, d] of read.entries()) expect(d).toEqual({ reads: 1, calls: { get: perNode[i] } });
+  });
+
+  it('a slot moved behind the client’s back (MOVED) is retried through ioredis and lands on the new owner', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-moved', ttl: 60_000 });
+    await driver.store({}, batch('warm-up', 10)); // the client has the slot map cached
+    const payloads = batch('moved', 10);
+    const moved = payloads[0] as (typeof payloads)[number];
+    const key = driver.redisKey(buildStorageKey(target, sha256Hex(encodePayload(moved))));
+    const slot = redisClusterKeySlot(key);
+    // Find the owner and move the (empty) slot to another master, as a resharding would.
+    const ids = await Promise.all(admins.map((a) => a.cluster('MYID') as Promise<string>));
+    const owner = await ownerOf(slot);
+    const next = (owner + 1) % admins.length;
+    await (admins[next] as Redis).cluster('SETSLOT', slot, 'IMPORTING', ids[owner] as string);
+    await (admins[owner] as Redis).cluster('SETSLOT', slot, 'MIGRATING', ids[next] as string);
+    for (const a of admins) await a.cluster('SETSLOT', slot, 'NODE', ids[next] as string);
+
+    const movedCount = async () =>
+      Number(/errorstat_MOVED:count=(\d+)/.exec(await (admins[owner] as Redis).info('errorstats'))?.[1] ?? 0);
+    const movedBefore = await movedCount();
+    const claims = await driver.store({ target }, payloads);
+    expect(await movedCount()).toBeGreaterThan(movedBefore); // the stale slot map was used and redirected
+    expect(await (admins[next] as Redis).cluster('COUNTKEYSINSLOT', slot)).toBe(1);
+    expect(await (admins[owner] as Redis).cluster('COUNTKEYSINSLOT', slot)).toBe(0);
+    expect((await driver.retrieve({}, claims as StorageDriverClaim[])).map(text)).toEqual(payloads.map(text));
+  });
+
+  async function ownerOf(slot: number): Promise<number> {
+    const slots = await (admins[0] as Redis).cluster('SLOTS');
+    const range = slots.find(([from, to]) => slot >= from && slot <= to);
+    const port = range?.[2]?.[1];
+    return cluster.nodes.findIndex((n) => n.port === port);
+  }
+});
