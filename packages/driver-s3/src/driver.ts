@@ -29,12 +29,6 @@ export const S3_DRIVER_TYPE = 'aws.s3driver';
 export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
 /** Default number of S3 requests in flight per `store`/`retrieve` call. */
 export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
-/**
- * Serialized size from which `existenceCheck: 'auto'` sends a `HeadObject` before uploading:
- * 1 MiB. Below it a repeat upload costs about as much as the extra round trip a HEAD adds to
- * every first store; above it the HEAD is cheap insurance against re-uploading megabytes.
- */
-export const S3_HEAD_FIRST_MIN_BYTES = 1024 * 1024;
 
 /**
  * The part of an `S3Client` (`@aws-sdk/client-s3` v3) the driver uses. Typed structurally so a
@@ -51,16 +45,19 @@ export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Pay
 /**
  * How `store` avoids re-uploading an object that already exists.
  *
- * - `auto` (default): `conditional-put` for payloads under 1 MiB serialized
- *   ({@link S3_HEAD_FIRST_MIN_BYTES}), `head` followed by a conditional `PutObject` from 1 MiB.
- * - `conditional-put`: one `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
- *   409 `ConditionalRequestConflict` means the object exists. One request per new object; a
- *   repeat store uploads the body once more before S3 rejects it. Servers that answer 501
- *   `NotImplemented` get a plain `PutObject` instead (remembered per driver instance).
- * - `head`: `HeadObject` first, `PutObject` only if it is missing (the official drivers' way).
- *   Two requests per new object; a repeat store sends no body. A `HeadObject` answered 403
- *   (the caller has `s3:PutObject` but not `s3:ListBucket`, so S3 hides whether the object
- *   exists) falls through to the `PutObject`.
+ * - `auto` (default): `HeadObject` first; if the object is missing, a `PutObject` with
+ *   `If-None-Match: *`, so a concurrent writer of the same key is not overwritten either. Two
+ *   requests per new object; a repeat store issues only the `HeadObject` (no `PutObject`, no body).
+ * - `head`: `HeadObject` first, then a plain `PutObject` if the object is missing (exactly the
+ *   official drivers' requests).
+ * - `conditional-put`: only a `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
+ *   409 `ConditionalRequestConflict` means the object exists. One request per new object, but a
+ *   repeat store issues a `PutObject` and uploads the body once more before S3 rejects it.
+ *
+ * In every mode a `HeadObject` answered 403 (the caller has `s3:PutObject` but not
+ * `s3:ListBucket`, so S3 hides whether the object exists) falls through to the `PutObject`, and
+ * a server that answers a conditional `PutObject` with 501 `NotImplemented` gets plain
+ * `PutObject`s from then on (remembered per driver instance).
  */
 export type S3ExistenceCheck = 'auto' | 'conditional-put' | 'head';
 
@@ -97,7 +94,7 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    * `E_INVALID_CLAIM` before any request, so a forged claim in history cannot make a worker
    * read from another bucket its credentials can reach. A bucket selector returning a bucket
    * outside this list fails the store with `E_CONFIG`. Default: `[bucket]` when `bucket` is a
-   * string; when `bucket` is a function, any syntactically valid bucket (set it!).
+   * string; required when `bucket` is a function.
    */
   allowedBuckets?: readonly string[];
   /**
@@ -232,6 +229,8 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
       throw configError(`bucket ${JSON.stringify(o.bucket)} is not a valid bucket name`);
   } else if (typeof o.bucket !== 'function') {
     throw configError('bucket must be a bucket name or a function returning one');
+  } else if (o.allowedBuckets === undefined) {
+    throw configError('allowedBuckets is required when bucket is a function (claims name their bucket)');
   }
   if (o.allowedBuckets !== undefined) {
     if (!Array.isArray(o.allowedBuckets) || o.allowedBuckets.length === 0) {
@@ -295,8 +294,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   readonly existenceCheck: S3ExistenceCheck;
   /** Prefix of every key this driver writes (`''` when off). */
   readonly keyPrefix: string;
-  /** Buckets claims may name, or `undefined` for any valid bucket name. */
-  readonly allowedBuckets: readonly string[] | undefined;
+  /** Buckets claims may name. */
+  readonly allowedBuckets: readonly string[];
 
   private readonly selectBucket: S3BucketSelector;
   private readonly putOptions: Readonly<Record<string, string | boolean>>;
@@ -305,7 +304,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
-   *   `bucket` is neither a valid bucket name nor a function, or `allowedBuckets`, `name`,
+   *   `bucket` is neither a valid bucket name nor a function, `allowedBuckets` is missing while
+   *   `bucket` is a function, or `allowedBuckets`, `name`,
    *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `keyPrefix`, `serverSideEncryption`,
    *   `storageClass` or `tags` is invalid.
    */
@@ -318,8 +318,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
     const bucket = checked.bucket;
     this.selectBucket = typeof bucket === 'string' ? () => bucket : bucket;
-    const allowed = checked.allowedBuckets ?? (typeof bucket === 'string' ? [bucket] : undefined);
-    this.allowedBuckets = allowed === undefined ? undefined : Object.freeze([...allowed]);
+    // checkOptions guarantees allowedBuckets when bucket is a function.
+    this.allowedBuckets = Object.freeze([...(checked.allowedBuckets ?? [bucket as string])]);
     const sse = checkEncryption(checked.serverSideEncryption);
     const tags = checkTags(checked.tags);
     const put: Record<string, string | boolean> = {};
@@ -357,7 +357,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         },
       );
     }
-    if (this.allowedBuckets !== undefined && !this.allowedBuckets.includes(bucket)) {
+    if (!this.allowedBuckets.includes(bucket)) {
       throw this._error(
         StorageDriverErrorCode.CONFIG,
         `bucket selector returned ${bucket}, which is not in allowedBuckets (its claims could not be retrieved)`,
@@ -378,7 +378,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
   protected _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
     const bucket = validateClaimBucket(requireClaimField(claimData, 'bucket', index));
-    if (this.allowedBuckets !== undefined && !this.allowedBuckets.includes(bucket)) {
+    if (!this.allowedBuckets.includes(bucket)) {
       throw this._error(
         StorageDriverErrorCode.INVALID_CLAIM,
         `Claim names bucket ${bucket}, which is not in allowedBuckets`,
@@ -423,7 +423,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     const { location, bytes } = item;
     try {
       const mode = this.existenceCheck;
-      if (mode === 'head' || (mode === 'auto' && bytes.byteLength >= S3_HEAD_FIRST_MIN_BYTES)) {
+      if (mode === 'head' || mode === 'auto') {
         const state = await this.head(location, bytes.byteLength, signal);
         if (state === 'present') return;
         // A damaged object of the wrong size is overwritten, so that PUT is unconditional.

@@ -8,7 +8,6 @@ export {
   S3_DRIVER_DEFAULT_CONCURRENCY,
   S3_DRIVER_DEFAULT_NAME,
   S3_DRIVER_TYPE,
-  S3_HEAD_FIRST_MIN_BYTES,
   type S3BucketSelector,
   type S3ClientLike,
   type S3ExistenceCheck,

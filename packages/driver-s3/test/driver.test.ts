@@ -1,7 +1,7 @@
 /** Behaviour against moto through a loopback proxy that counts (and can refuse) requests. */
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
-import { S3_HEAD_FIRST_MIN_BYTES, type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
+import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
 import {
   bigPayload,
   CountingProxy,
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 const driverOf = (options: Partial<S3StorageDriverOptions> = {}) => new S3StorageDriver({ client, bucket, ...options });
 const methods = () => proxy.calls(bucket).map((c) => c.split(' ')[0]);
-const LARGE = S3_HEAD_FIRST_MIN_BYTES + 1;
+const LARGE = 1024 * 1024 + 1;
 
 describe('construction', () => {
   it('type, default name, defaults; an S3Client type-checks as S3ClientLike', () => {
@@ -56,7 +56,9 @@ describe('construction', () => {
       '',
     ]);
     expect(d.allowedBuckets).toEqual(['my-bucket']);
-    expect(new S3StorageDriver({ client: direct, bucket: () => 'x-y' }).allowedBuckets).toBeUndefined();
+    expect(
+      new S3StorageDriver({ client: direct, bucket: () => 'x-y', allowedBuckets: ['x-y'] }).allowedBuckets,
+    ).toEqual(['x-y']);
   });
   it.each<[string, unknown]>([
     ['no options', undefined],
@@ -65,6 +67,8 @@ describe('construction', () => {
     ['no bucket', { client: direct }],
     ['bucket with a slash', { client: direct, bucket: 'a/b' }],
     ['empty allowedBuckets', { client: direct, bucket: () => 'b', allowedBuckets: [] }],
+    // Otherwise a forged claim could make the worker read any bucket its credentials reach.
+    ['bucket selector without allowedBuckets', { client: direct, bucket: () => 'b' }],
     ['allowedBuckets without bucket', { client: direct, bucket: 'b', allowedBuckets: ['c'] }],
     ['bad existenceCheck', { client: direct, bucket: 'b', existenceCheck: 'list' }],
     ['concurrency 0', { client: direct, bucket: 'b', concurrency: 0 }],
@@ -87,26 +91,34 @@ describe('construction', () => {
 });
 
 describe('existence detection and dedup (requests counted at the server)', () => {
-  it('auto, small payload: one conditional PUT; the repeat store’s conditional PUT is rejected (412), nothing rewritten', async () => {
+  it.each([
+    ['small', () => payload('dedup')],
+    ['8 KiB', () => bigPayload(8 * 1024, 3)],
+    ['over 1 MiB', () => bigPayload(LARGE, 4)],
+  ])(
+    'default (auto), %s payload: HEAD + conditional PUT; a second store of the same payload issues no PUT',
+    async (_n, make) => {
+      const d = driverOf();
+      await d.store({}, [make()]);
+      expect(methods()).toEqual(['HEAD', 'PUT']);
+      expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
+      proxy.reset();
+      // A second driver instance (another process): nothing remembered in memory.
+      const [claim] = await driverOf().store({}, [make()]);
+      expect(methods()).toEqual(['HEAD']);
+      expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
+    },
+  );
+  it('auto: a writer that lands between our HEAD and PUT is not overwritten (conditional PUT → 412)', async () => {
     const d = driverOf();
-    await d.store({}, [payload('dedup')]);
-    expect(proxy.calls(bucket)).toHaveLength(1);
-    expect(proxy.requests[0]?.method).toBe('PUT');
-    expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
+    const [claim] = await driverOf({ existenceCheck: 'conditional-put' }).store({}, [payload('race')]);
+    // Make the HEAD say "missing" although the object exists, as if it was written just after.
+    proxy.inject = (r) => (r.method === 'HEAD' ? { status: 404 } : undefined);
     proxy.reset();
-    const [claim] = await d.store({}, [payload('dedup')]);
-    expect(methods()).toEqual(['PUT']);
-    expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
-    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
-  });
-  it('auto, payload ≥ 1 MiB: HEAD + conditional PUT; the repeat store issues only a HEAD (no PUT)', async () => {
-    const d = driverOf();
-    const p = bigPayload(LARGE, 4);
-    await d.store({}, [p]);
+    await d.store({}, [payload('race')]);
     expect(methods()).toEqual(['HEAD', 'PUT']);
-    proxy.reset();
-    await d.store({}, [p]);
-    expect(methods()).toEqual(['HEAD']);
+    expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
+    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
   });
   it('head: a second store of the same payload issues no PUT', async () => {
     const d = driverOf({ existenceCheck: 'head' });
@@ -117,15 +129,20 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     await d.store({}, [payload('head mode')]);
     expect(methods()).toEqual(['HEAD']);
   });
-  it('conditional-put: one PUT per new object, also for large payloads', async () => {
+  it('conditional-put: one PUT per new object; a repeat store sends a PUT that is refused (412), nothing rewritten', async () => {
     const d = driverOf({ existenceCheck: 'conditional-put' });
     await d.store({}, [bigPayload(LARGE, 5)]);
     expect(methods()).toEqual(['PUT']);
+    expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
+    proxy.reset();
+    const [claim] = await d.store({}, [bigPayload(LARGE, 5)]);
+    expect(methods()).toEqual(['PUT']);
+    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
   });
   it('identical payloads in a batch are uploaded once', async () => {
     const d = driverOf();
     const claims = await d.store({}, [payload('x'), payload('y'), payload('x'), payload('x')]);
-    expect(methods()).toEqual(['PUT', 'PUT']);
+    expect(methods().sort()).toEqual(['HEAD', 'HEAD', 'PUT', 'PUT']);
     expect(claims[0]?.claimData).toEqual(claims[3]?.claimData);
   });
   it('HEAD answered 403 (no s3:ListBucket) does not fail the store: it falls through to the PUT', async () => {
@@ -153,10 +170,10 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     await d.store({}, [payload('a')]);
     expect(
       proxy.calls(bucket).map((c, i) => `${c.split(' ')[0]}${proxy.requests[i]?.headers['if-none-match'] ? '*' : ''}`),
-    ).toEqual(['PUT*', 'PUT']);
+    ).toEqual(['HEAD', 'PUT*', 'PUT']);
     proxy.reset();
     await d.store({}, [payload('b')]);
-    expect(proxy.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined]);
+    expect(proxy.requests.map((r) => `${r.method}${r.headers['if-none-match'] ? '*' : ''}`)).toEqual(['HEAD', 'PUT']);
   });
 });
 
@@ -218,15 +235,20 @@ describe('PutObject options', () => {
       { Key: 'temporal-payload', Value: 'true' },
     ]);
   });
-  it('SSE-KMS with a key id is sent as x-amz-server-side-encryption headers', async () => {
+  it('SSE-KMS with a key id and bucket key is set on written objects (checked at the server)', async () => {
     const d = driverOf({
       serverSideEncryption: { type: 'aws:kms', kmsKeyId: 'alias/temporal', bucketKeyEnabled: true },
     });
-    await d.store({}, [payload('kms')]).catch(() => undefined); // moto may or may not know the key
+    const [claim] = await d.store({}, [payload('kms')]);
     const put = proxy.requests.find((r) => r.method === 'PUT');
     expect(put?.headers['x-amz-server-side-encryption']).toBe('aws:kms');
     expect(put?.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/temporal');
-    expect(put?.headers['x-amz-server-side-encryption-bucket-key-enabled']).toBe('true');
+    const head = await direct.send(new HeadObjectCommand({ Bucket: bucket, Key: claim?.claimData.key }));
+    expect([head.ServerSideEncryption, head.SSEKMSKeyId, head.BucketKeyEnabled]).toEqual([
+      'aws:kms',
+      expect.stringContaining('temporal'),
+      true,
+    ]);
   });
 });
 
@@ -245,6 +267,11 @@ describe('buckets', () => {
     // A driver configured for one bucket refuses claims naming another, before any request.
     proxy.reset();
     expect(await errorCode(() => driverOf().retrieve({}, [a as StorageDriverClaim]))).toBe('E_INVALID_CLAIM');
+    // Spellings S3 or an HTTP layer might fold onto an allowed bucket are not in the list either.
+    for (const forged of [bucket.toUpperCase(), `${bucket}.`, `.${bucket}`, '127.0.0.1', `${bucket}..`]) {
+      const claim = new StorageDriverClaim({ ...b?.claimData, bucket: forged });
+      expect([forged, await errorCode(() => d.retrieve({}, [claim]))]).toEqual([forged, 'E_INVALID_CLAIM']);
+    }
     expect(proxy.requests).toHaveLength(0);
   });
   it('a selector returning a bucket outside allowedBuckets, or an invalid name → E_CONFIG, nothing written', async () => {
@@ -253,13 +280,16 @@ describe('buckets', () => {
         driverOf({ bucket: () => 'elsewhere', allowedBuckets: [bucket] }).store({}, [payload('x')]),
       ),
     ).toBe('E_CONFIG');
-    expect(await errorCode(() => driverOf({ bucket: () => '../x' }).store({}, [payload('x')]))).toBe('E_CONFIG');
+    expect(
+      await errorCode(() => driverOf({ bucket: () => '../x', allowedBuckets: [bucket] }).store({}, [payload('x')])),
+    ).toBe('E_CONFIG');
     expect(
       await errorCode(() =>
         driverOf({
           bucket: () => {
             throw new Error('boom');
           },
+          allowedBuckets: [bucket],
         }).store({}, [payload('x')]),
       ),
     ).toBe('E_CONFIG');
@@ -346,7 +376,7 @@ describe('errors', () => {
     const e = await storageError(() => d.store({}, [payload('throttled')]));
     expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
     expect(e.message).toContain(code);
-    expect(proxy.calls(bucket)).toHaveLength(2); // maxAttempts: 2
+    expect(proxy.calls(bucket).filter((c) => c.startsWith('PUT '))).toHaveLength(2); // maxAttempts: 2
   });
   it('connection refused → E_BACKEND, retryable', async () => {
     const dead = makeClient('http://127.0.0.1:9', { maxAttempts: 1 });
