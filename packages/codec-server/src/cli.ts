@@ -291,6 +291,29 @@ function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The human line under a `deleteExpired` result (`{ deleted, deletedBytes?, batches?, more? }`). */
+function describeDeleteExpired(result: unknown): string {
+  const r = (result ?? {}) as { deleted?: unknown; deletedBytes?: unknown; batches?: unknown; more?: unknown };
+  if (typeof r.deleted !== 'number') return '';
+  const bytes = typeof r.deletedBytes === 'number' ? ` (${formatBytes(r.deletedBytes)})` : '';
+  const batches = typeof r.batches === 'number' ? ` in ${r.batches} batch${r.batches === 1 ? '' : 'es'}` : '';
+  let text = `  removed ${r.deleted} expired payload${r.deleted === 1 ? '' : 's'}${bytes}${batches}\n`;
+  if (r.more === true) text += '  more expired payloads remain (stopped at --max-batches); run sweep again\n';
+  return text;
+}
+
 async function sweep(args: ParsedArgs, io: CliIo): Promise<number> {
   if (args.positional.length > 0) throw new UsageError(`sweep takes no arguments, got ${args.positional.join(' ')}`);
   const olderThanText = one(args, 'older-than');
@@ -339,6 +362,7 @@ async function sweep(args: ParsedArgs, io: CliIo): Promise<number> {
               .map(([k, v]) => `${k}=${v}`)
               .join(' ');
             await write(io.stdout, `${head}: ${outcome.method}: ${summary}\n`);
+            if (outcome.method === 'deleteExpired') await write(io.stdout, describeDeleteExpired(outcome.result));
             const removed = (outcome.result as { removed?: unknown } | null)?.removed;
             if (Array.isArray(removed)) {
               for (const entry of removed) {

@@ -14,7 +14,17 @@ import type { CodecNamespaceConfig, PayloadCodec } from './codec';
 import type { CodecServerAuthorize, CodecServerCorsOptions } from './handler';
 import type { StartCodecServerOptions } from './server';
 
-/** How a JSON config builds a driver: `new (await import(module))[export](options)`. */
+/**
+ * How a JSON config builds a driver, in one of two forms:
+ * - constructor: `new (await import(module))[export](options)`;
+ * - factory: `await (await import(module))[export][factory](...args)`, for drivers that need a
+ *   client and offer a static factory that creates (and owns) it, e.g.
+ *   `{"module": "@x/storage-driver-postgres", "export": "PostgresStorageDriver",
+ *   "factory": "fromConnectionString", "args": ["postgres://…", {"ttl": 86400000}]}`.
+ *
+ * The CLI calls `close()` on every driver it built from a spec (if the driver has one) when it
+ * is done, so pools and connections a factory opened are ended and the process exits.
+ */
 export interface DriverSpec {
   /**
    * Module to load: a package name (resolved from the config file's directory, then from this
@@ -23,8 +33,12 @@ export interface DriverSpec {
   module: string;
   /** Name of the exported class. Default: `default`. */
   export?: string;
-  /** Constructor options, passed as they are (relative paths resolve against the working directory). */
+  /** Constructor options, passed as they are (relative paths resolve against the working directory). Not with `factory`. */
   options?: Record<string, unknown>;
+  /** Name of a static function of the export that returns (or resolves to) the driver. Default: none (use `new`). */
+  factory?: string;
+  /** Arguments of `factory`, passed as they are. Only with `factory`. Default: `[]`. */
+  args?: unknown[];
 }
 
 /** One namespace in a config file. */
@@ -55,6 +69,10 @@ export interface XStorageConfigFile {
     cors?: CodecServerCorsOptions;
     /** Default: 16 MiB. */
     maxBodyBytes?: number;
+    /** Most payloads per request. Default: 10,000. */
+    maxPayloads?: number;
+    /** Most metadata entries per request (all payloads). Default: 100,000. */
+    maxMetadataEntries?: number;
     /** Default: none. */
     basePath?: string;
   };
@@ -80,7 +98,12 @@ export interface LoadedConfig {
   drivers: Map<string, StorageDriver>;
   /** Options for {@link startCodecServer}. */
   server: StartCodecServerOptions;
-  /** Closes what the config opened (its `close` hook). */
+  /**
+   * Closes what the config opened: `close()` of every driver built from a {@link DriverSpec}
+   * (drivers without one are left alone), then the config's `close` hook.
+   *
+   * @throws Error naming the drivers whose `close()` failed (after trying all of them).
+   */
   close(): Promise<void>;
 }
 
@@ -104,7 +127,7 @@ const TOP_KEYS = new Set([
   'authorize',
   'close',
 ]);
-const SERVER_KEYS = new Set(['host', 'port', 'cors', 'maxBodyBytes', 'basePath']);
+const SERVER_KEYS = new Set(['host', 'port', 'cors', 'maxBodyBytes', 'maxPayloads', 'maxMetadataEntries', 'basePath']);
 const NAMESPACE_KEYS = new Set([
   'drivers',
   'driverSelector',
@@ -113,7 +136,7 @@ const NAMESPACE_KEYS = new Set([
   'outerCodecs',
   'inlineReferencesBelow',
 ]);
-const SPEC_KEYS = new Set(['module', 'export', 'options']);
+const SPEC_KEYS = new Set(['module', 'export', 'options', 'factory', 'args']);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -186,6 +209,14 @@ async function buildDriver(spec: unknown, where: string, configFile: string): Pr
     throw new ConfigError(`${where}.export: must be a string`);
   if (spec.options !== undefined && !isRecord(spec.options))
     throw new ConfigError(`${where}.options: must be an object`);
+  if (spec.factory !== undefined && (typeof spec.factory !== 'string' || spec.factory === ''))
+    throw new ConfigError(`${where}.factory: must be the name of a static function of the export`);
+  if (spec.args !== undefined && !Array.isArray(spec.args))
+    throw new ConfigError(`${where}.args: must be an array of arguments for the factory`);
+  if (spec.factory === undefined && spec.args !== undefined)
+    throw new ConfigError(`${where}.args: only allowed with "factory" (use "options" for the constructor)`);
+  if (spec.factory !== undefined && spec.options !== undefined)
+    throw new ConfigError(`${where}.options: not allowed with "factory" (pass the factory's arguments in "args")`);
   const dir = path.dirname(configFile);
   let resolved: string;
   try {
@@ -213,6 +244,25 @@ async function buildDriver(spec: unknown, where: string, configFile: string): Pr
     );
   }
   let driver: unknown;
+  if (typeof spec.factory === 'string') {
+    const factory = staticFunction(Ctor as (...args: unknown[]) => unknown, spec.factory);
+    const call = `${exportName}.${spec.factory}(...args)`;
+    if (factory === undefined) {
+      throw new ConfigError(
+        `${where}.factory: ${exportName} has no static function ${JSON.stringify(spec.factory)} (static functions: ${staticFunctionNames(Ctor as (...args: unknown[]) => unknown).join(', ') || 'none'})`,
+      );
+    }
+    try {
+      driver = await factory.apply(Ctor, (spec.args as unknown[] | undefined) ?? []);
+    } catch (error) {
+      throw new ConfigError(`${where}: ${call} failed: ${errorText(error)}`, { cause: error });
+    }
+    if (!isDriver(driver)) {
+      await closeDriver(driver).catch(() => {});
+      throw new ConfigError(`${where}: ${call} did not return a storage driver (no store/retrieve)`);
+    }
+    return driver;
+  }
   try {
     driver = new (Ctor as new (options: Record<string, unknown>) => unknown)(
       (spec.options as Record<string, unknown>) ?? {},
@@ -223,6 +273,36 @@ async function buildDriver(spec: unknown, where: string, configFile: string): Pr
   if (!isDriver(driver))
     throw new ConfigError(`${where}: ${exportName} did not build a storage driver (no store/retrieve)`);
   return driver;
+}
+
+/**
+ * A static function of a class (own or inherited from a parent class), never one of
+ * `Function.prototype` (`call`, `apply`, `bind`, ...) or `constructor` / `prototype`.
+ */
+function staticFunction(
+  target: (...args: unknown[]) => unknown,
+  name: string,
+): ((...args: unknown[]) => unknown) | undefined {
+  if (name === 'constructor' || name === 'prototype') return undefined;
+  for (let o: object | null = target; o !== null && o !== Function.prototype; o = Object.getPrototypeOf(o)) {
+    const descriptor = Object.getOwnPropertyDescriptor(o, name);
+    if (descriptor !== undefined) return typeof descriptor.value === 'function' ? descriptor.value : undefined;
+  }
+  return undefined;
+}
+
+function staticFunctionNames(target: (...args: unknown[]) => unknown): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = target; o !== null && o !== Function.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) if (staticFunction(target, name) !== undefined) names.add(name);
+  }
+  return [...names];
+}
+
+/** Calls `driver.close()` when it has one. */
+async function closeDriver(driver: unknown): Promise<void> {
+  const close = (driver as { close?: unknown } | null)?.close;
+  if (typeof close === 'function') await (close as () => unknown).call(driver);
 }
 
 function buildNamespace(spec: unknown, where: string, drivers: Map<string, StorageDriver>): CodecNamespaceConfig {
@@ -305,8 +385,36 @@ export async function loadConfig(configPath: string): Promise<LoadedConfig> {
     );
   }
   const drivers = new Map<string, StorageDriver>();
-  for (const [id, spec] of Object.entries(raw.drivers))
-    drivers.set(id, await buildDriver(spec, `config.drivers.${id}`, file));
+  // Drivers built from a spec belong to the CLI, which closes them; instances belong to the JS config.
+  const built = new Map<string, StorageDriver>();
+  const closeBuilt = async (): Promise<void> => {
+    const failures: string[] = [];
+    for (const [id, driver] of built) {
+      await closeDriver(driver).catch((error: unknown) => failures.push(`${id}: ${errorText(error)}`));
+    }
+    built.clear();
+    if (failures.length > 0) throw new Error(`closing drivers failed: ${failures.join('; ')}`);
+  };
+  try {
+    return await buildConfig(raw, file, drivers, built, closeBuilt);
+  } catch (error) {
+    await closeBuilt().catch(() => {});
+    throw error;
+  }
+}
+
+async function buildConfig(
+  raw: Record<string, unknown>,
+  file: string,
+  drivers: Map<string, StorageDriver>,
+  built: Map<string, StorageDriver>,
+  closeBuilt: () => Promise<void>,
+): Promise<LoadedConfig> {
+  for (const [id, spec] of Object.entries(raw.drivers as Record<string, unknown>)) {
+    const driver = await buildDriver(spec, `config.drivers.${id}`, file);
+    if (driver !== spec) built.set(id, driver);
+    drivers.set(id, driver);
+  }
 
   const server = raw.server ?? {};
   if (!isRecord(server)) throw new ConfigError('config.server: must be an object');
@@ -324,6 +432,18 @@ export async function loadConfig(configPath: string): Promise<LoadedConfig> {
     (!Number.isSafeInteger(server.maxBodyBytes) || (server.maxBodyBytes as number) < 1)
   ) {
     throw new ConfigError('config.server.maxBodyBytes: must be a positive integer');
+  }
+  if (
+    server.maxPayloads !== undefined &&
+    (!Number.isSafeInteger(server.maxPayloads) || (server.maxPayloads as number) < 1)
+  ) {
+    throw new ConfigError('config.server.maxPayloads: must be a positive integer');
+  }
+  if (
+    server.maxMetadataEntries !== undefined &&
+    (!Number.isSafeInteger(server.maxMetadataEntries) || (server.maxMetadataEntries as number) < 0)
+  ) {
+    throw new ConfigError('config.server.maxMetadataEntries: must be a non-negative integer');
   }
   if (server.basePath !== undefined && (typeof server.basePath !== 'string' || !server.basePath.startsWith('/'))) {
     throw new ConfigError('config.server.basePath: must be a path starting with "/"');
@@ -344,6 +464,9 @@ export async function loadConfig(configPath: string): Promise<LoadedConfig> {
     if (cors.allowCredentials !== undefined && typeof cors.allowCredentials !== 'boolean') {
       throw new ConfigError('config.server.cors.allowCredentials: must be a boolean');
     }
+    if (cors.allowCredentials === true && origins === '*') {
+      throw new ConfigError('config.server.cors.allowCredentials: not allowed with origins "*"; list the origins');
+    }
     if (
       cors.maxAgeSeconds !== undefined &&
       (!Number.isSafeInteger(cors.maxAgeSeconds) || (cors.maxAgeSeconds as number) < 0)
@@ -363,6 +486,8 @@ export async function loadConfig(configPath: string): Promise<LoadedConfig> {
     host: server.host as string | undefined,
     port: server.port as number | undefined,
     maxBodyBytes: server.maxBodyBytes as number | undefined,
+    maxPayloads: server.maxPayloads as number | undefined,
+    maxMetadataEntries: server.maxMetadataEntries as number | undefined,
     basePath: server.basePath as string | undefined,
     cors: cors as CodecServerCorsOptions | undefined,
     defaultNamespace: raw.defaultNamespace as string | undefined,
@@ -382,5 +507,12 @@ export async function loadConfig(configPath: string): Promise<LoadedConfig> {
     options.otherNamespaces = buildNamespace({ drivers: [...drivers.keys()] }, 'config.drivers', drivers);
   }
   const closeHook = raw.close as (() => void | Promise<void>) | undefined;
-  return { file, drivers, server: options, close: async () => closeHook?.() };
+  const close = async (): Promise<void> => {
+    try {
+      await closeBuilt();
+    } finally {
+      await closeHook?.();
+    }
+  };
+  return { file, drivers, server: options, close };
 }

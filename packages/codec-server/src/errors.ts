@@ -22,6 +22,7 @@
  * | `E_UNKNOWN_DRIVER` | 404 | a reference names a driver the namespace does not configure |
  * | `E_METHOD_NOT_ALLOWED` | 405 | a method other than `POST` (or `OPTIONS` preflight) |
  * | `E_BODY_TOO_LARGE` | 413 | the body exceeds `maxBodyBytes` |
+ * | `E_TOO_MANY_PAYLOADS` | 413 | the body holds more than `maxPayloads` payloads or `maxMetadataEntries` metadata entries |
  * | `E_UNSUPPORTED_MEDIA_TYPE` | 415 | a `Content-Type` other than JSON |
  * | `E_STORAGE` | 502 | a driver failed with an error that is not a `StorageDriverError` |
  * | `E_CODEC` | 502 | a payload codec failed |
@@ -39,6 +40,7 @@ export const CodecServerErrorCode = {
   UNKNOWN_DRIVER: 'E_UNKNOWN_DRIVER',
   METHOD_NOT_ALLOWED: 'E_METHOD_NOT_ALLOWED',
   BODY_TOO_LARGE: 'E_BODY_TOO_LARGE',
+  TOO_MANY_PAYLOADS: 'E_TOO_MANY_PAYLOADS',
   UNSUPPORTED_MEDIA_TYPE: 'E_UNSUPPORTED_MEDIA_TYPE',
   STORAGE: 'E_STORAGE',
   CODEC: 'E_CODEC',

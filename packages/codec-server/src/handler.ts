@@ -12,6 +12,10 @@ import { payloadsFromJson, payloadsToJson } from './proto-json';
 
 /** Default {@link CodecServerOptions.maxBodyBytes}: 16 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Default {@link CodecServerOptions.maxPayloads}: 10,000 payloads per request. */
+export const DEFAULT_MAX_PAYLOADS = 10_000;
+/** Default {@link CodecServerOptions.maxMetadataEntries}: 100,000 metadata entries per request. */
+export const DEFAULT_MAX_METADATA_ENTRIES = 100_000;
 /** Default {@link CodecServerOptions.defaultNamespace}. */
 export const DEFAULT_NAMESPACE = 'default';
 /** Request headers the CORS preflight allows (`Authorization-Extras` is sent by the Web UI with "pass access token"). */
@@ -92,6 +96,17 @@ export interface CodecServerOptions {
   authorize?: CodecServerAuthorize;
   /** Largest accepted request body in bytes; larger bodies get 413. Default: 16 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Most payloads accepted in one request; more get 413 `E_TOO_MANY_PAYLOADS` before any is
+   * decoded. Bounds the work one request can cause (a 16 MiB body of `{}` is 5 million payloads).
+   * The Web UI and the `temporal` CLI send one `Payloads` message per request. Default: 10,000.
+   */
+  maxPayloads?: number;
+  /**
+   * Most metadata entries accepted in one request, over all its payloads; more get 413
+   * `E_TOO_MANY_PAYLOADS` before any payload is decoded. Default: 100,000.
+   */
+  maxMetadataEntries?: number;
   /** Path prefix to strip (e.g. `/codec` when mounted there without a router). Default: none. */
   basePath?: string;
   /**
@@ -136,11 +151,24 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
     throw configError(`maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}`);
   }
+  const maxPayloads = options.maxPayloads ?? DEFAULT_MAX_PAYLOADS;
+  if (!Number.isSafeInteger(maxPayloads) || maxPayloads < 1) {
+    throw configError(`maxPayloads must be a positive integer, got ${String(maxPayloads)}`);
+  }
+  const maxMetadataEntries = options.maxMetadataEntries ?? DEFAULT_MAX_METADATA_ENTRIES;
+  if (!Number.isSafeInteger(maxMetadataEntries) || maxMetadataEntries < 0) {
+    throw configError(`maxMetadataEntries must be a non-negative integer, got ${String(maxMetadataEntries)}`);
+  }
   const cors = options.cors;
   if (cors !== undefined) {
     const ok =
       cors.origins === '*' || (Array.isArray(cors.origins) && cors.origins.every((o) => typeof o === 'string'));
     if (!ok) throw configError("cors.origins must be a list of origins or '*'");
+    if (cors.origins === '*' && cors.allowCredentials === true) {
+      throw configError(
+        "cors.allowCredentials cannot be combined with origins '*' (any site could read decoded payloads with the user's credentials); list the origins",
+      );
+    }
   }
   const allowedOrigins = cors === undefined || cors.origins === '*' ? undefined : new Set(cors.origins);
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
@@ -165,10 +193,13 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
     let info: CodecServerRequestInfo | undefined;
     const fail = (error: CodecServerError): void => {
       if (error.status >= 500) options.onError?.(error, info);
+      // A body left unread (rejected before reading) would otherwise be read and discarded to keep
+      // the connection alive, however long it is: close the connection instead.
+      if (!req.readableEnded && !res.headersSent) res.setHeader('Connection', 'close');
       sendJson(res, error.status, error.toJSON());
     };
     try {
-      const url = new URL(req.url ?? '/', 'http://codec.invalid');
+      const url = requestUrl(req.url);
       let path = url.pathname;
       if (basePath !== '')
         path = path === basePath || path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : '';
@@ -258,6 +289,7 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
         );
       }
       const body = await readJsonBody(req, res, maxBodyBytes);
+      checkRequestSize(body, maxPayloads, maxMetadataEntries);
       const payloads = payloadsFromJson(body);
       const controller = new AbortController();
       const onClose = (): void => {
@@ -306,6 +338,41 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
       else res.destroy();
     });
   };
+}
+
+/** Bounds the work of one request before any payload is decoded (413 `E_TOO_MANY_PAYLOADS`). */
+function checkRequestSize(body: unknown, maxPayloads: number, maxMetadataEntries: number): void {
+  const list = (body as { payloads?: unknown } | null)?.payloads;
+  if (!Array.isArray(list)) return;
+  const tooMany = (message: string): CodecServerError =>
+    new CodecServerError(413, CodecServerErrorCode.TOO_MANY_PAYLOADS, message);
+  if (list.length > maxPayloads) {
+    throw tooMany(`request has ${list.length} payloads; at most ${maxPayloads} are accepted`);
+  }
+  let entries = 0;
+  for (const payload of list) {
+    const metadata = (payload as { metadata?: unknown } | null)?.metadata;
+    if (typeof metadata === 'object' && metadata !== null) entries += Object.keys(metadata).length;
+    if (entries > maxMetadataEntries) {
+      throw tooMany(
+        `request has more than ${maxMetadataEntries} metadata entries; at most ${maxMetadataEntries} are accepted`,
+      );
+    }
+  }
+}
+
+/**
+ * The request target as a URL. An origin-form target (`/decode?x`) is taken as a path only, so
+ * `//host/decode` is the path `//host/decode`, not host `host` plus `/decode`; an absolute-form
+ * target (`http://host/decode`, sent to proxies) keeps its path.
+ */
+function requestUrl(target: string | undefined): URL {
+  const raw = target ?? '/';
+  try {
+    return raw.startsWith('/') ? new URL(`http://codec.invalid${raw}`) : new URL(raw, 'http://codec.invalid/');
+  } catch {
+    throw badRequest('malformed request target');
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,30 +1,12 @@
 /** The `x-storage` CLI run as a real child process (built output in dist/). */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Payload } from '@x/storage-driver-core';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { encodeReferencePayload, payloadToJson } from '../src';
-import { body, cleanup, jsonPayload, makeTempDir, payloadsOf, post } from './helpers';
-
-const BIN = path.resolve(__dirname, '../dist/bin.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (stdin !== undefined) child.stdin?.end(stdin);
-    else child.stdin?.end();
-  });
-}
+import { BIN, body, cleanup, jsonPayload, makeTempDir, payloadsOf, post, runXStorage as run } from './helpers';
 
 let dir: string;
 let root: string;
@@ -107,6 +89,61 @@ it('reports bad configuration clearly', async () => {
       },
       /config\.server\.cors\.origins/,
     ],
+    [
+      { drivers: { pg: { module: '@x/storage-driver-postgres', export: 'PostgresStorageDriver', factory: 'nope' } } },
+      /config\.drivers\.pg\.factory: PostgresStorageDriver has no static function "nope" \(static functions: .*fromConnectionString/,
+    ],
+    [
+      {
+        drivers: {
+          pg: { module: '@x/storage-driver-postgres', export: 'PostgresStorageDriver', factory: 'call', args: [] },
+        },
+      },
+      /config\.drivers\.pg\.factory: .*no static function "call"/,
+    ],
+    [
+      {
+        drivers: {
+          pg: {
+            module: '@x/storage-driver-postgres',
+            export: 'PostgresStorageDriver',
+            factory: 'fromConnectionString',
+            args: 'x',
+          },
+        },
+      },
+      /config\.drivers\.pg\.args: must be an array/,
+    ],
+    [
+      { drivers: { pg: { module: '@x/storage-driver-postgres', export: 'PostgresStorageDriver', args: [] } } },
+      /config\.drivers\.pg\.args: only allowed with "factory"/,
+    ],
+    [
+      {
+        drivers: {
+          pg: {
+            module: '@x/storage-driver-postgres',
+            export: 'PostgresStorageDriver',
+            factory: 'fromConnectionString',
+            options: {},
+          },
+        },
+      },
+      /config\.drivers\.pg\.options: not allowed with "factory"/,
+    ],
+    [
+      {
+        drivers: {
+          pg: {
+            module: '@x/storage-driver-postgres',
+            export: 'PostgresStorageDriver',
+            factory: 'fromConnectionString',
+            args: ['not a url'],
+          },
+        },
+      },
+      /config\.drivers\.pg: PostgresStorageDriver\.fromConnectionString\(\.\.\.args\) failed: connectionString must be a URL/,
+    ],
   ];
   for (const [content, message] of cases) {
     const file = path.join(dir, 'bad.json');
@@ -182,7 +219,7 @@ it('fails get clearly for bad references and storage failures', async () => {
   expect(gone.stderr).toMatch(/E_NOT_FOUND/);
 });
 
-it('sweeps fs drivers (dry run, then for real) and duck-typed deleteExpired drivers from a JS config', async () => {
+it('sweeps fs drivers (dry run, then for real) and skips drivers without a lifecycle (JS config)', async () => {
   await storeBig('old payload');
   const dry = await run(['sweep', '--config', config, '--older-than', '0', '--dry-run']);
   expect(dry.code).toBe(0);
@@ -199,19 +236,12 @@ it('sweeps fs drivers (dry run, then for real) and duck-typed deleteExpired driv
   await writeFile(
     js,
     `import { InMemoryStorageDriver } from ${JSON.stringify(require.resolve('@x/storage-driver-test-suite').replace(/src\/index\.ts$/, 'dist/index.js'))};
-const pg = new InMemoryStorageDriver({ name: 'postgres' });
-pg.deleteExpired = async (o) => ({ deleted: 7, batches: 1, options: o });
-export default async () => ({
-  drivers: { pg, memory: new InMemoryStorageDriver({ name: 'memory' }) },
-});
+export default async () => ({ drivers: { memory: new InMemoryStorageDriver({ name: 'memory' }) } });
 `,
   );
-  const duck = await run(['sweep', '--config', js, '--batch-size', '500']);
-  expect(duck.code).toBe(0);
-  expect(duck.stdout).toContain('pg (postgres, memory.inmemorydriver): deleteExpired: deleted=7 batches=1');
-  expect(duck.stdout).toMatch(/memory \(memory, memory\.inmemorydriver\): skipped: no sweep\(\) or deleteExpired\(\)/);
-  const dryDuck = await run(['sweep', '--config', js, '--driver', 'pg', '--dry-run']);
-  expect(dryDuck.stdout).toContain('skipped: deleteExpired() has no dry run');
+  const js_ = await run(['sweep', '--config', js]);
+  expect(js_.code).toBe(0);
+  expect(js_.stdout).toMatch(/^memory \(memory, memory\.inmemorydriver\): skipped: no sweep\(\) or deleteExpired\(\)/);
   const badDuration = await run(['sweep', '--config', config, '--older-than', 'soon']);
   expect(badDuration.code).toBe(2);
   expect(badDuration.stderr).toContain('not a duration');

@@ -1,7 +1,7 @@
 /** The handler over real HTTP: every route and error case. Real fs driver in a temp dir. */
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import * as path from 'node:path';
 import { type Payload, StorageDriverError } from '@x/storage-driver-core';
 import { FsStorageDriver } from '@x/storage-driver-fs';
@@ -397,5 +397,200 @@ describe('mounting', () => {
       createCodecServerHandler({ namespaces: { a: { storage: { drivers: [driver], payloadSizeThreshold: -1 } } } }),
     ).toThrow(/payloadSizeThreshold/);
     expect(meta(jsonPayload(1), 'encoding')).toBe('json/plain');
+  });
+});
+
+describe('adversarial input', () => {
+  /** Sends a raw HTTP/1.1 request and returns the status line and body. */
+  function rawRequest(target: string, headers: Record<string, string>, payload: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect((server.server.address() as AddressInfo).port, '127.0.0.1', () => {
+        const lines = Object.entries({ ...headers, 'Content-Length': String(Buffer.byteLength(payload)) }).map(
+          ([k, v]) => `${k}: ${v}`,
+        );
+        socket.end(
+          `POST ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines.join('\r\n')}\r\n\r\n${payload}`,
+        );
+      });
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+  }
+
+  it('routes only exact paths: the auth hook and the router agree on every spelling', async () => {
+    const seen: { url: string; path: string; route: string | undefined }[] = [];
+    const srv = await startCodecServer({
+      port: 0,
+      namespaces: { default: { storage: { drivers: [driver], payloadSizeThreshold: 1024 } } },
+      authorize: (info) => {
+        seen.push({ url: info.request.url ?? '', path: info.path, route: info.route });
+        return info.route !== 'decode'; // decode is forbidden
+      },
+    });
+    const port = (srv.server.address() as AddressInfo).port;
+    const send = (target: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.end(
+            `POST ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"payloads":[]}`,
+          ),
+        );
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        socket.on('end', () => resolve(text.split('\r\n')[0] as string));
+        socket.on('error', reject);
+      });
+    try {
+      for (const target of ['/decode', '/decode/', '/decode?x=1', '/a/../decode', 'http://other.example/decode']) {
+        expect([target, await send(target)]).toEqual([target, 'HTTP/1.1 403 Forbidden']);
+      }
+      // Neither the hook nor the router may read "//host/decode" as "/decode" (the authority is not a path).
+      for (const target of ['//decode', '//other.example/decode', '/DECODE', '/%64ecode', '/decode%2F', '/decode;x']) {
+        expect([target, await send(target)]).toEqual([target, 'HTTP/1.1 404 Not Found']);
+      }
+      expect(seen.filter((s) => s.route === 'decode').every((s) => s.path === '/decode')).toBe(true);
+      expect(seen.find((s) => s.url === '//other.example/decode')).toMatchObject({ route: undefined });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('413 E_TOO_MANY_PAYLOADS for more payloads than maxPayloads (default 10000), before decoding any', async () => {
+    const many = `{"payloads":[${Array(10_001).fill('{}').join(',')}]}`;
+    const reply = await post(url, '/decode', undefined, { raw: many }); // 30 KB: under maxBodyBytes
+    expect(reply.status).toBe(413);
+    expect(reply.json).toEqual({
+      code: 'E_TOO_MANY_PAYLOADS',
+      message: 'request has 10001 payloads; at most 10000 are accepted',
+    });
+    const ok = await post(url, '/decode', undefined, { raw: `{"payloads":[${Array(10_000).fill('{}').join(',')}]}` });
+    expect(ok.status).toBe(200);
+    expect(ok.json.payloads).toHaveLength(10_000);
+    const handler = createCodecServerHandler({ namespaces: { default: {} }, maxPayloads: 2 });
+    const srv = createServer(handler);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      expect((await post(base, '/encode', body(small, small, small))).json.code).toBe('E_TOO_MANY_PAYLOADS');
+      expect((await post(base, '/encode', body(small, small))).status).toBe(200);
+    } finally {
+      srv.close();
+    }
+    expect(() => createCodecServerHandler({ maxPayloads: 0 })).toThrow(/maxPayloads/);
+  });
+
+  it('413 E_TOO_MANY_PAYLOADS for more metadata entries than maxMetadataEntries (default 100000)', async () => {
+    const entries = (n: number, from = 0): string =>
+      Array.from({ length: n }, (_, i) => `"k${(from + i).toString(36)}":""`).join(',');
+    const flood = `{"payloads":[{"metadata":{${entries(6000)}}},{"metadata":{${entries(6000, 6000)}}}]}`;
+    const handler = createCodecServerHandler({ namespaces: { default: {} }, maxMetadataEntries: 10_000 });
+    const srv = createServer(handler);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const reply = await post(base, '/decode', undefined, { raw: flood });
+      expect(reply.status).toBe(413);
+      expect(reply.json.code).toBe('E_TOO_MANY_PAYLOADS');
+      expect(reply.json.message).toContain('metadata entries');
+      expect((await post(base, '/decode', body(small, small))).status).toBe(200);
+    } finally {
+      srv.close();
+    }
+    // The default: one payload with 100,001 entries (1.3 MB, under 16 MiB).
+    const defaults = createCodecServerHandler({ namespaces: { default: {} } });
+    const srv2 = createServer(defaults);
+    await new Promise<void>((r) => srv2.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(srv2.address() as AddressInfo).port}`;
+      const reply = await post(base, '/decode', undefined, {
+        raw: `{"payloads":[{"metadata":{${entries(100_001)}}}]}`,
+      });
+      expect(reply.status).toBe(413);
+    } finally {
+      srv2.close();
+    }
+  });
+
+  it('closes the connection instead of draining an unread body after a rejection', async () => {
+    const reply = await new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const req = httpRequest(`${url}/decode`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer bad' },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, connection: res.headers.connection });
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.write('{"payloads":['); // the body never ends
+    });
+    expect(reply).toEqual({ status: 401, connection: 'close' });
+  });
+
+  it('stops reading a chunked body at the limit and answers 413 while the client is still sending', async () => {
+    let written = 0;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${url}/decode`, { method: 'POST', headers: { 'Content-Type': 'application/json' } });
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', (e) => (answered ? undefined : reject(e)));
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = (): void => {
+        // Up to 64 MiB: far more than maxBodyBytes (64 KiB); the server must answer long before.
+        while (!answered && written < 64 * 1024 * 1024) {
+          written += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        if (!answered) req.end();
+      };
+      pump();
+    });
+    expect(status).toBe(413);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('never reflects X-Namespace or other input into headers, and never sends stack traces', async () => {
+    const text = await rawRequest(
+      '/decode',
+      { 'Content-Type': 'application/json', 'X-Namespace': 'evil\u00a0Set-Cookie: a=b' },
+      '{"payloads":[]}',
+    );
+    const [head, payload] = text.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 404/);
+    expect(head).not.toMatch(/set-cookie/i);
+    expect(JSON.parse(payload as string).code).toBe('E_UNKNOWN_NAMESPACE');
+    const crlf = await rawRequest('/decode', { 'X-Namespace': 'a\rSet-Cookie: a=b' }, '{}');
+    expect(crlf).toMatch(/^HTTP\/1\.1 400/); // rejected by Node's HTTP parser
+    for (const raw of [
+      '{"payloads":[{"data":1}]}',
+      '{"payloads":[{"metadata":[]}]}',
+      '{"payloads":"x"}',
+      '[]',
+      'null',
+    ]) {
+      const reply = await post(url, '/decode', undefined, { raw });
+      expect([raw, reply.status, reply.json.code]).toEqual([raw, 400, 'E_BAD_REQUEST']);
+      expect(reply.text).not.toMatch(/\bat \S+ \(|node:internal|\.ts:\d+/);
+    }
+  });
+
+  it("rejects CORS origins '*' together with allowCredentials (it would let any site read with the user's cookies)", () => {
+    expect(() => createCodecServerHandler({ cors: { origins: '*', allowCredentials: true } })).toThrow(
+      /allowCredentials/,
+    );
   });
 });

@@ -1,4 +1,5 @@
-/** Shared helpers for the codec-server tests: temp dirs, servers, payloads, HTTP calls. */
+/** Shared helpers for the codec-server tests: temp dirs, servers, payloads, HTTP calls, the CLI. */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
@@ -88,5 +89,30 @@ export async function freePort(): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       srv.close(() => resolve(port));
     });
+  });
+}
+
+/** The built `x-storage` executable (the test script builds with `tsc -b` before jest). */
+export const BIN = path.resolve(__dirname, '../dist/bin.js');
+
+/** Result of {@link runXStorage}. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `x-storage <args>` as a child process (killed after `timeoutMs`, which then shows as a
+ * non-zero code) and resolves with its exit code and output.
+ */
+export function runXStorage(args: string[], stdin?: string, timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      const e = error as { code?: unknown; killed?: boolean } | null;
+      const code = e === null ? 0 : typeof e.code === 'number' ? e.code : 1;
+      resolve({ code: e?.killed ? -1 : code, stdout, stderr });
+    });
+    child.stdin?.end(stdin);
   });
 }

