@@ -34,10 +34,11 @@ export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
 /** Default `name` of {@link PostgresStorageDriver}. */
 export const POSTGRES_DRIVER_DEFAULT_NAME = 'postgres';
 /**
- * Largest accepted `maxPayloadSize`: 256 MiB. `pg` reads `bytea` as hex text, and a larger value
- * would exceed V8's maximum string length on the way back.
+ * Largest accepted `maxPayloadSize`: 255 MiB (267386880 bytes). `pg` reads a `bytea` value as one
+ * hex string (2 characters per byte); above 268435443 bytes that string exceeds V8's maximum
+ * string length (536870888 characters), and a stored value could never be read back.
  */
-export const POSTGRES_MAX_PAYLOAD_SIZE_LIMIT = 256 * 1024 * 1024;
+export const POSTGRES_MAX_PAYLOAD_SIZE_LIMIT = 255 * 1024 * 1024;
 /** Longest accepted `ttl`: 100 years, in milliseconds. */
 export const POSTGRES_MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
 /**
@@ -79,7 +80,7 @@ export interface PostgresStorageDriverOptions extends ContentAddressedStorageDri
   name?: string;
   /**
    * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
-   * At most 268435456 (256 MiB). Default: 52428800 (50 MiB).
+   * At most 267386880 (255 MiB). Default: 52428800 (50 MiB).
    */
   maxPayloadSize?: number;
   /**
@@ -236,8 +237,9 @@ function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
 
 /**
  * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
- * other bytes (Node's Buffer pool). Plain, because `Buffer#slice` makes a view, not a copy, and
- * callers (core's retrieve) copy with `slice()`.
+ * other bytes (Node's Buffer pool), so a retrieved payload never keeps a pooled slab alive or
+ * aliases another row's bytes, and callers get a plain `Uint8Array` rather than a `Buffer`
+ * (whose `slice()` is a view, not a copy).
  */
 function ownBytes(data: Uint8Array): Uint8Array {
   if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
@@ -302,7 +304,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    *
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `pool` has no
    *   `connect()`, `schema` or `table` is not a plain lower-case identifier, or `name`,
-   *   `maxPayloadSize` (also: above 256 MiB) or `ttl` (also: above 100 years) is invalid.
+   *   `maxPayloadSize` (also: above 255 MiB) or `ttl` (also: above 100 years) is invalid.
    */
   constructor(options: PostgresStorageDriverOptions) {
     const checked = checkOptions(options);
@@ -400,8 +402,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    * it runs the DDL in one transaction under a transaction-scoped advisory lock
    * (`pg_advisory_xact_lock(POSTGRES_SCHEMA_LOCK_ID, hashtext('"schema"."table"'))`), and retries
    * once if a CREATE outside that lock races it. When everything exists it runs one catalog
-   * query and no DDL. Never called implicitly: `store`/`retrieve` run no DDL. The same DDL is
-   * available as {@link schemaSql} for migration tools.
+   * query and no DDL; an existing schema is never re-created (`CREATE SCHEMA IF NOT EXISTS` would
+   * need `CREATE` on the database), so a role with `CREATE` on a provisioned schema suffices.
+   * Never called implicitly: `store`/`retrieve` run no DDL. The same DDL is available as
+   * {@link schemaSql} for migration tools.
    *
    * @throws StorageDriverError `E_CONFIG` (no privilege to create, authentication, driver
    *   closed), `E_BACKEND` (connection failures), `E_ABORTED` if `signal` fires.
@@ -412,19 +416,27 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       try {
         await this.withClient(signal, async (client) => {
           const found = await client.query({
-            text: 'SELECT to_regclass($1) IS NOT NULL AS has_table, to_regclass($2) IS NOT NULL AS has_index',
-            values: [this.names.qualifiedTable, this.names.qualifiedExpiryIndex],
+            text: [
+              'SELECT to_regclass($1) IS NOT NULL AS has_table, to_regclass($2) IS NOT NULL AS has_index,',
+              '  to_regnamespace($3) IS NOT NULL AS has_schema',
+            ].join('\n'),
+            values: [this.names.qualifiedTable, this.names.qualifiedExpiryIndex, `"${this.names.schema}"`],
           });
-          const row = found.rows[0] as { has_table?: boolean; has_index?: boolean } | undefined;
+          const row = found.rows[0] as { has_table?: boolean; has_index?: boolean; has_schema?: boolean } | undefined;
           if (row?.has_table === true && row.has_index === true) return;
           throwIfAborted(signal, this.name);
+          // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
+          // which a role allowed to create tables only in its provisioned schema does not have.
+          const statements = schemaStatements(this.names).filter(
+            (statement) => row?.has_schema !== true || !statement.startsWith('CREATE SCHEMA'),
+          );
           await client.query({ text: 'BEGIN' });
           try {
             await client.query({
               text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
               values: [POSTGRES_SCHEMA_LOCK_ID, this.names.qualifiedTable],
             });
-            for (const statement of schemaStatements(this.names)) await client.query({ text: statement });
+            for (const statement of statements) await client.query({ text: statement });
             await client.query({ text: 'COMMIT' });
           } catch (e) {
             await client.query({ text: 'ROLLBACK' }).catch(() => {});

@@ -1,5 +1,8 @@
 /** Options, schema, one statement per batch, TTL semantics and hostile claims on the shared server. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+
+import { constants as bufferConstants } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   defaultPayloadConverter,
   ExternalStorage,
@@ -11,6 +14,7 @@ import { encodePayload, StorageDriverClaim, StorageDriverErrorCode, sha256Hex } 
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import type { Pool } from 'pg';
 import {
+  POSTGRES_MAX_PAYLOAD_SIZE_LIMIT,
   type PostgresPool,
   PostgresStorageDriver,
   type PostgresStorageDriverOptions,
@@ -25,6 +29,8 @@ import {
   expiresAt,
   makeDriver,
   makePool,
+  meteredPool,
+  POSTGRES_URL,
   payload,
   statementCalls,
   text,
@@ -33,6 +39,7 @@ import {
 } from './helpers';
 
 const MiB = 1024 * 1024;
+const MAX_STRING_LENGTH = bufferConstants.MAX_STRING_LENGTH;
 let pool: Pool;
 let schema: string;
 
@@ -107,6 +114,7 @@ describe('options', () => {
       { pool, ttl: 1.5 },
       { pool, ttl: 101 * 365 * 24 * 3600_000 },
       { pool, maxPayloadSize: 257 * MiB },
+      { pool, maxPayloadSize: 256 * MiB },
       { pool, maxPayloadSize: -1 },
       { pool, name: '' },
     ];
@@ -115,6 +123,14 @@ describe('options', () => {
         expect.objectContaining({ code: 'E_CONFIG' }) as unknown as Error,
       );
     }
+  });
+
+  it('the maxPayloadSize limit is retrievable: its bytea hex text fits a V8 string', () => {
+    // pg reads bytea as '\\x' + 2 hex characters per byte in one JS string. At 256 MiB that string
+    // exceeds V8's limit: pg-protocol throws in its socket handler and the retrieve hangs forever.
+    expect(2 * POSTGRES_MAX_PAYLOAD_SIZE_LIMIT + 2).toBeLessThanOrEqual(MAX_STRING_LENGTH);
+    const d = new PostgresStorageDriver({ pool, maxPayloadSize: POSTGRES_MAX_PAYLOAD_SIZE_LIMIT });
+    expect(d.maxPayloadSize).toBe(POSTGRES_MAX_PAYLOAD_SIZE_LIMIT);
   });
 });
 
@@ -163,6 +179,33 @@ describe('schema', () => {
     expect(schemaStatements({ schema })).toHaveLength(3);
   });
 
+  it('ensureSchema works for a role that may create tables in an existing schema but not schemas', async () => {
+    // The usual split: a DBA creates the schema and grants USAGE + CREATE on it; the application's
+    // role has no CREATE on the database, where even CREATE SCHEMA IF NOT EXISTS is refused.
+    const role = `xs_app_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await pool.query(`CREATE ROLE "${role}" LOGIN NOINHERIT PASSWORD '${password}'`);
+    await pool.query(`CREATE SCHEMA "${schema}"`);
+    await pool.query(`GRANT USAGE, CREATE ON SCHEMA "${schema}" TO "${role}"`);
+    const url = new URL(POSTGRES_URL);
+    url.username = role;
+    url.password = password;
+    const appPool = makePool({ connectionString: url.toString(), max: 1 });
+    try {
+      const d = new PostgresStorageDriver({ pool: appPool, schema });
+      // The trap: refused although the schema exists.
+      await expect(appPool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)).rejects.toMatchObject({ code: '42501' });
+      await d.ensureSchema();
+      await d.ensureSchema();
+      const claims = await d.store({}, [payload('app role')]);
+      expect(text((await d.retrieve({}, claims))[0])).toBe('app role');
+    } finally {
+      await appPool.end();
+      await dropSchema(pool, schema);
+      await pool.query(`DROP ROLE IF EXISTS "${role}"`);
+    }
+  });
+
   it('a missing table is E_CONFIG (not retryable) and store/retrieve never create it', async () => {
     const d = new PostgresStorageDriver({ pool, schema });
     const err = await errorCode(() => d.store({}, [payload('no table')]));
@@ -179,17 +222,28 @@ describe('schema', () => {
 });
 
 describe('one statement per batch (measured with pg_stat_statements)', () => {
+  // The driver's pool connects as a role of its own: every statement it sends is counted (a
+  // BEGIN/COMMIT or SET around the batch would show), and nothing from tests running in parallel.
+  let metered: Awaited<ReturnType<typeof meteredPool>>;
+  beforeEach(async () => {
+    metered = await meteredPool(pool, { max: 2 });
+  });
+  afterEach(async () => {
+    await metered.dispose();
+  });
+
   it('store of 100 payloads (with duplicates) is 1 INSERT; retrieve of 100 claims is 1 SELECT; no DDL', async () => {
-    const d = await makeDriver(pool, schema, { ttl: 3_600_000 });
+    await makeDriver(pool, schema, { ttl: 3_600_000 });
+    const d = new PostgresStorageDriver({ pool: metered.pool, schema, ttl: 3_600_000 });
     const payloads = Array.from({ length: 100 }, (_, i) => payload(`p${i % 90}`));
-    const before = await statementCalls(pool, schema);
+    const before = await statementCalls(pool, metered.role);
     const claims = await d.store({}, payloads);
-    const afterStore = await statementCalls(pool, schema);
+    const afterStore = await statementCalls(pool, metered.role);
     const back = await d.retrieve({}, claims);
-    const afterRetrieve = await statementCalls(pool, schema);
+    const afterRetrieve = await statementCalls(pool, metered.role);
     // A second store of the same batch (all dedup hits) is again one statement.
     await d.store({}, payloads);
-    const afterRestore = await statementCalls(pool, schema);
+    const afterRestore = await statementCalls(pool, metered.role);
     expect(back.map(text)).toEqual(payloads.map(text));
     expect(diffCalls(before, afterStore)).toEqual({ INSERT: 1 });
     expect(diffCalls(afterStore, afterRetrieve)).toEqual({ SELECT: 1 });
@@ -198,12 +252,13 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
   });
 
   it('1,000 payloads of 1 KiB are still 1 INSERT and 1 SELECT', async () => {
-    const d = await makeDriver(pool, schema);
+    await makeDriver(pool, schema);
+    const d = new PostgresStorageDriver({ pool: metered.pool, schema });
     const payloads = Array.from({ length: 1000 }, (_, i) => makePayload(pseudoRandomBytes(1024, i)));
-    const before = await statementCalls(pool, schema);
+    const before = await statementCalls(pool, metered.role);
     const claims = await d.store({}, payloads);
     await d.retrieve({}, claims);
-    expect(diffCalls(before, await statementCalls(pool, schema))).toEqual({ INSERT: 1, SELECT: 1 });
+    expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ INSERT: 1, SELECT: 1 });
   });
 });
 

@@ -80,6 +80,9 @@ describe('terminated connection (pg_terminate_backend) mid-batch', () => {
         expect(err.code).toBe('E_BACKEND');
         expect(err.retryable).toBe(true);
         expect(err.driverName).toBe('postgres');
+        // The terminated connection was destroyed, not returned to the pool or leaked.
+        expect(driverPool.idleCount).toBe(driverPool.totalCount);
+        expect(driverPool.totalCount).toBe(0);
       }
       expect(await countRows(pool, driver)).toBe(1); // the terminated INSERT wrote nothing
       const claims = await driver.store({}, payloads);
@@ -105,13 +108,15 @@ describe('exhausted pool', () => {
         const ac = new AbortController();
         const retrieving = rejection(() => driver.retrieve({ abortSignal: ac.signal }, claims));
         const storing = rejection(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
+        const sweeping = rejection(() => driver.deleteExpired({ signal: ac.signal }));
+        const ensuring = rejection(() => driver.ensureSchema({ signal: ac.signal }));
         await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(small.waitingCount).toBe(2);
+        expect(small.waitingCount).toBe(4);
         ac.abort(new Error('caller gave up'));
-        // Both reject while the only connection is still held by the test.
-        const [r, s] = await Promise.all([retrieving, storing]);
+        // All reject while the only connection is still held by the test.
+        const errors = await Promise.all([retrieving, storing, sweeping, ensuring]);
         expect(released).toBe(false);
-        expect([r.code, s.code]).toEqual(['E_ABORTED', 'E_ABORTED']);
+        expect(errors.map((e) => e.code)).toEqual(['E_ABORTED', 'E_ABORTED', 'E_ABORTED', 'E_ABORTED']);
       } finally {
         held.release();
         released = true;

@@ -93,17 +93,43 @@ export async function expiresAt(pool: Pool, driver: PostgresStorageDriver, key: 
 }
 
 /**
- * Calls recorded by pg_stat_statements for statements whose text mentions `"schema".`, grouped
- * by their first word (INSERT, SELECT, WITH, ...). Other tests share the server, so only
- * statements naming this test's own schema are counted.
+ * A login role of its own (a member of the shared server's user, so it inherits its privileges on
+ * the test's tables) and a pool that connects as it. pg_stat_statements records statements per
+ * role, so {@link statementCalls} sees every statement this pool sends — `BEGIN`, `SET`, catalog
+ * queries included — and nothing that other tests running in parallel send.
  */
-export async function statementCalls(pool: Pool, schema: string): Promise<Map<string, number>> {
+export async function meteredPool(
+  admin: Pool,
+  config: PoolConfig = {},
+): Promise<{ pool: Pool; role: string; dispose: () => Promise<void> }> {
+  const role = `xs_meter_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  const url = new URL(POSTGRES_URL);
+  await admin.query(`CREATE ROLE "${role}" LOGIN INHERIT PASSWORD '${password}' IN ROLE "${url.username}"`);
+  url.username = role;
+  url.password = password;
+  const pool = makePool({ ...config, connectionString: url.toString() });
+  return {
+    pool,
+    role,
+    async dispose() {
+      await pool.end();
+      await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+    },
+  };
+}
+
+/**
+ * Calls recorded by pg_stat_statements for every statement `role` ran (see {@link meteredPool}),
+ * grouped by their first word (INSERT, SELECT, WITH, BEGIN, ...).
+ */
+export async function statementCalls(pool: Pool, role: string): Promise<Map<string, number>> {
   const r = await pool.query<{ verb: string; calls: string }>(
     `SELECT upper(split_part(ltrim(query), ' ', 1)) AS verb, sum(calls)::bigint AS calls
        FROM pg_stat_statements
-      WHERE query LIKE '%' || $1 || '%' AND query NOT LIKE '%pg_stat_statements%'
+      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)
       GROUP BY 1`,
-    [`"${schema}".`],
+    [role],
   );
   return new Map(r.rows.map((row) => [row.verb, Number(row.calls)]));
 }

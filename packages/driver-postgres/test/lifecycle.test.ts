@@ -106,6 +106,51 @@ describe('deleteExpired', () => {
     expect((await expiresAt(pool, driver, claims[0]?.claimData.key ?? '')) ?? 0).toBeGreaterThan(Date.now());
   });
 
+  it('a store racing a sweeper that is deleting the same expired row waits for it and writes the row again', async () => {
+    const [claim] = await driver.store({}, [payload('raced')]);
+    const key = claim?.claimData.key ?? '';
+    await pool.query(`UPDATE ${driver.qualifiedTable} SET expires_at = now() - interval '1 hour'`);
+    const sweeper = await pool.connect();
+    try {
+      // A sweeper mid-transaction: it has deleted the expired row but not committed yet.
+      await sweeper.query('BEGIN');
+      const doomed = await sweeper.query(`DELETE FROM ${driver.qualifiedTable} WHERE expires_at < now() RETURNING key`);
+      expect(doomed.rows).toEqual([{ key }]);
+      const storing = driver.store({}, [payload('raced')]); // a dedup hit on the row being deleted
+      for (let i = 0; ; i++) {
+        const r = await pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO ${driver.qualifiedTable}%'`,
+        );
+        if (r.rows.length > 0) break;
+        if (i > 200) throw new Error('the store never waited for the sweeper');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await sweeper.query('COMMIT');
+      const [again] = await storing;
+      expect(again).toEqual(claim);
+    } finally {
+      sweeper.release();
+    }
+    // The claim the store returned points at a row that exists, with a fresh expiry.
+    expect(text((await driver.retrieve({}, [claim!]))[0])).toBe('raced');
+    expect((await expiresAt(pool, driver, key)) ?? 0).toBeGreaterThan(Date.now());
+  });
+
+  it('stores racing concurrent sweepers: every claim a store returned stays readable', async () => {
+    const payloads = Array.from({ length: 400 }, (_, i) => payload(`race ${i}`));
+    await driver.store({}, payloads);
+    await pool.query(`UPDATE ${driver.qualifiedTable} SET expires_at = now() - interval '1 hour'`);
+    const batches = Array.from({ length: 20 }, (_, i) => payloads.slice(i * 20, i * 20 + 20));
+    const [claimed] = await Promise.all([
+      Promise.all(batches.map((batch) => driver.store({}, batch))),
+      driver.deleteExpired({ batchSize: 7 }),
+      driver.deleteExpired({ batchSize: 11 }),
+    ]);
+    const back = await driver.retrieve({}, claimed.flat());
+    expect(back.map(text)).toEqual(payloads.map(text));
+    expect(await driver.deleteExpired()).toMatchObject({ deleted: 0 });
+  });
+
   it('surfaces errors: a statement timeout is E_BACKEND (retryable), a missing table E_CONFIG', async () => {
     await seed(10, "now() - interval '1 hour'", 'expired');
     const impatient = makePool({ max: 1, statement_timeout: 300 });
@@ -118,6 +163,7 @@ describe('deleteExpired', () => {
       expect(err.code).toBe('E_BACKEND');
       expect(err.retryable).toBe(true);
       expect(err.message).toContain('57014');
+      expect(impatient.idleCount).toBe(impatient.totalCount); // no connection leaked
       await holder.query('ROLLBACK');
       expect(await d.deleteExpired()).toMatchObject({ deleted: 10 });
     } finally {
