@@ -187,6 +187,73 @@ function firstError(replies: RedisPipelineResult): Error | undefined {
   return undefined;
 }
 
+/** Commands whose arguments carry credentials: `AUTH [user] password`, `HELLO 3 AUTH user password`. */
+const CREDENTIAL_COMMANDS = new Set(['auth', 'hello']);
+/** Error properties ioredis nests errors under (`cause`, `lastNodeError` of a Cluster, `errors`). */
+const NESTED_ERROR_KEYS = ['cause', 'lastNodeError', 'previousErrors', 'errors'];
+const REDACTED = '[redacted]';
+
+/** The password (and ACL username) a client was configured with, if any (Redis and Cluster options). */
+function clientSecrets(client: RedisClientLike): string[] {
+  type Auth = { password?: unknown; username?: unknown };
+  const options = (client as { options?: Auth & { redisOptions?: Auth } }).options;
+  const found = [options?.password, options?.redisOptions?.password];
+  return found.filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/**
+ * `error` with every credential removed (DESIGN: errors never carry credentials). ioredis rejects
+ * the commands queued behind a failed handshake with the `AUTH`/`HELLO` reply error itself, whose
+ * `command.args` hold the password; a Cluster nests such errors as `lastNodeError`. Returns
+ * `error` itself when there is nothing to remove, otherwise a copy (the original, which ioredis
+ * also emits to the application's `error` listeners, is left alone).
+ */
+function redactCredentials(error: unknown, known: readonly string[]): unknown {
+  if (!(error instanceof Error)) return error;
+  const secrets = new Set(known);
+  const collect = (e: unknown, depth: number) => {
+    if (!(e instanceof Error) || depth > 8) return;
+    const command = (e as { command?: { name?: unknown; args?: unknown } }).command;
+    if (
+      command &&
+      typeof command.name === 'string' &&
+      CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
+      Array.isArray(command.args)
+    ) {
+      const args: unknown[] = command.args;
+      const from =
+        command.name.toLowerCase() === 'hello' ? args.findIndex((a) => String(a).toUpperCase() === 'AUTH') + 1 : 0;
+      if (from >= 0) for (const a of args.slice(from)) if (typeof a === 'string' && a.length > 0) secrets.add(a);
+    }
+    for (const k of NESTED_ERROR_KEYS) {
+      const nested = (e as unknown as Record<string, unknown>)[k];
+      for (const n of Array.isArray(nested) ? nested : [nested]) collect(n, depth + 1);
+    }
+  };
+  collect(error, 0);
+  if (secrets.size === 0) return error;
+  const scrub = (text: string) => {
+    let out = text;
+    for (const secret of secrets) out = out.split(secret).join(REDACTED);
+    return out;
+  };
+  const copy = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'string') return scrub(value);
+    if (depth > 8 || value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
+    if (Array.isArray(value)) return value.map((v) => copy(v, depth + 1));
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (!(value instanceof Error) && proto !== Object.prototype && proto !== null) return value;
+    const out = Object.create(proto) as Record<PropertyKey, unknown>;
+    for (const k of Reflect.ownKeys(value)) {
+      const d = Object.getOwnPropertyDescriptor(value, k) as PropertyDescriptor;
+      if ('value' in d) d.value = copy(d.value, depth + 1);
+      Object.defineProperty(out, k, d);
+    }
+    return out;
+  };
+  return copy(error, 0);
+}
+
 /** A zero-copy Buffer view of `bytes` (ioredis sends Buffers binary-safe, strings as UTF-8). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -269,7 +336,13 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix); // fail before opening a connection
     const { Redis } = loadIoredis();
-    const client = new Redis(url, { ...clientOptions });
+    let client: OwnedRedisClient;
+    try {
+      client = new Redis(url, { ...clientOptions });
+    } catch {
+      // No cause: ioredis' error (e.g. Node's ERR_INVALID_URL) carries the URL, password included.
+      throw invalidOption('url is not a valid Redis URL (redis://[[user]:password@]host:port[/db])');
+    }
     return RedisStorageDriver.owning(client, driverOptions);
   }
 
@@ -288,7 +361,12 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix);
     const { Cluster } = loadIoredis();
-    const client = new Cluster([...nodes], { ...clientOptions });
+    let client: OwnedRedisClient;
+    try {
+      client = new Cluster([...nodes], { ...clientOptions });
+    } catch {
+      throw invalidOption('nodes or clientOptions are not valid for an ioredis Cluster');
+    }
     return RedisStorageDriver.owning(client, driverOptions);
   }
 
@@ -397,9 +475,9 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
         },
         2,
         async (item) => {
-          // Redirected during a resharding: one at a time, in order, through ioredis' routing.
-          const [first, second] = queue(this.client, item) as [Promise<unknown>, Promise<unknown>];
-          return [await first, await second];
+          // Redirected during a resharding: through ioredis' routing, sent in order. Promise.all, not
+          // two awaits: if the first command fails, the second's rejection must not go unhandled.
+          return Promise.all(queue(this.client, item) as Promise<unknown>[]);
         },
       ),
     );
@@ -439,15 +517,16 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
 
   /**
    * Classifies Redis and ioredis errors: authentication/permission refusals and a cluster node
-   * behind a plain client are `E_CONFIG`; everything else (connection lost, `OOM`, `READONLY`,
+   * behind a plain client (`MOVED`, `ASK`, `CROSSSLOT`) are `E_CONFIG`; everything else (connection lost, `OOM`, `READONLY`,
    * `LOADING`, ...) is `E_BACKEND`, retryable.
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
     return this.classify(error, op.kind);
   }
 
-  private classify(error: unknown, kind: string, key?: string): StorageDriverError {
-    if (isStorageDriverError(error)) return error;
+  private classify(raw: unknown, kind: string, key?: string): StorageDriverError {
+    if (isStorageDriverError(raw)) return raw;
+    const error = redactCredentials(raw, clientSecrets(this.client));
     const message = error instanceof Error ? error.message : String(error);
     const where = key === undefined ? '' : ` (key ${key})`;
     if (CONFIG_ERRORS.test(message)) {
@@ -456,7 +535,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
         cause: error,
       });
     }
-    if (/^(?:MOVED|ASK)\b/.test(message) && !isRedisClusterClient(this.client)) {
+    if (/^(?:MOVED|ASK|CROSSSLOT)\b/.test(message) && !isRedisClusterClient(this.client)) {
       return this._error(
         StorageDriverErrorCode.CONFIG,
         `${kind} failed: the server is a Redis Cluster node; pass an ioredis Cluster as the client (${message})`,

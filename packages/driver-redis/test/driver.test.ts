@@ -216,6 +216,24 @@ describe('errors', () => {
       await quitAll(plain, cluster);
     }
   });
+  it('a plain Redis client on a cluster node: a multi-slot retrieve (CROSSSLOT) → E_CONFIG too', async () => {
+    const node = CLUSTER_NODES[0] as { host: string; port: number };
+    const plain = new Redis(node.port, node.host);
+    const cluster = new Cluster(CLUSTER_NODES);
+    const keyPrefix = uniquePrefix('crossslot');
+    try {
+      const stored = new RedisStorageDriver({ client: cluster, keyPrefix });
+      const claims = await stored.store({}, [payload('slot a'), payload('slot b'), payload('slot c')]);
+      const slots = new Set(claims.map((c) => redisClusterKeySlot(c.claimData.key as string)));
+      expect(slots.size).toBe(3);
+      const error = await driverError(() => new RedisStorageDriver({ client: plain, keyPrefix }).retrieve({}, claims));
+      expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
+      expect(error.message).toMatch(/ioredis Cluster/);
+    } finally {
+      await deleteUnder(cluster, keyPrefix);
+      await quitAll(plain, cluster);
+    }
+  });
 });
 
 describe('redisClusterKeySlot', () => {

@@ -79,6 +79,37 @@ describe('server down', () => {
   });
 });
 
+describe('default ioredis options', () => {
+  it('owned (fromUrl) and injected clients with default options: bounded E_BACKEND while down, then work again unaided', async () => {
+    const server = await startRedis();
+    const owned = RedisStorageDriver.fromUrl(server.url, { keyPrefix: 'defaults', operationTimeout: 500 });
+    const client = new Redis(server.url); // every ioredis default: offline queue, 20 retries per request
+    client.on('error', () => {});
+    const injected = new RedisStorageDriver({ client, keyPrefix: 'defaults', operationTimeout: 500 });
+    try {
+      for (const driver of [owned, injected]) await driver.store({}, [payload('warm')]);
+      await server.kill();
+      for (const driver of [owned, injected]) {
+        const error = await driverError(() => driver.store({}, [payload('while down')]));
+        expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
+        expect(error.message).toMatch(/timed out after 500 ms/);
+      }
+      await server.restart();
+      // The next call, with the default operationTimeout (10 s), outlasts ioredis' reconnect
+      // backoff (ioredis 6: 50 ms doubling, at most 5 s + jitter) and succeeds without any help.
+      for (const driver of [owned, injected]) {
+        const patient = new RedisStorageDriver({ client: driver.client, keyPrefix: 'defaults' });
+        const claims = await patient.store({}, [payload('back again')]);
+        expect(text((await patient.retrieve({}, claims))[0])).toBe('"back again"');
+      }
+    } finally {
+      await owned.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+});
+
 describe('owned client', () => {
   it('fromUrl against a dead port fails with E_BACKEND within operationTimeout; close() stops reconnecting', async () => {
     const server = await startRedis();

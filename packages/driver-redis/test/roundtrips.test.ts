@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildStorageKey, encodePayload, type StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver, redisClusterKeySlot } from '../src';
-import { payload, quitAll, text, workflowTarget } from './helpers';
+import { driverError, payload, quitAll, text, workflowTarget } from './helpers';
 import {
   counters,
   delta,
@@ -106,6 +106,26 @@ describe('cluster: one round trip per master node per batch', () => {
     for (const [i, d] of read.entries()) expect(d).toEqual({ reads: 1, calls: { get: perNode[i] } });
   });
 
+  it('the first call on a brand-new Cluster (no slot map yet) still sends one pipeline per master', async () => {
+    const fresh = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { slotsRefreshInterval: 600_000 },
+    );
+    try {
+      expect(fresh.slots.length).toBe(0);
+      const driver = new RedisStorageDriver({ client: fresh, keyPrefix: 'rt-fresh', ttl: 60_000 });
+      const payloads = batch('fresh', 30);
+      const [claims, stored] = await measure(() => driver.store({ target }, payloads));
+      const perNode = stored.map((d) => d.calls.set ?? 0);
+      expect(perNode.every((n) => n > 0)).toBe(true);
+      expect(perNode.reduce((a, b) => a + b, 0)).toBe(30);
+      for (const [i, d] of stored.entries()) expect(d.calls.pexpire).toBe(perNode[i]);
+      expect((await driver.retrieve({}, claims)).map(text)).toEqual(payloads.map(text));
+    } finally {
+      await quitAll(fresh);
+    }
+  });
+
   it('a slot moved behind the client’s back (MOVED) is retried through ioredis and lands on the new owner', async () => {
     const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-moved', ttl: 60_000 });
     await driver.store({}, batch('warm-up', 10)); // the client has the slot map cached
@@ -129,6 +149,34 @@ describe('cluster: one round trip per master node per batch', () => {
     expect(await (admins[next] as Redis).cluster('COUNTKEYSINSLOT', slot)).toBe(1);
     expect(await (admins[owner] as Redis).cluster('COUNTKEYSINSLOT', slot)).toBe(0);
     expect((await driver.retrieve({}, claims as StorageDriverClaim[])).map(text)).toEqual(payloads.map(text));
+  });
+
+  it('a slot nobody serves (CLUSTERDOWN) fails the store with E_BACKEND and leaves no unhandled rejection', async () => {
+    const down = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      { slotsRefreshInterval: 600_000, retryDelayOnClusterDown: 0 },
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const driver = new RedisStorageDriver({ client: down, keyPrefix: 'rt-down', ttl: 60_000 });
+    const lost = payload('in an unserved slot');
+    const key = driver.redisKey(buildStorageKey(target, sha256Hex(encodePayload(lost))));
+    const slot = redisClusterKeySlot(key);
+    const owner = admins[await ownerOf(slot)] as Redis;
+    try {
+      await driver.store({ target }, batch('served', 3)); // slot map loaded
+      await owner.cluster('DELSLOTS', slot);
+      const error = await driverError(() => driver.store({ target }, [lost, ...batch('served', 3)]));
+      expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
+      expect(error.message).toMatch(/CLUSTERDOWN/);
+      await new Promise((r) => setTimeout(r, 100)); // let any orphaned rejection surface
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await owner.cluster('ADDSLOTS', slot);
+      await quitAll(down);
+    }
   });
 
   async function ownerOf(slot: number): Promise<number> {

@@ -46,8 +46,9 @@ async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
+      // A password-protected server answers NOAUTH: it is up all the same.
       const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping']);
-      if (stdout.trim() === 'PONG') return;
+      if (stdout.trim() === 'PONG' || stdout.includes('NOAUTH')) return;
     } catch {
       // not up yet
     }
@@ -57,7 +58,7 @@ async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
 }
 
 /** Starts a private redis-server (optionally cluster-enabled) on a free port. */
-export async function startRedis(options: { cluster?: boolean } = {}): Promise<PrivateRedis> {
+export async function startRedis(options: { cluster?: boolean; args?: readonly string[] } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'driver-redis-server-'));
   let child: ChildProcess | undefined;
@@ -65,6 +66,7 @@ export async function startRedis(options: { cluster?: boolean } = {}): Promise<P
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     args.push('--dir', dir, '--maxmemory-policy', 'noeviction', '--logfile', path.join(dir, 'redis.log'));
     if (options.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
+    args.push(...(options.args ?? []));
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForPing(port);
   };
