@@ -37,6 +37,7 @@ step "built packages load with require() and import()" node scripts/check-packag
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
+step "packed packages in a plain npm project (types, peers, real servers)" bash scripts/check-consumer.sh
 step "conformance suite under node:test (runner-agnostic)" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=.tmp/node-test.tap \

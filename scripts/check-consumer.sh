@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A user's view of the release: packs every published package with pnpm (as `changeset publish`
+# does: workspace: ranges become real versions), installs the tarballs into a plain npm project
+# together with their peers from the registry, type-checks a user's program against the installed
+# .d.ts files (strict, skipLibCheck off), runs it against the real servers, and runs the CLI bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+OUT="$ROOT/.tmp/consumer"
+rm -rf "$OUT" && mkdir -p "$OUT/tarballs" "$OUT/app"
+
+for dir in packages/*/; do
+  (cd "$dir" && pnpm pack --pack-destination "$OUT/tarballs" >/dev/null)
+done
+cp scripts/consumer/package.json scripts/consumer/app.ts scripts/consumer/tsconfig.json "$OUT/app/"
+
+node - "$OUT" <<'JS'
+const fs = require('node:fs');
+const path = require('node:path');
+const out = process.argv[2];
+const app = path.join(out, 'app', 'package.json');
+const pkg = JSON.parse(fs.readFileSync(app, 'utf8'));
+for (const file of fs.readdirSync(path.join(out, 'tarballs'))) {
+  const { execFileSync } = require('node:child_process');
+  const manifest = JSON.parse(
+    execFileSync('tar', ['-xOzf', path.join(out, 'tarballs', file), 'package/package.json'], { encoding: 'utf8' }),
+  );
+  const text = JSON.stringify(manifest);
+  if (text.includes('workspace:')) throw new Error(`${file}: packed package.json still has a workspace: range`);
+  pkg.dependencies[manifest.name] = `file:../tarballs/${file}`;
+}
+fs.writeFileSync(app, JSON.stringify(pkg, null, 2));
+console.log(`consumer: ${Object.keys(pkg.dependencies).length} dependencies, packed ones from ${out}/tarballs`);
+JS
+
+cd "$OUT/app"
+npm install --no-audit --no-fund --loglevel=error >/dev/null
+"$ROOT/node_modules/.bin/tsc" -p tsconfig.json
+node dist/app.js
+npx --no-install x-storage --help | head -1
