@@ -79,7 +79,13 @@ export interface StorageDriverHarnessHooks<D extends StorageDriver> {
   corrupt?(driver: D, claim: StorageDriverClaim): Promise<void>;
   /** Delete the stored object behind `claim`. */
   remove?(driver: D, claim: StorageDriverClaim): Promise<void>;
-  /** Number of objects stored in the driver's (isolated) store. */
+  /**
+   * Number of objects stored in the driver's (isolated) store. With it, "nothing was written"
+   * is proven by counting. Without it, the suite proves it by storing the same payload through a
+   * second `create()` driver and checking that its claim does not resolve in the first one, which
+   * needs claims that are valid across instances (so provide this hook when claims name their
+   * store, e.g. a bucket or a key prefix).
+   */
   countObjects?(driver: D): Promise<number>;
   /**
    * Extra hostile claims specific to the backend (another bucket, another table...), built from
