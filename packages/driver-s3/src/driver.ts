@@ -20,8 +20,16 @@ import {
   type StoreItem,
   validateConcurrency,
 } from '@x/storage-driver-core';
-import { classifyS3Error, redactSigningFields, s3ErrorName, s3HttpStatus } from './errors';
-import { fitKeyToS3, isValidBucketName, validateClaimBucket, validateClaimKey, validateKeyPrefix } from './keys';
+import { classifyS3Error, isClientSideRefusal, redactSigningFields, s3ErrorName, s3HttpStatus } from './errors';
+import {
+  bucketProblem,
+  fitKeyToS3,
+  isAccessPointArn,
+  isValidBucket,
+  validateClaimBucket,
+  validateClaimKey,
+  validateKeyPrefix,
+} from './keys';
 
 /** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_TYPE = 'aws.s3driver';
@@ -37,9 +45,11 @@ export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
 export interface S3ClientLike {
   /** Sends one command; `options.abortSignal` cancels the request. */
   send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  /** The client's resolved configuration; only `forcePathStyle` is read (access point ARNs need it off). */
+  readonly config?: { readonly forcePathStyle?: unknown };
 }
 
-/** Picks the bucket for one payload (called once per payload of a `store` call). */
+/** Picks the bucket (name or access point ARN) for one payload (called once per payload of a `store` call). */
 export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Payload) => string;
 
 /**
@@ -84,13 +94,17 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    */
   client: S3ClientLike;
   /**
-   * The bucket to store into: a name, or a function `(context, payload) => name` called once per
+   * The bucket to store into: a name, an S3 access point ARN
+   * (`arn:{aws|aws-cn|aws-us-gov}:s3:{region}:{account}:accesspoint/{name}`, as the official
+   * Python driver accepts), or a function `(context, payload) => name or ARN` called once per
    * payload (route by namespace, workflow type or size). Required. The bucket is written into
-   * each claim, so retrieval needs no configuration beyond `allowedBuckets`.
+   * each claim, so retrieval needs no configuration beyond `allowedBuckets`. Access point ARNs
+   * need a client without `forcePathStyle` (the SDK addresses them by host name); S3 Object
+   * Lambda, Outposts and multi-region access points are rejected with `E_CONFIG`.
    */
   bucket: string | S3BucketSelector;
   /**
-   * Buckets that claims may name; a claim naming any other bucket is rejected with
+   * Buckets (names or access point ARNs, compared exactly) that claims may name; a claim naming any other bucket is rejected with
    * `E_INVALID_CLAIM` before any request, so a forged claim in history cannot make a worker
    * read from another bucket its credentials can reach. A bucket selector returning a bucket
    * outside this list fails the store with `E_CONFIG`. Default: `[bucket]` when `bucket` is a
@@ -123,7 +137,7 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
   /**
    * Storage class of written objects, e.g. `STANDARD`, `INTELLIGENT_TIERING`, `STANDARD_IA`.
    * Avoid archive classes (`GLACIER`, `DEEP_ARCHIVE`): archived objects cannot be read back
-   * directly. Default: none set (`STANDARD`).
+   * directly (retrieve fails with `E_CONFIG` `InvalidObjectState` until the object is restored). Default: none set (`STANDARD`).
    */
   storageClass?: string;
   /**
@@ -136,7 +150,7 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
 
 /** Where one payload lives in S3. */
 export interface S3StorageLocation extends StorageLocation {
-  /** Bucket name. */
+  /** Bucket name or S3 access point ARN. */
   readonly bucket: string;
   /** Full object key (with `keyPrefix`), as written into the claim. */
   readonly key: string;
@@ -225,8 +239,7 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
     throw configError('client must be an S3Client (an object with a send method)');
   }
   if (typeof o.bucket === 'string') {
-    if (!isValidBucketName(o.bucket))
-      throw configError(`bucket ${JSON.stringify(o.bucket)} is not a valid bucket name`);
+    if (!isValidBucket(o.bucket)) throw configError(`bucket ${JSON.stringify(o.bucket)} ${bucketProblem(o.bucket)}`);
   } else if (typeof o.bucket !== 'function') {
     throw configError('bucket must be a bucket name or a function returning one');
   } else if (o.allowedBuckets === undefined) {
@@ -237,11 +250,19 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
       throw configError('allowedBuckets must be a non-empty array of bucket names');
     }
     for (const b of o.allowedBuckets) {
-      if (!isValidBucketName(b)) throw configError(`allowedBuckets: ${JSON.stringify(b)} is not a valid bucket name`);
+      if (!isValidBucket(b)) throw configError(`allowedBuckets: ${JSON.stringify(b)} ${bucketProblem(b)}`);
     }
     if (typeof o.bucket === 'string' && !o.allowedBuckets.includes(o.bucket)) {
       throw configError('allowedBuckets must include bucket');
     }
+  }
+  const arns = [...(typeof o.bucket === 'string' ? [o.bucket] : []), ...(o.allowedBuckets ?? [])].filter(
+    isAccessPointArn,
+  );
+  if (arns.length > 0 && o.client.config?.forcePathStyle === true) {
+    throw configError(
+      `access point ARN ${arns[0]} needs a client without forcePathStyle (the AWS SDK addresses access points by host name)`,
+    );
   }
   if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
@@ -264,14 +285,17 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
  *   exists is not uploaded again (see {@link S3ExistenceCheck}).
  * - At most `concurrency` requests in flight per call; the first failure aborts the others;
  *   the caller's abort signal is passed to every request.
- * - Claims are untrusted: the bucket must be one of `allowedBuckets`, the key must have the
- *   official structure (any SDK's percent-encoding), and the bytes must match the claim's SHA-256.
+ * - Claims are untrusted: the bucket (a name or an S3 access point ARN) must be one of
+ *   `allowedBuckets` exactly, the key must have the official structure (any SDK's
+ *   percent-encoding, at most 4096 bytes), and the bytes must match the claim's SHA-256.
  * - Lifecycle: S3 never expires objects by itself; configure a lifecycle rule on the key prefix
  *   `v0/` (or `keyPrefix`) or on a tag set with `tags` (see the README).
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG`; `store` throws
  * `E_TOO_LARGE`, `E_ABORTED`, `E_CONFIG` (missing bucket, access denied, invalid request such
- * as an unknown storage class or KMS key; not retryable), `E_BACKEND` (throttling, 5xx,
+ * as an unknown storage class or KMS key, an access point ARN the client cannot address, and on
+ * retrieve an archived object (`InvalidObjectState`): not found would wrongly say the data is
+ * gone and retrying cannot help until someone restores it; not retryable), `E_BACKEND` (throttling, 5xx,
  * timeouts, connection failures after the SDK's own retries; retryable); `retrieve`
  * additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND` (`NoSuchKey`), `E_INTEGRITY`. Messages
  * name the bucket and key, never credentials. API misuse throws `TypeError`.
@@ -304,7 +328,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
-   *   `bucket` is neither a valid bucket name nor a function, `allowedBuckets` is missing while
+   *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
+   *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
    *   `bucket` is a function, or `allowedBuckets`, `name`,
    *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `keyPrefix`, `serverSideEncryption`,
    *   `storageClass` or `tags` is invalid.
@@ -348,13 +373,11 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         cause: e,
       });
     }
-    if (!isValidBucketName(bucket)) {
+    if (!isValidBucket(bucket)) {
       throw this._error(
         StorageDriverErrorCode.CONFIG,
-        `bucket selector returned an invalid bucket name for payload ${index}`,
-        {
-          index,
-        },
+        `bucket selector returned a value that ${bucketProblem(bucket)} for payload ${index}`,
+        { index },
       );
     }
     if (!this.allowedBuckets.includes(bucket)) {
@@ -368,8 +391,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   }
 
   protected override _locationId(location: S3StorageLocation): string {
-    // Bucket names never contain '/'.
-    return `${location.bucket}/${location.key}`;
+    // Unambiguous whatever the bucket holds (access point ARNs contain ':' and '/').
+    return JSON.stringify([location.bucket, location.key]);
   }
 
   protected _claimFields(location: S3StorageLocation): Record<string, string> {
@@ -409,7 +432,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
   /**
    * Classifies SDK errors: `NoSuchBucket`, 403 `AccessDenied` (and other credential refusals),
-   * other 4xx such as `InvalidArgument` → `E_CONFIG` (not retryable); throttling (`SlowDown`,
+   * 403 `InvalidObjectState` (archived object), other 4xx such as `InvalidArgument`, and the SDK
+   * refusing to address an access point ARN → `E_CONFIG` (not retryable); throttling (`SlowDown`,
    * 429), 5xx, timeouts and connection failures → `E_BACKEND` (retryable; the SDK has already
    * retried). The `cause` is the SDK error, stripped of signing details.
    */
@@ -519,7 +543,24 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     const where = location === undefined ? '' : ` s3://${location.bucket}/${displayKey(location.key)}`;
     const what = `${kind}${where} failed: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`;
     const key = location?.key;
-    switch (classifyS3Error(error)) {
+    const errorKind = classifyS3Error(error);
+    if (location !== undefined && isAccessPointArn(location.bucket) && isClientSideRefusal(error)) {
+      // The SDK refused to build a request for the ARN (path-style client, partition or region
+      // mismatch, an endpoint it cannot prefix): configuration, not a transient failure.
+      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+      return this._error(
+        StorageDriverErrorCode.CONFIG,
+        `${what}${message}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
+        { key, cause, retryable: false },
+      );
+    }
+    switch (errorKind) {
+      case 'archived':
+        return this._error(
+          StorageDriverErrorCode.CONFIG,
+          `${what}: the object is archived (storage class GLACIER or DEEP_ARCHIVE, or an archive tier of INTELLIGENT_TIERING) and cannot be read until it is restored; restore it (RestoreObject), and do not store payloads with, or transition them by lifecycle rule to, a storage class that archives`,
+          { key, cause, retryable: false },
+        );
       case 'no-bucket':
         return this._error(
           StorageDriverErrorCode.CONFIG,

@@ -14,6 +14,8 @@ export type S3ErrorKind =
   | 'no-bucket'
   /** 403 and other credential/permission refusals. */
   | 'access-denied'
+  /** 403 `InvalidObjectState`: the object is archived (GLACIER, DEEP_ARCHIVE) and not restored. */
+  | 'archived'
   /** 501 `NotImplemented` (e.g. a server without conditional writes). */
   | 'not-implemented'
   /** Throttling, 5xx, timeouts, connection failures: worth retrying later. */
@@ -41,7 +43,6 @@ const ACCESS_DENIED = new Set([
   'InvalidAccessKeyId',
   'InvalidSecurity',
   'SignatureDoesNotMatch',
-  'InvalidObjectState',
   'KMS.AccessDeniedException',
   'KMS.DisabledException',
   'CredentialsProviderError',
@@ -85,6 +86,20 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/**
+ * Whether `error` was raised by the SDK before any HTTP exchange for a reason that is not
+ * transient (no HTTP status, not a socket/DNS failure, not a timeout or throttling name, not
+ * marked retryable): e.g. the SDK refusing to build an endpoint for an access point ARN.
+ */
+export function isClientSideRefusal(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || s3HttpStatus(error) !== undefined) return false;
+  const e = error as SdkErrorShape;
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return false;
+  const name = s3ErrorName(error);
+  if (name !== undefined && (TRANSIENT.has(name) || name === 'AbortError')) return false;
+  return e.$retryable === undefined || e.$retryable === null || e.$retryable === false;
+}
+
 /** Error name (`name`, `Code` or `code`) of an SDK or Node error, if any. */
 export function s3ErrorName(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
@@ -108,6 +123,7 @@ export function classifyS3Error(error: unknown): S3ErrorKind {
   const status = s3HttpStatus(error);
   const code = typeof error === 'object' && error !== null ? (error as SdkErrorShape).code : undefined;
   if (name === 'NoSuchBucket') return 'no-bucket';
+  if (name === 'InvalidObjectState') return 'archived';
   if (name !== undefined && NOT_FOUND.has(name)) return 'not-found';
   if ((name !== undefined && EXISTS.has(name)) || status === 412) return 'exists';
   if (name === 'NotImplemented' || status === 501) return 'not-implemented';

@@ -9,6 +9,14 @@ import { isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/stor
 
 /** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
 export const S3_MAX_KEY_BYTES = 1024;
+/**
+ * Longest object key accepted from a claim, in bytes. Larger than {@link S3_MAX_KEY_BYTES}
+ * because S3-compatible servers without the 1024-byte limit (moto accepts any length) let the
+ * official Python, Go and Java drivers write longer keys (they do not shorten them); 4096 holds
+ * the key of all-ASCII namespace, type and id at Temporal's default 1000-byte id limit. This
+ * driver itself never writes a key over 1024 bytes (see {@link fitKeyToS3}).
+ */
+export const S3_MAX_CLAIM_KEY_BYTES = 4096;
 /** Longest accepted `keyPrefix`, in bytes. */
 export const S3_MAX_KEY_PREFIX_BYTES = 512;
 
@@ -38,9 +46,42 @@ function invalidClaim(why: string): StorageDriverError {
   return new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, why);
 }
 
-/** Whether `name` is an acceptable bucket name (see the module notes). */
+/**
+ * An S3 access point ARN: partition `aws`, `aws-cn` or `aws-us-gov`, service `s3`, a region, a
+ * 12-digit account and `accesspoint/` followed by an access point name (3–50 lower-case letters,
+ * digits and `-`, starting and ending with a letter or digit).
+ */
+const ACCESS_POINT_ARN =
+  /^arn:aws(?:-cn|-us-gov)?:s3:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:accesspoint\/[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$/;
+
+/** Whether `name` is an acceptable plain bucket name (see the module notes); ARNs are not. */
 export function isValidBucketName(name: unknown): name is string {
   return typeof name === 'string' && BUCKET_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+/**
+ * Whether `value` is an S3 access point ARN
+ * (`arn:{aws|aws-cn|aws-us-gov}:s3:{region}:{12-digit account}:accesspoint/{name}`). S3 Object
+ * Lambda and Outposts access points, multi-region access points and bucket ARNs are not.
+ */
+export function isAccessPointArn(value: unknown): value is string {
+  return typeof value === 'string' && ACCESS_POINT_ARN.test(value);
+}
+
+/** Whether `value` is a plain bucket name or an S3 access point ARN (what `bucket` accepts). */
+export function isValidBucket(value: unknown): value is string {
+  return isValidBucketName(value) || isAccessPointArn(value);
+}
+
+/** Why `value` is not a valid bucket (for error messages; `value` is not echoed for non-strings). */
+export function bucketProblem(value: unknown): string {
+  if (typeof value !== 'string') return 'is not a string';
+  if (!value.startsWith('arn:')) return 'is not a valid bucket name';
+  if (/^arn:[^:]*:s3-object-lambda:/.test(value)) {
+    return 'is an S3 Object Lambda access point ARN, which is not supported (it transforms objects, so the stored hash would not match)';
+  }
+  if (/^arn:[^:]*:s3-outposts:/.test(value)) return 'is an S3 on Outposts ARN, which is not supported';
+  return 'is not a supported ARN (only S3 access point ARNs arn:{aws|aws-cn|aws-us-gov}:s3:{region}:{account}:accesspoint/{name})';
 }
 
 /**
@@ -118,7 +159,7 @@ const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = ne
  * readable), then a key with the structure of the official key spec —
  * `v0/[ns/{ns}/]{wt|at}/{type}/{wi|ai}/{id}/ri/{run}/d/sha256/{hex}` or `v0/d/sha256/{hex}` —
  * whose dynamic segments use the lenient character set of any SDK's percent-encoder, at most
- * 1024 bytes in all. Everything else — empty keys, absolute or `\` paths, control characters,
+ * {@link S3_MAX_CLAIM_KEY_BYTES} (4096) bytes in all. Everything else — empty keys, absolute or `\` paths, control characters,
  * raw non-ASCII, other structures, `..` anywhere but in a value position — is rejected.
  *
  * `.` and `..` are accepted as *values* (a workflow id of `..` is written as is by every SDK):
@@ -129,8 +170,8 @@ const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = ne
  */
 export function validateClaimKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0) throw invalidClaim('Claim key must be a non-empty string');
-  if (key.length > S3_MAX_KEY_BYTES || textEncoder.encode(key).length > S3_MAX_KEY_BYTES) {
-    throw invalidClaim(`Claim key is longer than ${S3_MAX_KEY_BYTES} bytes`);
+  if (key.length > S3_MAX_CLAIM_KEY_BYTES || textEncoder.encode(key).length > S3_MAX_CLAIM_KEY_BYTES) {
+    throw invalidClaim(`Claim key is longer than ${S3_MAX_CLAIM_KEY_BYTES} bytes`);
   }
   // Each `v0/` at a segment boundary is a candidate start of the spec key; what precedes it
   // must be a valid key prefix.
@@ -179,11 +220,11 @@ function checkSpecKey(body: string): void {
 }
 
 /**
- * Validates a bucket name taken from a claim.
+ * Validates a bucket taken from a claim: a plain bucket name or an S3 access point ARN.
  *
- * @throws StorageDriverError `E_INVALID_CLAIM` if it is not a plausible bucket name.
+ * @throws StorageDriverError `E_INVALID_CLAIM` if it is neither.
  */
 export function validateClaimBucket(bucket: unknown): string {
-  if (!isValidBucketName(bucket)) throw invalidClaim('Claim bucket is not a valid bucket name');
+  if (!isValidBucket(bucket)) throw invalidClaim(`Claim bucket ${bucketProblem(bucket)}`);
   return bucket;
 }

@@ -107,7 +107,7 @@ runStorageDriverConformance(
           new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/ai/I/ri/R/d/sha256/${h}` }),
           new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/wi/I%2/ri/R/d/sha256/${h}` }),
           new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/wi/é/ri/R/d/sha256/${h}` }),
-          new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/wi/${'x'.repeat(1000)}/ri/R/d/sha256/${h}` }),
+          new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/wi/${'x'.repeat(4100)}/ri/R/d/sha256/${h}` }),
           new StorageDriverClaim({ ...d, key: `v0/ns/a/wt/T/wi/I\r\nX-Evil: 1/ri/R/d/sha256/${h}` }),
         ];
       },

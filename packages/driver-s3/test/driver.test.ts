@@ -320,6 +320,22 @@ describe('errors', () => {
       'E_NOT_FOUND',
     );
   });
+  it('InvalidObjectState (archived in GLACIER, not restored; produced by moto) → E_CONFIG saying so, not access denied', async () => {
+    const d = driverOf({ storageClass: 'GLACIER' });
+    const [claim] = await d.store({}, [payload('archived')]);
+    const e = await storageError(() => d.retrieve({}, [claim as StorageDriverClaim]));
+    expect([e.code, e.retryable, e.key]).toEqual(['E_CONFIG', false, claim?.claimData.key]);
+    expect(e.message).toMatch(
+      new RegExp(`^retrieve s3://${bucket}/v0/d/sha256/[0-9a-f]{64} failed: InvalidObjectState \\(HTTP 403\\)`),
+    );
+    expect(e.message).toContain('archived');
+    expect(e.message).toContain('restore');
+    expect(e.message).not.toMatch(/access denied|s3:GetObject/);
+    // The object exists (HEAD answers 200), so a repeat store uploads nothing.
+    proxy.reset();
+    await d.store({}, [payload('archived')]);
+    expect(methods()).toEqual(['HEAD']);
+  });
   it('AccessDenied → E_CONFIG naming bucket, key and the permission; no credentials anywhere', async () => {
     proxy.inject = (r) =>
       r.method === 'PUT' || r.method === 'GET' ? { status: 403, code: 'AccessDenied' } : undefined;

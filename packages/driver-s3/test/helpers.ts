@@ -231,12 +231,15 @@ export class CountingProxy {
 
     const headers = { ...req.headers };
     delete headers.expect;
+    const rewritten = this.rewrite?.(record);
+    // A rewritten request goes path-style to the upstream (moto must not read a bucket from the host).
+    if (rewritten !== undefined) headers.host = this.upstream.host;
     const upstreamReq = http.request(
       {
         host: this.upstream.hostname,
         port: this.upstream.port,
         method: req.method,
-        path: this.rewrite?.(record) ?? url,
+        path: rewritten ?? url,
         headers,
         agent: this.agent,
       },

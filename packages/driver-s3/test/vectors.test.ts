@@ -78,6 +78,13 @@ describe('keys written by other SDKs are retrievable', () => {
     ['go PathEscape', `v0/ns/default/wt/W/wi/a:b@c&d=e+f$g/ri/${RUN}/d/sha256/${h}`],
     ['java URLEncoder', `v0/ns/payments+prod/wt/W/wi/order%2b123/ri/${RUN}/d/sha256/${h}`],
     ['empty segment (older writers)', `v0/ns//wt/W/wi/x/ri//d/sha256/${h}`],
+    // The official drivers do not shorten keys; a server without S3's 1024-byte limit (moto)
+    // stores their keys for 1000-character ASCII namespace, type and id as they are.
+    [
+      'python, 1000-character ids on a lenient server (3133 bytes)',
+      `v0/ns/${'n'.repeat(1000)}/wt/${'t'.repeat(1000)}/wi/${'i'.repeat(1000)}/ri/${RUN}/d/sha256/${h}`,
+    ],
+    ['4096 bytes', `v0/ns/${'a'.repeat(4096 - 95)}/wt/W/wi/I/ri/R/d/sha256/${h}`],
   ])('%s', async (_name, key) => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
     const driver = new S3StorageDriver({ client, bucket });
@@ -101,7 +108,8 @@ describe('validateClaimKey', () => {
   it.each([
     ['empty', ''],
     ['not a string', 42],
-    ['over 1024 bytes', `v0/ns/${'a'.repeat(1000)}/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['over 4096 bytes', `v0/ns/${'a'.repeat(4100)}/wt/W/wi/I/ri/R/d/sha256/${h}`],
+    ['4097 bytes', `v0/ns/${'a'.repeat(4097 - 95)}/wt/W/wi/I/ri/R/d/sha256/${h}`],
     ['control character', `v0/ns/a\u0001/wt/W/wi/I/ri/R/d/sha256/${h}`],
     ['NUL', `v0/d/sha256/${h}\u0000`],
     ['CRLF', `v0/ns/a\r\n/wt/W/wi/I/ri/R/d/sha256/${h}`],
