@@ -35,6 +35,7 @@ step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
+step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "packed packages in a plain npm project (types, peers, real servers)" bash scripts/check-consumer.sh
