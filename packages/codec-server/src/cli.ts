@@ -81,7 +81,8 @@ Options:
   -h, --help          Show this help
 `;
 
-const SWEEP_HELP = `Usage: x-storage sweep --config <file> [--driver <id>]... [--older-than <duration>] [--dry-run] [--json]
+const SWEEP_HELP = `Usage: x-storage sweep --config <file> [--driver <id>]... [--older-than <duration>] [--dry-run]
+                       [--batch-size <n>] [--max-batches <n>] [--json]
 
 Runs the lifecycle method of every configured driver that has one, and prints what it removed:
   sweep({ olderThan, dryRun, signal })          e.g. the filesystem driver

@@ -134,9 +134,12 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * (`?preserveStorageRefs=true` returns references as they are) and `POST /download`, bodies
  * `{"payloads":[...]}` in proto3 JSON.
  *
- * @throws StorageDriverError `E_CONFIG` for an invalid option (bad namespace config, bad
- *   `maxBodyBytes`, CORS origins that are not a list of strings or `'*'`).
- * @throws TypeError if drivers or codecs do not have the expected methods.
+ * @throws StorageDriverError `E_CONFIG` for an invalid option (bad namespace config, an empty
+ *   `defaultNamespace`, a `maxBodyBytes` / `maxPayloads` that is not a positive integer, a
+ *   `maxMetadataEntries` that is not a non-negative integer, CORS origins that are not a list of
+ *   strings or `'*'`, `cors.allowCredentials` together with origins `'*'`).
+ * @throws TypeError if `options` is not an object, or drivers or codecs do not have the expected
+ *   methods.
  */
 export function createCodecServerHandler(options: CodecServerOptions): CodecServerHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');

@@ -52,6 +52,11 @@ it('prints help for the CLI and each command', async () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(`Usage: x-storage ${command}`);
   }
+  // The usage synopsis names every option of sweep, as the README does.
+  const synopsis = (await run(['sweep', '--help'])).stdout.split('\n\n')[0] ?? '';
+  for (const option of ['--driver', '--older-than', '--dry-run', '--batch-size', '--max-batches', '--json']) {
+    expect(synopsis).toContain(option);
+  }
   const none = await run([]);
   expect(none.code).toBe(2);
   const unknown = await run(['frobnicate']);

@@ -65,7 +65,7 @@ export interface RedisStorageDriverOptions extends ContentAddressedStorageDriver
   /**
    * Lifetime of a stored payload in milliseconds (`PX`). A store of a payload that already exists
    * extends its expiry to at least `ttl` from now and never shortens it. Choose it longer than your
-   * longest workflow run plus the namespace retention period. Default: none (payloads never
+   * longest workflow run plus the namespace retention period. A positive integer. Default: none (payloads never
    * expire, and a store of an existing payload removes any expiry it had).
    */
   ttl?: number;
@@ -73,7 +73,7 @@ export interface RedisStorageDriverOptions extends ContentAddressedStorageDriver
    * Upper bound, in milliseconds, on one `store` or `retrieve` call against Redis, including time
    * spent waiting in ioredis' offline queue while the server is unreachable. When it elapses the
    * call rejects with `E_BACKEND` (retryable). Raise it for very large batches over slow links.
-   * Default: 10000.
+   * A positive integer, at most 2147483647. Default: 10000.
    */
   operationTimeout?: number;
 }
@@ -81,8 +81,8 @@ export interface RedisStorageDriverOptions extends ContentAddressedStorageDriver
 /** Options of {@link RedisStorageDriver.fromUrl} and {@link RedisStorageDriver.fromClusterNodes}. */
 export interface RedisStorageDriverConnectOptions extends Omit<RedisStorageDriverOptions, 'client'> {
   /**
-   * Options passed to the ioredis constructor (`RedisOptions` for `fromUrl`, `ClusterOptions` for
-   * `fromClusterNodes`), merged over the driver's defaults. Default: `{}`.
+   * Options passed as they are to the ioredis constructor (`RedisOptions` for `fromUrl`,
+   * `ClusterOptions` for `fromClusterNodes`); the driver adds none of its own. Default: `{}`.
    */
   clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -279,8 +279,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (connection lost, timeout, `OOM`,
- * `READONLY`, ... — retryable), `E_CONFIG` (`NOAUTH`/`WRONGPASS`/`NOPERM`, or a plain `Redis`
- * client pointed at a cluster node); `retrieve` additionally throws `E_INVALID_CLAIM`,
+ * `READONLY`, ... — retryable), `E_CONFIG` (`NOAUTH`/`WRONGPASS`/`NOPERM`, a plain `Redis`
+ * client pointed at a cluster node, or a call after {@link RedisStorageDriver.close}); `retrieve` additionally throws `E_INVALID_CLAIM`,
  * `E_NOT_FOUND` (never stored, expired or evicted; the message names the key), `E_INTEGRITY`.
  *
  * @example
@@ -385,7 +385,9 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   /**
    * Closes the client if the driver created it (`fromUrl`/`fromClusterNodes`): `QUIT` and wait for
    * the connection to end, falling back to a hard disconnect after 2 s (at once when the client is
-   * not connected, which also cancels a pending reconnection). Does nothing for an injected client. Idempotent; never throws.
+   * not connected, which also cancels a pending reconnection). Afterwards `store` and `retrieve`
+   * fail with `E_CONFIG` (not retryable). Does nothing for an injected client: its lifecycle stays
+   * with the caller. Idempotent; never throws.
    */
   close(): Promise<void> {
     if (!this.ownsClient) return Promise.resolve();
@@ -556,8 +558,19 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     });
   }
 
-  /** Runs `work` bounded by `operationTimeout` (the base class already races `op.signal`). */
+  /**
+   * Runs `work` bounded by `operationTimeout` (the base class already races `op.signal`).
+   *
+   * @throws StorageDriverError `E_CONFIG` (not retryable) once {@link RedisStorageDriver.close} was called.
+   */
   private async bounded<T>(op: BackendOperation, work: () => Promise<T>): Promise<T> {
+    if (this.closing !== undefined) {
+      // The owned client is gone for good: ioredis would answer "Connection is closed.", which
+      // would read as a retryable E_BACKEND although no retry can ever succeed.
+      throw this._error(StorageDriverErrorCode.CONFIG, `${op.kind} failed: the driver is closed`, {
+        retryable: false,
+      });
+    }
     let timer: NodeJS.Timeout | undefined;
     const running = work();
     running.catch(() => {}); // a late failure after the timeout must not be unhandled

@@ -270,8 +270,18 @@ describe('owned clients', () => {
     await driver.close();
     await driver.close();
     expect(driver.client.status).toBe('end');
-    await makeDriver().close();
+    // A closed driver can never succeed again: E_CONFIG, not a retryable E_BACKEND (as Postgres).
+    for (const call of [() => driver.retrieve({}, claims), () => driver.store({}, [payload('late')])]) {
+      const error = await driverError(call);
+      expect(error.code).toBe('E_CONFIG');
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/driver is closed/);
+    }
+    const injected = makeDriver();
+    await injected.close();
     expect(client.status).toBe('ready');
+    const again = await injected.store({}, [payload('still usable')]);
+    expect(text((await injected.retrieve({}, again))[0])).toBe('"still usable"');
   });
 
   it('fromClusterNodes works against the cluster and closes its client', async () => {
