@@ -120,6 +120,8 @@ const OWNED = Symbol('RedisStorageDriver.ownsClient');
 
 /** Redis error prefixes that mean a permanent refusal (fix the configuration). */
 const CONFIG_ERRORS = /^(?:NOAUTH|WRONGPASS|NOPERM|ERR unknown command|ERR syntax error)/;
+/** What Redis before 7.0 answers to `PEXPIRE key ms GT` (the option arrived in 7.0): not retryable. */
+const OLD_SERVER_ERROR = /^ERR wrong number of arguments for 'pexpire' command/i;
 /** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
 const REDIRECT_ERRORS = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
 /** ioredis rejects a pipeline whose keys span nodes (the slot map changed under us). */
@@ -531,6 +533,13 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const error = redactCredentials(raw, clientSecrets(this.client));
     const message = error instanceof Error ? error.message : String(error);
     const where = key === undefined ? '' : ` (key ${key})`;
+    if (OLD_SERVER_ERROR.test(message)) {
+      return this._error(
+        StorageDriverErrorCode.CONFIG,
+        `${kind} refused by Redis${where}: ${message} (this driver needs Redis 7.0 or later for PEXPIRE … GT)`,
+        { key, cause: error },
+      );
+    }
     if (CONFIG_ERRORS.test(message)) {
       return this._error(StorageDriverErrorCode.CONFIG, `${kind} refused by Redis${where}: ${message}`, {
         key,

@@ -234,6 +234,20 @@ describe('errors', () => {
       await quitAll(plain, cluster);
     }
   });
+  it('a server older than Redis 7.0 (PEXPIRE … GT refused) → E_CONFIG naming the version, not retryable', async () => {
+    // Redis 6.2 answers `PEXPIRE k ms GT` with "wrong number of arguments"; Redis 7 gives the same
+    // reply to a PEXPIRE with a missing argument, so the real server's error object is used here.
+    const reply = await client.call('pexpire', 'only-a-key').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(reply)).toMatch(/wrong number of arguments for 'pexpire'/i);
+    const driver = new RedisStorageDriver({ client, keyPrefix: uniquePrefix('old-server') });
+    const wrap = (driver as unknown as { _wrapError(e: unknown, op: { kind: string }): Error })._wrapError.bind(driver);
+    const error = wrap(reply, { kind: 'store' }) as Error & { code: string; retryable: boolean };
+    expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
+    expect(error.message).toMatch(/Redis 7\.0 or later/);
+  });
 });
 
 describe('redisClusterKeySlot', () => {
