@@ -112,6 +112,12 @@ interface IoredisModule {
   Cluster: new (nodes: RedisClusterNode[], options: Record<string, unknown>) => OwnedRedisClient;
 }
 
+/** The `node error` event of an ioredis `Cluster`: a startup node failed while loading the slot map. */
+interface NodeErrorEvents {
+  on(event: 'node error', listener: (error: unknown) => void): unknown;
+  removeListener(event: 'node error', listener: (error: unknown) => void): unknown;
+}
+
 /** How long `close()` waits for a quitting connection to end before disconnecting hard. */
 const CLOSE_TIMEOUT_MS = 2_000;
 
@@ -656,10 +662,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     entries: readonly E[],
     keyOf: (entry: E) => string,
   ): Promise<Map<string, number[]>> {
-    if (client.slots.length === 0) {
-      // Not connected yet: an empty pipeline waits until ioredis has the slot map, sending nothing.
-      await client.pipeline().exec();
-    }
+    if (client.slots.length === 0) await this.waitForSlots(client);
     const groups = new Map<string, number[]>();
     for (let i = 0; i < entries.length; i++) {
       const slot = redisClusterKeySlot(keyOf(entries[i] as E));
@@ -673,6 +676,30 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       group.push(i);
     }
     return groups;
+  }
+
+  /**
+   * Waits until a Cluster that has not connected yet has its slot map (an empty pipeline waits for
+   * it, sending nothing). When no startup node answers, ioredis rejects with a bare "None of
+   * startup nodes is available" and reports why only through `node error` events; a refusal among
+   * them (`WRONGPASS`, `NOAUTH`, `NOPERM`) is thrown instead, so that it reads as the permanent
+   * configuration error it is rather than as a retryable outage.
+   */
+  private async waitForSlots(client: RedisClusterLike): Promise<void> {
+    const events = client as Partial<NodeErrorEvents>;
+    let refusal: Error | undefined;
+    const onNodeError = (error: unknown) => {
+      if (error instanceof Error && CONFIG_ERRORS.test(error.message)) refusal = error;
+    };
+    const listening = typeof events.on === 'function' && typeof events.removeListener === 'function';
+    if (listening) events.on?.('node error', onNodeError);
+    try {
+      await client.pipeline().exec();
+    } catch (e) {
+      throw refusal ?? e;
+    } finally {
+      if (listening) events.removeListener?.('node error', onNodeError);
+    }
   }
 
   private async sendGroup<E>(

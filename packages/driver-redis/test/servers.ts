@@ -98,15 +98,22 @@ export interface PrivateCluster {
   stop(): Promise<void>;
 }
 
-/** Starts three cluster-enabled servers and joins them with `redis-cli --cluster create`. */
-export async function startCluster(): Promise<PrivateCluster> {
+/**
+ * Starts three cluster-enabled servers and joins them with `redis-cli --cluster create`. With a
+ * `password`, every node requires it (`requirepass`) and uses it towards the others (`masterauth`).
+ */
+export async function startCluster(options: { password?: string } = {}): Promise<PrivateCluster> {
   const nodes: PrivateRedis[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop()));
   };
+  const { password } = options;
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  const args = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
   try {
-    for (let i = 0; i < 3; i++) nodes.push(await startRedis({ cluster: true }));
+    for (let i = 0; i < 3; i++) nodes.push(await startRedis({ cluster: true, args }));
     await run('redis-cli', [
+      ...auth,
       '--cluster',
       'create',
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -117,7 +124,7 @@ export async function startCluster(): Promise<PrivateCluster> {
     const deadline = Date.now() + 20_000;
     for (const n of nodes) {
       for (;;) {
-        const { stdout } = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']);
+        const { stdout } = await run('redis-cli', [...auth, '-p', String(n.port), 'cluster', 'info']);
         if (/cluster_state:ok/.test(stdout) && /cluster_known_nodes:3/.test(stdout)) break;
         if (Date.now() > deadline) throw new Error('private cluster did not reach cluster_state:ok');
         await new Promise((r) => setTimeout(r, 100));
