@@ -10,7 +10,7 @@ import {
   type StorageDriverError,
 } from '@x/storage-driver-core';
 import { FsStorageDriver, type FsStorageDriverOptions } from '../src';
-import { cleanup, errorCode, makeTempDir, payload, text } from './helpers';
+import { captureStorageDriverError, cleanup, errorCode, makeTempDir, payload, text } from './helpers';
 
 /** Exposes the protected error classification. */
 class TestableFsDriver extends FsStorageDriver {
@@ -124,7 +124,7 @@ describe('real permission and capacity failures', () => {
     expect(tryRun('mount', ['--bind', root, root])).toBe(true);
     try {
       expect(tryRun('mount', ['-o', 'remount,bind,ro', root])).toBe(true);
-      const e = await catchError(() => d.store({}, [payload('after')]));
+      const e = await captureStorageDriverError(() => d.store({}, [payload('after')]));
       expect(e.code).toBe('E_CONFIG');
       expect(e.retryable).toBe(false);
       expect(e.message).toContain('EROFS');
@@ -144,7 +144,7 @@ describe('real permission and capacity failures', () => {
     const sha = path.join(root, 'v0', 'd', 'sha256');
     expect(tryRun('chattr', ['+i', sha])).toBe(true);
     try {
-      const e = await catchError(() => d.store({}, [payload('after')]));
+      const e = await captureStorageDriverError(() => d.store({}, [payload('after')]));
       expect(e.code).toBe('E_CONFIG');
       expect(e.message).toContain('EPERM');
       expect(await readdir(path.join(root, '.tmp'))).toEqual([]);
@@ -161,7 +161,7 @@ describe('real permission and capacity failures', () => {
       const root = path.join(dir, 'store');
       await mkdir(root, { mode: 0o500 });
       try {
-        const e = await catchError(() => new FsStorageDriver({ root }).store({}, [payload('x')]));
+        const e = await captureStorageDriverError(() => new FsStorageDriver({ root }).store({}, [payload('x')]));
         expect(e.code).toBe('E_CONFIG');
       } finally {
         await chmod(root, 0o700);
@@ -178,7 +178,7 @@ describe('real permission and capacity failures', () => {
       try {
         const d = new FsStorageDriver({ root: path.join(mnt, 'store') });
         const big = { metadata: {}, data: new Uint8Array(1024 * 1024).fill(1) };
-        const e = await catchError(() => d.store({}, [big]));
+        const e = await captureStorageDriverError(() => d.store({}, [big]));
         expect(e.code).toBe('E_BACKEND');
         expect(e.retryable).toBe(true);
         expect(e.message).toContain('ENOSPC');
@@ -192,13 +192,3 @@ describe('real permission and capacity failures', () => {
     },
   );
 });
-
-async function catchError(fn: () => Promise<unknown>): Promise<StorageDriverError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (isStorageDriverError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}

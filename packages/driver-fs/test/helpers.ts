@@ -3,12 +3,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  isStorageDriverError,
   type Payload,
   StorageDriverClaim,
   type StorageDriverErrorCode,
   type StorageDriverTargetInfo,
 } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { FsStorageDriver, type FsStorageDriverOptions } from '../src';
 
 const encoder = new TextEncoder();
@@ -47,13 +47,7 @@ export function withKey(claim: StorageDriverClaim, key: string): StorageDriverCl
 
 /** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
 export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
-  try {
-    await fn();
-  } catch (e) {
-    if (isStorageDriverError(e)) return e.code;
-    throw e;
-  }
-  throw new Error('expected a StorageDriverError, but the call succeeded');
+  return (await captureStorageDriverError(fn)).code;
 }
 
 /** Walks `dir` recursively; returns `/`-separated relative paths of files or of directories. */
@@ -104,3 +98,5 @@ export function keyOf(claim: StorageDriverClaim | undefined): string {
   if (key === undefined) throw new Error('claim has no key');
   return key;
 }
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';

@@ -12,6 +12,7 @@ import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-c
 import type { Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
 import {
+  captureStorageDriverError,
   countRows,
   dropSchema,
   errorCode,
@@ -19,7 +20,6 @@ import {
   makePool,
   POSTGRES_URL,
   payload,
-  rejection,
   text,
   uniqueSchema,
 } from './helpers';
@@ -68,8 +68,8 @@ describe('terminated connection (pg_terminate_backend) mid-batch', () => {
           await holder.query(`LOCK TABLE ${driver.qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
           const pending =
             op === 'store'
-              ? rejection(() => driver.store({}, payloads))
-              : rejection(() => driver.retrieve({}, [kept!]));
+              ? captureStorageDriverError(() => driver.store({}, payloads))
+              : captureStorageDriverError(() => driver.retrieve({}, [kept!]));
           const pid = await blockedBackend(op === 'store' ? 'INSERT' : 'SELECT', driver.qualifiedTable);
           await pool.query('SELECT pg_terminate_backend($1)', [pid]);
           err = await pending;
@@ -106,10 +106,10 @@ describe('exhausted pool', () => {
       let released = false;
       try {
         const ac = new AbortController();
-        const retrieving = rejection(() => driver.retrieve({ abortSignal: ac.signal }, claims));
-        const storing = rejection(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
-        const sweeping = rejection(() => driver.deleteExpired({ signal: ac.signal }));
-        const ensuring = rejection(() => driver.ensureSchema({ signal: ac.signal }));
+        const retrieving = captureStorageDriverError(() => driver.retrieve({ abortSignal: ac.signal }, claims));
+        const storing = captureStorageDriverError(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
+        const sweeping = captureStorageDriverError(() => driver.deleteExpired({ signal: ac.signal }));
+        const ensuring = captureStorageDriverError(() => driver.ensureSchema({ signal: ac.signal }));
         await new Promise((resolve) => setTimeout(resolve, 50));
         expect(small.waitingCount).toBe(4);
         ac.abort(new Error('caller gave up'));
@@ -183,18 +183,18 @@ describe('owned pool and secrets', () => {
     for (const [connectionString, code] of variants) {
       const driver = PostgresStorageDriver.fromConnectionString(connectionString, { schema });
       try {
-        const err = await rejection(() => driver.store({}, [payload('x')]));
+        const err = await captureStorageDriverError(() => driver.store({}, [payload('x')]));
         expect(err.code).toBe(code);
         expect(exposed(err)).not.toContain(password);
         expect(exposed(err)).not.toContain(`${password}-wrong`);
-        const sweepErr = await rejection(() => driver.deleteExpired());
+        const sweepErr = await captureStorageDriverError(() => driver.deleteExpired());
         expect(exposed(sweepErr)).not.toContain(password);
       } finally {
         await driver.close();
       }
     }
     // A malformed URL never reaches pg; the error carries no cause (URL errors hold the input).
-    const err = await rejection(async () =>
+    const err = await captureStorageDriverError(async () =>
       PostgresStorageDriver.fromConnectionString(`postgres://xstorage:${password}@127.0.0.1:99999/x`),
     );
     expect(err.code).toBe('E_CONFIG');
@@ -297,7 +297,7 @@ describe('server restart (private PostgreSQL)', () => {
       const claims = await driver.store({}, [payload('survives the restart')]);
       server.stop('fast');
       for (const call of [() => driver.store({}, [payload('while down')]), () => driver.retrieve({}, claims)]) {
-        const err = await rejection(call);
+        const err = await captureStorageDriverError(call);
         expect(err.code).toBe('E_BACKEND');
         expect(err.retryable).toBe(true);
       }

@@ -1,11 +1,7 @@
 /** Shared helpers for the driver-postgres tests: the shared server, isolated schemas, payloads. */
 import { randomBytes } from 'node:crypto';
-import {
-  isStorageDriverError,
-  type Payload,
-  StorageDriverClaim,
-  type StorageDriverErrorCode,
-} from '@x/storage-driver-core';
+import { type Payload, StorageDriverClaim, type StorageDriverErrorCode } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Pool, type PoolConfig } from 'pg';
 import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
 
@@ -63,22 +59,9 @@ export function withFields(claim: StorageDriverClaim | undefined, fields: Record
   return new StorageDriverClaim({ ...(claim?.claimData ?? {}), ...fields });
 }
 
-/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves or throws something else). */
-export async function rejection(
-  fn: () => Promise<unknown>,
-): Promise<import('@x/storage-driver-core').StorageDriverError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (isStorageDriverError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a StorageDriverError, but the call succeeded');
-}
-
-/** The code of the StorageDriverError `fn` rejects with. */
+/** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
 export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
-  return (await rejection(fn)).code;
+  return (await captureStorageDriverError(fn)).code;
 }
 
 /** `expires_at` of a row, in ms since the epoch (`null` = never). */
@@ -143,3 +126,5 @@ export function diffCalls(before: Map<string, number>, after: Map<string, number
   }
   return out;
 }
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
 import {
+  captureStorageDriverError,
   countRows,
   dropSchema,
   errorCode,
@@ -10,7 +11,6 @@ import {
   makeDriver,
   makePool,
   payload,
-  rejection,
   text,
   uniqueSchema,
 } from './helpers';
@@ -159,7 +159,7 @@ describe('deleteExpired', () => {
       await holder.query('BEGIN');
       await holder.query(`LOCK TABLE ${driver.qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
       const d = new PostgresStorageDriver({ pool: impatient, schema });
-      const err = await rejection(() => d.deleteExpired());
+      const err = await captureStorageDriverError(() => d.deleteExpired());
       expect(err.code).toBe('E_BACKEND');
       expect(err.retryable).toBe(true);
       expect(err.message).toContain('57014');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverError } from '@x/storage-driver-core';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver } from '../src';
-import { driverError, payload, quitAll, text, workflowTarget } from './helpers';
+import { captureStorageDriverError, payload, quitAll, text, workflowTarget } from './helpers';
 import { type PrivateCluster, startCluster } from './servers';
 
 const SECRET = 'cluster-Pa55-4e7d';
@@ -72,7 +72,7 @@ describe('password-protected cluster', () => {
     client.on('error', () => {});
     try {
       const driver = new RedisStorageDriver({ client, keyPrefix: 'auth-cluster', operationTimeout: 5_000 });
-      const error = await driverError(() => driver.store({}, batch('wrong password')));
+      const error = await captureStorageDriverError(() => driver.store({}, batch('wrong password')));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/WRONGPASS/);
       expectNoSecret(error, WRONG);
@@ -96,7 +96,7 @@ describe('password-protected cluster', () => {
         await admin.config('SET', 'masterauth', rotated);
         await admin.config('SET', 'requirepass', rotated); // open connections stay authenticated
       }
-      const error = await driverError(() => driver.store({}, batch('after the rotation')));
+      const error = await captureStorageDriverError(() => driver.store({}, batch('after the rotation')));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/WRONGPASS/);
       expectNoSecret(error, SECRET);
@@ -117,11 +117,11 @@ describe('password-protected cluster', () => {
       clientOptions: { redisOptions: { password: WRONG } },
     });
     try {
-      const error = await driverError(() => driver.store({}, batch('owned, wrong password')));
+      const error = await captureStorageDriverError(() => driver.store({}, batch('owned, wrong password')));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/WRONGPASS/);
       expectNoSecret(error, WRONG);
-      const readError = await driverError(() =>
+      const readError = await captureStorageDriverError(() =>
         driver.retrieve({}, [
           {
             claimData: {
@@ -148,7 +148,7 @@ describe('password-protected cluster', () => {
     } finally {
       await quitAll(...admins);
     }
-    const closed = await driverError(() => driver.store({}, [payload('after close')]));
+    const closed = await captureStorageDriverError(() => driver.store({}, [payload('after close')]));
     expect([closed.code, closed.retryable]).toEqual(['E_CONFIG', false]);
   });
 });

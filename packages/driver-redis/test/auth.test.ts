@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverError } from '@x/storage-driver-core';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver } from '../src';
-import { driverError, payload, quitAll, text } from './helpers';
+import { captureStorageDriverError, payload, quitAll, text } from './helpers';
 import { type PrivateRedis, startRedis } from './servers';
 
 const SECRET = 'pa55-Secret-9f1c';
@@ -54,11 +54,11 @@ describe('password-protected server', () => {
       operationTimeout: 5_000,
     });
     try {
-      const error = await driverError(() => driver.store({}, [payload('nope')]));
+      const error = await captureStorageDriverError(() => driver.store({}, [payload('nope')]));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/WRONGPASS/);
       expectNoSecret(error, WRONG);
-      const readError = await driverError(() =>
+      const readError = await captureStorageDriverError(() =>
         driver.retrieve({}, [
           {
             claimData: {
@@ -81,7 +81,7 @@ describe('password-protected server', () => {
     client.on('error', () => {});
     try {
       const driver = new RedisStorageDriver({ client, keyPrefix: 'auth', operationTimeout: 5_000 });
-      const error = await driverError(() => driver.store({}, [payload('nope')]));
+      const error = await captureStorageDriverError(() => driver.store({}, [payload('nope')]));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expectNoSecret(error, WRONG);
     } finally {
@@ -91,7 +91,7 @@ describe('password-protected server', () => {
 
   it('an unparsable URL holding a password → E_CONFIG that echoes neither URL nor password', async () => {
     for (const url of [`redis://:${WRONG}@127.0.0.1:99999999`, `redis://:${WRONG}@[::1`]) {
-      const error = await driverError(async () => RedisStorageDriver.fromUrl(url));
+      const error = await captureStorageDriverError(async () => RedisStorageDriver.fromUrl(url));
       expect(error.code).toBe('E_CONFIG');
       expectNoSecret(error, WRONG);
     }
@@ -102,7 +102,7 @@ describe('password-protected server', () => {
     client.on('error', () => {});
     try {
       const driver = new RedisStorageDriver({ client, keyPrefix: 'auth', operationTimeout: 5_000 });
-      const error = await driverError(() => driver.store({}, [payload('nope')]));
+      const error = await captureStorageDriverError(() => driver.store({}, [payload('nope')]));
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/NOAUTH/);
     } finally {

@@ -11,8 +11,8 @@ import {
 } from '../src';
 import {
   CLUSTER_NODES,
+  captureStorageDriverError,
   deleteUnder,
-  driverError,
   errorCode,
   payload,
   quitAll,
@@ -129,7 +129,7 @@ describe('keys and values', () => {
     const [claim] = await driver.store({}, [payload('soon gone')]);
     const key = claim?.claimData.key as string;
     await client.unlink(key);
-    const error = await driverError(() => driver.retrieve({}, [claim as StorageDriverClaim]));
+    const error = await captureStorageDriverError(() => driver.retrieve({}, [claim as StorageDriverClaim]));
     expect(error.code).toBe('E_NOT_FOUND');
     expect(error.retryable).toBe(false);
     expect(error.key).toBe(key);
@@ -207,7 +207,7 @@ describe('errors', () => {
     try {
       const driver = new RedisStorageDriver({ client: plain, keyPrefix });
       const payloads = Array.from({ length: 12 }, (_, i) => payload(`moved ${i}`));
-      const error = await driverError(() => driver.store({}, payloads));
+      const error = await captureStorageDriverError(() => driver.store({}, payloads));
       expect(error.code).toBe('E_CONFIG');
       expect(error.message).toMatch(/ioredis Cluster/);
     } finally {
@@ -226,7 +226,9 @@ describe('errors', () => {
       const claims = await stored.store({}, [payload('slot a'), payload('slot b'), payload('slot c')]);
       const slots = new Set(claims.map((c) => redisClusterKeySlot(c.claimData.key as string)));
       expect(slots.size).toBe(3);
-      const error = await driverError(() => new RedisStorageDriver({ client: plain, keyPrefix }).retrieve({}, claims));
+      const error = await captureStorageDriverError(() =>
+        new RedisStorageDriver({ client: plain, keyPrefix }).retrieve({}, claims),
+      );
       expect([error.code, error.retryable]).toEqual(['E_CONFIG', false]);
       expect(error.message).toMatch(/ioredis Cluster/);
     } finally {
@@ -286,7 +288,7 @@ describe('owned clients', () => {
     expect(driver.client.status).toBe('end');
     // A closed driver can never succeed again: E_CONFIG, not a retryable E_BACKEND (as Postgres).
     for (const call of [() => driver.retrieve({}, claims), () => driver.store({}, [payload('late')])]) {
-      const error = await driverError(call);
+      const error = await captureStorageDriverError(call);
       expect(error.code).toBe('E_CONFIG');
       expect(error.retryable).toBe(false);
       expect(error.message).toMatch(/driver is closed/);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim } from '@x/storage-driver-core';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver } from '../src';
-import { driverError, payload, quitAll, text } from './helpers';
+import { captureStorageDriverError, payload, quitAll, text } from './helpers';
 import { type PrivateRedis, startRedis } from './servers';
 
 const OPERATION_TIMEOUT = 1_000;
@@ -52,28 +52,28 @@ describe('server down', () => {
     admin.disconnect();
     await server.kill();
 
-    const error = await driverError(() => pending);
+    const error = await captureStorageDriverError(() => pending);
     expect(error.code).toBe('E_BACKEND');
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/timed out after 1000 ms/);
 
     // While it is down: bounded failures for store and retrieve, and the abort signal wins.
-    const down = await driverError(() => driver.store({}, [payload('while down')]));
+    const down = await captureStorageDriverError(() => driver.store({}, [payload('while down')]));
     expect([down.code, down.retryable]).toEqual(['E_BACKEND', true]);
-    const downRead = await driverError(() => driver.retrieve({}, before));
+    const downRead = await captureStorageDriverError(() => driver.retrieve({}, before));
     expect([downRead.code, downRead.retryable]).toEqual(['E_BACKEND', true]);
     const patient = new RedisStorageDriver({ client, keyPrefix: 'faults', operationTimeout: 600_000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('sibling failed')), 50);
-    expect((await driverError(() => patient.store({ abortSignal: ac.signal }, [payload('aborted')]))).code).toBe(
-      'E_ABORTED',
-    );
+    expect(
+      (await captureStorageDriverError(() => patient.store({ abortSignal: ac.signal }, [payload('aborted')]))).code,
+    ).toBe('E_ABORTED');
 
     // Back on the same port (empty: the private server has no persistence).
     await server.restart();
     const after = await driver.store({}, [payload('after the restart')]);
     expect(text((await driver.retrieve({}, after))[0])).toBe('"after the restart"');
-    const gone = await driverError(() => driver.retrieve({}, before as StorageDriverClaim[]));
+    const gone = await captureStorageDriverError(() => driver.retrieve({}, before as StorageDriverClaim[]));
     expect(gone.code).toBe('E_NOT_FOUND');
     expect(gone.message).toContain(before[0]?.claimData.key as string);
   });
@@ -90,7 +90,7 @@ describe('default ioredis options', () => {
       for (const driver of [owned, injected]) await driver.store({}, [payload('warm')]);
       await server.kill();
       for (const driver of [owned, injected]) {
-        const error = await driverError(() => driver.store({}, [payload('while down')]));
+        const error = await captureStorageDriverError(() => driver.store({}, [payload('while down')]));
         expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
         expect(error.message).toMatch(/timed out after 500 ms/);
       }
@@ -119,7 +119,7 @@ describe('owned client', () => {
       clientOptions: { retryStrategy: () => 50 },
     });
     try {
-      const error = await driverError(() => driver.store({}, [payload('nowhere')]));
+      const error = await captureStorageDriverError(() => driver.store({}, [payload('nowhere')]));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
       expect(error.message).toMatch(/timed out after 500 ms/);
       await driver.close();

@@ -1,11 +1,7 @@
 /** Shared helpers for the driver-redis tests: server addresses, clients, prefixes, payloads. */
 import { randomBytes } from 'node:crypto';
-import {
-  isStorageDriverError,
-  type Payload,
-  type StorageDriverErrorCode,
-  type StorageDriverTargetInfo,
-} from '@x/storage-driver-core';
+import type { Payload, StorageDriverErrorCode, StorageDriverTargetInfo } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Cluster, Redis } from 'ioredis';
 
 /** Standalone server of `scripts/services.sh` (same default as `services.sh env`). */
@@ -78,25 +74,14 @@ export function workflowTarget(id: string, overrides: Partial<StorageDriverTarge
   return { kind: 'workflow', namespace: 'default', type: 'MyWorkflow', id, runId: 'run-1', ...overrides };
 }
 
-/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves or throws another error). */
-export async function driverError(
-  fn: () => Promise<unknown>,
-): Promise<import('@x/storage-driver-core').StorageDriverError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (isStorageDriverError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a StorageDriverError, but the call succeeded');
-}
-
-/** Runs `fn` and returns the StorageDriverError code it rejects with. */
+/** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
 export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
-  return (await driverError(fn)).code;
+  return (await captureStorageDriverError(fn)).code;
 }
 
 /** Decodes a payload's data as UTF-8. */
 export function text(p: Payload | undefined): string {
   return new TextDecoder().decode(p?.data ?? new Uint8Array());
 }
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { buildStorageKey, encodePayload, type StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver, redisClusterKeySlot } from '../src';
-import { driverError, payload, quitAll, text, workflowTarget } from './helpers';
+import { captureStorageDriverError, payload, quitAll, text, workflowTarget } from './helpers';
 import {
   counters,
   delta,
@@ -167,7 +167,7 @@ describe('cluster: one round trip per master node per batch', () => {
     try {
       await driver.store({ target }, batch('served', 3)); // slot map loaded
       await owner.cluster('DELSLOTS', slot);
-      const error = await driverError(() => driver.store({ target }, [lost, ...batch('served', 3)]));
+      const error = await captureStorageDriverError(() => driver.store({ target }, [lost, ...batch('served', 3)]));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
       expect(error.message).toMatch(/CLUSTERDOWN/);
       await new Promise((r) => setTimeout(r, 100)); // let any orphaned rejection surface

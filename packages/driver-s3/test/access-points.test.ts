@@ -10,13 +10,13 @@ import { StorageDriverClaim } from '@x/storage-driver-core';
 import { isAccessPointArn, isValidBucket, isValidBucketName, S3StorageDriver } from '../src';
 import {
   CountingProxy,
+  captureStorageDriverError,
   createBucket,
   deleteBucket,
   errorCode,
   listKeys,
   makeClient,
   payload,
-  storageError,
 } from './helpers';
 
 const AP = 'arn:aws:s3:us-east-1:123456789012:accesspoint/payloads-ap';
@@ -88,14 +88,16 @@ describe('validation', () => {
   ])(
     'rejects %s as bucket (E_CONFIG), in allowedBuckets (E_CONFIG) and in claims (E_INVALID_CLAIM)',
     async (_n, value, why) => {
-      const asBucket = await storageError(async () => new S3StorageDriver({ client: apClient, bucket: value }));
+      const asBucket = await captureStorageDriverError(
+        async () => new S3StorageDriver({ client: apClient, bucket: value }),
+      );
       expect([asBucket.code, asBucket.message]).toEqual(['E_CONFIG', expect.stringMatching(why)]);
       expect(
         await errorCode(async () => new S3StorageDriver({ client: apClient, bucket: AP, allowedBuckets: [AP, value] })),
       ).toBe('E_CONFIG');
       const driver = new S3StorageDriver({ client: apClient, bucket: AP });
       const claim = new StorageDriverClaim({ bucket: value, key: KEY, hash_algorithm: 'sha256', hash_value: H });
-      const e = await storageError(() => driver.retrieve({}, [claim]));
+      const e = await captureStorageDriverError(() => driver.retrieve({}, [claim]));
       expect([e.code, e.message]).toEqual(['E_INVALID_CLAIM', expect.stringMatching(why)]);
       expect(proxy.requests).toHaveLength(0);
     },
@@ -104,7 +106,7 @@ describe('validation', () => {
   it('a selector returning an unsupported ARN fails the store with E_CONFIG naming the problem', async () => {
     const lambda = 'arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/ol';
     const d = new S3StorageDriver({ client: apClient, bucket: () => lambda, allowedBuckets: [AP] });
-    const e = await storageError(() => d.store({}, [payload('x')]));
+    const e = await captureStorageDriverError(() => d.store({}, [payload('x')]));
     expect([e.code, e.message]).toEqual(['E_CONFIG', expect.stringMatching(/Object Lambda/)]);
   });
 
@@ -165,7 +167,7 @@ describe('requests', () => {
   it('a path-style client is refused at construction with a clear E_CONFIG', async () => {
     const pathStyle = makeClient(proxy.endpoint, { forcePathStyle: true });
     try {
-      const e = await storageError(async () => new S3StorageDriver({ client: pathStyle, bucket: AP }));
+      const e = await captureStorageDriverError(async () => new S3StorageDriver({ client: pathStyle, bucket: AP }));
       expect([e.code, e.message]).toEqual(['E_CONFIG', expect.stringMatching(/forcePathStyle/)]);
       expect(
         await errorCode(
@@ -197,7 +199,7 @@ describe('requests', () => {
               new StorageDriverClaim({ bucket: arn, key: KEY, hash_algorithm: 'sha256', hash_value: H }),
             ]),
         ]) {
-          const e = await storageError(call);
+          const e = await captureStorageDriverError(call);
           expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
           expect(e.message).toContain(`cannot address access point ${arn}`);
         }

@@ -5,13 +5,13 @@ import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from 
 import {
   bigPayload,
   CountingProxy,
+  captureStorageDriverError,
   createBucket,
   deleteBucket,
   errorCode,
   listKeys,
   makeClient,
   payload,
-  storageError,
   uniqueBucketName,
 } from './helpers';
 
@@ -301,13 +301,13 @@ describe('errors', () => {
   it('NoSuchBucket → E_CONFIG naming bucket and key (store and retrieve)', async () => {
     const missing = uniqueBucketName('missing');
     const d = driverOf({ bucket: missing });
-    const e = await storageError(() => d.store({}, [payload('x')]));
+    const e = await captureStorageDriverError(() => d.store({}, [payload('x')]));
     expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
     expect(e.message).toContain(`s3://${missing}/v0/d/sha256/`);
     expect(e.message).toContain('does not exist');
     expect(e.key).toMatch(/^v0\/d\/sha256\//);
     const [claim] = await driverOf().store({}, [payload('x')]);
-    const r = await storageError(() =>
+    const r = await captureStorageDriverError(() =>
       d.retrieve({}, [new StorageDriverClaim({ ...claim?.claimData, bucket: missing })]),
     );
     expect([r.code, r.message.includes(missing)]).toEqual(['E_CONFIG', true]);
@@ -323,7 +323,7 @@ describe('errors', () => {
   it('InvalidObjectState (archived in GLACIER, not restored; produced by moto) → E_CONFIG saying so, not access denied', async () => {
     const d = driverOf({ storageClass: 'GLACIER' });
     const [claim] = await d.store({}, [payload('archived')]);
-    const e = await storageError(() => d.retrieve({}, [claim as StorageDriverClaim]));
+    const e = await captureStorageDriverError(() => d.retrieve({}, [claim as StorageDriverClaim]));
     expect([e.code, e.retryable, e.key]).toEqual(['E_CONFIG', false, claim?.claimData.key]);
     expect(e.message).toMatch(
       new RegExp(`^retrieve s3://${bucket}/v0/d/sha256/[0-9a-f]{64} failed: InvalidObjectState \\(HTTP 403\\)`),
@@ -340,13 +340,13 @@ describe('errors', () => {
     proxy.inject = (r) =>
       r.method === 'PUT' || r.method === 'GET' ? { status: 403, code: 'AccessDenied' } : undefined;
     const d = driverOf({ tags: { a: 'b' } });
-    const e = await storageError(() => d.store({}, [payload('denied')]));
+    const e = await captureStorageDriverError(() => d.store({}, [payload('denied')]));
     expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
     expect(e.message).toMatch(
       new RegExp(`^store s3://${bucket}/v0/d/sha256/[0-9a-f]{64} failed: AccessDenied \\(HTTP 403\\)`),
     );
     expect(e.message).toContain('s3:PutObject and s3:PutObjectTagging');
-    const g = await storageError(() =>
+    const g = await captureStorageDriverError(() =>
       d.retrieve({}, [
         new StorageDriverClaim({
           bucket,
@@ -372,7 +372,7 @@ describe('errors', () => {
       extra:
         '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>',
     });
-    const e = await storageError(() => driverOf().store({}, [payload('sig')]));
+    const e = await captureStorageDriverError(() => driverOf().store({}, [payload('sig')]));
     expect(e.code).toBe('E_CONFIG');
     const cause = e.cause as Record<string, unknown>;
     expect(cause.name).toBe('SignatureDoesNotMatch');
@@ -389,14 +389,16 @@ describe('errors', () => {
   ])('%i %s → E_BACKEND, retryable, after the SDK’s retries', async (status, code) => {
     proxy.inject = (r) => (r.method === 'PUT' || r.method === 'GET' ? { status, code } : undefined);
     const d = driverOf();
-    const e = await storageError(() => d.store({}, [payload('throttled')]));
+    const e = await captureStorageDriverError(() => d.store({}, [payload('throttled')]));
     expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
     expect(e.message).toContain(code);
     expect(proxy.calls(bucket).filter((c) => c.startsWith('PUT '))).toHaveLength(2); // maxAttempts: 2
   });
   it('connection refused → E_BACKEND, retryable', async () => {
     const dead = makeClient('http://127.0.0.1:9', { maxAttempts: 1 });
-    const e = await storageError(() => new S3StorageDriver({ client: dead, bucket }).store({}, [payload('x')]));
+    const e = await captureStorageDriverError(() =>
+      new S3StorageDriver({ client: dead, bucket }).store({}, [payload('x')]),
+    );
     expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
     dead.destroy();
   });

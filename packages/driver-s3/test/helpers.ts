@@ -10,7 +10,8 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { isStorageDriverError, type Payload, type StorageDriverErrorCode } from '@x/storage-driver-core';
+import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 
 /** The moto server (`bash scripts/services.sh env`). */
 export const S3_ENDPOINT = process.env.XSTORAGE_S3_ENDPOINT ?? 'http://127.0.0.1:5011';
@@ -98,20 +99,9 @@ export function bigPayload(size: number, seed = 1): Payload {
   return { metadata: { encoding: encoder.encode('binary/plain') }, data };
 }
 
-/** Runs `fn` and returns the StorageDriverError it rejects with (fails if it resolves). */
-export async function storageError(fn: () => Promise<unknown>) {
-  try {
-    await fn();
-  } catch (e) {
-    if (isStorageDriverError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a StorageDriverError, but the call succeeded');
-}
-
-/** Runs `fn` and returns the StorageDriverError code it rejects with. */
+/** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
 export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
-  return (await storageError(fn)).code;
+  return (await captureStorageDriverError(fn)).code;
 }
 
 /** A canned response the proxy sends instead of forwarding. */
@@ -255,3 +245,5 @@ export class CountingProxy {
     req.pipe(upstreamReq);
   }
 }
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';

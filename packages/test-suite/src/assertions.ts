@@ -4,7 +4,12 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { isStorageDriverError, type Payload, type StorageDriverErrorCode } from '@x/storage-driver-core';
+import {
+  isStorageDriverError,
+  type Payload,
+  type StorageDriverError,
+  type StorageDriverErrorCode,
+} from '@x/storage-driver-core';
 
 const textEncoder = new TextEncoder();
 
@@ -79,4 +84,21 @@ export async function assertRejectsWithCode(
   );
   assert.equal(error.code, code, `${message}: expected ${code}, got ${error.code}: ${error.message}`);
   return error;
+}
+
+/**
+ * Runs `operation` (a function returning a promise, or a promise) and returns the
+ * `StorageDriverError` it rejects with, for tests that inspect more than the code (`retryable`,
+ * `message`, `cause`). Any other rejection is rethrown as is; resolving fails the test.
+ */
+export async function captureStorageDriverError(
+  operation: Promise<unknown> | (() => Promise<unknown>),
+): Promise<StorageDriverError> {
+  try {
+    await (typeof operation === 'function' ? operation() : operation);
+  } catch (e) {
+    if (isStorageDriverError(e)) return e;
+    throw e;
+  }
+  assert.fail('expected a StorageDriverError, but the call succeeded');
 }

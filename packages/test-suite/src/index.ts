@@ -4,7 +4,13 @@
  *
  * @packageDocumentation
  */
-export { assertPayloadEqual, assertRejectsWithCode, makePayload, pseudoRandomBytes } from './assertions';
+export {
+  assertPayloadEqual,
+  assertRejectsWithCode,
+  captureStorageDriverError,
+  makePayload,
+  pseudoRandomBytes,
+} from './assertions';
 export {
   type ConformanceIt,
   type ConformanceTestApi,
