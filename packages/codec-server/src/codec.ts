@@ -9,11 +9,9 @@ import {
   type Payload,
   type StorageDriver,
   StorageDriverClaim,
-  StorageDriverError,
-  StorageDriverErrorCode,
   type StorageDriverSelector,
 } from '@x/storage-driver-core';
-import { CodecServerError, CodecServerErrorCode } from './errors';
+import { CodecServerError, CodecServerErrorCode, configError } from './errors';
 import { decodeReferencePayload, encodeReferencePayload, isReferencePayload } from './reference';
 
 /** Default {@link CodecStorageConfig.payloadSizeThreshold}: 256 KiB, as the SDK's `ExternalStorage`. */
@@ -85,10 +83,6 @@ export interface CodecCallOptions {
 export interface DecodeOptions extends CodecCallOptions {
   /** Return references as they are instead of retrieving them. Default: `false`. */
   preserveStorageRefs?: boolean;
-}
-
-function configError(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
 }
 
 function assertCodecs(codecs: unknown, what: string): readonly PayloadCodec[] {

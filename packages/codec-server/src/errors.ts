@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 
 /**
  * Stable error codes of codec-server responses (`{"code": "...", "message": "..."}`). Storage
@@ -120,4 +121,9 @@ export class CodecServerError extends Error {
 /** A 400 `E_BAD_REQUEST`. */
 export function badRequest(message: string, index?: number): CodecServerError {
   return new CodecServerError(400, CodecServerErrorCode.BAD_REQUEST, message, { index });
+}
+
+/** An `E_CONFIG` `StorageDriverError` for invalid codec-server or namespace options (internal). */
+export function configError(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
 }

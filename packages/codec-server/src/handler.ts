@@ -5,9 +5,8 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { type CodecNamespaceConfig, NamespaceCodec } from './codec';
-import { badRequest, CodecServerError, CodecServerErrorCode } from './errors';
+import { badRequest, CodecServerError, CodecServerErrorCode, configError } from './errors';
 import { payloadsFromJson, payloadsToJson } from './proto-json';
 
 /** Default {@link CodecServerOptions.maxBodyBytes}: 16 MiB. */
@@ -118,10 +117,6 @@ export interface CodecServerOptions {
 
 /** A `node:http` request listener. */
 export type CodecServerHandler = (request: IncomingMessage, response: ServerResponse) => void;
-
-function configError(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
-}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

@@ -18,7 +18,7 @@ import {
   decodeReferencePayload,
   isReferencePayload,
 } from '../src';
-import { body, cleanup, jsonPayload, jsonValue, makeTempDir, payloadsOf, post } from './helpers';
+import { body, cleanup, jsonPayload, jsonValue, makeTempDir, payloadsOf, post, preflight } from './helpers';
 
 const UI_ORIGIN = 'http://localhost:8233';
 const big = jsonPayload({ text: 'y'.repeat(2000) });
@@ -213,18 +213,11 @@ describe.each([
   });
 
   it('answers CORS preflights and sets CORS headers', async () => {
-    const preflight = await fetch(`${endpoint}/decode`, {
-      method: 'OPTIONS',
-      headers: {
-        Origin: UI_ORIGIN,
-        'Access-Control-Request-Method': 'POST',
-        'Access-Control-Request-Headers': 'content-type,x-namespace,authorization',
-      },
-    });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
-    expect(preflight.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
-    expect(preflight.headers.get('access-control-allow-headers')).toContain('Content-Type, X-Namespace, Authorization');
+    const answer = await preflight(endpoint, '/decode', UI_ORIGIN);
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(answer.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
+    expect(answer.headers.get('access-control-allow-headers')).toContain('Content-Type, X-Namespace, Authorization');
     const ok = await post(endpoint, '/decode', body(small), { headers: { Origin: UI_ORIGIN } });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
@@ -320,12 +313,12 @@ describe('express with express.json() in front of the handler', () => {
     const many = await post(endpoint, '/decode', body(small, small, small, small));
     expect(many.status).toBe(413);
     expect(many.json.code).toBe('E_TOO_MANY_PAYLOADS');
-    const preflight = await fetch(`${endpoint}/decode`, {
+    const answer = await fetch(`${endpoint}/decode`, {
       method: 'OPTIONS',
       headers: { Origin: UI_ORIGIN, 'Access-Control-Request-Method': 'POST' },
     });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
     const rejected = await post(endpoint, '/decode', body(small), { headers: { Authorization: 'Bearer bad' } });
     expect(rejected.status).toBe(401);
     expect(rejected.json.code).toBe('E_UNAUTHORIZED');

@@ -16,7 +16,7 @@ import {
   type RunningCodecServer,
   startCodecServer,
 } from '../src';
-import { body, cleanup, jsonPayload, jsonValue, makeTempDir, meta, payloadsOf, post } from './helpers';
+import { body, cleanup, jsonPayload, jsonValue, makeTempDir, meta, payloadsOf, post, preflight } from './helpers';
 
 const encoder = new TextEncoder();
 const UI_ORIGIN = 'http://127.0.0.1:8233';
@@ -292,14 +292,7 @@ describe('errors', () => {
 
 describe('CORS and auth', () => {
   it('answers preflights for configured origins with the allowed headers', async () => {
-    const res = await fetch(`${url}/decode`, {
-      method: 'OPTIONS',
-      headers: {
-        Origin: UI_ORIGIN,
-        'Access-Control-Request-Method': 'POST',
-        'Access-Control-Request-Headers': 'content-type,x-namespace,authorization',
-      },
-    });
+    const res = await preflight(url, '/decode', UI_ORIGIN);
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
     expect(res.headers.get('access-control-allow-headers')).toContain('Content-Type, X-Namespace, Authorization');

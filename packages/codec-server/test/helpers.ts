@@ -73,6 +73,18 @@ export async function post(
   return { status: res.status, headers: res.headers, json, text };
 }
 
+/** The CORS preflight a browser sends from `origin` before it POSTs the Web UI's headers to `base` + `path`. */
+export function preflight(base: string, path: string, origin: string): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    method: 'OPTIONS',
+    headers: {
+      Origin: origin,
+      'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'content-type,x-namespace,authorization',
+    },
+  });
+}
+
 /** Payloads of a successful reply, parsed. */
 export function payloadsOf(reply: Reply): Payload[] {
   if (reply.status !== 200) throw new Error(`expected 200, got ${reply.status}: ${reply.text}`);
