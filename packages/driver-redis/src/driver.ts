@@ -520,7 +520,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
         const key = (locations[i] as RedisStorageLocation).key;
         throw this._error(StorageDriverErrorCode.INTEGRITY, `Value at ${key} is not a string`, { key });
       }
-      // A plain Uint8Array view: Buffer#slice would share memory where the base expects a copy.
+      // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
       return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     });
   }
