@@ -1,19 +1,13 @@
 /**
- * The conformance harness shared by the standalone and the cluster suites.
- *
- * Isolation: every test gets its own key prefix. The suite sometimes creates a second, "fresh"
- * store inside one test and expects a claim it produced to be E_NOT_FOUND in the first driver
- * (pre-aborted store, too-large batch). A Redis claim carries the full key, prefix included, so
- * the second store must use the same prefix in a different keyspace: the first driver of a test
- * runs on the backend under test (standalone db 0, or the cluster), later ones on the standalone
- * server's databases 1, 2, ... (same prefix, other keyspace, still a real server).
+ * The conformance harness shared by the standalone and the cluster suites. Isolation: every
+ * created driver gets a key prefix of its own on the backend under test (a Redis claim carries
+ * its full key, prefix included); `reopen` shares its driver's prefix.
  */
-import { afterAll, beforeEach } from '@jest/globals';
 import { StorageDriverClaim as Claim, type StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import type { StorageDriverHarness } from '@x/storage-driver-test-suite';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver, type RedisStorageDriverOptions } from '../src';
-import { deleteUnder, keysUnder, quitAll, standaloneClient, uniquePrefix } from './helpers';
+import { deleteUnder, keysUnder, uniquePrefix } from './helpers';
 
 interface Backing {
   client: Redis | Cluster;
@@ -21,29 +15,11 @@ interface Backing {
   planted: string[];
 }
 
-/** Builds a harness whose first driver per test runs on the client `primary()` returns. */
+/** Builds a harness whose drivers run on the client `primary()` returns. */
 export function redisHarness(label: string, primary: () => Redis | Cluster): StorageDriverHarness<RedisStorageDriver> {
-  const secondaries = new Map<number, Redis>();
   const backing = new Map<RedisStorageDriver, Backing>();
-  let prefix = uniquePrefix(label);
-  let createdInTest = 0;
-  beforeEach(() => {
-    prefix = uniquePrefix(label);
-    createdInTest = 0;
-  });
-  afterAll(async () => {
-    await quitAll(...secondaries.values());
-  });
-  const secondary = (n: number): Redis => {
-    let c = secondaries.get(n);
-    if (c === undefined) {
-      c = standaloneClient(n);
-      secondaries.set(n, c);
-    }
-    return c;
-  };
   const make = (client: Redis | Cluster, options: Partial<RedisStorageDriverOptions>, planted: string[] = []) => {
-    const driver = new RedisStorageDriver({ client, keyPrefix: prefix, ...options });
+    const driver = new RedisStorageDriver({ client, keyPrefix: uniquePrefix(label), ...options });
     backing.set(driver, { client, prefix: driver.keyPrefix, planted });
     return driver;
   };
@@ -57,8 +33,7 @@ export function redisHarness(label: string, primary: () => Redis | Cluster): Sto
     defaultName: 'redis',
     capabilities: { batchedWrites: true },
     create(options) {
-      const n = createdInTest++;
-      return make(n === 0 ? primary() : secondary(Math.min(n, 15)), options ?? {});
+      return make(primary(), options ?? {});
     },
     reopen(driver) {
       const b = of(driver);
@@ -88,7 +63,8 @@ export function redisHarness(label: string, primary: () => Redis | Cluster): Sto
       },
       hostileClaims(valid: StorageDriverClaim) {
         const key = valid.claimData['key'] as string;
-        const rest = key.slice(key.indexOf(':v0:') + 1);
+        const prefix = key.slice(0, key.indexOf(':v0:'));
+        const rest = key.slice(prefix.length + 1);
         return [
           `other-prefix:${rest}`,
           `${prefix}x:${rest}`,

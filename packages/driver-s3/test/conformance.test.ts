@@ -1,50 +1,29 @@
 /**
- * The shared conformance suite against a real S3-protocol server (moto), one bucket per test.
- *
- * S3 claims name their bucket, so "a fresh, isolated store" for the second driver of a test
- * (the suite's probes: "the claim this payload would have had must not resolve") is modelled as
- * S3 has it: another account whose bucket has the same name. Its client goes through a loopback
- * proxy that maps the test's bucket name to a private bucket of its own, so its claims name the
- * test's bucket while its writes land elsewhere.
+ * The shared conformance suite against a real S3-protocol server (moto): every `create()` gets a
+ * bucket of its own; a test's buckets are deleted once its last driver is destroyed.
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from '@jest/globals';
+import { afterAll, afterEach, beforeEach, describe, it } from '@jest/globals';
 import { StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import { runStorageDriverConformance } from '@x/storage-driver-test-suite';
 import { S3StorageDriver } from '../src';
-import { CountingProxy, createBucket, deleteBucket, listKeys, makeClient } from './helpers';
+import { createBucket, deleteBucket, listKeys, makeClient } from './helpers';
 
 const client = makeClient();
-let proxy: CountingProxy;
-/** Access key id → [bucket name in claims, private bucket the proxy maps it to]. */
-const aliases = new Map<string, [string, string]>();
-
-/** The bucket of the current test (first driver), and every bucket to delete after it. */
-let testBucket: string | undefined;
+/** Every bucket the current test created, deleted after it. */
 const testBuckets: string[] = [];
 let live = 0;
 const bucketOf = (driver: S3StorageDriver) => (driver.allowedBuckets as readonly string[])[0] as string;
 
-beforeAll(async () => {
-  proxy = await CountingProxy.start();
-  proxy.rewrite = (req) => {
-    const accessKey = /Credential=([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
-    const alias = accessKey === undefined ? undefined : aliases.get(accessKey);
-    if (alias === undefined || !req.url.startsWith(`/${alias[0]}`)) return undefined;
-    return `/${alias[1]}${req.url.slice(alias[0].length + 1)}`;
-  };
-});
 /** Deletes the current test's buckets (also after a test whose only create() threw). */
 async function cleanupTest(): Promise<void> {
-  testBucket = undefined;
   for (const b of testBuckets.splice(0)) await deleteBucket(client, b);
 }
 
 afterEach(async () => {
   if (live === 0) await cleanupTest();
 });
-afterAll(async () => {
-  await proxy.close();
+afterAll(() => {
   client.destroy();
 });
 
@@ -54,19 +33,9 @@ runStorageDriverConformance(
     type: 'aws.s3driver',
     defaultName: 'aws.s3driver',
     async create(options) {
-      if (testBucket === undefined) {
-        testBucket = await createBucket(client, 'conf');
-        testBuckets.push(testBucket);
-        const driver = new S3StorageDriver({ client, bucket: testBucket, ...options });
-        live++;
-        return driver;
-      }
-      const own = await createBucket(client, 'conf-alias');
-      testBuckets.push(own);
-      const accessKeyId = `alias${aliases.size}`;
-      aliases.set(accessKeyId, [testBucket, own]);
-      const aliasClient = makeClient(proxy.endpoint, { credentials: { accessKeyId, secretAccessKey: 'x' } });
-      const driver = new S3StorageDriver({ client: aliasClient, bucket: testBucket, ...options });
+      const bucket = await createBucket(client, 'conf');
+      testBuckets.push(bucket);
+      const driver = new S3StorageDriver({ client, bucket, ...options });
       live++;
       return driver;
     },
