@@ -10,6 +10,8 @@ OUT="$ROOT/.tmp/consumer"
 rm -rf "$OUT" && mkdir -p "$OUT/tarballs" "$OUT/app"
 
 for dir in packages/*/; do
+  # Private workspace packages (e2e, soak) are never published.
+  node -e 'process.exit(require(process.argv[1]).private ? 1 : 0)' "$ROOT/$dir/package.json" || continue
   (cd "$dir" && pnpm pack --pack-destination "$OUT/tarballs" >/dev/null)
 done
 cp scripts/consumer/package.json scripts/consumer/app.ts scripts/consumer/tsconfig.json "$OUT/app/"
