@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
 
 /** Builds the `E_ABORTED` error for `signal`, keeping its reason as `cause`. */
@@ -69,6 +70,10 @@ function subscribe(parent: AbortSignal, callback: () => void): () => void {
 /** Creates a {@link LinkedAbortController} following `parents` (undefined entries are ignored). */
 export function linkAbortSignals(...parents: (AbortSignal | undefined)[]): LinkedAbortController {
   const controller = new AbortController();
+  // The linked signal is private to one driver call, which hands it to every backend request of a
+  // batch (the AWS SDK adds one 'abort' listener per in-flight request): many listeners on it are
+  // expected, not a leak, and must not print MaxListenersExceededWarning.
+  setMaxListeners(0, controller.signal);
   const cleanups: (() => void)[] = [];
   for (const parent of parents) {
     if (!parent) continue;

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
+import path from 'node:path';
 import fc from 'fast-check';
 import { abortedError, linkAbortSignals, mapBounded, raceAbort, throwIfAborted } from '../src';
 import { deferred, expectCode, expectRejectsCode, expectThrowsCode, rejection, sleep } from './helpers';
@@ -69,6 +71,26 @@ describe('linkAbortSignals', () => {
     a.abort();
     expect(link.signal.aborted).toBe(false);
     link.dispose(); // idempotent
+  });
+
+  it('takes one listener per in-flight backend request without a MaxListenersExceededWarning', () => {
+    // The AWS SDK adds an 'abort' listener per in-flight request to the signal a driver hands it;
+    // Node warns past 10. Warnings go to the real process, which jest sandboxes away: a plain node
+    // child runs the built output (dist/, built by `tsc -b` before the tests) and reports them.
+    const script = `
+      const { linkAbortSignals } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'))});
+      const warnings = [];
+      process.on('warning', (w) => warnings.push(w.name));
+      const plain = new AbortController();
+      const link = linkAbortSignals(new AbortController().signal);
+      for (let i = 0; i < 64; i++) link.signal.addEventListener('abort', () => {});
+      setImmediate(() => {
+        const linked = warnings.length;
+        for (let i = 0; i < 11; i++) plain.signal.addEventListener('abort', () => {});
+        setImmediate(() => console.log(JSON.stringify({ linked, plain: warnings.length - linked })));
+      });`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }));
+    expect(out).toEqual({ linked: 0, plain: 1 }); // the control proves the child would see the warning
   });
 
   it('works with no parents at all', () => {
