@@ -314,6 +314,8 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
 
   private readonly keyStart: string;
   private closing: Promise<void> | undefined;
+  /** The one in-flight wait for a Cluster's first slot map, shared by every concurrent call. */
+  private slotsLoading: Promise<void> | undefined;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is missing or
@@ -662,7 +664,14 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     entries: readonly E[],
     keyOf: (entry: E) => string,
   ): Promise<Map<string, number[]>> {
-    if (client.slots.length === 0) await this.waitForSlots(client);
+    if (client.slots.length === 0) {
+      // Concurrent first calls share one wait (and one `node error` listener) instead of adding one
+      // each, which would trip Node's MaxListenersExceededWarning past 10 callers.
+      this.slotsLoading ??= this.waitForSlots(client).finally(() => {
+        this.slotsLoading = undefined;
+      });
+      await this.slotsLoading;
+    }
     const groups = new Map<string, number[]>();
     for (let i = 0; i < entries.length; i++) {
       const slot = redisClusterKeySlot(keyOf(entries[i] as E));

@@ -216,6 +216,27 @@ describe('errors', () => {
       await quitAll(plain, cluster);
     }
   });
+  it('concurrent first calls on a Cluster that has no slot map yet share one wait (one node error listener)', async () => {
+    const cluster = new Cluster(CLUSTER_NODES, { lazyConnect: true });
+    const keyPrefix = uniquePrefix('first-calls');
+    try {
+      expect(cluster.slots.length).toBe(0);
+      const driver = new RedisStorageDriver({ client: cluster, keyPrefix });
+      const calls = Array.from({ length: 24 }, (_, i) => driver.store({}, [payload(`first call ${i}`)]));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cluster.listenerCount('node error')).toBe(1); // 24 before the fix: a warning past 10
+      const claims = (await Promise.all(calls)).flat();
+      expect(claims).toHaveLength(24);
+      expect(cluster.listenerCount('node error')).toBe(0);
+      const back = await driver.retrieve({}, claims);
+      expect(back.map((p) => Buffer.from(p.data ?? []).toString())).toEqual(
+        Array.from({ length: 24 }, (_, i) => JSON.stringify(`first call ${i}`)),
+      );
+    } finally {
+      await deleteUnder(cluster, keyPrefix);
+      await quitAll(cluster);
+    }
+  });
   it('a plain Redis client on a cluster node: a multi-slot retrieve (CROSSSLOT) → E_CONFIG too', async () => {
     const node = CLUSTER_NODES[0] as { host: string; port: number };
     const plain = new Redis(node.port, node.host);
