@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
+import { type DevServer, startTemporalDevServer, TEMPORAL_BIN } from '@x/e2e';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { type RunningCodecServer, startCodecServer } from '../src';
 import { cleanup, makeTempDir, meta } from './helpers';
-import { type DevServer, startTemporalDevServer, TEMPORAL_BIN } from './temporal-dev-server';
 
 const MARKER = 'decoded-for-the-temporal-cli';
 const TOKEN = 'Bearer cli-token';

@@ -8,11 +8,11 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
+import { type DevServer, startTemporalDevServer } from '@x/e2e';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type RunningCodecServer, startCodecServer } from '../src';
 import { cleanup, freePort, makeTempDir, meta } from './helpers';
-import { type DevServer, startTemporalDevServer } from './temporal-dev-server';
 
 const CHROMIUM = process.env.XSTORAGE_CHROMIUM ?? '/usr/bin/chromium';
 const REPO_ROOT = path.resolve(__dirname, '../../..');

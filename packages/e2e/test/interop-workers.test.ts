@@ -1,0 +1,132 @@
+/**
+ * A TypeScript worker and a Python worker on one dev server exchange large values through S3:
+ * the TS workflow (our `S3StorageDriver`) calls the activity `py_transform` that a Python worker
+ * (`python/worker.py`, the official Python S3 driver) serves on its own task queue. Both workers,
+ * the TS client and the bucket are private to this file.
+ */
+import { createHash } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { ExternalStorage } from '@temporalio/common';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
+import {
+  bigValue,
+  createBackend,
+  type DevServer,
+  type E2eBackend,
+  historyPayloads,
+  PAYLOAD_SIZE_THRESHOLD,
+  type PythonProcess,
+  REFERENCE_MESSAGE_TYPE,
+  referenceInfo,
+  SERVICES,
+  startPythonProcess,
+  startTemporalDevServer,
+} from '../src';
+import type { pythonActivityWorkflow } from '../src/python-workflows';
+
+jest.setTimeout(90_000);
+
+const suffix = `${process.pid}-${Date.now().toString(36)}`;
+const pythonQueue = `interop-py-${suffix}`;
+const tsQueue = `interop-ts-${suffix}`;
+
+let server: DevServer | undefined;
+let backend: E2eBackend | undefined;
+let nativeConnection: NativeConnection | undefined;
+let workflowBundle: WorkflowBundle;
+let python: PythonProcess | undefined;
+
+beforeAll(async () => {
+  const started = await Promise.all([
+    startTemporalDevServer(),
+    createBackend('s3'),
+    bundleWorkflowCode({
+      workflowsPath: require.resolve('../src/python-workflows'),
+      logger: new DefaultLogger('WARN'),
+    }),
+  ]);
+  [server, backend, workflowBundle] = started;
+  nativeConnection = await NativeConnection.connect({ address: server.address });
+  const bucket = (backend.driver as unknown as { allowedBuckets: readonly string[] }).allowedBuckets[0] ?? '';
+  python = await startPythonProcess(
+    'worker.py',
+    [server.address, server.namespace, pythonQueue, SERVICES.s3Endpoint, bucket, String(PAYLOAD_SIZE_THRESHOLD)],
+    { readyLine: 'ready', timeoutMs: 60_000 },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await python?.stop();
+  await nativeConnection?.close().catch(() => {});
+  await server?.close();
+  await backend?.close();
+});
+
+it('a TS workflow and a Python activity exchange large values through S3; history holds references', async () => {
+  if (!server || !backend || !nativeConnection) throw new Error('setup failed');
+  const externalStorage = new ExternalStorage({
+    drivers: [backend.driver],
+    payloadSizeThreshold: PAYLOAD_SIZE_THRESHOLD,
+  });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    namespace: server.namespace,
+    taskQueue: tsQueue,
+    workflowBundle,
+    dataConverter: { externalStorage },
+  });
+  const client = new Client({
+    connection: server.connection,
+    namespace: server.namespace,
+    dataConverter: { externalStorage },
+  });
+  const value = bigValue('ts-to-python', 20_000);
+  const workflowId = `interop python ${suffix}`;
+  const handle = await client.workflow.start<typeof pythonActivityWorkflow>('pythonActivityWorkflow', {
+    taskQueue: tsQueue,
+    workflowId,
+    args: [pythonQueue, value],
+  });
+  const result = await worker.runUntil(handle.result());
+  // Python read the TS-stored input intact; TS read the Python-stored result intact.
+  expect(result).toEqual({
+    seenLength: value.length,
+    seenSha256: createHash('sha256').update(value).digest('hex'),
+    reply: `from Python 🐍 ${[...value].reverse().join('')}`,
+  });
+
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const found = new Map(historyPayloads(history).map((p) => [p.where, p.payload]));
+  const keys = await backend.keys();
+  // Every large value is scoped to the workflow (the client does not know the run id yet); the
+  // activity result is the one the Python worker stored, under the same scope the TS side uses.
+  const scope = `v0/ns/default/wt/pythonActivityWorkflow/wi/${encodeKeySegment(workflowId)}/ri/`;
+  const expected: [string, string][] = [
+    ['WorkflowExecutionStarted.input[1]', `${scope}null/`],
+    ['ActivityTaskScheduled.input[0]', `${scope}${handle.firstExecutionRunId}/`],
+    ['ActivityTaskCompleted.result[0]', `${scope}${handle.firstExecutionRunId}/`],
+    ['WorkflowExecutionCompleted.result[0]', `${scope}${handle.firstExecutionRunId}/`],
+  ];
+  for (const [where, keyStart] of expected) {
+    const payload = found.get(where);
+    const ref = referenceInfo(payload ?? {});
+    expect({ where, ...ref, claimData: undefined }).toMatchObject({
+      where,
+      encoding: 'json/protobuf',
+      messageType: REFERENCE_MESSAGE_TYPE,
+      driverName: 'aws.s3driver',
+    });
+    expect(ref.sizeBytes).toBeGreaterThan(20_000);
+    const key = backend.storageKeyOfClaim(ref.claimData ?? {});
+    expect(key).toBe(`${keyStart}d/sha256/${ref.claimData?.hash_value}`);
+    expect(keys).toContain(key);
+    const stored = await backend.read(key);
+    expect(stored && sha256Hex(stored)).toBe(ref.claimData?.hash_value);
+  }
+  // The workflow input (ri/null) and the activity input (ri/<run>) are the same bytes in two scopes:
+  // four references, four objects.
+  expect(keys).toHaveLength(4);
+  // The small argument (the Python task queue name) stayed inline.
+  expect(referenceInfo(found.get('WorkflowExecutionStarted.input[0]') ?? {}).messageType).toBeUndefined();
+});
