@@ -1,7 +1,6 @@
 /** Shared helpers for the codec-server tests: temp dirs, servers, payloads, HTTP calls, the CLI. */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Payload } from '@x/storage-driver-core';
@@ -91,18 +90,7 @@ export function payloadsOf(reply: Reply): Payload[] {
   return (reply.json.payloads ?? []).map((p) => payloadFromJson(p));
 }
 
-/** A free loopback TCP port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '@x/e2e';
 
 /** The built `x-storage` executable (the test script builds with `tsc -b` before jest). */
 export const BIN = path.resolve(__dirname, '../dist/bin.js');

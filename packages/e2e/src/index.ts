@@ -5,21 +5,22 @@
  *
  * @packageDocumentation
  */
-export * as activities from './activities';
+
 export {
   BACKEND_KINDS,
   type BackendKind,
   type CreateBackendOptions,
   createBackend,
-  type E2eBackend,
+  freePort,
   SERVICES,
-} from './backends';
+  type TestBackend,
+} from '@x/test-backends';
+export * as activities from './activities';
 export { GZIP_ENCODING, GzipPayloadCodec } from './codec';
 export {
   type DevServer,
   type DevServerCloseOptions,
   type DevServerOptions,
-  freePort,
   startTemporalDevServer,
   TEMPORAL_BIN,
 } from './dev-server';

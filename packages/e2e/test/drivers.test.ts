@@ -15,7 +15,6 @@ import {
   type BackendKind,
   bigValue,
   createBackend,
-  type E2eBackend,
   GZIP_ENCODING,
   GzipPayloadCodec,
   historyPayloads,
@@ -23,13 +22,14 @@ import {
   metadataText,
   PAYLOAD_SIZE_THRESHOLD,
   referenceInfo,
+  type TestBackend,
 } from '../src';
 import { valuesWorkflow } from '../src/workflows';
 import { clientFor, unique, useTemporal, workerFor } from './helpers';
 import { checkReferences, EXPECTED_SCOPES, EXPECTED_SHAPES, runScenario, shapeOf, storedScopes } from './scenario';
 
 const env = useTemporal();
-const backends: E2eBackend[] = [];
+const backends: TestBackend[] = [];
 afterAll(async () => {
   await Promise.all(backends.map((b) => b.close()));
 });

@@ -15,7 +15,6 @@ import type { S3StorageDriver } from '@x/storage-driver-s3';
 import {
   bigValue,
   createBackend,
-  type E2eBackend,
   INTEROP_RUN_ID,
   INTEROP_TARGETS,
   interopValue,
@@ -28,6 +27,7 @@ import {
   REFERENCE_MESSAGE_TYPE,
   referenceInfo,
   SERVICES,
+  type TestBackend,
 } from '../src';
 
 jest.setTimeout(60_000);
@@ -39,7 +39,7 @@ interface Side {
   /** Claim fields both languages write. */
   readonly claimFields: readonly string[];
   /** The Python side of the same store. */
-  python(backend: E2eBackend): PythonInteropBackend;
+  python(backend: TestBackend): PythonInteropBackend;
 }
 
 const SIDES: readonly Side[] = [
@@ -74,7 +74,7 @@ const bytesOf = (p: Payload) => encodePayload(p);
 const toTarget = (t: StorageDriverTargetInfo | null) => t ?? undefined;
 
 describe.each(SIDES)('$kind', (side) => {
-  let backend: E2eBackend;
+  let backend: TestBackend;
   let runner: ExternalStorageRunner;
   let python: PythonInteropBackend;
   beforeEach(async () => {

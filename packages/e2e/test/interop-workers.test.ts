@@ -13,7 +13,6 @@ import {
   bigValue,
   createBackend,
   type DevServer,
-  type E2eBackend,
   historyPayloads,
   PAYLOAD_SIZE_THRESHOLD,
   type PythonProcess,
@@ -22,6 +21,7 @@ import {
   SERVICES,
   startPythonProcess,
   startTemporalDevServer,
+  type TestBackend,
 } from '../src';
 import type { pythonActivityWorkflow } from '../src/python-workflows';
 
@@ -32,7 +32,7 @@ const pythonQueue = `interop-py-${suffix}`;
 const tsQueue = `interop-ts-${suffix}`;
 
 let server: DevServer | undefined;
-let backend: E2eBackend | undefined;
+let backend: TestBackend | undefined;
 let nativeConnection: NativeConnection | undefined;
 let workflowBundle: WorkflowBundle;
 let python: PythonProcess | undefined;

@@ -9,7 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import { decodePayload, encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
 import {
   bigValue,
-  type E2eBackend,
+  type TestBackend,
   historyPayloads,
   isReference,
   metadataText,
@@ -125,7 +125,7 @@ export const EXPECTED_SHAPES = {
 } as const;
 
 /** Checks every reference of the run's histories; returns the storage keys they name. */
-export async function checkReferences(run: ScenarioRun, backend: E2eBackend): Promise<Set<string>> {
+export async function checkReferences(run: ScenarioRun, backend: TestBackend): Promise<Set<string>> {
   const keys = new Set<string>();
   for (const history of Object.values(run.histories)) {
     for (const { where, payload } of historyPayloads(history)) {
@@ -155,7 +155,7 @@ export async function checkReferences(run: ScenarioRun, backend: E2eBackend): Pr
  * `at/.../ai/.../ri/...`, with the run ids replaced by names). Checks each key's hash segment is
  * the SHA-256 of the stored bytes.
  */
-export async function storedScopes(run: ScenarioRun, backend: E2eBackend): Promise<Record<string, string>> {
+export async function storedScopes(run: ScenarioRun, backend: TestBackend): Promise<Record<string, string>> {
   const names = new Map<string, string>([
     [encodeKeySegment(run.workflowId), 'W'],
     [encodeKeySegment(`${run.workflowId}-child`), 'C'],
