@@ -9,8 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-core';
-import type { Pool } from 'pg';
+import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
+import { countPresentExact, expectedClaims } from './fault-checks';
 import {
   captureStorageDriverError,
   countRows,
@@ -53,6 +54,34 @@ async function blockedBackend(verb: string, qualifiedTable: string): Promise<num
   throw new Error(`no backend blocked on ${verb}`);
 }
 
+/**
+ * Slows every INSERT into the driver's table down to 50 ms per row, and counts the rows an INSERT
+ * reached in a sequence (sequences are not transactional: the count survives a rollback).
+ */
+async function slowInserts(
+  driver: PostgresStorageDriver,
+): Promise<{ reached(): Promise<number>; remove(): Promise<void> }> {
+  await pool.query(`CREATE SEQUENCE "${schema}".rows_reached`);
+  await pool.query(
+    `CREATE FUNCTION "${schema}".slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN PERFORM nextval('"${schema}".rows_reached'); PERFORM pg_sleep(0.05); RETURN NEW; END $$`,
+  );
+  await pool.query(
+    `CREATE TRIGGER slow_row BEFORE INSERT ON ${driver.qualifiedTable} FOR EACH ROW EXECUTE FUNCTION "${schema}".slow_row()`,
+  );
+  return {
+    async reached() {
+      const r = await pool.query<{ n: string; called: boolean }>(
+        `SELECT last_value AS n, is_called AS called FROM "${schema}".rows_reached`,
+      );
+      return r.rows[0]?.called ? Number(r.rows[0].n) : 0;
+    },
+    async remove() {
+      await pool.query(`DROP TRIGGER slow_row ON ${driver.qualifiedTable}`);
+    },
+  };
+}
+
 describe('terminated connection (pg_terminate_backend) mid-batch', () => {
   it('store and retrieve fail with E_BACKEND (retryable); the next call succeeds on a fresh connection', async () => {
     const driverPool = makePool({ max: 1 });
@@ -85,11 +114,49 @@ describe('terminated connection (pg_terminate_backend) mid-batch', () => {
         expect(driverPool.totalCount).toBe(0);
       }
       expect(await countRows(pool, driver)).toBe(1); // the terminated INSERT wrote nothing
+      const expected = await expectedClaims(driver, payloads);
+      expect(await countPresentExact(driver, expected, payloads)).toBe(0);
       const claims = await driver.store({}, payloads);
+      expect(claims.map((c) => c.claimData)).toEqual(expected.map((c) => c.claimData));
       expect((await driver.retrieve({}, [kept!, ...claims])).map(text)).toEqual([
         'before',
         ...payloads.map((p) => text(p)),
       ]);
+    } finally {
+      await driverPool.end();
+    }
+  });
+});
+
+describe('terminated connection (pg_terminate_backend) mid-INSERT, after some rows were written', () => {
+  it('E_BACKEND (retryable), no claim, none of the rows visible; the batch stores on the next call', async () => {
+    const driverPool = makePool({ max: 1 });
+    try {
+      const driver = await makeDriver(driverPool, schema);
+      const slow = await slowInserts(driver);
+      const batch = Array.from({ length: 50 }, (_, i) => payload(`half-written ${i}`));
+      const pending = captureStorageDriverError(() => driver.store({}, batch));
+      for (let i = 0; (await slow.reached()) < 3; i++) {
+        if (i > 1000) throw new Error('the INSERT never reached its third row');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const target = await pool.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE query LIKE 'INSERT%' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`,
+        [driver.qualifiedTable],
+      );
+      expect(target.rows).toHaveLength(1);
+      await pool.query('SELECT pg_terminate_backend($1)', [target.rows[0]?.pid]);
+      const err = await pending;
+      expect([err.code, err.retryable]).toEqual(['E_BACKEND', true]);
+      const reached = await slow.reached();
+      expect(reached).toBeGreaterThanOrEqual(3);
+      expect(reached).toBeLessThan(batch.length);
+      expect(await countRows(pool, driver)).toBe(0); // the rows it had inserted were rolled back
+      const expected = await expectedClaims(driver, batch);
+      expect(await countPresentExact(driver, expected, batch)).toBe(0);
+      await slow.remove();
+      await driver.store({}, batch);
+      expect(await countPresentExact(driver, expected, batch)).toBe(batch.length);
     } finally {
       await driverPool.end();
     }
@@ -116,7 +183,7 @@ describe('exhausted pool', () => {
         // All reject while the only connection is still held by the test.
         const errors = await Promise.all([retrieving, storing, sweeping, ensuring]);
         expect(released).toBe(false);
-        expect(errors.map((e) => e.code)).toEqual(['E_ABORTED', 'E_ABORTED', 'E_ABORTED', 'E_ABORTED']);
+        expect(errors.map((e) => [e.code, e.retryable])).toEqual(Array(4).fill(['E_ABORTED', false]));
       } finally {
         held.release();
         released = true;
@@ -127,9 +194,69 @@ describe('exhausted pool', () => {
       }
       expect(small.idleCount).toBe(small.totalCount);
       expect(await countRows(pool, driver)).toBe(1); // the aborted store never ran
+      const never = [payload('never')];
+      expect(await countPresentExact(driver, await expectedClaims(driver, never), never)).toBe(0);
       expect(text((await driver.retrieve({}, claims))[0])).toBe('stored');
+      expect(text((await driver.retrieve({}, await driver.store({}, never)))[0])).toBe('never');
     } finally {
       await small.end();
+    }
+  });
+});
+
+describe('statement timeout (pool statement_timeout 300 ms)', () => {
+  it('store: a slow row trigger cancels the INSERT part-way; E_BACKEND (retryable, 57014), no claim, no row of the batch; succeeds once the trigger is gone', async () => {
+    const impatient = makePool({ max: 1, statement_timeout: 300 });
+    try {
+      const driver = await makeDriver(impatient, schema);
+      const kept = [payload('before the timeout')];
+      const keptClaims = await driver.store({}, kept);
+      const slow = await slowInserts(driver);
+      const batch = Array.from({ length: 50 }, (_, i) => payload(`slow ${i}`));
+      const err = await captureStorageDriverError(() => driver.store({}, batch));
+      expect([err.code, err.retryable]).toEqual(['E_BACKEND', true]);
+      expect(err.message).toContain('57014');
+      const reached = await slow.reached();
+      expect(reached).toBeGreaterThan(1); // cancelled after inserting some rows…
+      expect(reached).toBeLessThan(batch.length);
+      expect(await countRows(pool, driver)).toBe(1); // …none of which is visible: the statement rolled back
+      const expected = await expectedClaims(driver, batch);
+      expect(await countPresentExact(driver, expected, batch)).toBe(0);
+
+      await slow.remove();
+      const claims = await driver.store({}, batch);
+      expect(await countPresentExact(driver, [...keptClaims, ...claims], [...kept, ...batch])).toBe(51);
+    } finally {
+      await impatient.end();
+    }
+  });
+
+  it('retrieve: a lock held by another session; E_BACKEND (retryable, 57014); succeeds once the lock is released', async () => {
+    const impatient = makePool({ max: 1, statement_timeout: 300 });
+    try {
+      const driver = await makeDriver(impatient, schema);
+      const stored = [payload('locked away')];
+      const claims = await driver.store({}, stored);
+      const holder = await pool.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`LOCK TABLE ${driver.qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
+        const err = await captureStorageDriverError(() => driver.retrieve({}, claims));
+        expect([err.code, err.retryable]).toEqual(['E_BACKEND', true]);
+        expect(err.message).toContain('57014');
+        // A store waits for the same lock and times out the same way: no claim.
+        const storeErr = await captureStorageDriverError(() => driver.store({}, [payload('blocked')]));
+        expect([storeErr.code, storeErr.retryable]).toEqual(['E_BACKEND', true]);
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+      expect(await countPresentExact(driver, claims, stored)).toBe(1);
+      const blocked = [payload('blocked')];
+      expect(await countPresentExact(driver, await expectedClaims(driver, blocked), blocked)).toBe(0);
+      expect(text((await driver.retrieve({}, await driver.store({}, blocked)))[0])).toBe('blocked');
+    } finally {
+      await impatient.end();
     }
   });
 });
@@ -285,9 +412,52 @@ describe('server restart (private PostgreSQL)', () => {
     server?.destroy();
   });
 
-  it('calls fail with E_BACKEND (retryable) while it is down and succeed after it is back', async () => {
+  it('stopped (immediate: a crash) while a batch is in flight: E_BACKEND (retryable), no claim, no row of it after the restart; the batch then stores', async () => {
     server = new PrivatePostgres();
     await server.init();
+    const options = { schema: 'crash', ttl: 60_000, poolConfig: { max: 2, connectionTimeoutMillis: 3000 } };
+    const driver = PostgresStorageDriver.fromConnectionString(server.url, options);
+    const holder = new Client({ connectionString: server.url });
+    holder.on('error', () => {});
+    try {
+      await driver.ensureSchema();
+      const kept = [payload('committed before the crash')];
+      const keptClaims = await driver.store({}, kept);
+      const batch = Array.from({ length: 50 }, (_, i) => payload(`in flight ${i}`));
+      // The INSERT is held on a table lock, so it is surely in flight when the server dies.
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE ${driver.qualifiedTable} IN ACCESS EXCLUSIVE MODE`);
+      const pending = captureStorageDriverError(() => driver.store({}, batch));
+      for (let i = 0; ; i++) {
+        const r = await holder.query(
+          `SELECT count(*)::integer AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT%'`,
+        );
+        if (r.rows[0]?.n === 1) break;
+        if (i > 400) throw new Error('the INSERT never blocked');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      server.stop('immediate');
+      const err = await pending;
+      expect([err.code, err.retryable]).toEqual(['E_BACKEND', true]);
+
+      server.start();
+      const expected = await expectedClaims(driver, batch);
+      expect(await countPresentExact(driver, keptClaims, kept)).toBe(1); // committed data survived
+      expect(await countPresentExact(driver, expected, batch)).toBe(0); // the in-flight batch left nothing
+      await driver.store({}, batch);
+      expect(await countPresentExact(driver, expected, batch)).toBe(batch.length);
+    } finally {
+      await holder.end().catch(() => {});
+      await driver.close();
+    }
+  });
+
+  it('calls fail with E_BACKEND (retryable) while it is down and succeed after it is back', async () => {
+    if (server === undefined) {
+      server = new PrivatePostgres();
+      await server.init();
+    }
     const driver = PostgresStorageDriver.fromConnectionString(server.url, {
       ttl: 60_000,
       poolConfig: { max: 2, connectionTimeoutMillis: 3000 },

@@ -5,10 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim } from '@x/storage-driver-core';
+import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import { Redis } from 'ioredis';
-import { RedisStorageDriver } from '../src';
+import { RedisStorageDriver, type RedisStorageDriverOptions } from '../src';
+import { countPresentExact, expectedClaims, tornValues } from './fault-checks';
 import { captureStorageDriverError, payload, quitAll, text } from './helpers';
-import { type PrivateRedis, startRedis } from './servers';
+import { counters, type PrivateRedis, startRedis } from './servers';
 
 const OPERATION_TIMEOUT = 1_000;
 
@@ -134,6 +136,111 @@ describe('owned client', () => {
       expect(clients).toHaveLength(1); // only the admin connection
     } finally {
       await driver.close();
+      await server.stop();
+    }
+  });
+});
+
+/** A client of a private server that reconnects every 100 ms (ioredis defaults otherwise). */
+function reconnectingClient(port: number): Redis {
+  const client = new Redis(port, '127.0.0.1', { retryStrategy: () => 100 });
+  client.on('error', () => {});
+  return client;
+}
+
+/** `count` distinct binary payloads of `size` bytes. */
+function binaryBatch(count: number, size: number, seed: number): ReturnType<typeof makePayload>[] {
+  return Array.from({ length: count }, (_, i) => makePayload(pseudoRandomBytes(size, seed + i)));
+}
+
+describe('killed mid-batch with an append-only file (appendfsync always), then restarted', () => {
+  it('the store fails with a retryable E_BACKEND and no claim; after the restart every key is absent or exact, none torn; the batch then stores', async () => {
+    // Durable: every executed write is fsynced to the AOF before its reply, and reloaded on restart.
+    const server = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const client = reconnectingClient(server.port);
+    let admin = new Redis(server.port, '127.0.0.1', { retryStrategy: () => null });
+    admin.on('error', () => {});
+    const options: RedisStorageDriverOptions = { client, keyPrefix: 'killed', ttl: 600_000, operationTimeout: 3_000 };
+    const driver = new RedisStorageDriver(options);
+    try {
+      const batch = binaryBatch(128, 256 * 1024, 1000); // 32 MiB in one pipeline
+      const claims = await expectedClaims(driver, batch);
+      const setsBefore = (await counters(admin)).calls.set ?? 0;
+      const outcome = driver.store({}, batch).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // Freeze the batch part-way (once the server has executed some of its SETs), then kill it.
+      let executed = 0;
+      for (const deadline = Date.now() + 20_000; executed === 0 && Date.now() < deadline; ) {
+        executed = ((await counters(admin)).calls.set ?? 0) - setsBefore;
+      }
+      await admin.client('PAUSE', 60_000, 'WRITE');
+      executed = ((await counters(admin)).calls.set ?? 0) - setsBefore;
+      expect(executed).toBeGreaterThan(0);
+      expect(executed).toBeLessThan(batch.length); // the kill lands mid-batch
+      admin.disconnect();
+      await server.kill();
+
+      const error = await captureStorageDriverError(() => outcome.then((e) => Promise.reject(e)));
+      expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
+
+      await server.restart(); // same port and directory: the AOF is reloaded
+      admin = new Redis(server.port, '127.0.0.1');
+      // Each payload is absent or exact (ioredis may even have resent the rest of the pipeline).
+      const present = await countPresentExact(driver, claims, batch);
+      expect(present).toBeGreaterThanOrEqual(executed); // every executed SET survived the kill
+      expect(await tornValues(admin, 'killed')).toEqual([]);
+
+      // Recovery: the same batch stores completely and reads back byte for byte.
+      expect((await driver.store({}, batch)).map((c) => c.claimData)).toEqual(claims.map((c) => c.claimData));
+      expect(await countPresentExact(driver, claims, batch)).toBe(batch.length);
+    } finally {
+      admin.disconnect();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('server paused (CLIENT PAUSE ALL, 5 s) longer than operationTimeout (1 s)', () => {
+  it('store and retrieve fail with a retryable E_BACKEND while paused, no claim; after unpausing nothing is torn and the next calls succeed', async () => {
+    const server = await startRedis();
+    const client = reconnectingClient(server.port);
+    const admin = new Redis(server.port, '127.0.0.1');
+    const options: RedisStorageDriverOptions = { client, keyPrefix: 'paused', ttl: 600_000, operationTimeout: 1_000 };
+    const driver = new RedisStorageDriver(options);
+    try {
+      const before = [payload('before the pause')];
+      const kept = await driver.store({}, before);
+      const batch = binaryBatch(20, 64 * 1024, 2000);
+      const claims = await expectedClaims(driver, batch);
+
+      // Paused five times longer than operationTimeout. PAUSE ALL holds every command of every
+      // client (CLIENT UNPAUSE included), so the pause ends by itself.
+      await admin.client('PAUSE', 5_000, 'ALL');
+      const [storeError, retrieveError] = await Promise.all([
+        captureStorageDriverError(() => driver.store({}, batch)),
+        captureStorageDriverError(() => driver.retrieve({}, kept)),
+      ]);
+      for (const e of [storeError, retrieveError]) {
+        expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
+        expect(e.message).toMatch(/timed out after 1000 ms/);
+      }
+      expect(await admin.ping()).toBe('PONG'); // answered once the pause is over
+
+      // The timed-out pipeline was held in the server and may have run since: every payload of it
+      // is absent or exact (a write without a claim is an orphan, never a torn value).
+      await countPresentExact(driver, claims, batch);
+      expect(await tornValues(admin, 'paused')).toEqual([]);
+
+      // Recovery on the same client: the next calls succeed.
+      expect(text((await driver.retrieve({}, kept))[0])).toBe('"before the pause"');
+      await driver.store({}, batch);
+      expect(await countPresentExact(driver, claims, batch)).toBe(batch.length);
+    } finally {
+      admin.disconnect();
+      client.disconnect();
       await server.stop();
     }
   });

@@ -113,6 +113,25 @@ export interface InjectedResponse {
   extra?: string;
 }
 
+/**
+ * A network or transfer fault the proxy applies to one request (see {@link CountingProxy.tamper}).
+ * - `reset`: the client connection is destroyed before anything is forwarded (nothing reaches S3).
+ * - `reset-after-forward`: the request is forwarded (S3 does the work), then the client connection
+ *   is destroyed instead of answering.
+ * - `truncate`: forwarded; the client gets the upstream status and headers (its Content-Length)
+ *   but only the first `bytes` of the body, then the connection is destroyed. An empty body (a
+ *   PUT's answer) is cut inside the header block instead.
+ * - `shorten`: forwarded; the client gets a well-formed response with only the first `bytes` of
+ *   the body (Content-Length rewritten to match).
+ * - `corrupt`: forwarded; one bit in the middle of the body is flipped (same length).
+ */
+export type ProxyFault =
+  | { kind: 'reset' }
+  | { kind: 'reset-after-forward' }
+  | { kind: 'truncate'; bytes: number }
+  | { kind: 'shorten'; bytes: number }
+  | { kind: 'corrupt' };
+
 /** One request seen by the proxy. */
 export interface ProxiedRequest {
   method: string;
@@ -127,13 +146,16 @@ export interface ProxiedRequest {
 
 /**
  * A loopback HTTP proxy in front of moto: forwards every request unchanged, records method and
- * path, tracks the peak number of requests in flight, and can answer requests itself
- * (`inject`) to reproduce server behaviours moto has no switch for (403 on HEAD, throttling).
+ * path, tracks the peak number of requests in flight, can answer requests itself (`inject`) to
+ * reproduce server behaviours moto has no switch for (403 on HEAD, 5xx, throttling), and can
+ * damage the exchange (`tamper`: reset connections, truncated or corrupted bodies).
  */
 export class CountingProxy {
   readonly requests: ProxiedRequest[] = [];
   /** Return a response to send instead of forwarding, or undefined to forward. */
   inject: ((req: ProxiedRequest) => InjectedResponse | undefined) | undefined;
+  /** Return a fault to apply to the request or its response, or undefined to leave it alone. */
+  tamper: ((req: ProxiedRequest) => ProxyFault | undefined) | undefined;
   /** Return a different URL (path and query) to forward the request to, or undefined. */
   rewrite: ((req: ProxiedRequest) => string | undefined) | undefined;
   private inFlight = 0;
@@ -219,6 +241,13 @@ export class CountingProxy {
       return;
     }
 
+    const fault = this.tamper?.(record);
+    if (fault !== undefined) record.injected = true;
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+
     const headers = { ...req.headers };
     delete headers.expect;
     const rewritten = this.rewrite?.(record);
@@ -234,8 +263,14 @@ export class CountingProxy {
         agent: this.agent,
       },
       (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-        upstreamRes.pipe(res);
+        if (fault === undefined) {
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          upstreamRes.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+        upstreamRes.on('end', () => applyFault(fault, upstreamRes, Buffer.concat(chunks), res));
       },
     );
     upstreamReq.on('error', () => {
@@ -243,6 +278,45 @@ export class CountingProxy {
       res.end();
     });
     req.pipe(upstreamReq);
+  }
+}
+
+/** Answers `res` with the upstream response `upstream` (body `body`) damaged as `fault` says. */
+function applyFault(fault: ProxyFault, upstream: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+  const status = upstream.statusCode ?? 502;
+  const headers: http.OutgoingHttpHeaders = { ...upstream.headers };
+  delete headers['transfer-encoding'];
+  delete headers.connection;
+  const socket = res.socket;
+  switch (fault.kind) {
+    case 'reset':
+    case 'reset-after-forward':
+      socket?.destroy();
+      return;
+    case 'truncate': {
+      headers['content-length'] = String(body.length);
+      const lines = Object.entries(headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+      const head = Buffer.from(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n${lines.join('\r\n')}\r\n\r\n`,
+      );
+      const cut =
+        body.length > 0 ? Buffer.concat([head, body.subarray(0, fault.bytes)]) : head.subarray(0, head.length >> 1);
+      socket?.write(cut, () => socket.destroy());
+      return;
+    }
+    case 'shorten': {
+      const part = body.subarray(0, fault.bytes);
+      res.writeHead(status, { ...headers, 'content-length': String(part.length) });
+      res.end(part);
+      return;
+    }
+    case 'corrupt': {
+      const copy = Buffer.from(body);
+      if (copy.length > 0) copy[copy.length >> 1] = (copy[copy.length >> 1] as number) ^ 0x01;
+      res.writeHead(status, headers);
+      res.end(copy);
+      return;
+    }
   }
 }
 
