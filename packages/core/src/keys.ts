@@ -9,7 +9,7 @@
  * @module
  */
 import { StorageDriverError, StorageDriverErrorCode } from './errors';
-import { isSha256Hex } from './hash';
+import { isSha256Hex, sha256Hex } from './hash';
 import type { StorageDriverTargetInfo } from './types';
 
 const textEncoder = new TextEncoder();
@@ -142,4 +142,42 @@ export function parseStorageKey(key: unknown, options: ParseStorageKeyOptions = 
     }
   }
   return { kind, segments, sha256 };
+}
+
+/** Options of {@link foldStorageKey}. */
+export interface FoldStorageKeyOptions {
+  /** Keys up to this many characters (keys are ASCII: characters = bytes) are returned unchanged. */
+  maxLength: number;
+  /** In a longer key, each target segment longer than this many characters is folded. */
+  segmentLength: number;
+  /**
+   * What a folded segment starts with, before the 64 hex digits: `'%7E'` (default) keeps the key
+   * canonical for {@link parseStorageKey}; `'~'` is what `@x/storage-driver-s3` has always written.
+   * Neither can be produced by {@link encodeKeySegment} (which escapes `~`), so a folded segment
+   * never equals an unfolded one.
+   */
+  marker?: '%7E' | '~';
+}
+
+const keyTextEncoder = new TextEncoder();
+
+/**
+ * Makes a key built by {@link buildStorageKey} fit a backend's key-length limit (S3's 1024 bytes, a
+ * PostgreSQL btree entry…). Keys of at most `maxLength` characters are returned unchanged; in a
+ * longer one (ids of thousands of characters, or non-ASCII ids that percent-encoding triples) each
+ * target segment (namespace, type, id, run id) longer than `segmentLength` is replaced by `marker`
+ * + the lower-case hex SHA-256 of the encoded segment. The `v0/` prefix, the labels and the
+ * content digest are kept, so the key stays scoped to its target and content-addressed; the claim
+ * carries the folded key.
+ */
+export function foldStorageKey(key: string, options: FoldStorageKeyOptions): string {
+  if (key.length <= options.maxLength) return key;
+  const marker = options.marker ?? '%7E';
+  const segments = key.split('/');
+  // Target values sit at even positions between `v0` and `d/sha256/<hex>`.
+  for (let i = 2; i < segments.length - 3; i += 2) {
+    const s = segments[i] as string;
+    if (s.length > options.segmentLength) segments[i] = marker + sha256Hex(keyTextEncoder.encode(s));
+  }
+  return segments.join('/');
 }

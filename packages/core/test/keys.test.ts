@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import {
   buildStorageKey,
   encodeKeySegment,
+  foldStorageKey,
   MISSING_KEY_VALUE,
   parseStorageKey,
   type StorageDriverTargetInfo,
@@ -329,5 +330,45 @@ describe('buildStorageKey input checks', () => {
       buildStorageKey({ kind: 'workflow', namespace: 'ns', id: {} as unknown as string, runId: 'b', type: 'c' }, hex),
     ).toThrow(TypeError);
     expect(() => buildStorageKey({ kind: 'other', namespace: 'ns' } as never, hex)).toThrow(TypeError);
+  });
+});
+
+describe('foldStorageKey', () => {
+  const digest = 'ab'.repeat(32);
+  const long = 'x'.repeat(300);
+  const target = { kind: 'workflow' as const, namespace: 'default', type: long, id: `é${long}`, runId: 'run-1' };
+  const key = buildStorageKey(target, digest);
+
+  it('returns keys within maxLength unchanged', () => {
+    expect(foldStorageKey(key, { maxLength: key.length, segmentLength: 8 })).toBe(key);
+    expect(foldStorageKey(buildStorageKey(undefined, digest), { maxLength: 1, segmentLength: 1 })).toBe(
+      buildStorageKey(undefined, digest),
+    );
+  });
+
+  it('folds only the long target segments into %7E + sha256 of the encoded segment, keeping a canonical key', () => {
+    const folded = foldStorageKey(key, { maxLength: 200, segmentLength: 64 });
+    const segments = folded.split('/');
+    expect(segments[4]).toBe(`%7E${sha256Hex(new TextEncoder().encode(long))}`);
+    expect(segments[6]).toBe(`%7E${sha256Hex(new TextEncoder().encode(encodeKeySegment(`é${long}`)))}`);
+    expect([segments[0], segments[1], segments[2], segments[3], segments[5], segments[7], segments[8]]).toEqual([
+      'v0',
+      'ns',
+      'default',
+      'wt',
+      'wi',
+      'ri',
+      'run-1',
+    ]);
+    expect(segments.slice(-3)).toEqual(['d', 'sha256', digest]);
+    expect(folded.length).toBeLessThan(key.length / 2);
+    expect(parseStorageKey(folded).sha256).toBe(digest);
+  });
+
+  it("with marker '~' (S3's spelling), and on a namespace-less key from another SDK", () => {
+    const pythonKey = `v0/wt/${long}/wi/id/ri/null/d/sha256/${digest}`;
+    expect(foldStorageKey(pythonKey, { maxLength: 100, segmentLength: 64, marker: '~' })).toBe(
+      `v0/wt/~${sha256Hex(new TextEncoder().encode(long))}/wi/id/ri/null/d/sha256/${digest}`,
+    );
   });
 });

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { foldStorageKey, isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 
 /** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
 export const S3_MAX_KEY_BYTES = 1024;
@@ -122,15 +121,12 @@ export const S3_FOLD_SEGMENT_BYTES = 64;
  * will be put in front.
  */
 export function fitKeyToS3(key: string, prefixBytes = 0): string {
-  if (prefixBytes + textEncoder.encode(key).length <= S3_MAX_KEY_BYTES) return key;
-  const segments = key.split('/');
-  const n = segments.length;
-  // Dynamic values sit at even positions between `v0` and `d/sha256/<hex>`.
-  for (let i = 2; i < n - 3; i += 2) {
-    const s = segments[i] as string;
-    if (s.length > S3_FOLD_SEGMENT_BYTES) segments[i] = `~${createHash('sha256').update(s).digest('hex')}`;
-  }
-  return segments.join('/');
+  // Keys from buildStorageKey are ASCII: characters = bytes.
+  return foldStorageKey(key, {
+    maxLength: S3_MAX_KEY_BYTES - prefixBytes,
+    segmentLength: S3_FOLD_SEGMENT_BYTES,
+    marker: '~',
+  });
 }
 
 /** Layouts of the part of a key between `v0/` and `d/sha256/<hex>`. */

@@ -1,0 +1,83 @@
+/**
+ * Security review of the PostgreSQL driver, for what the other test files do not cover:
+ * - an injected pool configured with a password: a real failing statement (missing table) gives an
+ *   E_CONFIG whose inspected form (`showHidden`, whole cause chain) never holds the password;
+ * - hostile long target ids (found by the test-suite's hostile-input property): keys over the
+ *   btree limit are folded, stay canonical and round-trip, where they used to fail with
+ *   "index row size exceeds btree version 4 maximum 2704" (E_BACKEND).
+ * Identifier validation: driver.test.ts ('identifier-injection attempts in schema/table are
+ * E_CONFIG, and nothing is created'); passwords from owned pools: faults.test.ts.
+ */
+import { inspect } from 'node:util';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { buildStorageKey, parseStorageKey } from '@x/storage-driver-core';
+import { captureStorageDriverError, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { Pool } from 'pg';
+import { PostgresStorageDriver } from '../src';
+import { dropSchema, makeDriver, makePool, POSTGRES_URL, uniqueSchema } from './helpers';
+
+const pool = makePool();
+const schemas: string[] = [];
+afterAll(async () => {
+  for (const s of schemas) await dropSchema(pool, s);
+  await pool.end();
+});
+
+describe('credentials', () => {
+  it('an injected pool with a password: a real failing statement never exposes it', async () => {
+    const url = new URL(POSTGRES_URL);
+    const password = decodeURIComponent(url.password);
+    const injected = new Pool({ connectionString: POSTGRES_URL, max: 1 });
+    injected.on('error', () => {});
+    try {
+      const d = new PostgresStorageDriver({ pool: injected, schema: uniqueSchema('sec_missing') });
+      const e = await captureStorageDriverError(() => d.store({}, [makePayload('x')]));
+      expect(e.code).toBe('E_CONFIG');
+      const dump = inspect(e, { depth: Number.POSITIVE_INFINITY, showHidden: true, maxArrayLength: null });
+      expect(e.message).not.toContain(password);
+      expect(dump).not.toContain(password);
+      expect(dump).not.toContain(POSTGRES_URL);
+    } finally {
+      await injected.end();
+    }
+  });
+});
+
+describe('hostile long target ids', () => {
+  /** An id of `n` pseudo-random code points (incompressible once percent-encoded). */
+  const randomId = (n: number, seed: number) =>
+    String.fromCodePoint(...Array.from(pseudoRandomBytes(n * 2, seed).subarray(0, n), (b, i) => 0x4e00 + b * 37 + i));
+
+  it('a 10,000-character id in every field round-trips; its key is folded, canonical and ≤ 2048 characters', async () => {
+    const schema = uniqueSchema('sec_long');
+    schemas.push(schema);
+    const d = await makeDriver(pool, schema);
+    const target = {
+      kind: 'workflow' as const,
+      namespace: randomId(10_000, 1),
+      type: randomId(10_000, 2),
+      id: randomId(10_000, 3),
+      runId: randomId(10_000, 4),
+    };
+    const p = makePayload('long ids');
+    const [claim] = await d.store({ target }, [p]);
+    const key = claim?.claimData.key as string;
+    expect(key.length).toBeLessThanOrEqual(2048);
+    expect(parseStorageKey(key).kind).toBe('workflow');
+    expect(key).toMatch(
+      /^v0\/ns\/%7E[0-9a-f]{64}\/wt\/%7E[0-9a-f]{64}\/wi\/%7E[0-9a-f]{64}\/ri\/%7E[0-9a-f]{64}\/d\/sha256\//,
+    );
+    const [back] = await d.retrieve({}, [claim as NonNullable<typeof claim>]);
+    expect(Buffer.from(back?.data ?? []).toString()).toBe('long ids');
+  });
+
+  it('keys up to 2048 characters are stored exactly as the key spec builds them', async () => {
+    const schema = uniqueSchema('sec_short');
+    schemas.push(schema);
+    const d = await makeDriver(pool, schema);
+    const target = { kind: 'activity' as const, namespace: 'default', type: 'T', id: 'x'.repeat(1500) };
+    const [claim] = await d.store({ target }, [makePayload('short')]);
+    const key = claim?.claimData.key as string;
+    expect(key).toBe(buildStorageKey(target, claim?.claimData.hash_value as string));
+  });
+});
