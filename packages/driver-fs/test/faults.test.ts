@@ -14,9 +14,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { type Payload, StorageDriverClaim } from '@x/storage-driver-core';
-import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { countPresentExact, expectedClaims, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import { FsStorageDriver } from '../src';
-import { countPresentExact, expectedClaims, tornFiles } from './fault-checks';
+import { tornFiles } from './fault-checks';
 import { nobody, runAsNobody } from './fault-unprivileged';
 import { captureStorageDriverError, cleanup, makeTempDir, payload } from './helpers';
 

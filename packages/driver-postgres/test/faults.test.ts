@@ -9,9 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-core';
+import { countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
 import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
-import { countPresentExact, expectedClaims } from './fault-checks';
 import {
   captureStorageDriverError,
   countRows,

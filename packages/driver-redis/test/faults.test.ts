@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim } from '@x/storage-driver-core';
-import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { countPresentExact, expectedClaims, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver, type RedisStorageDriverOptions } from '../src';
-import { countPresentExact, expectedClaims, tornValues } from './fault-checks';
+import { tornValues } from './fault-checks';
 import { captureStorageDriverError, payload, quitAll, text } from './helpers';
 import { counters, type PrivateRedis, startRedis } from './servers';
 

@@ -9,9 +9,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Payload, StorageDriverClaim } from '@x/storage-driver-core';
-import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { countPresentExact, expectedClaims, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import { S3StorageDriver } from '../src';
-import { countPresentExact, expectedClaims } from './fault-checks';
 import {
   CountingProxy,
   captureStorageDriverError,

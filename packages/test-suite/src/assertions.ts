@@ -5,10 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import {
+  type ContentAddressedStorageDriver,
   isStorageDriverError,
   type Payload,
+  type StorageDriver,
+  type StorageDriverClaim,
   type StorageDriverError,
   type StorageDriverErrorCode,
+  type StorageDriverStoreContext,
 } from '@x/storage-driver-core';
 
 const textEncoder = new TextEncoder();
@@ -101,4 +105,47 @@ export async function captureStorageDriverError(
     throw e;
   }
   assert.fail('expected a StorageDriverError, but the call succeeded');
+}
+
+/**
+ * The claims `driver.store(context, payloads)` would return, computed without writing anything:
+ * the same driver instance (options, key layout, claim fields) with its backend write replaced by
+ * a no-op. For fault tests of drivers built on `ContentAddressedStorageDriver`: after a failed
+ * batch, check each of these claims with {@link countPresentExact}.
+ *
+ * @throws whatever `store` throws before writing (e.g. `E_TOO_LARGE`).
+ */
+export function expectedClaims(
+  driver: ContentAddressedStorageDriver,
+  payloads: Payload[],
+  context: StorageDriverStoreContext = {},
+): Promise<StorageDriverClaim[]> {
+  const dryRun = Object.create(driver) as ContentAddressedStorageDriver;
+  Object.defineProperty(dryRun, '_putIfAbsent', { value: async () => {} });
+  return dryRun.store(context, payloads);
+}
+
+/**
+ * "Nothing torn is readable": retrieves each claim on its own; each must fail with `E_NOT_FOUND`
+ * or return exactly `payloads[i]`. Returns how many are present.
+ *
+ * @throws AssertionError for a wrong payload; rethrows any error other than `E_NOT_FOUND` (such as
+ *   `E_INTEGRITY`, which means torn or corrupted bytes were readable).
+ */
+export async function countPresentExact(
+  driver: StorageDriver,
+  claims: StorageDriverClaim[],
+  payloads: Payload[],
+): Promise<number> {
+  let present = 0;
+  for (const [i, claim] of claims.entries()) {
+    try {
+      const [back] = await driver.retrieve({}, [claim]);
+      assertPayloadEqual(back as Payload, payloads[i] as Payload, `claim ${i}`);
+      present++;
+    } catch (e) {
+      if (!isStorageDriverError(e, 'E_NOT_FOUND')) throw e;
+    }
+  }
+  return present;
 }

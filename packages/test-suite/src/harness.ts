@@ -4,6 +4,7 @@
  * @module
  */
 import type { StorageDriver, StorageDriverClaim } from '@x/storage-driver-core';
+import type { HostileInputOptions } from './hostile';
 
 /** A test function: sync or async. */
 export type TestFn = () => void | Promise<void>;
@@ -71,6 +72,12 @@ export interface StorageDriverCapabilities {
    * requires `E_ABORTED` and no claims, not that fewer objects were written. Default: `false`.
    */
   batchedWrites: boolean;
+  /**
+   * Largest claim key (in `claimKeyField`, UTF-8 bytes) the backend accepts, e.g. `1024` for S3.
+   * When set, the hostile-target property asserts every key the driver writes fits (servers such
+   * as moto accept longer keys than the real service). Default: unset (not checked).
+   */
+  maxClaimKeyBytes?: number;
 }
 
 /** Backend hooks for tests that need to reach behind the driver. All optional. */
@@ -120,6 +127,12 @@ export interface StorageDriverHarness<D extends StorageDriver = StorageDriver> {
   capabilities?: Partial<StorageDriverCapabilities>;
   /** Backend hooks. */
   hooks?: StorageDriverHarnessHooks<D>;
+  /**
+   * Settings of the hostile-input group (property-based, fast-check): runs, seed, replay path,
+   * or `enabled: false`. Environment variables `XSTORAGE_FC_RUNS`, `XSTORAGE_FC_SEED`,
+   * `XSTORAGE_FC_PATH` override them. Default: on, 200 runs, a fixed seed.
+   */
+  hostileInput?: HostileInputOptions;
 }
 
 /** Default capability flags. */

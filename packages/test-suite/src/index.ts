@@ -8,6 +8,8 @@ export {
   assertPayloadEqual,
   assertRejectsWithCode,
   captureStorageDriverError,
+  countPresentExact,
+  expectedClaims,
   makePayload,
   pseudoRandomBytes,
 } from './assertions';
@@ -21,5 +23,14 @@ export {
   type StorageDriverHarnessHooks,
   type TestFn,
 } from './harness';
+export {
+  DEFAULT_HOSTILE_INPUT_RUNS,
+  DEFAULT_HOSTILE_INPUT_SEED,
+  type HostileInputOptions,
+  hostileIdArbitrary,
+  hostileTargetArbitrary,
+  MAX_HOSTILE_CLAIM_VALUE_LENGTH,
+  MAX_HOSTILE_ID_LENGTH,
+} from './hostile';
 export { InMemoryStorageDriver, type InMemoryStorageDriverOptions, type InMemoryStore } from './memory-driver';
 export { HOSTILE_IDS, runStorageDriverConformance } from './suite';

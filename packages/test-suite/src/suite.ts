@@ -21,6 +21,7 @@ import {
   type HarnessDriverOptions,
   type StorageDriverHarness,
 } from './harness';
+import { registerHostileInputTests } from './hostile';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -467,6 +468,17 @@ export function runStorageDriverConformance<D extends StorageDriver>(
         await assert.rejects(d.store({}, 'nope' as unknown as Payload[]), TypeError);
         await assert.rejects(d.retrieve({}, {} as unknown as StorageDriverClaim[]), TypeError);
         await assert.rejects(d.store({}, [{ data: 'not bytes' } as unknown as Payload]), TypeError);
+      });
+    });
+
+    describe('hostile input (property-based)', () => {
+      registerHostileInputTests({
+        it,
+        skip,
+        create: () => create(),
+        caps,
+        hooks,
+        options: harness.hostileInput,
       });
     });
 

@@ -2,22 +2,30 @@
  * Meta tests: the conformance suite must fail broken drivers. Each broken variant is run
  * through the suite with a collecting runner, and specific tests must fail.
  */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import type {
-  BackendOperation,
-  Payload,
-  StorageDriver,
-  StorageDriverClaim,
-  StorageDriverRetrieveContext,
-  StorageDriverStoreContext,
-  StorageLocation,
-  StoreItem,
+import {
+  type BackendOperation,
+  ContentAddressedStorageDriver,
+  type ContentAddressedStorageDriverOptions,
+  type Payload,
+  type StorageDriver,
+  type StorageDriverClaim,
+  type StorageDriverRetrieveContext,
+  type StorageDriverStoreContext,
+  type StorageLocation,
+  type StoreItem,
+  throwIfAborted,
 } from '@x/storage-driver-core';
 import {
   type ConformanceTestApi,
   type HarnessDriverOptions,
   InMemoryStorageDriver,
   runStorageDriverConformance,
+  type StorageDriverCapabilities,
+  type StorageDriverHarness,
   type StorageDriverHarnessHooks,
   type TestFn,
 } from '../src';
@@ -31,6 +39,9 @@ interface Collected {
 async function runSuiteAgainst<D extends StorageDriver>(
   create: (o?: HarnessDriverOptions) => D,
   hooks: StorageDriverHarnessHooks<D> = {},
+  extra: Pick<StorageDriverHarness<D>, 'hostileInput' | 'destroy'> & {
+    capabilities?: Partial<StorageDriverCapabilities>;
+  } = {},
 ): Promise<Map<string, string>> {
   const tests: Collected[] = [];
   const before: TestFn[] = [];
@@ -52,7 +63,8 @@ async function runSuiteAgainst<D extends StorageDriver>(
     type: 'memory.inmemorydriver',
     defaultName: 'memory',
     create,
-    capabilities: { largePayloads: false },
+    ...extra,
+    capabilities: { largePayloads: false, ...extra.capabilities },
     hooks,
   });
   const failures = new Map<string, string>();
@@ -166,5 +178,137 @@ describe('the conformance suite catches broken drivers', () => {
     const failures = await runSuiteAgainst((o) => new Lenient(o));
     expect(failedMatching(failures, /hostile claim keys/)).toHaveLength(1);
     expect(failedMatching(failures, /nothing outside the store/)).toHaveLength(0); // no plantOutside hook here
+  });
+});
+
+/**
+ * A filesystem driver that trusts the claim: it reads `path.join(root, claim.key)` with no
+ * validation (the classic traversal bug).
+ */
+class PathTrustingDriver extends ContentAddressedStorageDriver {
+  readonly type = 'memory.inmemorydriver';
+  constructor(
+    readonly root: string,
+    options: ContentAddressedStorageDriverOptions = {},
+  ) {
+    super('memory', options);
+  }
+  protected _locate(key: string): StorageLocation {
+    return { key };
+  }
+  protected _claimFields(l: StorageLocation): Record<string, string> {
+    return { key: l.key };
+  }
+  protected _parseClaim(claimData: Record<string, string>): StorageLocation {
+    return { key: claimData['key'] ?? '' };
+  }
+  protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
+    for (const item of items) {
+      throwIfAborted(op.signal, op.driverName);
+      const file = path.join(this.root, item.location.key);
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, item.bytes);
+    }
+  }
+  protected async _get(locations: StorageLocation[]): Promise<(Uint8Array | undefined)[]> {
+    return Promise.all(
+      locations.map((l) =>
+        readFile(path.join(this.root, l.key)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT' || e.code === 'EISDIR' || e.code === 'ENOTDIR') return undefined;
+          throw e;
+        }),
+      ),
+    );
+  }
+}
+
+const hostileClaimsTest = /hostile input \(property-based\) › hostile claims/;
+const hostileTargetsTest = /hostile input \(property-based\) › hostile target ids/;
+
+describe('the hostile-input group (fast-check) catches broken drivers', () => {
+  it('catches a driver that reads a path taken from the claim (planted sentinel outside the store)', async () => {
+    const base = await mkdtemp(path.join(tmpdir(), 'hostile-meta-'));
+    let n = 0;
+    try {
+      const failures = await runSuiteAgainst(
+        (o) => new PathTrustingDriver(path.join(base, `d${n++}`, 'store'), o),
+        {
+          async plantOutside(driver, bytes) {
+            const outside = path.join(path.dirname(driver.root), 'outside');
+            await mkdir(outside, { recursive: true });
+            await writeFile(path.join(outside, 'payload'), bytes);
+            return ['../outside/payload'];
+          },
+        },
+        {},
+      );
+      const [name] = failedMatching(failures, hostileClaimsTest);
+      expect(name).toBeDefined();
+      const message = failures.get(name as string) as string;
+      expect(message).toMatch(/reproduce: XSTORAGE_FC_SEED=20261125 XSTORAGE_FC_PATH=[0-9:]+/);
+      expect(message).toMatch(/sentinel planted outside the store|unexpected E_|never stored/);
+    } finally {
+      await rm(base, { recursive: true, force: true, maxRetries: 5 });
+    }
+  });
+
+  it('catches a driver that throws a TypeError on a claim field that is not a string', async () => {
+    const failures = await runSuiteAgainst((o) => {
+      const d = new InMemoryStorageDriver(o);
+      return wrap(d, {
+        retrieve: async (ctx, claims) => {
+          // Looks at the key before the base validates the claim.
+          for (const c of claims) void (c.claimData['key'] as string).startsWith('v0/');
+          return d.retrieve(ctx, claims);
+        },
+      });
+    });
+    const [name] = failedMatching(failures, hostileClaimsTest);
+    expect(failures.get(name as string)).toMatch(/non-StorageDriverError: TypeError/);
+  });
+
+  it('catches a driver that fails on lone surrogates in target ids (only the property finds it)', async () => {
+    class UriEncoding extends InMemoryStorageDriver {
+      protected override _locate(key: string, ctx?: StorageDriverStoreContext): StorageLocation {
+        encodeURIComponent(ctx?.target?.id ?? ''); // URIError on a lone surrogate
+        return { key };
+      }
+    }
+    const failures = await runSuiteAgainst((o) => new UriEncoding(o));
+    expect(failedMatching(failures, hostileTargetsTest)).toHaveLength(1);
+    expect(failures.get(failedMatching(failures, hostileTargetsTest)[0] as string)).toMatch(/URIError/);
+    // The fixed hostile ids have no lone surrogate: nothing else fails.
+    expect(failures.size).toBe(1);
+  });
+
+  it('catches keys over capabilities.maxClaimKeyBytes', async () => {
+    const failures = await runSuiteAgainst(
+      (o) => new InMemoryStorageDriver(o),
+      {},
+      {
+        capabilities: { maxClaimKeyBytes: 1024 },
+      },
+    );
+    const [name] = failedMatching(failures, hostileTargetsTest);
+    expect(failures.get(name as string)).toMatch(/over maxClaimKeyBytes 1024/);
+  });
+
+  it('hostileInput: numRuns and seed are honoured; enabled: false skips the group', async () => {
+    const names: string[] = [];
+    const skipped: string[] = [];
+    const it = Object.assign((name: string) => names.push(name), { skip: (name: string) => skipped.push(name) });
+    const api: ConformanceTestApi = { describe: (_n, fn) => fn(), it, afterEach: () => {} };
+    const harness = {
+      type: 't',
+      defaultName: 'memory',
+      create: (o?: HarnessDriverOptions) => new InMemoryStorageDriver(o),
+    };
+    runStorageDriverConformance(api, { ...harness, hostileInput: { numRuns: 40, seed: 7 } });
+    expect(names.filter((n) => /fast-check: 40 runs, seed 7/.test(n))).toHaveLength(1);
+    expect(names.filter((n) => /fast-check: 10 runs, seed 7/.test(n))).toHaveLength(1);
+    names.length = 0;
+    runStorageDriverConformance(api, { ...harness, hostileInput: { enabled: false } });
+    expect(names.filter((n) => /fast-check/.test(n))).toHaveLength(0);
+    expect(skipped.filter((n) => /hostile (claims|target ids).*enabled is false/.test(n))).toHaveLength(2);
   });
 });
