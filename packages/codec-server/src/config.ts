@@ -161,6 +161,15 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * `JSON.parse`'s message without the excerpt of the file V8 quotes (`Unexpected token ']',
+ * ..."pw@db:5432/x",]}" is not valid JSON`): config files hold connection strings and keys, and
+ * the message goes to stderr and logs.
+ */
+function jsonErrorText(error: unknown): string {
+  return errorText(error).replace(/^(Unexpected token .+?), (?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '$1');
+}
+
 async function readConfigModule(file: string): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.json') {
@@ -173,7 +182,7 @@ async function readConfigModule(file: string): Promise<unknown> {
     try {
       return JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${file} is not valid JSON: ${errorText(error)}`);
+      throw new ConfigError(`${file} is not valid JSON: ${jsonErrorText(error)}`);
     }
   }
   if (ext !== '.js' && ext !== '.cjs' && ext !== '.mjs') {

@@ -154,10 +154,27 @@ const SIGNING_FIELDS = [
   'CanonicalRequestBytes',
 ];
 
-/** Removes request-signing echoes from an SDK error so the `cause` never carries them. */
+/**
+ * Removes request-signing material from an SDK error so the `cause` never carries it: the echoes
+ * above, and the raw HTTP body stream of `$response` (a hidden, non-configurable property), whose
+ * socket still references the sent request with its `authorization` header — the access key id in
+ * `Credential=…` — reachable with `inspect(error, { showHidden: true })`. Status, headers and
+ * request id stay (`$response.statusCode`, `$metadata`).
+ */
 export function redactSigningFields(error: unknown): unknown {
   if (typeof error !== 'object' || error === null) return error;
   const e = error as Record<string, unknown>;
+  const response = e['$response'];
+  if (typeof response === 'object' && response !== null) {
+    const r = response as { body?: unknown };
+    if (typeof r.body === 'object' && r.body !== null) {
+      try {
+        r.body = undefined;
+      } catch {
+        // a frozen response: leave it
+      }
+    }
+  }
   for (const field of SIGNING_FIELDS) {
     if (Object.hasOwn(e, field)) {
       try {
