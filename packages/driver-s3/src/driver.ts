@@ -12,9 +12,13 @@ import {
   isStorageDriverError,
   mapBounded,
   type Payload,
+  readClaimData,
+  readClaimHash,
   requireClaimField,
+  type StorageDriverClaim,
   StorageDriverError,
   StorageDriverErrorCode,
+  type StorageDriverRetrieveContext,
   type StorageDriverStoreContext,
   type StorageLocation,
   type StoreItem,
@@ -37,6 +41,25 @@ export const S3_DRIVER_TYPE = 'aws.s3driver';
 export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
 /** Default number of S3 requests in flight per `store`/`retrieve` call. */
 export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
+/** Default {@link S3ExistenceCacheOptions.maxEntries}. */
+export const S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES = 10_000;
+/** Default {@link S3ExistenceCacheOptions.ttl}: 10 minutes. */
+export const S3_EXISTENCE_CACHE_DEFAULT_TTL = 10 * 60_000;
+
+/**
+ * The in-process cache of objects this driver instance knows exist (it wrote them, a
+ * `HeadObject`/conditional `PutObject` found them, or it retrieved and verified them under a key
+ * naming their digest). Keys are content-addressed, so an object
+ * that exists holds exactly the bytes a store would write: a store of a cached key sends no
+ * request at all. Bounded by entries and by age, because an object can disappear behind the
+ * driver's back (a lifecycle expiration, a manual delete).
+ */
+export interface S3ExistenceCacheOptions {
+  /** Most keys remembered (least recently confirmed dropped first), 1–10000000. Default: 10000. */
+  maxEntries?: number;
+  /** How long a key is trusted after S3 last confirmed it, in milliseconds (1 ms–1 day). Default: 600000 (10 minutes). */
+  ttl?: number;
+}
 
 /**
  * The part of an `S3Client` (`@aws-sdk/client-s3` v3) the driver uses. Typed structurally so a
@@ -126,6 +149,12 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
   /** How to skip objects that already exist (see {@link S3ExistenceCheck}). Default: `auto`. */
   existenceCheck?: S3ExistenceCheck;
   /**
+   * Opt-in: remember keys known to exist so a repeat store skips S3 entirely (see
+   * {@link S3ExistenceCacheOptions}; `{}` for the defaults `{ maxEntries: 10000, ttl: 600000 }`).
+   * Default: `false` (every store asks S3, as the official drivers do).
+   */
+  existenceCache?: S3ExistenceCacheOptions | false;
+  /**
    * Prefix put in front of every key this driver writes, e.g. `temporal/` (must end with `/`;
    * at most 512 bytes). Claims carry the full key, so any driver can read them; keys of other
    * drivers (without the prefix) are still readable. Off by default: keys are then exactly
@@ -164,6 +193,7 @@ interface HeadOutput {
 /** Output fields of `GetObject` the driver reads. */
 interface GetOutput {
   Body?: unknown;
+  ContentLength?: number;
 }
 
 /** Characters S3 allows in tag keys and values. */
@@ -225,6 +255,48 @@ function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
   throw configError('serverSideEncryption.type must be "AES256" or "aws:kms"');
 }
 
+function checkExistenceCache(cache: unknown): void {
+  if (cache === undefined || cache === false) return;
+  if (typeof cache !== 'object' || cache === null) throw configError('existenceCache must be an object or false');
+  const { maxEntries, ttl } = cache as S3ExistenceCacheOptions;
+  if (maxEntries !== undefined && (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > 10_000_000)) {
+    throw configError('existenceCache.maxEntries must be an integer from 1 to 10000000');
+  }
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400_000)) {
+    throw configError('existenceCache.ttl must be an integer number of milliseconds from 1 to 86400000 (1 day)');
+  }
+}
+
+/** Keys known to exist, each with the time S3 last confirmed it; insertion order = confirmation order. */
+class ExistenceCache {
+  private readonly entries = new Map<string, number>();
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ttl: number,
+  ) {}
+
+  has(id: string): boolean {
+    const confirmed = this.entries.get(id);
+    if (confirmed === undefined) return false;
+    if (Date.now() - confirmed < this.ttl) return true;
+    this.entries.delete(id);
+    return false;
+  }
+
+  add(id: string): void {
+    this.entries.delete(id);
+    this.entries.set(id, Date.now());
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+}
+
 /**
  * Validates the driver-specific options before `super()`.
  *
@@ -267,6 +339,7 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
   if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
   }
+  checkExistenceCache(o.existenceCache);
   if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
     throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
   }
@@ -325,13 +398,15 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   private readonly putOptions: Readonly<Record<string, string | boolean>>;
   /** Set when the server answered a conditional PUT with 501 NotImplemented. */
   private conditionalPutUnsupported = false;
+  /** Keys known to exist (undefined when `existenceCache: false`). */
+  private readonly known: ExistenceCache | undefined;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
    *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
    *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
    *   `bucket` is a function, or `allowedBuckets`, `name`,
-   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `keyPrefix`, `serverSideEncryption`,
+   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `existenceCache`, `keyPrefix`, `serverSideEncryption`,
    *   `storageClass` or `tags` is invalid.
    */
   constructor(options: S3StorageDriverOptions) {
@@ -340,6 +415,14 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     this.client = checked.client;
     this.concurrency = validateConcurrency(checked.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
     this.existenceCheck = checked.existenceCheck ?? 'auto';
+    const cache = checked.existenceCache;
+    this.known =
+      cache === false || cache === undefined
+        ? undefined
+        : new ExistenceCache(
+            cache?.maxEntries ?? S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
+            cache?.ttl ?? S3_EXISTENCE_CACHE_DEFAULT_TTL,
+          );
     this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
     const bucket = checked.bucket;
     this.selectBucket = typeof bucket === 'string' ? () => bucket : bucket;
@@ -419,6 +502,31 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     await mapBounded(items, this.concurrency, (item, _i, signal) => this.putOne(item, signal), op.signal, this.name);
   }
 
+  /**
+   * Retrieves payloads (see the base class). With `existenceCache` on, every object of a
+   * successful retrieve whose key ends in the digest its bytes were just verified against
+   * (`…/d/sha256/{hash_value}`, a content-addressed key) is remembered as existing, so storing the
+   * same payload again in the same scope (a workflow passing its input on to an activity) sends
+   * no request.
+   *
+   * @throws StorageDriverError as the base class: `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`,
+   *   `E_ABORTED`, `E_BACKEND`, `E_CONFIG`
+   * @throws TypeError if `claims` is not an array of objects
+   */
+  override async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
+    const payloads = await super.retrieve(context, claims);
+    if (this.known !== undefined) {
+      for (const claim of claims) {
+        const data = readClaimData(claim);
+        const { bucket, key } = data;
+        if (bucket !== undefined && key?.endsWith(`/d/sha256/${readClaimHash(data)}`)) {
+          this.known.add(this._locationId({ bucket, key }));
+        }
+      }
+    }
+    return payloads;
+  }
+
   /** Downloads each location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
   protected async _get(locations: S3StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     return mapBounded(
@@ -445,21 +553,26 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
   private async putOne(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<void> {
     const { location, bytes } = item;
+    const id = this._locationId(location);
+    if (this.known?.has(id)) return; // Content-addressed: an existing object holds these bytes.
     try {
       const mode = this.existenceCheck;
       if (mode === 'head' || mode === 'auto') {
         const state = await this.head(location, bytes.byteLength, signal);
-        if (state === 'present') return;
-        // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
-        await this.put(
-          location,
-          bytes,
-          mode === 'auto' && state === 'absent' && !this.conditionalPutUnsupported,
-          signal,
-        );
-        return;
+        if (state !== 'present') {
+          // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
+          await this.put(
+            location,
+            bytes,
+            item.sha256,
+            mode === 'auto' && state === 'absent' && !this.conditionalPutUnsupported,
+            signal,
+          );
+        }
+      } else {
+        await this.put(location, bytes, item.sha256, !this.conditionalPutUnsupported, signal);
       }
-      await this.put(location, bytes, !this.conditionalPutUnsupported, signal);
+      this.known?.add(id);
     } catch (e) {
       throw this.wrapS3Error(e, 'store', location);
     }
@@ -487,9 +600,16 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     }
   }
 
+  /**
+   * One `PutObject`. The SHA-256 computed for the key (`sha256`, hex) is reused twice, so the
+   * body is never hashed again: as the request checksum (`ChecksumSHA256`: S3 verifies the upload,
+   * and the AWS SDK computes no CRC32 of its own), and as the SigV4 payload hash
+   * (`x-amz-content-sha256`, which the signer otherwise computes over the whole body).
+   */
   private async put(
     location: S3StorageLocation,
     bytes: Uint8Array,
+    sha256: string,
     conditional: boolean,
     signal: AbortSignal,
   ): Promise<void> {
@@ -498,17 +618,27 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       Key: location.key,
       Body: bytes,
       ContentLength: bytes.byteLength,
+      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
       ...this.putOptions,
       ...(conditional ? { IfNoneMatch: '*' } : {}),
     };
     try {
-      await this.client.send(new PutObjectCommand(input), { abortSignal: signal });
+      const command = new PutObjectCommand(input);
+      command.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { headers?: Record<string, string> } | undefined;
+          if (request?.headers !== undefined) request.headers['x-amz-content-sha256'] = sha256;
+          return next(args);
+        },
+        { step: 'build', name: 'xStoragePayloadSha256' },
+      );
+      await this.client.send(command, { abortSignal: signal });
     } catch (e) {
       const kind = classifyS3Error(e);
       if (conditional && kind === 'exists') return; // Already stored (content-addressed: same bytes).
       if (conditional && kind === 'not-implemented') {
         this.conditionalPutUnsupported = true;
-        await this.put(location, bytes, false, signal);
+        await this.put(location, bytes, sha256, false, signal);
         return;
       }
       throw e;
@@ -520,9 +650,12 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       const out = (await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
         abortSignal: signal,
       })) as GetOutput;
-      return await readBody(out.Body);
+      return await readBody(out.Body, out.ContentLength);
     } catch (e) {
-      if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') return undefined;
+      if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') {
+        this.known?.delete(this._locationId(location)); // Gone (expired, deleted): the next store uploads it.
+        return undefined;
+      }
       throw this.wrapS3Error(e, 'retrieve', location);
     }
   }
@@ -591,11 +724,41 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   }
 }
 
-/** Reads an SDK response body (SDK stream mixin, Node stream, or bytes) into one `Uint8Array`. */
-async function readBody(body: unknown): Promise<Uint8Array> {
+/** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
+const MAX_PREALLOCATED = 2 ** 32;
+
+/**
+ * Reads an SDK response body (Node stream with the SDK mixin, any async iterable, or bytes) into
+ * one `Uint8Array`. With a `Content-Length`, the chunks are copied straight into one buffer of
+ * that size as they arrive: one copy of the object in memory instead of the chunks plus their
+ * concatenation (`transformToByteArray`), which halves the peak for large payloads.
+ */
+async function readBody(body: unknown, contentLength?: number): Promise<Uint8Array> {
   if (body === undefined || body === null) return new Uint8Array(0);
   if (body instanceof Uint8Array) return body;
   const b = body as { transformToByteArray?: () => Promise<Uint8Array>; [Symbol.asyncIterator]?: unknown };
+  if (
+    typeof b[Symbol.asyncIterator] === 'function' &&
+    Number.isSafeInteger(contentLength) &&
+    (contentLength as number) >= 0 &&
+    (contentLength as number) < MAX_PREALLOCATED
+  ) {
+    const out = new Uint8Array(contentLength as number);
+    let offset = 0;
+    for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (offset + bytes.byteLength > out.byteLength) {
+        // More bytes than announced: no preallocation to trust; the integrity check decides.
+        throw new StorageDriverError(
+          StorageDriverErrorCode.BACKEND,
+          'GetObject body is longer than its Content-Length',
+        );
+      }
+      out.set(bytes, offset);
+      offset += bytes.byteLength;
+    }
+    return offset === out.byteLength ? out : out.subarray(0, offset);
+  }
   if (typeof b.transformToByteArray === 'function') return b.transformToByteArray();
   if (typeof b[Symbol.asyncIterator] === 'function') {
     const chunks: Uint8Array[] = [];

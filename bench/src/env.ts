@@ -1,0 +1,37 @@
+/**
+ * Small shared helpers (server addresses come from `@x/test-backends`' `SERVICES`).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Payload } from '@x/storage-driver-core';
+
+/** A short unique id for keys, prefixes, schemas and buckets of one benchmark process. */
+export function uniqueId(): string {
+  return `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+const BINARY = new TextEncoder().encode('binary/plain');
+
+/** A payload of `size` random bytes (incompressible, distinct with overwhelming probability). */
+export function randomPayload(size: number): Payload {
+  return { metadata: { encoding: BINARY }, data: randomBytes(size) };
+}
+
+/** The data bytes of a payload (every benchmark payload has data). */
+export function payloadData(payload: Payload): Uint8Array {
+  return payload.data ?? new Uint8Array(0);
+}
+
+/** Median of a list (0 when empty). */
+export function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+/** Nearest-rank percentile `p` (0–100) of a list (0 when empty). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] as number;
+}

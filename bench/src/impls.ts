@@ -1,0 +1,434 @@
+/**
+ * What is measured: each driver through its public `StorageDriver` API, the raw client of its
+ * backend doing the same bytes in the same number of round trips, and the official
+ * `@temporalio/external-storage-s3` driver.
+ *
+ * @module
+ */
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  S3StorageDriver as OfficialS3StorageDriver,
+  type S3RequestOptions,
+  type S3StorageDriverClient,
+} from '@temporalio/external-storage-s3';
+import {
+  mapBounded,
+  type Payload,
+  type StorageDriver,
+  type StorageDriverClaim,
+  type StorageDriverTargetInfo,
+} from '@x/storage-driver-core';
+import { FS_DRIVER_DEFAULT_CONCURRENCY, FsStorageDriver } from '@x/storage-driver-fs';
+import { PostgresStorageDriver } from '@x/storage-driver-postgres';
+import { RedisStorageDriver } from '@x/storage-driver-redis';
+import { S3_DRIVER_DEFAULT_CONCURRENCY, S3StorageDriver, type S3StorageDriverOptions } from '@x/storage-driver-s3';
+import { SERVICES } from '@x/test-backends';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { payloadData, uniqueId } from './env';
+
+/** The backends measured. */
+export const BACKENDS = ['fs', 'redis', 'postgres', 's3'] as const;
+/** One backend. */
+export type Backend = (typeof BACKENDS)[number];
+/** Our driver, the raw-client baseline, or the official S3 driver. */
+export type ImplKind = 'driver' | 'raw' | 'official';
+
+/** Largest payload the benchmark's drivers accept: room for the 50 MiB `big` payload plus metadata. */
+export const BENCH_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024;
+
+/** The workflow every stored payload belongs to (a realistic, scoped key). */
+export const BENCH_TARGET: StorageDriverTargetInfo = {
+  kind: 'workflow',
+  namespace: 'bench',
+  type: 'BenchWorkflow',
+  id: 'bench-1',
+  runId: '6f1c2d3e-4b5a-4978-8a6b-5c4d3e2f1a0b',
+};
+
+/** One thing measured: stores a batch, returns what `retrieve` needs to read it back. */
+export interface Impl {
+  /** `backend` or `backend-raw` or `s3-official`. */
+  readonly id: string;
+  readonly backend: Backend;
+  readonly kind: ImplKind;
+  /** Stores a batch; resolves to one reference (claim or key) per payload. */
+  store(payloads: Payload[]): Promise<unknown[]>;
+  /** Reads a batch back; resolves to the total number of data bytes read. */
+  retrieve(refs: unknown[]): Promise<number>;
+  /** Deletes what was written and closes clients. */
+  close(): Promise<void>;
+}
+
+/** Every implementation id, in display order. */
+export const IMPL_IDS = [
+  'fs',
+  'fs-raw',
+  'redis',
+  'redis-raw',
+  'postgres',
+  'postgres-raw',
+  's3',
+  's3-raw',
+  's3-official',
+];
+
+/** Backend and kind of an implementation id. */
+export function describeImpl(id: string): { backend: Backend; kind: ImplKind } {
+  const [backend, suffix] = id.split('-') as [Backend, string | undefined];
+  return { backend, kind: suffix === undefined ? 'driver' : (suffix as ImplKind) };
+}
+
+/** A driver through the public `StorageDriver` contract. */
+function driverImpl(
+  id: string,
+  backend: Backend,
+  kind: ImplKind,
+  driver: StorageDriver,
+  close: () => Promise<void>,
+): Impl {
+  return {
+    id,
+    backend,
+    kind,
+    store: (payloads) => driver.store({ target: BENCH_TARGET }, payloads),
+    async retrieve(refs) {
+      const back = await driver.retrieve({}, refs as StorageDriverClaim[]);
+      return back.reduce((n, p) => n + (p.data?.byteLength ?? 0), 0);
+    },
+    close,
+  };
+}
+
+/** Raw-client keys: one per distinct payload object, so a repeated payload rewrites its own key. */
+function keyNamer(prefix: string): (payload: Payload) => string {
+  const keys = new WeakMap<Payload, string>();
+  let next = 0;
+  return (payload) => {
+    let key = keys.get(payload);
+    if (key === undefined) {
+      key = `${prefix}${next++}`;
+      keys.set(payload, key);
+    }
+    return key;
+  };
+}
+
+/** The S3Client configuration every S3 implementation gets (identical for fairness). */
+export function makeS3Client(): S3Client {
+  return new S3Client({
+    endpoint: SERVICES.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' },
+  });
+}
+
+async function emptyAndDeleteBucket(client: S3Client, bucket: string): Promise<void> {
+  for (;;) {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const keys = (listed.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
+    if (keys.length === 0) break;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/**
+ * The official driver's client over an AWS SDK `S3Client`, request for request what the published
+ * `@temporalio/external-storage-s3-aws-sdk` adapter (`AwsSdkS3StorageDriverClient`) sends:
+ * `HeadObject` (404 = absent), `PutObject { Bucket, Key, Body }`, `GetObject` + `transformToByteArray`.
+ */
+export class OfficialAwsSdkClient implements S3StorageDriverClient {
+  constructor(private readonly client: S3Client) {}
+
+  async objectExists(bucket: string, key: string, options?: S3RequestOptions): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: options?.abortSignal,
+      });
+      return true;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404) return false;
+      throw err;
+    }
+  }
+
+  async putObject(bucket: string, key: string, data: Uint8Array, options?: S3RequestOptions): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data }), {
+      abortSignal: options?.abortSignal,
+    });
+  }
+
+  async getObject(bucket: string, key: string, options?: S3RequestOptions): Promise<Uint8Array> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: options?.abortSignal,
+    });
+    if (!out.Body) throw new Error(`S3 GetObject returned an empty body [bucket=${bucket}, key=${key}]`);
+    return out.Body.transformToByteArray();
+  }
+}
+
+/**
+ * Options of the `s3` implementation: the driver README's performance configuration (the opt-in
+ * existence cache, and conditional PUTs instead of a `HeadObject` before each upload), overridden
+ * by any JSON object in `XSTORAGE_BENCH_S3_OPTIONS` (e.g. `{"existenceCheck":"auto"}`,
+ * `{"existenceCache":false}`).
+ */
+export function benchS3Options(): Partial<S3StorageDriverOptions> {
+  const extra = process.env.XSTORAGE_BENCH_S3_OPTIONS;
+  return {
+    existenceCache: {},
+    existenceCheck: 'conditional-put',
+    ...(extra ? (JSON.parse(extra) as Partial<S3StorageDriverOptions>) : {}),
+  };
+}
+
+/**
+ * The `S3StorageDriver` class measured: `@x/storage-driver-s3`, or the build at
+ * `XSTORAGE_BENCH_S3_DRIVER_MODULE` (another build of the package, for before/after numbers).
+ */
+function s3DriverClass(): typeof S3StorageDriver {
+  const module = process.env.XSTORAGE_BENCH_S3_DRIVER_MODULE;
+  if (!module) return S3StorageDriver;
+  return (require(module) as { S3StorageDriver: typeof S3StorageDriver }).S3StorageDriver;
+}
+
+async function s3Impl(kind: ImplKind): Promise<Impl> {
+  const client = makeS3Client();
+  const bucket = `xs-bench-${uniqueId()}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const close = async () => {
+    await emptyAndDeleteBucket(client, bucket);
+    client.destroy();
+  };
+  if (kind === 'driver') {
+    const Driver = s3DriverClass();
+    const driver = new Driver({ client, bucket, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE, ...benchS3Options() });
+    return driverImpl('s3', 's3', kind, driver, close);
+  }
+  if (kind === 'official') {
+    const driver = new OfficialS3StorageDriver({
+      client: new OfficialAwsSdkClient(client),
+      bucket,
+      maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE,
+    });
+    // The official driver is typed against @temporalio/common's Payload (identical structure).
+    const sdk = driver as unknown as StorageDriver;
+    return driverImpl('s3-official', 's3', kind, sdk, close);
+  }
+  const name = keyNamer('raw/');
+  return {
+    id: 's3-raw',
+    backend: 's3',
+    kind,
+    async store(payloads) {
+      // PutObject per payload, as many in flight as the driver allows (its default concurrency).
+      return mapBounded(payloads, S3_DRIVER_DEFAULT_CONCURRENCY, async (p) => {
+        const Key = name(p);
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: payloadData(p) }));
+        return Key;
+      });
+    },
+    async retrieve(refs) {
+      const sizes = await mapBounded(refs as string[], S3_DRIVER_DEFAULT_CONCURRENCY, async (Key) => {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
+        const body = out.Body as { transformToByteArray(): Promise<Uint8Array> };
+        return (await body.transformToByteArray()).byteLength;
+      });
+      return sizes.reduce((a, b) => a + b, 0);
+    },
+    close,
+  };
+}
+
+async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl): Promise<Impl> {
+  const client = new Redis(url, { lazyConnect: true });
+  await client.connect();
+  const prefix = `xs-bench:${uniqueId()}`;
+  const close = async () => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await client.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    await client.quit();
+  };
+  if (kind === 'driver') {
+    const driver = new RedisStorageDriver({ client, keyPrefix: prefix, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
+    return driverImpl('redis', 'redis', kind, driver, close);
+  }
+  const name = keyNamer(`${prefix}:raw:`);
+  return {
+    id: 'redis-raw',
+    backend: 'redis',
+    kind,
+    async store(payloads) {
+      // One pipeline: SET key value per payload.
+      const pipeline = client.pipeline();
+      const keys = payloads.map((p) => {
+        const key = name(p);
+        pipeline.set(key, Buffer.from(payloadData(p).buffer, payloadData(p).byteOffset, payloadData(p).byteLength));
+        return key;
+      });
+      const replies = await pipeline.exec();
+      for (const [error] of replies ?? []) if (error) throw error;
+      return keys;
+    },
+    async retrieve(refs) {
+      // One MGET.
+      const values = (await client.mgetBuffer(...(refs as string[]))) as (Buffer | null)[];
+      return values.reduce((n, v) => n + (v?.byteLength ?? 0), 0);
+    },
+    close,
+  };
+}
+
+/** A pool for the benchmark (16 connections: the `parallel` workload's callers). */
+export function makePool(connectionString = SERVICES.postgresUrl): pg.Pool {
+  return new pg.Pool({ connectionString, max: 16 });
+}
+
+async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Promise<Impl> {
+  const schema = `xs_bench_${uniqueId()}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const close = async () => {
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    if (admin !== pool) await admin.end();
+    await pool.end();
+  };
+  if (kind === 'driver') {
+    const driver = new PostgresStorageDriver({ pool, schema, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
+    await new PostgresStorageDriver({ pool: admin, schema }).ensureSchema();
+    return driverImpl('postgres', 'postgres', kind, driver, close);
+  }
+  await admin.query(`CREATE TABLE ${schema}.raw (key text PRIMARY KEY, data bytea NOT NULL)`);
+  const name = keyNamer('raw/');
+  // The fastest single statement: every payload's bytes in one binary parameter, cut by offset.
+  const insert = [
+    `INSERT INTO ${schema}.raw (key, data)`,
+    'SELECT item.key, substring($2::bytea FROM item.start FOR item.length)',
+    'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
+    'ON CONFLICT (key) DO NOTHING',
+  ].join('\n');
+  return {
+    id: 'postgres-raw',
+    backend: 'postgres',
+    kind,
+    async store(payloads) {
+      const keys: string[] = [];
+      const starts: number[] = [];
+      const lengths: number[] = [];
+      let offset = 1;
+      const seen = new Set<string>();
+      const parts: Uint8Array[] = [];
+      for (const p of payloads) {
+        const key = name(p);
+        keys.push(key);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const data = payloadData(p);
+        parts.push(data);
+        starts.push(offset);
+        lengths.push(data.byteLength);
+        offset += data.byteLength;
+      }
+      await pool.query(insert, [[...seen], Buffer.concat(parts), starts, lengths]);
+      return keys;
+    },
+    async retrieve(refs) {
+      const r = await pool.query<{ data: Buffer }>(`SELECT key, data FROM ${schema}.raw WHERE key = ANY($1::text[])`, [
+        [...new Set(refs as string[])],
+      ]);
+      const sizes = new Map<string, number>(
+        r.rows.map((row) => [(row as unknown as { key: string }).key, row.data.byteLength]),
+      );
+      return (refs as string[]).reduce((n, k) => n + (sizes.get(k) ?? 0), 0);
+    },
+    close,
+  };
+}
+
+async function fsImpl(kind: ImplKind): Promise<Impl> {
+  const root = join(tmpdir(), `xs-bench-${uniqueId()}`);
+  const close = () => rm(root, { recursive: true, force: true });
+  if (kind === 'driver') {
+    const driver = new FsStorageDriver({ root, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
+    return driverImpl('fs', 'fs', kind, driver, close);
+  }
+  const { mkdir } = await import('node:fs/promises');
+  const dir = join(root, 'raw');
+  const tmp = join(root, 'tmp');
+  await mkdir(dir, { recursive: true });
+  await mkdir(tmp, { recursive: true });
+  const name = keyNamer('');
+  let seq = 0;
+  return {
+    id: 'fs-raw',
+    backend: 'fs',
+    kind,
+    async store(payloads) {
+      // Same durability as the driver: write a temp file, fsync it, rename it into place; one
+      // fsync of the directory per batch. As many files in flight as the driver allows.
+      const keys = await mapBounded(payloads, FS_DRIVER_DEFAULT_CONCURRENCY, async (p) => {
+        const key = name(p);
+        const temp = join(tmp, `${seq++}`);
+        const file = await open(temp, 'w', 0o600);
+        try {
+          await file.writeFile(payloadData(p));
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(temp, join(dir, key));
+        return key;
+      });
+      const d = await open(dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+      return keys;
+    },
+    async retrieve(refs) {
+      const sizes = await mapBounded(refs as string[], FS_DRIVER_DEFAULT_CONCURRENCY, async (key) => {
+        return (await readFile(join(dir, key))).byteLength;
+      });
+      return sizes.reduce((a, b) => a + b, 0);
+    },
+    close,
+  };
+}
+
+/** Creates (and sets up: bucket, schema, prefix, directory) the implementation `id`. */
+export async function createImpl(id: string): Promise<Impl> {
+  const { backend, kind } = describeImpl(id);
+  switch (backend) {
+    case 'fs':
+      return fsImpl(kind);
+    case 'redis':
+      return redisImpl(kind);
+    case 'postgres':
+      return postgresImpl(kind);
+    case 's3':
+      return s3Impl(kind);
+  }
+}
+
+/** Implementations for the round-trip counting pass: Redis through a URL, Postgres through a pool. */
+export const countingImpls = { redis: redisImpl, postgres: postgresImpl };

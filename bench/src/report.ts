@@ -1,0 +1,215 @@
+/**
+ * Summaries, targets, the printed table, and the SVG chart.
+ *
+ * @module
+ */
+import { median, percentile } from './env';
+import { describeImpl, IMPL_IDS } from './impls';
+import type { RoundTripCount } from './roundtrips';
+import { type RunResult, WORKLOADS, type WorkloadName } from './workloads';
+
+const MB = 1e6;
+
+/** Headline numbers of one run. */
+export interface Summary {
+  readonly impl: string;
+  readonly workload: WorkloadName;
+  /** Payload data stored and read back per second (MB = 10^6 bytes), from the median batch (aggregate for `parallel`). */
+  readonly mbPerSec: number;
+  /** Payloads stored and read back per second. */
+  readonly payloadsPerSec: number;
+  readonly storeP50Ms: number;
+  readonly storeP99Ms: number;
+  readonly retrieveP50Ms: number;
+  readonly retrieveP99Ms: number;
+  /** Peak RSS above the idle RSS, bytes. */
+  readonly rssAboveIdle: number;
+  readonly peakRss: number;
+  readonly batches: number;
+  /** Data bytes per batch. */
+  readonly bytesPerBatch: number;
+}
+
+/** Summarises one run. */
+export function summarize(r: RunResult): Summary {
+  const store = r.batches.map((b) => b.storeMs);
+  const retrieve = r.batches.map((b) => b.retrieveMs);
+  const roundTrip = r.batches.map((b) => b.storeMs + b.retrieveMs);
+  // One caller: the median batch (robust on a noisy machine). Several: aggregate over the wall time.
+  const seconds = r.workload === 'parallel' ? r.wallMs / 1000 / r.batches.length : median(roundTrip) / 1000;
+  return {
+    impl: r.impl,
+    workload: r.workload,
+    mbPerSec: r.bytesPerBatch / MB / seconds,
+    payloadsPerSec: r.payloadsPerBatch / seconds,
+    storeP50Ms: percentile(store, 50),
+    storeP99Ms: percentile(store, 99),
+    retrieveP50Ms: percentile(retrieve, 50),
+    retrieveP99Ms: percentile(retrieve, 99),
+    rssAboveIdle: r.peakRss - r.idleRss,
+    peakRss: r.peakRss,
+    batches: r.batches.length,
+    bytesPerBatch: r.bytesPerBatch,
+  };
+}
+
+/** One target check. */
+export interface TargetCheck {
+  readonly target: string;
+  readonly value: string;
+  readonly pass: boolean;
+}
+
+function find(summaries: readonly Summary[], impl: string, workload: WorkloadName): Summary | undefined {
+  return summaries.find((s) => s.impl === impl && s.workload === workload);
+}
+
+/** The issue's targets, evaluated on this run's numbers. */
+export function checkTargets(summaries: readonly Summary[], roundTrips: readonly RoundTripCount[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const ratio = (impl: string, base: string, workload: WorkloadName, min: number) => {
+    const a = find(summaries, impl, workload);
+    const b = find(summaries, base, workload);
+    if (a === undefined || b === undefined) return;
+    const r = a.mbPerSec / b.mbPerSec;
+    checks.push({ target: `${impl} ≥ ${min}× ${base} on ${workload}`, value: `${r.toFixed(2)}×`, pass: r >= min });
+  };
+  for (const backend of ['fs', 'redis', 'postgres', 's3']) {
+    for (const w of ['distinct', 'small'] as const) ratio(backend, `${backend}-raw`, w, 0.8);
+  }
+  ratio('s3', 's3-official', 'distinct', 1.5);
+  ratio('s3', 's3-official', 'dupes', 3);
+  for (const c of roundTrips.filter((c) => describeImpl(c.impl).kind === 'driver')) {
+    checks.push({
+      target: `${c.impl}: one round trip per batch (${c.batch})`,
+      value: `store ${c.store}, retrieve ${c.retrieve}`,
+      pass: c.store === 1 && c.retrieve === 1,
+    });
+  }
+  for (const s of summaries.filter((s) => s.workload === 'big' && describeImpl(s.impl).kind === 'driver')) {
+    const x = s.rssAboveIdle / s.bytesPerBatch;
+    checks.push({ target: `${s.impl} big: peak RSS ≤ 3× payload above idle`, value: `${x.toFixed(2)}×`, pass: x <= 3 });
+  }
+  return checks;
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+const HEAD = [
+  'workload',
+  'impl',
+  'MB/s',
+  'payloads/s',
+  'store p50',
+  'p99',
+  'retrieve p50',
+  'p99',
+  'RSS+ MiB',
+  'vs raw',
+];
+
+/** One table row per (workload, implementation) measured, in display order. */
+function rows(summaries: readonly Summary[]): string[][] {
+  const out: string[][] = [];
+  for (const w of WORKLOADS) {
+    for (const id of IMPL_IDS) {
+      const s = find(summaries, id, w);
+      if (s === undefined) continue;
+      const { backend, kind } = describeImpl(id);
+      const raw = kind === 'raw' ? undefined : find(summaries, `${backend}-raw`, w);
+      out.push([
+        w,
+        id,
+        s.mbPerSec.toFixed(1),
+        s.payloadsPerSec.toFixed(0),
+        s.storeP50Ms.toFixed(1),
+        s.storeP99Ms.toFixed(1),
+        s.retrieveP50Ms.toFixed(1),
+        s.retrieveP99Ms.toFixed(1),
+        (s.rssAboveIdle / 2 ** 20).toFixed(0),
+        raw === undefined ? '' : `${(s.mbPerSec / raw.mbPerSec).toFixed(2)}×`,
+      ]);
+    }
+  }
+  return out;
+}
+
+/** The results table (plain text; latencies in ms). */
+export function formatTable(summaries: readonly Summary[]): string {
+  const widths = [9, 12, 8, 11, 10, 8, 13, 8, 9, 7];
+  const line = (cells: string[]) => cells.map((c, i) => pad(c, widths[i] as number, i >= 2)).join(' ');
+  return [line(HEAD), ...rows(summaries).map(line)].join('\n');
+}
+
+/** The table as Markdown (for the README; latencies in ms). */
+export function formatMarkdown(summaries: readonly Summary[]): string {
+  const head = HEAD.map((h, i) => (i >= 4 && i <= 7 ? `${h} (ms)` : h));
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (i >= 2 ? '---:' : '---')).join(' | ')} |`,
+    ...rows(summaries).map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+const COLORS: Record<string, string> = { driver: '#2b6cb0', raw: '#a0aec0', official: '#dd6b20' };
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * A hand-rolled SVG: one panel per workload, one horizontal bar per implementation (MB/s stored
+ * and read back), drivers in blue, raw-client baselines in grey, the official S3 driver in orange.
+ */
+export function renderSvg(summaries: readonly Summary[], subtitle: string): string {
+  const panelW = 460;
+  const barH = 16;
+  const labelW = 100;
+  const rows = IMPL_IDS.length;
+  const panelH = 40 + rows * (barH + 4) + 10;
+  const cols = 2;
+  const width = cols * panelW + 20;
+  const panels = WORKLOADS.length;
+  const height = 60 + Math.ceil(panels / cols) * panelH + 30;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12" role="img" aria-label="Benchmark throughput per workload: drivers, raw-client baselines and the official S3 driver">`,
+    '<title>Benchmark throughput per workload: drivers, raw-client baselines and the official S3 driver</title>',
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="10" y="22" font-size="16" font-weight="bold">Throughput: payload MB/s stored and read back (higher is better)</text>`,
+    `<text x="10" y="42" fill="#4a5568">${escapeXml(subtitle)}</text>`,
+  ];
+  WORKLOADS.forEach((w, p) => {
+    const x0 = 10 + (p % cols) * panelW;
+    const y0 = 60 + Math.floor(p / cols) * panelH;
+    const mine = IMPL_IDS.map((id) => find(summaries, id, w));
+    const max = Math.max(1, ...mine.map((s) => s?.mbPerSec ?? 0));
+    out.push(`<text x="${x0}" y="${y0 + 16}" font-size="14" font-weight="bold">${w}</text>`);
+    IMPL_IDS.forEach((id, i) => {
+      const s = mine[i];
+      const y = y0 + 28 + i * (barH + 4);
+      const barMax = panelW - labelW - 70;
+      const len = s === undefined ? 0 : Math.max(1, (s.mbPerSec / max) * barMax);
+      const color = COLORS[describeImpl(id).kind] ?? '#718096';
+      out.push(`<text x="${x0 + labelW - 6}" y="${y + barH - 4}" text-anchor="end">${id}</text>`);
+      out.push(`<rect x="${x0 + labelW}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${color}"/>`);
+      out.push(
+        `<text x="${x0 + labelW + len + 4}" y="${y + barH - 4}" fill="#2d3748">${s === undefined ? 'n/a' : s.mbPerSec.toFixed(1)}</text>`,
+      );
+    });
+  });
+  const ly = height - 14;
+  let lx = 10;
+  for (const [kind, label] of [
+    ['driver', 'our driver'],
+    ['raw', 'raw client baseline'],
+    ['official', 'official @temporalio/external-storage-s3'],
+  ] as const) {
+    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${COLORS[kind]}"/>`);
+    out.push(`<text x="${lx + 16}" y="${ly}">${label}</text>`);
+    lx += 40 + label.length * 6.5;
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,178 @@
+/**
+ * Round trips per batch for the drivers that promise one: Redis (counted on the wire by a
+ * reply-holding proxy) and PostgreSQL (counted at the server by `pg_stat_statements`).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import type { Payload } from '@x/storage-driver-core';
+import { SERVICES } from '@x/test-backends';
+import { randomPayload } from './env';
+import { countingImpls, type Impl, makePool } from './impls';
+
+/** Milliseconds both directions must be quiet before held replies are released. */
+const QUIET_MS = 150;
+
+/**
+ * A loopback TCP proxy in front of Redis that holds every reply until client and server have both
+ * been quiet for {@link QUIET_MS}, then releases them at once. A client that pipelines sends its
+ * whole batch without waiting and is released once; a client that waits for a reply before
+ * sending more is released once per wait. `roundTrips` counts releases that followed new client
+ * bytes: the number of times the client had to wait for the server. (A client stalled for longer
+ * than the quiet period mid-write would be over-counted, never under-counted.)
+ */
+class RoundTripProxy {
+  roundTrips = 0;
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(upstream: URL) {
+    this.server = net.createServer((client) => {
+      const up = net.connect(Number(upstream.port), upstream.hostname);
+      this.sockets.add(client).add(up);
+      const held: Buffer[] = [];
+      let sent = false;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          if (held.length > 0) {
+            client.write(Buffer.concat(held.splice(0)));
+            if (sent) this.roundTrips++;
+            sent = false;
+          }
+        }, QUIET_MS);
+      };
+      client.on('data', (chunk) => {
+        sent = true;
+        up.write(chunk);
+        arm();
+      });
+      up.on('data', (chunk) => {
+        held.push(chunk);
+        arm();
+      });
+      const end = () => {
+        if (timer) clearTimeout(timer);
+        // Replies still held (QUIT's) go out before the client side closes.
+        if (held.length > 0 && !client.destroyed) client.end(Buffer.concat(held.splice(0)));
+        else client.end();
+        up.destroy();
+      };
+      client.on('close', end).on('error', end);
+      up.on('close', end).on('error', end);
+    });
+  }
+
+  static async start(upstreamUrl: string): Promise<RoundTripProxy> {
+    const proxy = new RoundTripProxy(new URL(upstreamUrl));
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Round trips of one store and one retrieve of a batch. */
+export interface RoundTripCount {
+  readonly impl: string;
+  readonly batch: string;
+  readonly store: number;
+  readonly retrieve: number;
+  /** How it was counted. */
+  readonly method: string;
+}
+
+const batches: [string, () => Payload[]][] = [
+  ['64 × 256 KiB', () => Array.from({ length: 64 }, () => randomPayload(256 * 1024))],
+  ['1,000 × 1 KiB', () => Array.from({ length: 1000 }, () => randomPayload(1024))],
+];
+
+async function measure(
+  impl: Impl,
+  method: string,
+  count: () => Promise<number>,
+  sink: RoundTripCount[],
+): Promise<void> {
+  // Warm-up: connections opened, prepared code paths; not counted.
+  await impl.retrieve(await impl.store(batches[1]?.[1]().slice(0, 4) ?? []));
+  for (const [batch, make] of batches) {
+    const payloads = make();
+    const a = await count();
+    const refs = await impl.store(payloads);
+    const b = await count();
+    await impl.retrieve(refs);
+    const c = await count();
+    sink.push({ impl: impl.id, batch, store: b - a, retrieve: c - b, method });
+  }
+}
+
+async function redisCounts(sink: RoundTripCount[]): Promise<void> {
+  for (const kind of ['driver', 'raw'] as const) {
+    const proxy = await RoundTripProxy.start(SERVICES.redisUrl);
+    const impl = await countingImpls.redis(kind, proxy.url);
+    try {
+      // Let the connection's own handshake settle, then count only our batches.
+      await new Promise((r) => setTimeout(r, QUIET_MS * 2));
+      await measure(
+        impl,
+        'wire: client waits for Redis replies (reply-holding proxy)',
+        async () => {
+          await new Promise((r) => setTimeout(r, QUIET_MS * 2));
+          return proxy.roundTrips;
+        },
+        sink,
+      );
+    } finally {
+      await impl.close();
+      await proxy.close();
+    }
+  }
+}
+
+async function postgresCounts(sink: RoundTripCount[]): Promise<void> {
+  const admin = makePool();
+  for (const kind of ['driver', 'raw'] as const) {
+    // A login role of our own: pg_stat_statements filtered by it sees every statement this
+    // pool sends (BEGIN, SET, catalog queries included) and nothing of anyone else.
+    const role = `xs_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    const url = new URL(SERVICES.postgresUrl);
+    await admin.query(`CREATE ROLE "${role}" LOGIN INHERIT PASSWORD '${password}' IN ROLE "${url.username}"`);
+    url.username = role;
+    url.password = password;
+    const metered = makePool(url.toString());
+    const impl = await countingImpls.postgres(kind, metered, makePool());
+    const calls = async () => {
+      const r = await admin.query<{ calls: string }>(
+        `SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements
+          WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+        [role],
+      );
+      return Number(r.rows[0]?.calls ?? 0);
+    };
+    try {
+      await measure(impl, 'server: pg_stat_statements calls by a dedicated login role', calls, sink);
+    } finally {
+      await impl.close();
+      await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+    }
+  }
+  await admin.end();
+}
+
+/** Counts store and retrieve round trips per batch for Redis and PostgreSQL (drivers and raw clients). */
+export async function countRoundTrips(): Promise<RoundTripCount[]> {
+  const sink: RoundTripCount[] = [];
+  await redisCounts(sink);
+  await postgresCounts(sink);
+  return sink;
+}

@@ -1,0 +1,183 @@
+/**
+ * The performance behaviour added for the benchmarks (issue 8): the in-process cache of keys
+ * known to exist, the SHA-256 reused as request checksum and signed payload hash, and bodies read
+ * into one buffer sized by Content-Length. Requests are counted at a loopback proxy in
+ * front of moto.
+ */
+
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { encodePayload, StorageDriverClaim, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { S3StorageDriver } from '../src';
+import { bigPayload, CountingProxy, createBucket, deleteBucket, errorCode, makeClient } from './helpers';
+
+let proxy: CountingProxy;
+let client: S3Client;
+let bucket: string;
+beforeAll(async () => {
+  proxy = await CountingProxy.start();
+  client = makeClient(proxy.endpoint);
+});
+afterAll(async () => {
+  client?.destroy();
+  await proxy?.close();
+});
+beforeEach(async () => {
+  bucket = await createBucket(client, 'perf');
+  proxy.reset();
+});
+afterEach(async () => {
+  await deleteBucket(client, bucket);
+});
+
+const batch = (n: number, seed: number) => Array.from({ length: n }, (_, i) => bigPayload(4096, seed * 1000 + i + 1));
+const methods = () => proxy.calls(bucket).map((c) => c.split(' ')[0]);
+
+describe('existence cache', () => {
+  it('opt-in: a repeat store of known keys sends no request; a new driver instance asks S3 again', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const payloads = batch(6, 1);
+    await driver.store({}, payloads);
+    expect(methods().sort()).toEqual([...Array(6).fill('HEAD'), ...Array(6).fill('PUT')]);
+    proxy.reset();
+    const claims = await driver.store({}, [...payloads, ...payloads]);
+    expect(methods()).toEqual([]);
+    expect(claims).toHaveLength(12);
+    // Half known, half new: only the new half reaches S3.
+    proxy.reset();
+    await driver.store({}, [...payloads.slice(0, 3), ...batch(3, 2)]);
+    expect(methods().sort()).toEqual(['HEAD', 'HEAD', 'HEAD', 'PUT', 'PUT', 'PUT']);
+    proxy.reset();
+    await new S3StorageDriver({ client, bucket, existenceCache: {} }).store({}, payloads);
+    expect(methods()).toEqual(Array(6).fill('HEAD'));
+    // Without the option (the default), every store asks S3.
+    proxy.reset();
+    await new S3StorageDriver({ client, bucket }).store({}, payloads);
+    expect(methods()).toEqual(Array(6).fill('HEAD'));
+  });
+
+  it('a verified retrieve teaches the cache: storing the retrieved payload again sends no request', async () => {
+    const writer = new S3StorageDriver({ client, bucket });
+    const payloads = batch(3, 10);
+    const claims = await writer.store({}, payloads);
+    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    await reader.retrieve({}, claims);
+    proxy.reset();
+    await reader.store({}, payloads);
+    expect(methods()).toEqual([]);
+  });
+
+  it('a retrieve that fails (tampered object) teaches the cache nothing', async () => {
+    const writer = new S3StorageDriver({ client, bucket });
+    const [p, q] = batch(2, 11);
+    const [claim] = await writer.store({}, [p!]);
+    const [other] = await writer.store({}, [q!]);
+    // A forged claim: p's key, q's digest (the bytes at p's key do not match it).
+    const forged = { claimData: { ...claim!.claimData, hash_value: other!.claimData.hash_value as string } };
+    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    expect(await errorCode(() => reader.retrieve({}, [forged as never]))).toBe(StorageDriverErrorCode.INTEGRITY);
+    proxy.reset();
+    await reader.store({}, [p!]);
+    expect(methods()).toEqual(['HEAD']);
+  });
+
+  it('a retrieve of a key whose digest is not the verified one (not content-addressed) teaches the cache nothing', async () => {
+    const writer = new S3StorageDriver({ client, bucket });
+    const [p, q] = batch(2, 12);
+    const [claim] = await writer.store({}, [p!]);
+    const [other] = await writer.store({}, [q!]);
+    // q's bytes planted at p's key; a claim for them verifies, but the key does not name their digest.
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: claim!.claimData.key, Body: encodePayload(q!) }));
+    const planted = new StorageDriverClaim({ ...claim!.claimData, hash_value: other!.claimData.hash_value as string });
+    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const [back] = await reader.retrieve({}, [planted]);
+    expect(back?.data).toEqual(q?.data);
+    proxy.reset();
+    await reader.store({}, [p!]);
+    expect(methods()[0]).toBe('HEAD');
+  });
+
+  it('existenceCache: false (the default) asks S3 on every store', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: false });
+    const payloads = batch(4, 3);
+    await driver.store({}, payloads);
+    proxy.reset();
+    await driver.store({}, payloads);
+    expect(methods()).toEqual(Array(4).fill('HEAD'));
+  });
+
+  it('a key older than ttl is confirmed again; maxEntries evicts the oldest key', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: { ttl: 50, maxEntries: 2 } });
+    const [a, b, c] = batch(3, 4);
+    await driver.store({}, [a!]);
+    await new Promise((r) => setTimeout(r, 80));
+    proxy.reset();
+    await driver.store({}, [a!]);
+    expect(methods()).toEqual(['HEAD']);
+
+    const lru = new S3StorageDriver({ client, bucket, existenceCache: { maxEntries: 2 } });
+    await lru.store({}, [a!]);
+    await lru.store({}, [b!]);
+    await lru.store({}, [c!]); // evicts a
+    proxy.reset();
+    await lru.store({}, [b!, c!]);
+    expect(methods()).toEqual([]);
+    await lru.store({}, [a!]);
+    expect(methods()).toEqual(['HEAD']);
+  });
+
+  it('an object deleted behind the driver (lifecycle) is forgotten once a retrieve finds it missing', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const [p] = batch(1, 5);
+    const [claim] = await driver.store({}, [p!]);
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: claim!.claimData.key }));
+    expect(await errorCode(() => driver.retrieve({}, [claim!]))).toBe(StorageDriverErrorCode.NOT_FOUND);
+    proxy.reset();
+    const [again] = await driver.store({}, [p!]);
+    expect(methods()).toEqual(['HEAD', 'PUT']);
+    const [back] = await driver.retrieve({}, [again!]);
+    expect(back?.data).toEqual(p?.data);
+  });
+
+  it('rejects invalid cache options with E_CONFIG', async () => {
+    for (const existenceCache of [{ ttl: 0 }, { ttl: 1.5 }, { maxEntries: 0 }, { ttl: 86_400_001 }, 'yes']) {
+      expect(await errorCode(async () => new S3StorageDriver({ client, bucket, existenceCache } as never))).toBe(
+        StorageDriverErrorCode.CONFIG,
+      );
+    }
+  });
+});
+
+describe('request checksum', () => {
+  it('PutObject carries the payload SHA-256 as x-amz-checksum-sha256 and as the signed payload hash, and no CRC32', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const [p] = batch(1, 6);
+    const [claim] = await driver.store({}, [p!]);
+    const put = proxy.requests.find((r) => r.method === 'PUT' && r.path.startsWith(`/${bucket}/`));
+    expect(put?.headers['x-amz-checksum-sha256']).toBe(
+      Buffer.from(claim!.claimData.hash_value as string, 'hex').toString('base64'),
+    );
+    expect(put?.headers['x-amz-checksum-crc32']).toBeUndefined();
+    // The same digest, hex, is the SigV4 payload hash: the body is not hashed a second time.
+    expect(put?.headers['x-amz-content-sha256']).toBe(claim!.claimData.hash_value);
+    expect(put?.headers['x-amz-trailer']).toBeUndefined();
+    // The checksum S3 verified is the one the claim carries: the SHA-256 of the stored bytes.
+    const [back] = await driver.retrieve({}, [claim!]);
+    expect(back?.data).toEqual(p?.data);
+    expect(claim!.claimData.hash_value).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('retrieve', () => {
+  it('reads bodies of every size (empty data, one chunk, many chunks) byte for byte', async () => {
+    const driver = new S3StorageDriver({ client, bucket });
+    const payloads = [bigPayload(0, 7), bigPayload(10, 8), bigPayload(3 * 1024 * 1024 + 3, 9)];
+    const back = await driver.retrieve({}, await driver.store({}, payloads));
+    expect(
+      back.map((p) => Buffer.from(p.data ?? []).equals(Buffer.from(payloads[back.indexOf(p)]?.data ?? []))),
+    ).toEqual([true, true, true]);
+    // The payload's bytes live in a buffer of exactly the object's size (no over-allocation kept alive).
+    const big = back[2]?.data as Uint8Array;
+    expect(big.buffer.byteLength).toBeLessThan(big.byteLength + 1024);
+  });
+});
