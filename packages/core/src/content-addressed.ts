@@ -11,9 +11,9 @@ import { abortedError, linkAbortSignals, raceAbort, throwIfAborted } from './abo
 import { hashClaimFields, readClaimData, readClaimHash } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
 import { sha256Hex } from './hash';
-import { buildStorageKey } from './keys';
+import { storageKeyPrefix } from './keys';
 import { validateDriverName, validateMaxPayloadSize } from './options';
-import { decodePayload, encodedPayloadSize, encodePayload } from './proto';
+import { decodePayload, encodePlannedPayload, type PayloadPlan, planPayload } from './proto';
 import {
   type Payload,
   type StorageDriver,
@@ -116,8 +116,11 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     throwIfAborted(ctx.abortSignal, this.name);
 
     // Size limit for the whole batch before serializing or writing anything.
+    const plans: PayloadPlan[] = [];
     for (const [index, payload] of payloads.entries()) {
-      const size = encodedPayloadSize(payload);
+      const plan = planPayload(payload);
+      plans.push(plan);
+      const size = plan.size;
       if (size > this.maxPayloadSize) {
         throw new StorageDriverError(
           StorageDriverErrorCode.TOO_LARGE,
@@ -129,10 +132,12 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
     const unique = new Map<string, StoreItem<L>>();
     const locations: L[] = [];
+    // Every key of the batch shares its target part: encoded once (the digest is ours, well-formed).
+    const keyPrefix = `${storageKeyPrefix(ctx.target)}d/sha256/`;
     for (const [index, payload] of payloads.entries()) {
-      const bytes = encodePayload(payload);
+      const bytes = encodePlannedPayload(plans[index] as PayloadPlan);
       const sha256 = sha256Hex(bytes);
-      const key = buildStorageKey(ctx.target, sha256);
+      const key = keyPrefix + sha256;
       const location = this._locate(key, ctx, payload, index);
       locations.push(location);
       const id = this._locationId(location);

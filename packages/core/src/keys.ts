@@ -59,17 +59,27 @@ export function encodeKeySegment(value: string | undefined | null): string {
  */
 export function buildStorageKey(target: StorageDriverTargetInfo | undefined | null, sha256Hex: string): string {
   if (!isSha256Hex(sha256Hex)) throw new TypeError('sha256Hex must be 64 lower-case hex characters');
-  const digest = `d/sha256/${sha256Hex}`;
-  if (target === undefined || target === null) return `v0/${digest}`;
+  return `${storageKeyPrefix(target)}d/sha256/${sha256Hex}`;
+}
+
+/**
+ * The part of {@link buildStorageKey}'s key before `d/sha256/{hex}` (`v0/` or
+ * `v0/ns/{namespace}/wt/{type}/wi/{id}/ri/{runId}/`): every payload of a batch shares it, so it is
+ * built once per batch.
+ *
+ * @throws TypeError if `target.kind` is unknown or a target field is not a string.
+ */
+export function storageKeyPrefix(target: StorageDriverTargetInfo | undefined | null): string {
+  if (target === undefined || target === null) return 'v0/';
   const ns = encodeKeySegment(target.namespace);
   const type = encodeKeySegment(target.type);
   const id = encodeKeySegment(target.id);
   const run = encodeKeySegment(target.runId);
   switch (target.kind) {
     case 'workflow':
-      return `v0/ns/${ns}/wt/${type}/wi/${id}/ri/${run}/${digest}`;
+      return `v0/ns/${ns}/wt/${type}/wi/${id}/ri/${run}/`;
     case 'activity':
-      return `v0/ns/${ns}/at/${type}/ai/${id}/ri/${run}/${digest}`;
+      return `v0/ns/${ns}/at/${type}/ai/${id}/ri/${run}/`;
     default:
       throw new TypeError(`Unknown target kind: ${String((target as { kind?: unknown }).kind)}`);
   }

@@ -94,17 +94,25 @@ class Writer {
   }
 }
 
-interface Plan {
+/** A payload's serialized layout: its size, computed without allocating the output yet. */
+export interface PayloadPlan {
+  /** Size of the serialized Payload, in bytes. */
   size: number;
   entries: { key: Uint8Array; value: Uint8Array; size: number }[];
   data: Uint8Array | undefined;
   sizes: (bigint | undefined)[];
 }
 
-function plan(payload: Payload): Plan {
+/**
+ * Plans the encoding of `payload` (validation and sizes, no output yet): {@link encodePlannedPayload}
+ * then writes it. For callers that check sizes of a whole batch before encoding any of it.
+ *
+ * @throws TypeError as {@link encodePayload}.
+ */
+export function planPayload(payload: Payload): PayloadPlan {
   if (typeof payload !== 'object' || payload === null) throw new TypeError('payload must be an object');
   let size = 0;
-  const entries: Plan['entries'] = [];
+  const entries: PayloadPlan['entries'] = [];
   const metadata = payload.metadata;
   if (isSet(payload, 'metadata', metadata)) {
     if (typeof metadata !== 'object') throw new TypeError('payload.metadata must be an object');
@@ -152,7 +160,7 @@ function plan(payload: Payload): Plan {
  * @throws TypeError if `payload` is not a well-formed Payload object (see {@link encodePayload}).
  */
 export function encodedPayloadSize(payload: Payload): number {
-  return plan(payload).size;
+  return planPayload(payload).size;
 }
 
 /**
@@ -163,7 +171,11 @@ export function encodedPayloadSize(payload: Payload): number {
  *   metadata key with a lone UTF-16 surrogate, a `sizeBytes` that is not an integer).
  */
 export function encodePayload(payload: Payload): Uint8Array {
-  const p = plan(payload);
+  return encodePlannedPayload(planPayload(payload));
+}
+
+/** Writes a payload planned by {@link planPayload}. */
+export function encodePlannedPayload(p: PayloadPlan): Uint8Array {
   const w = new Writer(new Uint8Array(p.size));
   for (const e of p.entries) {
     w.byte(0x0a);
