@@ -37,12 +37,13 @@ step "built packages load with require() and import()" node scripts/check-packag
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
-step "jest (unit, conformance, SDK integration)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
+step "jest (unit, conformance, faults, hostile input, soak, Temporal e2e, Python interop)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "packed packages in a plain npm project (types, peers, real servers)" bash scripts/check-consumer.sh
 step "conformance suite under node:test (runner-agnostic)" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=.tmp/node-test.tap \
   packages/test-suite/test-node/
+step "benchmark smoke run (pnpm bench --quick; the full run is pnpm bench)" pnpm bench --quick
 step "demo" node examples/demo/dist/demo.js --quiet
 step "demo with a gzip payload codec" node examples/demo/dist/demo.js --quiet --gzip
 
