@@ -9,12 +9,12 @@ import type { Worker } from '@temporalio/worker';
 import { decodePayload, encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
 import {
   bigValue,
-  type TestBackend,
   historyPayloads,
   isReference,
   metadataText,
   REFERENCE_MESSAGE_TYPE,
   referenceInfo,
+  type TestBackend,
 } from '../src';
 import { bigQuery, bigSignal, bigUpdate, type ScenarioResult, scenarioWorkflow } from '../src/workflows';
 import { unique } from './helpers';
