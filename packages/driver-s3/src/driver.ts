@@ -84,7 +84,7 @@ export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Pay
  * - `head`: `HeadObject` first, then a plain `PutObject` if the object is missing (exactly the
  *   official drivers' requests).
  * - `conditional-put`: only a `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
- *   409 `ConditionalRequestConflict` means the object exists. One request per new object, but a
+ *   409 `ConditionalRequestConflict` (a concurrent write or delete in flight) is retried. One request per new object, but a
  *   repeat store issues a `PutObject` and uploads the body once more before S3 rejects it.
  *
  * In every mode a `HeadObject` answered 403 (the caller has `s3:PutObject` but not
@@ -278,14 +278,14 @@ class ExistenceCache {
   has(id: string): boolean {
     const confirmed = this.entries.get(id);
     if (confirmed === undefined) return false;
-    if (Date.now() - confirmed < this.ttl) return true;
+    if (performance.now() - confirmed < this.ttl) return true; // monotonic: wall-clock steps do not move it
     this.entries.delete(id);
     return false;
   }
 
   add(id: string): void {
     this.entries.delete(id);
-    this.entries.set(id, Date.now());
+    this.entries.set(id, performance.now());
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
@@ -612,6 +612,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     sha256: string,
     conditional: boolean,
     signal: AbortSignal,
+    attempt = 1,
   ): Promise<void> {
     const input = {
       Bucket: location.bucket,
@@ -636,6 +637,12 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     } catch (e) {
       const kind = classifyS3Error(e);
       if (conditional && kind === 'exists') return; // Already stored (content-addressed: same bytes).
+      if (conditional && s3ErrorName(e) === 'ConditionalRequestConflict' && attempt < CONFLICT_ATTEMPTS) {
+        // A concurrent write or delete of the key is in flight: the object may not exist (yet, or
+        // any more). Ask again; once the other operation is done, S3 answers 200 or 412.
+        await this.put(location, bytes, sha256, conditional, signal, attempt + 1);
+        return;
+      }
       if (conditional && kind === 'not-implemented') {
         this.conditionalPutUnsupported = true;
         await this.put(location, bytes, sha256, false, signal);
@@ -723,6 +730,9 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     }
   }
 }
+
+/** Conditional PUTs sent for one object while S3 answers 409 `ConditionalRequestConflict`. */
+const CONFLICT_ATTEMPTS = 3;
 
 /** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
 const MAX_PREALLOCATED = 2 ** 32;

@@ -8,7 +8,7 @@
 export type S3ErrorKind =
   /** 404 `NoSuchKey` / `NotFound`: the object does not exist. */
   | 'not-found'
-  /** 412 `PreconditionFailed` / 409 `ConditionalRequestConflict` on a conditional PUT. */
+  /** 412 `PreconditionFailed` on a conditional PUT (409 `ConditionalRequestConflict` is `transient`). */
   | 'exists'
   /** 404 `NoSuchBucket`. */
   | 'no-bucket'
@@ -34,7 +34,7 @@ interface SdkErrorShape {
 }
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
-const EXISTS = new Set(['PreconditionFailed', 'ConditionalRequestConflict']);
+const EXISTS = new Set(['PreconditionFailed']);
 const ACCESS_DENIED = new Set([
   'AccessDenied',
   'Forbidden',
@@ -48,6 +48,9 @@ const ACCESS_DENIED = new Set([
   'CredentialsProviderError',
 ]);
 const TRANSIENT = new Set([
+  // 409 on a conditional PUT: a concurrent write or delete of the key is in flight, so the
+  // object may not exist; AWS says to retry.
+  'ConditionalRequestConflict',
   'SlowDown',
   'Throttling',
   'ThrottlingException',

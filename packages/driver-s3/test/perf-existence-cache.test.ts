@@ -6,8 +6,9 @@
  */
 
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { encodePayload, StorageDriverClaim, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { S3StorageDriver } from '../src';
 import { bigPayload, CountingProxy, createBucket, deleteBucket, errorCode, makeClient } from './helpers';
 
@@ -126,6 +127,22 @@ describe('existence cache', () => {
     expect(methods()).toEqual(['HEAD']);
   });
 
+  it('ttl is measured on a monotonic clock: the wall clock stepping back does not extend it', async () => {
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: { ttl: 50 } });
+    const [a] = batch(1, 15);
+    await driver.store({}, [a!]);
+    const wall = Date.now();
+    const stepBack = jest.spyOn(Date, 'now').mockImplementation(() => wall - 3_600_000); // NTP steps back an hour
+    try {
+      await new Promise((r) => setTimeout(r, 80));
+      proxy.reset();
+      await driver.store({}, [a!]);
+      expect(methods()).toEqual(['HEAD']);
+    } finally {
+      stepBack.mockRestore();
+    }
+  });
+
   it('an object deleted behind the driver (lifecycle) is forgotten once a retrieve finds it missing', async () => {
     const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
     const [p] = batch(1, 5);
@@ -137,6 +154,38 @@ describe('existence cache', () => {
     expect(methods()).toEqual(['HEAD', 'PUT']);
     const [back] = await driver.retrieve({}, [again!]);
     expect(back?.data).toEqual(p?.data);
+  });
+
+  it('a conditional PUT answered 409 ConditionalRequestConflict (a concurrent operation) is retried, not taken as "exists"', async () => {
+    // S3 answers 409 when a concurrent write or delete of the key is in flight: the object may
+    // not exist, and AWS says to retry. Neither a claim nor a cache entry may rest on it.
+    const driver = new S3StorageDriver({ client, bucket, existenceCache: {}, existenceCheck: 'conditional-put' });
+    const [p] = batch(1, 13);
+    let conflicts = 1;
+    proxy.inject = (req) =>
+      req.method === 'PUT' && req.path.startsWith(`/${bucket}/`) && conflicts-- > 0
+        ? { status: 409, code: 'ConditionalRequestConflict' }
+        : undefined;
+    try {
+      const [claim] = await driver.store({}, [p!]);
+      expect(methods()).toEqual(['PUT', 'PUT']);
+      const [back] = await new S3StorageDriver({ client, bucket }).retrieve({}, [claim!]);
+      expect(back?.data).toEqual(p?.data);
+      // Conflicts that persist fail the store, retryably, and leave nothing cached.
+      const [q] = batch(1, 14);
+      proxy.inject = (req) =>
+        req.method === 'PUT' && req.path.startsWith(`/${bucket}/`)
+          ? { status: 409, code: 'ConditionalRequestConflict' }
+          : undefined;
+      const error = await captureStorageDriverError(() => driver.store({}, [q!]));
+      expect([error.code, error.retryable]).toEqual([StorageDriverErrorCode.BACKEND, true]);
+      proxy.inject = undefined;
+      proxy.reset();
+      await driver.store({}, [q!]);
+      expect(methods()).toEqual(['PUT']);
+    } finally {
+      proxy.inject = undefined;
+    }
   });
 
   it('rejects invalid cache options with E_CONFIG', async () => {
