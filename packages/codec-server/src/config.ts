@@ -163,11 +163,15 @@ function errorText(error: unknown): string {
 
 /**
  * `JSON.parse`'s message without the excerpt of the file V8 quotes (`Unexpected token ']',
- * ..."pw@db:5432/x",]}" is not valid JSON`): config files hold connection strings and keys, and
- * the message goes to stderr and logs.
+ * ..."pw@db:5432/x",]}" is not valid JSON`, with `...` before, after or on both sides of the
+ * excerpt): config files hold connection strings and keys, and the message goes to stderr and
+ * logs. A message of another shape that still quotes the file is replaced as a whole.
  */
 function jsonErrorText(error: unknown): string {
-  return errorText(error).replace(/^(Unexpected token .+?), (?:\.\.\.)?"[\s\S]*" is not valid JSON$/, '$1');
+  const message = errorText(error);
+  const token = /^(Unexpected token .+?), (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/.exec(message);
+  if (token) return token[1] as string;
+  return message.includes('"') ? 'syntax error' : message;
 }
 
 async function readConfigModule(file: string): Promise<unknown> {

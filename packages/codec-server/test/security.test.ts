@@ -26,6 +26,11 @@ it('a JSON syntax error next to a connection string echoes none of it', async ()
     `{"drivers": {"pg": {"module": "@x/storage-driver-postgres", "factory": "fromConnectionString", "args": ["${url}", {"password": "${SECRET}",}]}}}`,
     `{"drivers": {"r": {"module": "@x/storage-driver-redis", "factory": "fromUrl", "args": ["redis://:${SECRET}",]}}}`,
     `{"drivers": {"pg": {"args": ["${url}"}}}`,
+    // V8 quotes context on both sides of an error in the middle of the file, and ends the excerpt
+    // with `...` (`..."Pw-7c1e9b2dQx", tru, "f"... is not valid JSON`).
+    `{"drivers": {"r": {"module": "@x/storage-driver-redis", "factory": "fromUrl", "args": ["${SECRET}", tru, "further text after the error"]}}}`,
+    // Or only after it, when the error is near the start (`"postgres:/"... is not valid JSON`).
+    `${url} {"drivers": {}}`,
   ];
   for (const [i, text] of cases.entries()) {
     const file = path.join(dir, `broken-${i}.json`);

@@ -177,7 +177,8 @@ describe('exhausted pool', () => {
         const storing = captureStorageDriverError(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
         const sweeping = captureStorageDriverError(() => driver.deleteExpired({ signal: ac.signal }));
         const ensuring = captureStorageDriverError(() => driver.ensureSchema({ signal: ac.signal }));
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // All four queue for the held connection (polled: no fixed sleep racing a loaded machine).
+        for (let i = 0; i < 500 && small.waitingCount < 4; i++) await new Promise((r) => setTimeout(r, 10));
         expect(small.waitingCount).toBe(4);
         ac.abort(new Error('caller gave up'));
         // All reject while the only connection is still held by the test.

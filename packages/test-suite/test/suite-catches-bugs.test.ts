@@ -11,6 +11,7 @@ import {
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
   type Payload,
+  requireClaimField,
   type StorageDriver,
   type StorageDriverClaim,
   type StorageDriverRetrieveContext,
@@ -200,7 +201,7 @@ class PathTrustingDriver extends ContentAddressedStorageDriver {
     return { key: l.key };
   }
   protected _parseClaim(claimData: Record<string, string>): StorageLocation {
-    return { key: claimData['key'] ?? '' };
+    return { key: requireClaimField(claimData, 'key') };
   }
   protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
     for (const item of items) {
@@ -213,10 +214,8 @@ class PathTrustingDriver extends ContentAddressedStorageDriver {
   protected async _get(locations: StorageLocation[]): Promise<(Uint8Array | undefined)[]> {
     return Promise.all(
       locations.map((l) =>
-        readFile(path.join(this.root, l.key)).catch((e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOENT' || e.code === 'EISDIR' || e.code === 'ENOTDIR') return undefined;
-          throw e;
-        }),
+        // Any unreadable path is "not found": the traversal is the only bug the suite can see.
+        readFile(path.join(this.root, l.key)).catch(() => undefined),
       ),
     );
   }
@@ -246,7 +245,7 @@ describe('the hostile-input group (fast-check) catches broken drivers', () => {
       expect(name).toBeDefined();
       const message = failures.get(name as string) as string;
       expect(message).toMatch(/reproduce: XSTORAGE_FC_SEED=20261125 XSTORAGE_FC_PATH=[0-9:]+/);
-      expect(message).toMatch(/sentinel planted outside the store|unexpected E_|never stored/);
+      expect(message).toMatch(/read the sentinel planted outside the store/);
     } finally {
       await rm(base, { recursive: true, force: true, maxRetries: 5 });
     }
