@@ -31,7 +31,9 @@ import { checkReferences, EXPECTED_SCOPES, EXPECTED_SHAPES, runScenario, shapeOf
 const env = useTemporal();
 const backends: TestBackend[] = [];
 afterAll(async () => {
-  await Promise.all(backends.map((b) => b.close()));
+  // Every key prefix, schema, bucket and directory is gone, as the server confirms.
+  const cleaned = await Promise.all(backends.map(async (b) => [b.location, await b.close()]));
+  expect(cleaned.filter(([, gone]) => !gone)).toEqual([]);
 });
 
 /** `E2E_KINDS=fs,s3` narrows the matrix when running by hand. */

@@ -86,7 +86,7 @@ describe.each(SIDES)('$kind', (side) => {
     python = side.python(backend);
   });
   afterEach(async () => {
-    await backend?.close();
+    expect(await backend?.close()).toBe(true); // the bucket or key prefix is gone at the server
   });
 
   /**

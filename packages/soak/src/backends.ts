@@ -36,6 +36,11 @@ export interface SoakBackend {
    * server confirms nothing is left (directory, keys, schema or bucket gone).
    */
   cleanup(): Promise<boolean>;
+  /**
+   * Payload bytes the backend itself keeps in this process (an in-memory store), subtracted from
+   * the ArrayBuffer growth the flat-memory check bounds. Omit for out-of-process backends.
+   */
+  inProcessBytes?(): number;
 }
 
 /** TTL given to drivers that take one: a safety net if a run dies before its cleanup. */

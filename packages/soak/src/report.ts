@@ -22,6 +22,7 @@ const COLUMNS = [
   'RSS MiB start→end',
   'heap MiB start/warm/end',
   'Δheap',
+  'ΔAB',
   'result',
 ] as const;
 
@@ -45,6 +46,7 @@ export function formatTable(results: readonly SoakResult[]): string {
       `${m(mem.start.rss, 0)}→${m(mem.end.rss, 0)}`,
       `${m(mem.start.heapUsed)}/${m(mem.warm.heapUsed)}/${m(mem.end.heapUsed)}`,
       `${mem.heapGrowth >= 0 ? '+' : ''}${m(mem.heapGrowth)}`,
+      `${mem.arrayBuffersGrowth >= 0 ? '+' : ''}${m(mem.arrayBuffersGrowth)}`,
       r.passed ? 'PASS' : 'FAIL',
     ];
   });

@@ -22,6 +22,7 @@ function memoryBackend(wrap: (inner: InMemoryStorageDriver) => StorageDriver): (
       driver: wrap(inner),
       location: 'memory',
       countObjects: async () => inner.objects.size,
+      inProcessBytes: () => [...inner.objects.values()].reduce((n, bytes) => n + bytes.byteLength, 0),
       async cleanup() {
         inner.objects.clear();
         return true;
@@ -121,6 +122,27 @@ describe('soak checks', () => {
     expect(r.memory.flat).toBe(false);
     expect(r.memory.heapGrowth).toBeGreaterThan(4 * 1024 * 1024);
     expect(r.failures.join('\n')).toMatch(/heap grew/);
+    retained.length = 0;
+  });
+
+  it('a driver that retains payload bytes per call fails the flat-memory check', async () => {
+    // Payload bytes live in ArrayBuffers, outside the V8 heap: 256 KiB per call, never freed,
+    // costs the heap only a small wrapper object, so a heap-only check would not notice.
+    const retained: Uint8Array[] = [];
+    class Hoarding extends Decorated {
+      override async store(ctx: StorageDriverStoreContext, payloads: Payload[]) {
+        retained.push(new Uint8Array(256 * 1024).fill(++this.calls & 0xff));
+        return this.inner.store(ctx, payloads);
+      }
+    }
+    const r = await runSoakOn(
+      'hoarding',
+      memoryBackend((inner) => new Hoarding(inner)),
+      { ...short, durationMs: 2_500, checkpoints: 1, arrayBufferBoundBytes: 16 * 1024 * 1024 },
+    );
+    expect(retained.length * 256 * 1024).toBeGreaterThan(32 * 1024 * 1024);
+    expect(r.memory.flat).toBe(false);
+    expect(r.failures.join('\n')).toMatch(/memory grew/);
     retained.length = 0;
   });
 
