@@ -652,11 +652,27 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     }
   }
 
+  /**
+   * One `GetObject`. The bytes are verified against the claim's SHA-256 by core, so the AWS SDK's
+   * own response checksum validation (on by default since 3.729: `ChecksumMode: 'ENABLED'`, which
+   * hashes the whole body a second time, SHA-256 for objects this driver wrote) is switched off for
+   * this request only; the injected client's configuration is left alone.
+   */
   private async getOne(location: S3StorageLocation, signal: AbortSignal): Promise<Uint8Array | undefined> {
     try {
-      const out = (await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
-        abortSignal: signal,
-      })) as GetOutput;
+      const command = new GetObjectCommand({ Bucket: location.bucket, Key: location.key });
+      command.middlewareStack.add(
+        (next) => async (args) => {
+          // Build step: after the SDK's input middleware set ChecksumMode, before its response
+          // middleware reads it (any SDK version: no relative placement on a middleware it may lack).
+          delete (args.input as { ChecksumMode?: unknown }).ChecksumMode;
+          const request = args.request as { headers?: Record<string, string> } | undefined;
+          if (request?.headers !== undefined) delete request.headers['x-amz-checksum-mode'];
+          return next(args);
+        },
+        { step: 'build', name: 'xStorageNoResponseChecksum' },
+      );
+      const out = (await this.client.send(command, { abortSignal: signal })) as GetOutput;
       return await readBody(out.Body, out.ContentLength);
     } catch (e) {
       if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') {

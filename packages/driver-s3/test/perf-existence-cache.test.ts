@@ -5,7 +5,7 @@
  * front of moto.
  */
 
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { encodePayload, StorageDriverClaim, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
@@ -218,6 +218,22 @@ describe('request checksum', () => {
 });
 
 describe('retrieve', () => {
+  it("GetObject does not ask for the SDK's response checksum (core verifies the SHA-256): the body is hashed once", async () => {
+    const driver = new S3StorageDriver({ client, bucket });
+    const payloads = batch(2, 12);
+    const claims = await driver.store({}, payloads);
+    const first = proxy.requests.length;
+    const back = await driver.retrieve({}, claims);
+    const gets = proxy.requests.slice(first).filter((r) => r.method === 'GET');
+    expect(gets).toHaveLength(2);
+    for (const get of gets) expect(get.headers['x-amz-checksum-mode']).toBeUndefined();
+    expect(back.map((p) => p.data)).toEqual(payloads.map((p) => p.data));
+    // The client's own commands are untouched: a plain GetObject still asks for validation.
+    const direct = await client.send(new GetObjectCommand({ Bucket: bucket, Key: claims[0]?.claimData.key as string }));
+    await direct.Body?.transformToByteArray();
+    expect(proxy.requests.at(-1)?.headers['x-amz-checksum-mode']).toBe('ENABLED');
+  });
+
   it('reads bodies of every size (empty data, one chunk, many chunks) byte for byte', async () => {
     const driver = new S3StorageDriver({ client, bucket });
     const payloads = [bigPayload(0, 7), bigPayload(10, 8), bigPayload(3 * 1024 * 1024 + 3, 9)];
