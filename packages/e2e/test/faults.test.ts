@@ -7,6 +7,7 @@
 import { afterAll, expect, it } from '@jest/globals';
 import { ExternalStorage } from '@temporalio/common';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
+import { type PrivateRedis, startRedis } from '@x/test-servers';
 import { Redis } from 'ioredis';
 import {
   bigValue,
@@ -18,7 +19,6 @@ import {
 } from '../src';
 import { valuesWorkflow } from '../src/workflows';
 import { clientFor, unique, useTemporal, workerFor } from './helpers';
-import { type PrivateRedis, startPrivateRedis } from './private-redis';
 
 const env = useTemporal();
 let server: PrivateRedis | undefined;
@@ -29,7 +29,8 @@ afterAll(async () => {
 });
 
 it('a workflow task fails while Redis is down and the workflow completes once it is back', async () => {
-  server = await startPrivateRedis();
+  // Durable: every write fsynced to the append-only file, so the SIGKILL below loses nothing.
+  server = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   redis = new Redis(server.url);
   redis.on('error', () => {}); // connection errors while the server is down are expected
   const driver = new RedisStorageDriver({
@@ -66,7 +67,7 @@ it('a workflow task fails while Redis is down and the workflow completes once it
     expect(failures[0]?.stackTrace).toMatch(/^StorageDriverError: /);
     expect(failures[0]?.stackTrace).toContain('RedisStorageDriver');
     expect((await handle.describe()).status.name).toBe('RUNNING');
-    await server?.start();
+    await server?.restart();
     return handle.result();
   });
 
