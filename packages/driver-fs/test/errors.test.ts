@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdir, readdir } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -10,7 +9,7 @@ import {
   type StorageDriverError,
 } from '@x/storage-driver-core';
 import { FsStorageDriver, type FsStorageDriverOptions } from '../src';
-import { captureStorageDriverError, cleanup, errorCode, makeTempDir, payload, text } from './helpers';
+import { canMount, captureStorageDriverError, cleanup, errorCode, makeTempDir, payload, text, tryRun } from './helpers';
 
 /** Exposes the protected error classification. */
 class TestableFsDriver extends FsStorageDriver {
@@ -30,31 +29,22 @@ function errno(code: string, p?: string, syscall = 'open'): NodeJS.ErrnoExceptio
   return e;
 }
 
-/** Runs a command; false if it fails (not privileged, tool missing, ...). */
-function tryRun(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * What this machine lets the tests do, probed once: mounting (tmpfs, read-only bind) needs
- * CAP_SYS_ADMIN; `chattr +i` needs CAP_LINUX_IMMUTABLE and ext4/xfs under the temp dir. Tests
- * that need a missing capability are reported as skipped, never as passed.
+ * `chattr +i` needs CAP_LINUX_IMMUTABLE and ext4/xfs under the temp dir; probed once, like
+ * mounting (`canMount`). Tests that need a missing capability are reported as skipped.
  */
-const probe = mkdtempSync(path.join(os.tmpdir(), 'fs-caps-'));
-const canMount = tryRun('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]) && tryRun('umount', [probe]);
 const canChattr = (() => {
-  const d = path.join(probe, 'immutable');
-  mkdirSync(d);
-  const ok = tryRun('chattr', ['+i', d]);
-  if (ok) tryRun('chattr', ['-i', d]);
-  return ok;
+  const probe = mkdtempSync(path.join(os.tmpdir(), 'fs-caps-'));
+  try {
+    const d = path.join(probe, 'immutable');
+    mkdirSync(d);
+    const ok = tryRun('chattr', ['+i', d]);
+    if (ok) tryRun('chattr', ['-i', d]);
+    return ok;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
 })();
-rmSync(probe, { recursive: true, force: true });
 const itIfMount = canMount ? it : it.skip;
 const itIfChattr = canChattr ? it : it.skip;
 

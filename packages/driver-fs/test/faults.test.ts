@@ -8,9 +8,8 @@
  * printed) where the process may not mount.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { type Payload, StorageDriverClaim } from '@x/storage-driver-core';
@@ -18,27 +17,8 @@ import { countPresentExact, expectedClaims, makePayload, pseudoRandomBytes } fro
 import { FsStorageDriver } from '../src';
 import { tornFiles } from './fault-checks';
 import { nobody, runAsNobody } from './fault-unprivileged';
-import { captureStorageDriverError, cleanup, makeTempDir, payload } from './helpers';
+import { canMount, captureStorageDriverError, cleanup, makeTempDir, payload, tryRun } from './helpers';
 
-/** Runs a command; false if it fails (not privileged, tool missing, ...). */
-function tryRun(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether this process may mount (CAP_SYS_ADMIN): probed once with a 64 KiB tmpfs. */
-const canMount = (() => {
-  const probe = mkdtempSync(path.join(os.tmpdir(), 'fs-fault-caps-'));
-  mkdirSync(path.join(probe, 'm'));
-  const ok = tryRun('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', path.join(probe, 'm')]);
-  if (ok) tryRun('umount', [path.join(probe, 'm')]);
-  rmSync(probe, { recursive: true, force: true });
-  return ok;
-})();
 const isRoot = process.getuid?.() === 0;
 const hasNobody = tryRun('id', ['-u', 'nobody']);
 

@@ -1,4 +1,6 @@
 /** Shared helpers for the driver-fs tests: temp roots, payloads, claims. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -100,3 +102,26 @@ export function keyOf(claim: StorageDriverClaim | undefined): string {
 }
 
 export { captureStorageDriverError } from '@x/storage-driver-test-suite';
+
+/** Runs a command; false if it fails (not privileged, tool missing, ...). */
+export function tryRun(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether this process may mount (tmpfs, read-only bind: CAP_SYS_ADMIN), probed once with a
+ * 64 KiB tmpfs. Tests that need it are reported as skipped where it is missing, never as passed.
+ */
+export const canMount: boolean = (() => {
+  const probe = mkdtempSync(path.join(os.tmpdir(), 'fs-caps-'));
+  try {
+    return tryRun('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe]) && tryRun('umount', [probe]);
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+})();
