@@ -492,7 +492,7 @@ export async function runSoakOn(
       tally.error('count', e);
     }
     try {
-      cleanedUp = await backend.cleanup();
+      cleanedUp = await backend.close();
     } catch (e) {
       tally.error('cleanup', e);
     }

@@ -23,7 +23,7 @@ function memoryBackend(wrap: (inner: InMemoryStorageDriver) => StorageDriver): (
       location: 'memory',
       countObjects: async () => inner.objects.size,
       inProcessBytes: () => [...inner.objects.values()].reduce((n, bytes) => n + bytes.byteLength, 0),
-      async cleanup() {
+      async close() {
         inner.objects.clear();
         return true;
       },
