@@ -11,7 +11,7 @@ import { abortedError, linkAbortSignals, raceAbort, throwIfAborted } from './abo
 import { hashClaimFields, readClaimData, readClaimHash } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
 import { sha256Hex } from './hash';
-import { storageKeyPrefix } from './keys';
+import { fitStorageKey, MAX_STORAGE_KEY_LENGTH, storageKeyPrefix } from './keys';
 import { validateDriverName, validateMaxPayloadSize } from './options';
 import { decodePayload, encodePlannedPayload, type PayloadPlan, planPayload } from './proto';
 import {
@@ -21,6 +21,9 @@ import {
   type StorageDriverRetrieveContext,
   type StorageDriverStoreContext,
 } from './types';
+
+/** The digest a content-addressed backend key names at its end (`…sha256/{hex}` or `…sha256:{hex}`). */
+const KEY_DIGEST = /sha256[/:]([0-9a-f]{64})$/;
 
 /** Longest key quoted in full in an error message; the `key` property always has all of it. */
 const MAX_KEY_IN_MESSAGE = 300;
@@ -134,10 +137,13 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     const locations: L[] = [];
     // Every key of the batch shares its target part: encoded once (the digest is ours, well-formed).
     const keyPrefix = `${storageKeyPrefix(ctx.target)}d/sha256/`;
+    const maxKeyLength = this._maxKeyLength();
     for (const [index, payload] of payloads.entries()) {
       const bytes = encodePlannedPayload(plans[index] as PayloadPlan);
       const sha256 = sha256Hex(bytes);
-      const key = keyPrefix + sha256;
+      let key = keyPrefix + sha256;
+      // Over the limit: the official drivers' namespace digest key (rare; ids of hundreds of bytes).
+      if (key.length > maxKeyLength) key = fitStorageKey(ctx.target, sha256, maxKeyLength);
       const location = this._locate(key, ctx, payload, index);
       locations.push(location);
       const id = this._locationId(location);
@@ -184,6 +190,16 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
           index,
           cause: e,
         });
+      }
+      // A content-addressed key names the digest of its object: a claim whose hash disagrees with
+      // its own key is refused before any request (any object found there would fail the check).
+      const named = KEY_DIGEST.exec(location.key)?.[1];
+      if (named !== undefined && named !== sha256) {
+        throw new StorageDriverError(
+          StorageDriverErrorCode.INTEGRITY,
+          `Claim ${index} expects sha256 ${sha256}, but its key ${displayKey(location.key)} names ${named}`,
+          { driverName: this.name, key: location.key, index },
+        );
       }
       return { location, sha256, id: this._locationId(location) };
     });
@@ -258,6 +274,17 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * as is, or with a prefix, a bucket, a resolved path…
    */
   protected abstract _locate(key: string, context: StorageDriverStoreContext, payload: Payload, index: number): L;
+
+  /**
+   * Longest content-addressed key handed to {@link ContentAddressedStorageDriver._locate}, in
+   * characters (keys are ASCII). A longer key is replaced by the official drivers' fallback
+   * (`v0/ns/{namespace}/d/sha256/{hex}`, see {@link fitStorageKey}). Override it for a backend
+   * with a tighter limit (S3 with a key prefix) or none worth applying. Default: 1024
+   * ({@link MAX_STORAGE_KEY_LENGTH}), what Temporal's official S3 and GCS drivers use; at least 147.
+   */
+  protected _maxKeyLength(): number {
+    return MAX_STORAGE_KEY_LENGTH;
+  }
 
   /** Identity of a location for dedup. Default: `location.key`. */
   protected _locationId(location: L): string {

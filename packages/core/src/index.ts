@@ -41,8 +41,8 @@ export { HASH_ALGORITHM_SHA256, isSha256Hex, sha256Hex } from './hash';
 export {
   buildStorageKey,
   encodeKeySegment,
-  type FoldStorageKeyOptions,
-  foldStorageKey,
+  fitStorageKey,
+  MAX_STORAGE_KEY_LENGTH,
   MISSING_KEY_VALUE,
   type ParsedStorageKey,
   type ParseStorageKeyOptions,

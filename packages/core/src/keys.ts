@@ -87,10 +87,21 @@ export function storageKeyPrefix(target: StorageDriverTargetInfo | undefined | n
 
 /** A key parsed by {@link parseStorageKey}. Segment values are still percent-encoded. */
 export interface ParsedStorageKey {
-  /** `none` for `v0/d/sha256/...` keys. */
-  kind: 'workflow' | 'activity' | 'none';
+  /**
+   * The key's shape:
+   * - `workflow` / `activity`: `v0/ns/{ns}/wt|at/{type}/wi|ai/{id}/ri/{run}/d/sha256/{hex}` (and,
+   *   when parsed leniently, the same without `ns/{ns}`, which older Python drivers and Temporal's
+   *   Python Redis sample write for an empty namespace);
+   * - `namespace`: `v0/ns/{ns}/d/sha256/{hex}`, what Temporal's official drivers (and every
+   *   driver built on {@link ContentAddressedStorageDriver}) write when the full key would be
+   *   longer than the backend's limit (see {@link fitStorageKey});
+   * - `none`: `v0/d/sha256/{hex}`, a payload stored without a target.
+   */
+  kind: 'workflow' | 'activity' | 'namespace' | 'none';
   /** Encoded path segments, in order, e.g. `['v0','ns','default','wt',...,'d','sha256','<hex>']`. */
   segments: string[];
+  /** The namespace segment (still percent-encoded), or `undefined` where the key has none. */
+  namespace: string | undefined;
   /** The SHA-256 digest at the end of the key. */
   sha256: string;
 }
@@ -98,11 +109,15 @@ export interface ParsedStorageKey {
 /** Options of {@link parseStorageKey}. */
 export interface ParseStorageKeyOptions {
   /**
-   * `true` (default): accept only keys exactly as {@link buildStorageKey} writes them, so every
-   * object has exactly one key — no escape of a character the spec leaves as is (`%2E` for `.`,
-   * `%41` for `A`), no raw `~`. Backends that map keys to paths (filesystem) rely on this.
-   * `false`: also accept the spellings of other SDKs' drivers (e.g. Python's `urllib.parse.quote`
-   * leaves `~` raw and escapes `!*'()`); the structure and character set are still enforced.
+   * `true` (default): accept only keys exactly as {@link buildStorageKey} and
+   * {@link fitStorageKey} write them, so every object has exactly one key — no escape of a
+   * character the spec leaves as is (`%2E` for `.`, `%41` for `A`), no raw `~`. Backends that map
+   * keys to paths (filesystem) rely on this.
+   * `false`: also accept the spellings and shapes of other SDKs' drivers (e.g. the
+   * `urllib.parse.quote` spelling of Temporal's Python Redis sample, which leaves `~` raw and
+   * escapes `!*'()`, and its keys without `ns/{namespace}` for an empty namespace); the structure
+   * and character set are still enforced.
+   * @default true
    */
   canonical?: boolean;
 }
@@ -112,12 +127,39 @@ const LENIENT_SEGMENT = /^(?:[A-Za-z0-9!\-_.*'()~]|%[0-9A-F]{2})*$/;
 const ESCAPE = /%([0-9A-F]{2})/g;
 const MAX_KEY_LENGTH = 1 << 20;
 
+/** Labels of the target part of a key (between `v0` and `d/sha256/{hex}`), by shape. */
+function targetShape(
+  segments: readonly string[],
+  lenient: boolean,
+): { kind: ParsedStorageKey['kind']; namespace: string | undefined } | undefined {
+  const n = segments.length;
+  const at = (i: number) => segments[i];
+  const scope = (from: number): 'workflow' | 'activity' | undefined => {
+    if (at(from) === 'wt' && at(from + 2) === 'wi' && at(from + 4) === 'ri') return 'workflow';
+    if (at(from) === 'at' && at(from + 2) === 'ai' && at(from + 4) === 'ri') return 'activity';
+    return undefined;
+  };
+  if (n === 4) return { kind: 'none', namespace: undefined };
+  if (n === 6 && at(1) === 'ns') return { kind: 'namespace', namespace: at(2) };
+  if (n === 12 && at(1) === 'ns') {
+    const kind = scope(3);
+    return kind === undefined ? undefined : { kind, namespace: at(2) };
+  }
+  if (n === 10 && lenient) {
+    const kind = scope(1);
+    return kind === undefined ? undefined : { kind, namespace: undefined };
+  }
+  return undefined;
+}
+
 /**
- * Strictly parses a key that {@link buildStorageKey} can produce. Use it on keys taken from
- * claims (untrusted input) before touching a backend: it rejects anything outside the grammar —
- * absolute paths, `\`, NUL, lower-case or malformed escapes, wrong structure, and (by default)
- * non-canonical spellings — while accepting every key the spec produces (including `.`/`..`
- * segments, which are legal, and empty segments written by older drivers).
+ * Strictly parses a storage key. Use it on keys taken from claims (untrusted input) before
+ * touching a backend: it rejects anything outside the grammar — absolute paths, `\`, NUL,
+ * lower-case or malformed escapes, wrong structure, and (by default) non-canonical spellings —
+ * while accepting every key {@link buildStorageKey} and {@link fitStorageKey} produce (including
+ * `.`/`..` segments, which are legal, empty segments written by older drivers, and the
+ * `%7E{hex}` segments this project's drivers wrote for over-long keys before they followed the
+ * official rule).
  *
  * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
  */
@@ -134,13 +176,8 @@ export function parseStorageKey(key: unknown, options: ParseStorageKeyOptions = 
     throw bad('must end with d/sha256/<64 lower-case hex>');
   }
   if (segments[0] !== 'v0') throw bad('must start with v0/');
-  let kind: ParsedStorageKey['kind'];
-  if (n === 4) kind = 'none';
-  else if (n === 12 && segments[1] === 'ns' && segments[3] === 'wt' && segments[5] === 'wi' && segments[7] === 'ri')
-    kind = 'workflow';
-  else if (n === 12 && segments[1] === 'ns' && segments[3] === 'at' && segments[5] === 'ai' && segments[7] === 'ri')
-    kind = 'activity';
-  else throw bad('unexpected structure');
+  const shape = targetShape(segments, !canonical);
+  if (shape === undefined) throw bad('unexpected structure');
   const grammar = canonical ? SEGMENT : LENIENT_SEGMENT;
   for (const s of segments) {
     if (!grammar.test(s)) throw bad('segment has characters the key spec escapes');
@@ -151,43 +188,50 @@ export function parseStorageKey(key: unknown, options: ParseStorageKeyOptions = 
       }
     }
   }
-  return { kind, segments, sha256 };
+  return { kind: shape.kind, segments, namespace: shape.namespace, sha256 };
 }
-
-/** Options of {@link foldStorageKey}. */
-export interface FoldStorageKeyOptions {
-  /** Keys up to this many characters (keys are ASCII: characters = bytes) are returned unchanged. */
-  maxLength: number;
-  /** In a longer key, each target segment longer than this many characters is folded. */
-  segmentLength: number;
-  /**
-   * What a folded segment starts with, before the 64 hex digits: `'%7E'` (default) keeps the key
-   * canonical for {@link parseStorageKey}; `'~'` is what `@x/storage-driver-s3` has always written.
-   * Neither can be produced by {@link encodeKeySegment} (which escapes `~`), so a folded segment
-   * never equals an unfolded one.
-   */
-  marker?: '%7E' | '~';
-}
-
-const keyTextEncoder = new TextEncoder();
 
 /**
- * Makes a key built by {@link buildStorageKey} fit a backend's key-length limit (S3's 1024 bytes, a
- * PostgreSQL btree entry…). Keys of at most `maxLength` characters are returned unchanged; in a
- * longer one (ids of thousands of characters, or non-ASCII ids that percent-encoding triples) each
- * target segment (namespace, type, id, run id) longer than `segmentLength` is replaced by `marker`
- * + the lower-case hex SHA-256 of the encoded segment. The `v0/` prefix, the labels and the
- * content digest are kept, so the key stays scoped to its target and content-addressed; the claim
- * carries the folded key.
+ * Longest storage key (in bytes; keys are ASCII) that {@link ContentAddressedStorageDriver}
+ * writes by default: S3's and GCS's object-name limit, and the length above which Temporal's
+ * official drivers (Python `temporalio` ≥ 1.35 S3, Go GCS) write the namespace digest key instead.
  */
-export function foldStorageKey(key: string, options: FoldStorageKeyOptions): string {
-  if (key.length <= options.maxLength) return key;
-  const marker = options.marker ?? '%7E';
-  const segments = key.split('/');
-  // Target values sit at even positions between `v0` and `d/sha256/<hex>`.
-  for (let i = 2; i < segments.length - 3; i += 2) {
-    const s = segments[i] as string;
-    if (s.length > options.segmentLength) segments[i] = marker + sha256Hex(keyTextEncoder.encode(s));
-  }
-  return segments.join('/');
+export const MAX_STORAGE_KEY_LENGTH = 1024;
+
+/**
+ * The key of a payload whose stored bytes hash to `digest` for `target`, no longer than
+ * `maxLength` characters (keys are ASCII: characters = bytes), following the rule of Temporal's
+ * official drivers so that every SDK writes the same object:
+ *
+ * 1. the full key of {@link buildStorageKey} when it fits;
+ * 2. otherwise the namespace digest key `v0/ns/{namespace}/d/sha256/{hex}` (the namespace stays in
+ *    the key so prefix-scoped permissions and lifecycle rules keep working);
+ * 3. otherwise (a namespace of hundreds of bytes, which no official driver can store) the same
+ *    with the namespace replaced by `%7E` + the SHA-256 hex of its encoded form; our encoder
+ *    always escapes `~`, so such a segment never equals a real namespace's.
+ *
+ * A key without a target (`v0/d/sha256/{hex}`, 74 characters) is always returned as is.
+ *
+ * @default maxLength 1024 ({@link MAX_STORAGE_KEY_LENGTH})
+ * @throws TypeError if `digest` is not 64 lower-case hex characters, `target.kind` is unknown,
+ *   a target field is not a string, or `maxLength` is below 147.
+ */
+export function fitStorageKey(
+  target: StorageDriverTargetInfo | undefined | null,
+  digest: string,
+  maxLength: number = MAX_STORAGE_KEY_LENGTH,
+): string {
+  if (!(maxLength >= MIN_STORAGE_KEY_LENGTH))
+    throw new TypeError(`maxLength must be at least ${MIN_STORAGE_KEY_LENGTH}`);
+  const key = buildStorageKey(target, digest);
+  if (key.length <= maxLength || target === undefined || target === null) return key;
+  const ns = encodeKeySegment(target.namespace);
+  const short = `v0/ns/${ns}/d/sha256/${digest}`;
+  if (short.length <= maxLength) return short;
+  return `v0/ns/%7E${sha256Hex(keyTextEncoder.encode(ns))}/d/sha256/${digest}`;
 }
+
+/** Length of the longest key {@link fitStorageKey} can fall back to (`v0/ns/%7E{64}/d/sha256/{64}`). */
+const MIN_STORAGE_KEY_LENGTH = 'v0/ns/%7E/d/sha256/'.length + 128;
+
+const keyTextEncoder = new TextEncoder();

@@ -194,6 +194,31 @@ describe('store', () => {
     expect(op?.signal).toBeInstanceOf(AbortSignal);
   });
 
+  it("writes the official drivers' namespace digest key when the full key is over 1024 bytes, and reads it back", async () => {
+    const d = new MapDriver();
+    const longTarget: StorageDriverTargetInfo = {
+      kind: 'workflow',
+      namespace: 'payments',
+      type: 'W',
+      id: 'é'.repeat(400),
+      runId: 'r',
+    };
+    const payload = json('long id');
+    const hex = sha256Hex(encodePayload(payload));
+    const claims = await d.store({ target: longTarget }, [payload, payload]);
+    expect(claims.map((c) => c.claimData['key'])).toEqual([
+      `v0/ns/payments/d/sha256/${hex}`,
+      `v0/ns/payments/d/sha256/${hex}`,
+    ]);
+    expect(d.puts[0]).toHaveLength(1);
+    expect(bytesOf((await d.retrieve({}, claims))[0]?.data)).toEqual(bytesOf(payload.data));
+    // Exactly at the limit: the full key.
+    const full = buildStorageKey({ ...longTarget, id: '' }, hex);
+    const atLimit = { ...longTarget, id: 'i'.repeat(1024 - full.length + 4) };
+    const [claim] = await d.store({ target: atLimit }, [payload]);
+    expect(claim?.claimData['key']).toBe(buildStorageKey(atLimit, hex));
+  });
+
   it('scopes keys by target: the same payload under two targets gets two keys', async () => {
     const d = new MapDriver();
     const [c1] = await d.store({ target }, [json(1)]);
@@ -376,7 +401,23 @@ describe('retrieve', () => {
     const { d, claims } = await stored([json(1)]);
     const data = claims[0]?.claimData ?? {};
     const wrong = new StorageDriverClaim({ ...data, hash_value: sha256Hex(utf8('something else')) });
-    await expectRejectsCode(d.retrieve({}, [wrong]), 'E_INTEGRITY');
+    const e = await expectRejectsCode(d.retrieve({}, [wrong]), 'E_INTEGRITY');
+    // The key names another digest than the claim: refused before any request.
+    expect(e.message).toContain('names');
+    expect(d.gets).toHaveLength(0);
+  });
+
+  it('a claim whose hash matches neither its key nor an object is E_INTEGRITY, also for keys under a prefix', async () => {
+    const d = new MapDriver();
+    d.parseHook = (claimData) => ({ key: `prefix:${String(claimData['key']).split('/').join(':')}` });
+    const hex = sha256Hex(utf8('x'));
+    const claim = new StorageDriverClaim({
+      key: buildStorageKey(undefined, sha256Hex(utf8('y'))),
+      hash_algorithm: 'sha256',
+      hash_value: hex,
+    });
+    await expectRejectsCode(d.retrieve({}, [claim]), 'E_INTEGRITY');
+    expect(d.gets).toHaveLength(0);
   });
 
   it('reports E_INTEGRITY when hash-matching bytes are not a Payload', async () => {

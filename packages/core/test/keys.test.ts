@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import {
   buildStorageKey,
   encodeKeySegment,
-  foldStorageKey,
+  fitStorageKey,
   MISSING_KEY_VALUE,
   parseStorageKey,
   type StorageDriverTargetInfo,
@@ -333,42 +333,78 @@ describe('buildStorageKey input checks', () => {
   });
 });
 
-describe('foldStorageKey', () => {
+describe("fitStorageKey (the official drivers' long-key rule)", () => {
   const digest = 'ab'.repeat(32);
-  const long = 'x'.repeat(300);
-  const target = { kind: 'workflow' as const, namespace: 'default', type: long, id: `é${long}`, runId: 'run-1' };
-  const key = buildStorageKey(target, digest);
+  const long = 'x'.repeat(1000);
+  const target = { kind: 'workflow' as const, namespace: 'default', type: 'T', id: long, runId: 'run-1' };
 
-  it('returns keys within maxLength unchanged', () => {
-    expect(foldStorageKey(key, { maxLength: key.length, segmentLength: 8 })).toBe(key);
-    expect(foldStorageKey(buildStorageKey(undefined, digest), { maxLength: 1, segmentLength: 1 })).toBe(
-      buildStorageKey(undefined, digest),
-    );
+  it('returns the full key when it fits, and keys without a target always', () => {
+    const short = { ...target, id: 'order-1' };
+    expect(fitStorageKey(short, digest)).toBe(buildStorageKey(short, digest));
+    expect(fitStorageKey(undefined, digest, 147)).toBe(`v0/d/sha256/${digest}`);
+    const exact = { ...target, id: 'i'.repeat(1024 - buildStorageKey({ ...target, id: '' }, digest).length + 4) };
+    expect(buildStorageKey(exact, digest)).toHaveLength(1024);
+    expect(fitStorageKey(exact, digest)).toBe(buildStorageKey(exact, digest));
+    const over = { ...exact, id: `${exact.id}i` };
+    expect(fitStorageKey(over, digest)).toBe(`v0/ns/default/d/sha256/${digest}`);
   });
 
-  it('folds only the long target segments into %7E + sha256 of the encoded segment, keeping a canonical key', () => {
-    const folded = foldStorageKey(key, { maxLength: 200, segmentLength: 64 });
-    const segments = folded.split('/');
-    expect(segments[4]).toBe(`%7E${sha256Hex(new TextEncoder().encode(long))}`);
-    expect(segments[6]).toBe(`%7E${sha256Hex(new TextEncoder().encode(encodeKeySegment(`é${long}`)))}`);
-    expect([segments[0], segments[1], segments[2], segments[3], segments[5], segments[7], segments[8]]).toEqual([
-      'v0',
-      'ns',
-      'default',
-      'wt',
-      'wi',
-      'ri',
-      'run-1',
-    ]);
-    expect(segments.slice(-3)).toEqual(['d', 'sha256', digest]);
-    expect(folded.length).toBeLessThan(key.length / 2);
-    expect(parseStorageKey(folded).sha256).toBe(digest);
+  it('falls back to v0/ns/{namespace}/d/sha256/{hex} above 1024 bytes, as Python 1.35 and Go GCS do', () => {
+    expect(fitStorageKey(target, digest)).toBe(`v0/ns/default/d/sha256/${digest}`);
+    const activity = { kind: 'activity' as const, namespace: 'payments prod', type: 'A', id: long, runId: '' };
+    expect(fitStorageKey(activity, digest)).toBe(`v0/ns/payments%20prod/d/sha256/${digest}`);
+    // Non-ASCII ids triple when encoded: measured in encoded bytes, like the official drivers.
+    const unicode = { ...target, id: 'é'.repeat(200) }; // 1200 encoded bytes
+    expect(fitStorageKey(unicode, digest)).toBe(`v0/ns/default/d/sha256/${digest}`);
+    // An empty namespace is the literal null, as everywhere.
+    expect(fitStorageKey({ ...target, namespace: '' }, digest)).toBe(`v0/ns/null/d/sha256/${digest}`);
+    expect(parseStorageKey(fitStorageKey(target, digest))).toEqual({
+      kind: 'namespace',
+      namespace: 'default',
+      segments: ['v0', 'ns', 'default', 'd', 'sha256', digest],
+      sha256: digest,
+    });
   });
 
-  it("with marker '~' (S3's spelling), and on a namespace-less key from another SDK", () => {
-    const pythonKey = `v0/wt/${long}/wi/id/ri/null/d/sha256/${digest}`;
-    expect(foldStorageKey(pythonKey, { maxLength: 100, segmentLength: 64, marker: '~' })).toBe(
-      `v0/wt/~${sha256Hex(new TextEncoder().encode(long))}/wi/id/ri/null/d/sha256/${digest}`,
+  it('honours a smaller limit, and folds a namespace too long for any limit into %7E + its sha256', () => {
+    const key = buildStorageKey({ ...target, id: 'x'.repeat(60) }, digest);
+    expect(fitStorageKey({ ...target, id: 'x'.repeat(60) }, digest, key.length - 1)).toBe(
+      `v0/ns/default/d/sha256/${digest}`,
     );
+    const hugeNs = { ...target, namespace: 'n'.repeat(2000) };
+    const folded = fitStorageKey(hugeNs, digest);
+    expect(folded).toBe(`v0/ns/%7E${sha256Hex(new TextEncoder().encode('n'.repeat(2000)))}/d/sha256/${digest}`);
+    expect(parseStorageKey(folded).kind).toBe('namespace');
+    expect(thrown(() => fitStorageKey(target, digest, 146))).toBeInstanceOf(TypeError);
+    expect(thrown(() => fitStorageKey(target, 'nothex'))).toBeInstanceOf(TypeError);
+  });
+});
+
+describe('parseStorageKey: shapes other SDKs write', () => {
+  const digest = 'cd'.repeat(32);
+  it('accepts the namespace digest key strictly, with the same segment grammar', () => {
+    expect(parseStorageKey(`v0/ns/payments%20prod/d/sha256/${digest}`).namespace).toBe('payments%20prod');
+    expect(thrown(() => parseStorageKey(`v0/ns/a b/d/sha256/${digest}`))).toMatchObject({ code: 'E_INVALID_CLAIM' });
+    expect(thrown(() => parseStorageKey(`v0/xx/default/d/sha256/${digest}`))).toMatchObject({
+      code: 'E_INVALID_CLAIM',
+    });
+    expect(thrown(() => parseStorageKey(`v0/ns/default/d/sha256/${digest.toUpperCase()}`))).toMatchObject({
+      code: 'E_INVALID_CLAIM',
+    });
+  });
+
+  it('accepts keys without ns/{namespace} (Python Redis sample, empty namespace) only when lenient', () => {
+    const key = `v0/wt/W/wi/id~1/ri/null/d/sha256/${digest}`;
+    expect(thrown(() => parseStorageKey(key))).toMatchObject({ code: 'E_INVALID_CLAIM' });
+    expect(parseStorageKey(key, { canonical: false })).toMatchObject({ kind: 'workflow', namespace: undefined });
+    expect(parseStorageKey(`v0/at/A/ai/1/ri/r/d/sha256/${digest}`, { canonical: false }).kind).toBe('activity');
+    expect(thrown(() => parseStorageKey(`v0/wt/W/ai/1/ri/r/d/sha256/${digest}`, { canonical: false }))).toMatchObject({
+      code: 'E_INVALID_CLAIM',
+    });
+  });
+
+  it('still reads the %7E-folded keys earlier releases wrote', () => {
+    const old = `v0/ns/default/wt/W/wi/%7E${'ef'.repeat(32)}/ri/run/d/sha256/${digest}`;
+    expect(parseStorageKey(old)).toMatchObject({ kind: 'workflow', namespace: 'default' });
   });
 });
