@@ -11,6 +11,7 @@ import { FsStorageDriver, keyToStoragePath } from '../src';
 import {
   cleanup,
   errorCode,
+  foldedPathTarget,
   keyOf,
   listFiles,
   makeDriver,
@@ -181,10 +182,19 @@ describe('store / retrieve', () => {
     expect(file).toContain('/ns/%2E%2E/wt/%2E/wi/~%C3%A9');
   });
 
-  it('stores and retrieves a 10,000-character id (folded path)', async () => {
+  it('stores and retrieves a 10,000-character id under the namespace digest key', async () => {
     const d = makeDriver(dir);
-    const claims = await d.store({ target: workflowTarget('界'.repeat(10_000)) }, [payload('folded')]);
-    expect(keyOf(claims[0]).length).toBeGreaterThan(90_000);
+    const claims = await d.store({ target: workflowTarget('界'.repeat(10_000)) }, [payload('long')]);
+    expect(keyOf(claims[0])).toMatch(/^v0\/ns\/default\/d\/sha256\/[0-9a-f]{64}$/);
+    expect(text((await d.retrieve({}, claims))[0])).toBe('"long"');
+    const [file] = await payloadFiles(d);
+    expect(file).toBe(keyOf(claims[0]));
+  });
+
+  it('stores and retrieves a 1024-character key whose mapped path is over 1024 bytes (folded path)', async () => {
+    const d = makeDriver(dir);
+    const claims = await d.store({ target: foldedPathTarget() }, [payload('folded')]);
+    expect(keyOf(claims[0])).toHaveLength(1024);
     expect(text((await d.retrieve({}, claims))[0])).toBe('"folded"');
     const [file] = await payloadFiles(d);
     expect(file).toMatch(/^v0\/~\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
@@ -232,9 +242,12 @@ describe('integrity and missing payloads', () => {
   it('a missing file or directory fails with E_NOT_FOUND', async () => {
     const d = makeDriver(dir);
     const [claim] = await d.store({}, [payload('present')]);
-    const other = withKey(claim as StorageDriverClaim, `v0/ns/x/wt/y/wi/z/ri/r/d/sha256/${'0'.repeat(64)}`);
+    // Well-formed claims (each key names its hash) for objects never stored.
+    const zero = '0'.repeat(64);
+    const claimOf = (key: string) => new StorageDriverClaim({ key, hash_algorithm: 'sha256', hash_value: zero });
+    const other = claimOf(`v0/ns/x/wt/y/wi/z/ri/r/d/sha256/${zero}`);
     expect(await errorCode(() => d.retrieve({}, [other]))).toBe('E_NOT_FOUND');
-    const missingFile = withKey(claim as StorageDriverClaim, `v0/d/sha256/${'0'.repeat(64)}`);
+    const missingFile = claimOf(`v0/d/sha256/${zero}`);
     expect(await errorCode(() => d.retrieve({}, [missingFile]))).toBe('E_NOT_FOUND');
   });
 

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  buildStorageKey,
   type Payload,
   StorageDriverClaim,
   type StorageDriverErrorCode,
@@ -40,6 +41,16 @@ export function payload(text: string, extraMetadata: Record<string, string> = {}
 /** A workflow target. */
 export function workflowTarget(id: string, overrides: Partial<StorageDriverTargetInfo> = {}): StorageDriverTargetInfo {
   return { kind: 'workflow', namespace: 'default', type: 'MyWorkflow', id, runId: 'run-1', ...overrides };
+}
+
+/**
+ * A target whose key is exactly 1024 characters (the longest core writes in full) and whose mapped
+ * path, with the `~` chunks of its 950-character id, is over `MAX_DIRECT_PATH_BYTES`: stored at a
+ * folded path.
+ */
+export function foldedPathTarget(): StorageDriverTargetInfo {
+  const base = buildStorageKey(workflowTarget('x'), '0'.repeat(64)).length;
+  return workflowTarget('x'.repeat(1 + 1024 - base));
 }
 
 /** A claim with `key` replaced (hash fields kept). */

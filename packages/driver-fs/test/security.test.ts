@@ -6,7 +6,16 @@
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { cleanup, listDirs, listFiles, makeDriver, makeTempDir, payload, workflowTarget } from './helpers';
+import {
+  cleanup,
+  foldedPathTarget,
+  listDirs,
+  listFiles,
+  makeDriver,
+  makeTempDir,
+  payload,
+  workflowTarget,
+} from './helpers';
 
 let dir: string | undefined;
 let umask: number | undefined;
@@ -33,7 +42,7 @@ describe('file and directory modes', () => {
     await d.store({}, [payload('no target')]);
     await d.store({ target: workflowTarget('wf-1') }, [payload('scoped'), payload('scoped 2')]);
     // A key over the direct-path limit is stored at a folded path (more directories).
-    await d.store({ target: workflowTarget('é'.repeat(2000)) }, [payload('folded')]);
+    await d.store({ target: foldedPathTarget() }, [payload('folded')]);
     await d.sweep({ olderThan: 3_600_000 });
     const found = await modes(d.root);
     const files = await listFiles(d.root);

@@ -8,7 +8,6 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
-  foldStorageKey,
   isStorageDriverError,
   parseStorageKey,
   raceAbort,
@@ -29,30 +28,6 @@ import type {
   PostgresQueryConfig,
 } from './pool';
 import { type PostgresTableName, type ResolvedPostgresTable, resolvePostgresTable, schemaStatements } from './schema';
-
-/**
- * Longest key stored as is. The `key text PRIMARY KEY` btree rejects index rows over 2704 bytes
- * (after compression), which keys of long or non-ASCII target ids exceed (10,000-character ids
- * produce keys of hundreds of KB); keys are ASCII, so 2048 characters always fit.
- */
-export const POSTGRES_MAX_DIRECT_KEY_LENGTH = 2048;
-/** Dynamic key segments longer than this are folded when a key is over {@link POSTGRES_MAX_DIRECT_KEY_LENGTH}. */
-export const POSTGRES_FOLD_SEGMENT_LENGTH = 256;
-/**
- * Makes a core storage key fit the primary-key index. Keys up to
- * {@link POSTGRES_MAX_DIRECT_KEY_LENGTH} are returned unchanged; in longer ones each dynamic
- * segment (namespace, type, id, run id) over {@link POSTGRES_FOLD_SEGMENT_LENGTH} characters is
- * replaced by `%7E` + the SHA-256 hex of the segment, which is still a canonical key (it parses
- * with `parseStorageKey`), keeps its target scoping, and is at most about 1.2 KB. Two different
- * ids can only meet on one key if one id is literally `~<that hex>`; the object is
- * content-addressed and hash-checked on read, so that would still return the right bytes.
- */
-export function fitKeyToPostgres(key: string): string {
-  return foldStorageKey(key, {
-    maxLength: POSTGRES_MAX_DIRECT_KEY_LENGTH,
-    segmentLength: POSTGRES_FOLD_SEGMENT_LENGTH,
-  });
-}
 
 /** `type` of {@link PostgresStorageDriver}. */
 export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
@@ -552,9 +527,12 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return { key: location.key };
   }
 
-  /** The storage key is the primary key: as is, or folded when too long for the index ({@link fitKeyToPostgres}). */
+  /**
+   * The storage key is the primary key, as core builds it: at most 1024 characters (longer keys
+   * become `v0/ns/{namespace}/d/sha256/{hex}`), so it always fits the btree's 2.7 KB entries.
+   */
   protected _locate(key: string): StorageLocation {
-    return { key: fitKeyToPostgres(key) };
+    return { key };
   }
 
   /**

@@ -25,8 +25,11 @@ import {
   redisClusterKeySlot,
 } from './client';
 
-/** `type` of {@link RedisStorageDriver}. */
-export const REDIS_DRIVER_TYPE = 'redis.redisdriver';
+/**
+ * `type` of {@link RedisStorageDriver}: `redis`, what Temporal's Python Redis sample driver reports
+ * (drivers that read each other's claims in different languages share a type).
+ */
+export const REDIS_DRIVER_TYPE = 'redis';
 /** Default `name` of {@link RedisStorageDriver}. */
 export const REDIS_DRIVER_DEFAULT_NAME = 'redis';
 /** Default `keyPrefix`: the layout of Temporal's Python Redis sample driver. */
@@ -268,7 +271,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 /**
- * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis.redisdriver`).
+ * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis`).
  *
  * - Content-addressed: a payload lives at `{keyPrefix}:{storage key with "/" replaced by ":"}`,
  *   e.g. `temporalio:payloads:v0:ns:default:wt:W:wi:order-1:ri:run-1:d:sha256:<hex>`; the value
@@ -299,7 +302,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * ```
  */
 export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStorageLocation> {
-  /** Per-implementation identifier: `redis.redisdriver`. */
+  /** Per-implementation identifier: `redis` (as Temporal's Python Redis sample). */
   readonly type = REDIS_DRIVER_TYPE;
   /** The ioredis client (injected, or created by `fromUrl`/`fromClusterNodes`). */
   readonly client: RedisClientLike;
@@ -436,6 +439,14 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     return `${this.keyStart}${parsed.segments.join(':')}`;
   }
 
+  /**
+   * No length limit: keys are written in full whatever their length, as Temporal's Python Redis
+   * sample does (it has no long-key fallback), so both store one object for the same payload.
+   */
+  protected override _maxKeyLength(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+
   /** Claim fields: `{ key }`, the full Redis key (the base adds the hash fields). */
   protected _claimFields(location: RedisStorageLocation): Record<string, string> {
     return { key: location.key };
@@ -448,9 +459,11 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
 
   /**
    * Validates an (untrusted) claim: `key` is required and must be `{keyPrefix}:` followed by a
-   * well-formed storage key whose `/` separators are written as `:`. Other SDKs' spellings of a
-   * segment (e.g. a raw `~`) are accepted; another prefix, a raw `/`, or any character the key
-   * grammar excludes is not.
+   * well-formed storage key whose `/` separators are written as `:`. Other SDKs' spellings and
+   * shapes are accepted: a raw `~` and escaped `!*'()` (Python's `urllib.parse.quote`), keys
+   * without `ns:{namespace}` (the Python Redis sample, empty namespace) and the namespace digest
+   * key `v0:ns:{ns}:d:sha256:{hex}`; another prefix, a raw `/`, or any character the key grammar
+   * excludes is not.
    *
    * @throws StorageDriverError `E_INVALID_CLAIM`
    */

@@ -44,9 +44,9 @@ function makeDriver(options: { ttl?: number; keyPrefix?: string } = {}): RedisSt
 export const asClients = (redis: Redis, cluster: Cluster): RedisClientLike[] => [redis, cluster];
 
 describe('construction', () => {
-  it('has type redis.redisdriver, default name redis, documented defaults', () => {
+  it('has type redis, default name redis, documented defaults', () => {
     const driver = new RedisStorageDriver({ client });
-    expect(driver.type).toBe('redis.redisdriver');
+    expect(driver.type).toBe('redis');
     expect(driver.name).toBe('redis');
     expect(driver.keyPrefix).toBe('temporalio:payloads');
     expect(driver.ttl).toBeUndefined();

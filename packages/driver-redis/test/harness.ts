@@ -29,7 +29,7 @@ export function redisHarness(label: string, primary: () => Redis | Cluster): Sto
     return b;
   };
   return {
-    type: 'redis.redisdriver',
+    type: 'redis',
     defaultName: 'redis',
     capabilities: { batchedWrites: true },
     create(options) {

@@ -27,9 +27,9 @@ import {
 import { classifyS3Error, isClientSideRefusal, redactSigningFields, s3ErrorName, s3HttpStatus } from './errors';
 import {
   bucketProblem,
-  fitKeyToS3,
   isAccessPointArn,
   isValidBucket,
+  S3_MAX_KEY_BYTES,
   validateClaimBucket,
   validateClaimKey,
   validateKeyPrefix,
@@ -470,7 +470,16 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         { index },
       );
     }
-    return { bucket, key: this.keyPrefix + fitKeyToS3(key, this.keyPrefix.length) };
+    return { bucket, key: this.keyPrefix + key };
+  }
+
+  /**
+   * S3's 1024-byte key limit minus `keyPrefix`: a longer key becomes the official drivers'
+   * namespace digest key `v0/ns/{namespace}/d/sha256/{hex}` (what Python `temporalio` 1.35 writes),
+   * so a mixed fleet stores such a payload once.
+   */
+  protected override _maxKeyLength(): number {
+    return S3_MAX_KEY_BYTES - this.keyPrefix.length;
   }
 
   protected override _locationId(location: S3StorageLocation): string {

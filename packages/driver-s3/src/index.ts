@@ -22,11 +22,9 @@ export {
 export { classifyS3Error, type S3ErrorKind } from './errors';
 export {
   bucketProblem,
-  fitKeyToS3,
   isAccessPointArn,
   isValidBucket,
   isValidBucketName,
-  S3_FOLD_SEGMENT_BYTES,
   S3_MAX_CLAIM_KEY_BYTES,
   S3_MAX_KEY_BYTES,
   S3_MAX_KEY_PREFIX_BYTES,

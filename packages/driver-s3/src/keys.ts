@@ -4,16 +4,17 @@
  *
  * @module
  */
-import { foldStorageKey, isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 
 /** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
 export const S3_MAX_KEY_BYTES = 1024;
 /**
  * Longest object key accepted from a claim, in bytes. Larger than {@link S3_MAX_KEY_BYTES}
  * because S3-compatible servers without the 1024-byte limit (moto accepts any length) let the
- * official Python, Go and Java drivers write longer keys (they do not shorten them); 4096 holds
- * the key of all-ASCII namespace, type and id at Temporal's default 1000-byte id limit. This
- * driver itself never writes a key over 1024 bytes (see {@link fitKeyToS3}).
+ * official Go, Java and TypeScript drivers (and Python before 1.35) write longer keys (they do not
+ * shorten them); 4096 holds the key of all-ASCII namespace, type and id at Temporal's default
+ * 1000-byte id limit. This driver itself never writes a key over 1024 bytes: a longer one
+ * becomes `v0/ns/{namespace}/d/sha256/{hex}`, as in Python 1.35 (core's `fitStorageKey`).
  */
 export const S3_MAX_CLAIM_KEY_BYTES = 4096;
 /** Longest accepted `keyPrefix`, in bytes. */
@@ -106,33 +107,12 @@ export function validateKeyPrefix(prefix: unknown): string {
   return prefix;
 }
 
-/** Dynamic segments longer than this (in bytes) are folded when a key exceeds {@link S3_MAX_KEY_BYTES}. */
-export const S3_FOLD_SEGMENT_BYTES = 64;
-
-/**
- * Makes a key built by core's `buildStorageKey` fit S3's 1024-byte limit. Keys that fit are
- * returned unchanged (exactly the official drivers' keys). In a longer key (ids of hundreds of
- * characters, or non-ASCII ids that percent-encoding triples) every dynamic segment longer than
- * {@link S3_FOLD_SEGMENT_BYTES} bytes is replaced by `~` followed by the lower-case hex SHA-256
- * of the encoded segment. Our encoder always escapes `~`, so a folded segment never equals an
- * unfolded one; the structure, the `v0/` prefix and the digest are kept, and the claim carries
- * the folded key, so every SDK retrieves it. (The official drivers fail to store such payloads:
- * S3 rejects the key with `KeyTooLongError`.) `prefixBytes` is the length of the key prefix that
- * will be put in front.
- */
-export function fitKeyToS3(key: string, prefixBytes = 0): string {
-  // Keys from buildStorageKey are ASCII: characters = bytes.
-  return foldStorageKey(key, {
-    maxLength: S3_MAX_KEY_BYTES - prefixBytes,
-    segmentLength: S3_FOLD_SEGMENT_BYTES,
-    marker: '~',
-  });
-}
-
 /** Layouts of the part of a key between `v0/` and `d/sha256/<hex>`. */
 const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = new Map([
   [0, [[]]],
-  // Python's official driver omits `ns/{namespace}` when the namespace is empty.
+  // The namespace digest key the official drivers write for keys over 1024 bytes (Python 1.35, Go GCS).
+  [2, [['ns']]],
+  // Python's official driver before 1.35 omitted `ns/{namespace}` when the namespace was empty.
   [
     6,
     [
@@ -153,7 +133,8 @@ const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = ne
  * Validates an object key taken from a claim. Accepted: an optional key prefix (any value
  * {@link validateKeyPrefix} accepts, so keys written with any driver's `keyPrefix` are
  * readable), then a key with the structure of the official key spec —
- * `v0/[ns/{ns}/]{wt|at}/{type}/{wi|ai}/{id}/ri/{run}/d/sha256/{hex}` or `v0/d/sha256/{hex}` —
+ * `v0/[ns/{ns}/]{wt|at}/{type}/{wi|ai}/{id}/ri/{run}/d/sha256/{hex}`, `v0/ns/{ns}/d/sha256/{hex}`
+ * (the official long-key fallback) or `v0/d/sha256/{hex}` —
  * whose dynamic segments use the lenient character set of any SDK's percent-encoder, at most
  * {@link S3_MAX_CLAIM_KEY_BYTES} (4096) bytes in all. Everything else — empty keys, absolute or `\` paths, control characters,
  * raw non-ASCII, other structures, `..` anywhere but in a value position — is rejected.

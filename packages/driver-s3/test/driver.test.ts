@@ -315,10 +315,12 @@ describe('errors', () => {
   it('NoSuchKey → E_NOT_FOUND', async () => {
     const d = driverOf();
     const [claim] = await d.store({}, [payload('gone')]);
-    const key = String(claim?.claimData.key).replace(/.$/, (c) => (c === '0' ? '1' : '0'));
-    expect(await errorCode(() => d.retrieve({}, [new StorageDriverClaim({ ...claim?.claimData, key })]))).toBe(
-      'E_NOT_FOUND',
-    );
+    // A well-formed claim (key naming its own hash) for an object that was never stored.
+    const hash = String(claim?.claimData.hash_value).replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+    const key = `v0/d/sha256/${hash}`;
+    expect(
+      await errorCode(() => d.retrieve({}, [new StorageDriverClaim({ ...claim?.claimData, key, hash_value: hash })])),
+    ).toBe('E_NOT_FOUND');
   });
   it('InvalidObjectState (archived in GLACIER, not restored; produced by moto) → E_CONFIG saying so, not access denied', async () => {
     const d = driverOf({ storageClass: 'GLACIER' });

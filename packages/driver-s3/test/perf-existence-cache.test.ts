@@ -82,18 +82,18 @@ describe('existence cache', () => {
     expect(methods()).toEqual(['HEAD']);
   });
 
-  it('a retrieve of a key whose digest is not the verified one (not content-addressed) teaches the cache nothing', async () => {
+  it('a claim whose hash is not the digest its key names is refused before any request and teaches the cache nothing', async () => {
     const writer = new S3StorageDriver({ client, bucket });
     const [p, q] = batch(2, 12);
     const [claim] = await writer.store({}, [p!]);
     const [other] = await writer.store({}, [q!]);
-    // q's bytes planted at p's key; a claim for them verifies, but the key does not name their digest.
+    // q's bytes planted at p's key: a claim with q's hash would verify them, but its key names p's digest.
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: claim!.claimData.key, Body: encodePayload(q!) }));
     const planted = new StorageDriverClaim({ ...claim!.claimData, hash_value: other!.claimData.hash_value as string });
     const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
-    const [back] = await reader.retrieve({}, [planted]);
-    expect(back?.data).toEqual(q?.data);
     proxy.reset();
+    expect(await errorCode(() => reader.retrieve({}, [planted]))).toBe(StorageDriverErrorCode.INTEGRITY);
+    expect(methods()).toEqual([]);
     await reader.store({}, [p!]);
     expect(methods()[0]).toBe('HEAD');
   });

@@ -1,7 +1,7 @@
 /** Test vectors: exact keys and claims (DESIGN §4.4), other SDKs' key spellings, claim-key validation. */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { encodePayload, StorageDriverClaim, type StorageDriverTargetInfo, sha256Hex } from '@x/storage-driver-core';
-import { fitKeyToS3, S3_MAX_KEY_BYTES, S3StorageDriver, validateClaimKey } from '../src';
+import { S3_MAX_KEY_BYTES, S3StorageDriver, validateClaimKey } from '../src';
 import { createBucket, deleteBucket, errorCode, makeClient, payload } from './helpers';
 
 const client = makeClient();
@@ -134,15 +134,34 @@ describe('validateClaimKey', () => {
 });
 
 describe('keys over S3’s 1024-byte limit', () => {
-  it('fitKeyToS3 leaves keys that fit unchanged and folds long segments of those that do not', () => {
-    const short = `v0/ns/default/wt/W/wi/I/ri/R/d/sha256/${HELLO_SHA256}`;
-    expect(fitKeyToS3(short)).toBe(short);
-    const long = `v0/ns/default/wt/W/wi/${'%C3%A9'.repeat(200)}/ri/R/d/sha256/${HELLO_SHA256}`;
-    const folded = fitKeyToS3(long);
-    expect(folded).toBe(
-      `v0/ns/default/wt/W/wi/~${sha256Hex(new TextEncoder().encode('%C3%A9'.repeat(200)))}/ri/R/d/sha256/${HELLO_SHA256}`,
-    );
+  it('accepts the official long-key fallback v0/ns/{namespace}/d/sha256/{hex} (Python 1.35), under any prefix', () => {
+    const h = HELLO_SHA256;
+    for (const key of [
+      `v0/ns/default/d/sha256/${h}`,
+      `v0/ns/null/d/sha256/${h}`,
+      `tenant/a/v0/ns/p%20q/d/sha256/${h}`,
+    ]) {
+      expect(validateClaimKey(key)).toBe(key);
+    }
+  });
+  it('still reads the ~-folded keys this driver wrote before it followed the official rule', () => {
+    const folded = `v0/ns/default/wt/W/wi/~${sha256Hex(new TextEncoder().encode('%C3%A9'.repeat(200)))}/ri/R/d/sha256/${HELLO_SHA256}`;
     expect(validateClaimKey(folded)).toBe(folded);
+  });
+  it('writes the full key up to 1024 bytes and the namespace digest key above, prefix included', async () => {
+    const prefix = 'tenant/';
+    const driver = new S3StorageDriver({ client, bucket, keyPrefix: prefix });
+    const base: StorageDriverTargetInfo = { kind: 'workflow', namespace: 'default', type: 'W', id: '', runId: 'R' };
+    const fullLength = (id: string) =>
+      prefix.length + `v0/ns/default/wt/W/wi/${id}/ri/R/d/sha256/${HELLO_SHA256}`.length;
+    const fits = 'i'.repeat(1024 - fullLength(''));
+    expect(fullLength(fits)).toBe(1024);
+    const [atLimit, over] = await Promise.all([
+      driver.store({ target: { ...base, id: fits } }, [HELLO]),
+      driver.store({ target: { ...base, id: `${fits}i` } }, [HELLO]),
+    ]);
+    expect(atLimit[0]?.claimData.key).toBe(`${prefix}v0/ns/default/wt/W/wi/${fits}/ri/R/d/sha256/${HELLO_SHA256}`);
+    expect(over[0]?.claimData.key).toBe(`${prefix}v0/ns/default/d/sha256/${HELLO_SHA256}`);
   });
   it('1000-character ids in every field round-trip with a key under 1024 bytes', async () => {
     const driver = new S3StorageDriver({ client, bucket, keyPrefix: `${'p'.repeat(500)}/` });
@@ -151,9 +170,8 @@ describe('keys over S3’s 1024-byte limit', () => {
     const [claim] = await driver.store({ target }, [HELLO]);
     const key = claim?.claimData.key as string;
     expect(Buffer.byteLength(key)).toBeLessThanOrEqual(S3_MAX_KEY_BYTES);
-    expect(key).toMatch(
-      /^p{500}\/v0\/ns\/~[0-9a-f]{64}\/at\/~[0-9a-f]{64}\/ai\/~[0-9a-f]{64}\/ri\/~[0-9a-f]{64}\/d\/sha256\//,
-    );
+    // The namespace itself (6,000 encoded bytes) is over any limit: folded to %7E + its SHA-256.
+    expect(key).toMatch(/^p{500}\/v0\/ns\/%7E[0-9a-f]{64}\/d\/sha256\/[0-9a-f]{64}$/);
     const [back] = await driver.retrieve({}, [claim as StorageDriverClaim]);
     expect(new TextDecoder().decode(back?.data ?? undefined)).toBe('"hello"');
   });

@@ -281,8 +281,14 @@ describe('the hostile-input group (fast-check) catches broken drivers', () => {
   });
 
   it('catches keys over capabilities.maxClaimKeyBytes', async () => {
+    /** Writes full keys of any length (core's default falls back to the namespace digest key above 1024). */
+    class FullKeysDriver extends InMemoryStorageDriver {
+      protected override _maxKeyLength(): number {
+        return Number.POSITIVE_INFINITY;
+      }
+    }
     const failures = await runSuiteAgainst(
-      (o) => new InMemoryStorageDriver(o),
+      (o) => new FullKeysDriver(o),
       {},
       {
         capabilities: { maxClaimKeyBytes: 1024 },
