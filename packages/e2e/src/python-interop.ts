@@ -80,6 +80,26 @@ export const INTEROP_TARGETS = {
   },
   activity: { kind: 'activity', namespace: 'payments prod', type: 'Capture/Charge', id: 'activity id+42' },
   tilde: { kind: 'workflow', namespace: 'ns~1', type: "W!*'()", id: '~user', runId: INTEROP_RUN_ID },
+  /** A workflow id whose key is over 1024 bytes: S3 drivers write `v0/ns/{ns}/d/sha256/{hex}`. */
+  longId: {
+    kind: 'workflow',
+    namespace: 'payments prod',
+    type: 'W',
+    id: `order-${'x'.repeat(1100)}`,
+    runId: INTEROP_RUN_ID,
+  },
+  /** Non-ASCII: 400 characters, 1,200 encoded bytes (the limit counts bytes of the encoded key). */
+  longUnicodeActivity: {
+    kind: 'activity',
+    namespace: 'default',
+    type: 'A',
+    id: 'é'.repeat(400),
+    runId: INTEROP_RUN_ID,
+  },
+  /** No run id (a client-side store before a run exists): the literal `null`. */
+  emptyRun: { kind: 'workflow', namespace: 'default', type: 'W', id: 'wf-1', runId: '' },
+  /** An empty namespace: `ns/null` for the S3 drivers; the Python Redis sample drops `ns/…`. */
+  emptyNamespace: { kind: 'activity', namespace: '', type: 'A', id: 'act-1', runId: INTEROP_RUN_ID },
 } as const satisfies Record<string, StorageDriverTargetInfo>;
 
 /** A JSON value of roughly `size` bytes with unicode text (so above a small threshold). */

@@ -9,9 +9,17 @@
  */
 import { defaultPayloadConverter, ExternalStorage, type Payload } from '@temporalio/common';
 import { ExternalStorageRunner } from '@temporalio/common/lib/internal-non-workflow/external-storage-runner';
-import { buildStorageKey, encodePayload, type StorageDriverTargetInfo, sha256Hex } from '@x/storage-driver-core';
+import {
+  buildStorageKey,
+  encodePayload,
+  fitStorageKey,
+  type StorageDriverTargetInfo,
+  sha256Hex,
+} from '@x/storage-driver-core';
 import type { RedisStorageDriver } from '@x/storage-driver-redis';
 import type { S3StorageDriver } from '@x/storage-driver-s3';
+import { hostileTargetArbitrary } from '@x/storage-driver-test-suite';
+import fc from 'fast-check';
 import {
   bigValue,
   createBackend,
@@ -71,6 +79,8 @@ const CASES: readonly PythonEncodeCase[] = [
 ];
 
 const bytesOf = (p: Payload) => encodePayload(p);
+/** Whether `s` has no lone surrogate (with the `u` flag, a surrogate pair is one non-Cs code point). */
+const wellFormed = (s: string) => !/\p{Cs}/u.test(s);
 const toTarget = (t: StorageDriverTargetInfo | null) => t ?? undefined;
 
 describe.each(SIDES)('$kind', (side) => {
@@ -205,5 +215,88 @@ describe.each(SIDES)('$kind', (side) => {
     expect(await pythonDecode(python, [ts])).toEqual([[value]]);
     const back = await runner.retrieve(py?.payloads ?? []);
     expect(back.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([value]);
+  });
+
+  /**
+   * The key each language writes for `target` (before `keyPrefix` / the Redis `:` mapping). S3: the
+   * official rule both drivers follow, the namespace digest key above 1024 bytes. Redis: the
+   * sample's layout (`quote(safe="")`, no fallback: full keys of any length, no `ns/…` for an
+   * empty namespace), and ours, which keeps full keys in Redis to match it.
+   */
+  const expectedKeys = (target: StorageDriverTargetInfo, hash: string): { ts: string; py: string } => {
+    if (side.kind === 's3') {
+      const key = fitStorageKey(target, hash);
+      return { ts: key, py: key };
+    }
+    const ts = buildStorageKey(target, hash);
+    return { ts, py: target.namespace === '' ? ts.replace('v0/ns/null/', 'v0/') : ts };
+  };
+
+  it.each([
+    ['a workflow id over 1024 bytes', INTEROP_TARGETS.longId],
+    ['a non-ASCII activity id over 1024 encoded bytes', INTEROP_TARGETS.longUnicodeActivity],
+    ['no run id', INTEROP_TARGETS.emptyRun],
+    ['an empty namespace', INTEROP_TARGETS.emptyNamespace],
+  ])('%s: the same key on both sides (S3) or each layout (Redis), read both ways', async (_name, target) => {
+    const value = bigValue(`edge ${_name}`);
+    const tsPayload = defaultPayloadConverter.toPayload(value);
+    const hash = sha256Hex(bytesOf(tsPayload));
+    const want = expectedKeys(target, hash);
+    if (side.kind === 's3' && buildStorageKey(target, hash).length > 1024) {
+      expect(want.ts).toBe(`v0/ns/${target.namespace === 'default' ? 'default' : 'payments%20prod'}/d/sha256/${hash}`);
+    }
+    const [py] = await pythonEncode(python, PAYLOAD_SIZE_THRESHOLD, [{ target, values: [value] }]);
+    expect(sha256Hex(bytesOf(py?.originals[0] as Payload))).toBe(hash);
+    const ts = await runner.store([tsPayload], { target });
+    const keyOf = (p: Payload | undefined) => backend.storageKeyOfClaim(referenceInfo(p ?? {}).claimData ?? {});
+    expect(keyOf(py?.payloads[0])).toBe(want.py);
+    expect(keyOf(ts[0])).toBe(want.ts);
+    // One object when both layouts agree (every S3 case): a mixed fleet stores the payload once.
+    expect(await backend.keys()).toEqual([...new Set([want.ts, want.py])].sort());
+    expect(await pythonDecode(python, [ts])).toEqual([[value]]);
+    const back = await runner.retrieve(py?.payloads ?? []);
+    expect(back.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([value]);
+  });
+
+  it('40 generated hostile targets (unicode, ., .., /, NUL, ids up to 10,000 characters): keys agree and both sides read', async () => {
+    // Temporal ids are valid UTF-8 (protobuf strings), so lone surrogates are left out; Python could
+    // not encode them. Namespaces are cut to 60 characters (at most 720 encoded bytes): with one over
+    // ~944 encoded bytes even Python's fallback key is over S3's limit (real S3 refuses it), while
+    // ours folds the namespace (the one documented divergence).
+    const targets = fc.sample(
+      hostileTargetArbitrary()
+        .filter((t) => [t.namespace, t.type, t.id, t.runId].every((v) => v === undefined || wellFormed(v)))
+        .map((t) => ({ ...t, namespace: t.namespace.slice(0, 60) }))
+        .filter((t) => wellFormed(t.namespace)),
+      { seed: 20_261_202, numRuns: 40 },
+    );
+    const values = targets.map((_, i) => bigValue(`hostile ${i}`));
+    const encoded = await pythonEncode(
+      python,
+      PAYLOAD_SIZE_THRESHOLD,
+      targets.map((target, i) => ({ target, values: [values[i]] })),
+    );
+    const ours: Payload[][] = [];
+    let sameKey = 0;
+    for (const [i, target] of targets.entries()) {
+      const tsPayload = defaultPayloadConverter.toPayload(values[i]);
+      const hash = sha256Hex(bytesOf(tsPayload));
+      const py = encoded[i];
+      expect(sha256Hex(bytesOf(py?.originals[0] as Payload))).toBe(hash);
+      const ts = await runner.store([tsPayload], { target });
+      ours.push(ts);
+      const keyOf = (p: Payload | undefined) => backend.storageKeyOfClaim(referenceInfo(p ?? {}).claimData ?? {});
+      const want = expectedKeys(target, hash);
+      expect(keyOf(ts[0])).toBe(want.ts);
+      const pyKey = keyOf(py?.payloads[0]);
+      // S3: always the same key. Redis: the sample's quote(safe="") spelling differs for ~ ! * ' ( )
+      // and an empty namespace, so only some keys agree there.
+      if (side.kind === 's3') expect(pyKey).toBe(want.py);
+      if (pyKey === want.ts) sameKey++;
+      const back = await runner.retrieve(py?.payloads ?? []);
+      expect(back.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([values[i]]);
+    }
+    expect(sameKey).toBeGreaterThan(side.kind === 's3' ? 39 : 0);
+    expect(await pythonDecode(python, ours)).toEqual(values.map((v) => [v]));
   });
 });
