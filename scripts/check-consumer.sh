@@ -2,7 +2,8 @@
 # A user's view of the release: packs every published package with pnpm (as `changeset publish`
 # does: workspace: ranges become real versions), installs the tarballs into a plain npm project
 # together with their peers from the registry, type-checks a user's program against the installed
-# .d.ts files (strict, skipLibCheck off), runs it against the real servers, and runs the CLI bin.
+# .d.ts files (strict, skipLibCheck off), runs it against the real servers, and runs the CLI bin
+# (@x/storage-cli's x-storage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -39,4 +40,9 @@ cd "$OUT/app"
 npm install --no-audit --no-fund --loglevel=error >/dev/null
 "$ROOT/node_modules/.bin/tsc" -p tsconfig.json
 node dist/app.js
+# The x-storage bin is @x/storage-cli's; the codec server ships none.
+[ "$(readlink -f node_modules/.bin/x-storage)" = "$(readlink -f node_modules/@x/storage-cli/dist/bin.js)" ] ||
+  { echo "x-storage is not the bin of @x/storage-cli" >&2; exit 1; }
+node -e 'process.exit(require("@x/storage-codec-server/package.json").bin ? 1 : 0)' ||
+  { echo "@x/storage-codec-server still declares a bin" >&2; exit 1; }
 npx --no-install x-storage --help | head -1

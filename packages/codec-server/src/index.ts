@@ -1,11 +1,11 @@
 /**
  * `@x/storage-codec-server`: a codec server for the Temporal Web UI and `temporal
- * --codec-endpoint` that understands External Storage references, and the `x-storage` operator
- * CLI (`serve`, `get`, `sweep`).
+ * --codec-endpoint` that understands External Storage references — the embeddable request
+ * handler, the payload processing behind it and a ready-to-run `node:http` server. The
+ * `x-storage` operator CLI that serves it from a config file is `@x/storage-cli`.
  *
  * @packageDocumentation
  */
-export { CliExitCode, type CliIo, parseDuration, runCli } from './cli';
 export {
   type CodecCallOptions,
   type CodecNamespaceConfig,
@@ -15,14 +15,6 @@ export {
   NamespaceCodec,
   type PayloadCodec,
 } from './codec';
-export {
-  ConfigError,
-  type DriverSpec,
-  type LoadedConfig,
-  loadConfig,
-  type NamespaceSpec,
-  type XStorageConfigFile,
-} from './config';
 export {
   badRequest,
   CodecServerError,
@@ -43,13 +35,6 @@ export {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_NAMESPACE,
 } from './handler';
-export {
-  type LifecycleOptions,
-  type LifecycleOutcome,
-  lifecycleResultHasErrors,
-  runDriverLifecycle,
-  summarizeLifecycleResult,
-} from './lifecycle';
 export {
   base64ToBytes,
   bytesToBase64,

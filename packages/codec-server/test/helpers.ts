@@ -1,5 +1,4 @@
 /** Shared helpers for the codec-server tests: temp dirs, servers, payloads, HTTP calls, the CLI. */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -91,28 +90,3 @@ export function payloadsOf(reply: Reply): Payload[] {
 }
 
 export { freePort } from '@x/e2e';
-
-/** The built `x-storage` executable (the test script builds with `tsc -b` before jest). */
-export const BIN = path.resolve(__dirname, '../dist/bin.js');
-
-/** Result of {@link runXStorage}. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `x-storage <args>` as a child process (killed after `timeoutMs`, which then shows as a
- * non-zero code) and resolves with its exit code and output.
- */
-export function runXStorage(args: string[], stdin?: string, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
-      const e = error as { code?: unknown; killed?: boolean } | null;
-      const code = e === null ? 0 : typeof e.code === 'number' ? e.code : 1;
-      resolve({ code: e?.killed ? -1 : code, stdout, stderr });
-    });
-    child.stdin?.end(stdin);
-  });
-}

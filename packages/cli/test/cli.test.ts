@@ -1,12 +1,21 @@
 /** The `x-storage` CLI run as a real child process (built output in dist/). */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { encodeReferencePayload, payloadToJson } from '@x/storage-codec-server';
 import type { Payload } from '@x/storage-driver-core';
 import { FsStorageDriver } from '@x/storage-driver-fs';
-import { encodeReferencePayload, payloadToJson } from '../src';
-import { BIN, body, cleanup, jsonPayload, makeTempDir, payloadsOf, post, runXStorage as run } from './helpers';
+import {
+  BIN,
+  body,
+  cleanup,
+  jsonPayload,
+  makeTempDir,
+  payloadsOf,
+  request,
+  runXStorage as run,
+  serve,
+} from './helpers';
 
 let dir: string;
 let root: string;
@@ -16,10 +25,10 @@ let driver: FsStorageDriver;
 beforeAll(async () => {
   if (!existsSync(BIN)) {
     throw new Error(
-      `${BIN} is missing: build first with "pnpm exec tsc -b packages/codec-server" (the test script runs tsc -b before jest)`,
+      `${BIN} is missing: build first with "pnpm exec tsc -b packages/cli" (the test script runs tsc -b before jest)`,
     );
   }
-  dir = await makeTempDir('codec-server-cli-');
+  dir = await makeTempDir('x-storage-cli-');
   root = path.join(dir, 'payloads');
   driver = new FsStorageDriver({ root });
   config = path.join(dir, 'x-storage.json');
@@ -62,6 +71,33 @@ it('prints help for the CLI and each command', async () => {
   const unknown = await run(['frobnicate']);
   expect(unknown.code).toBe(2);
   expect(unknown.stderr).toContain('unknown command "frobnicate"');
+});
+
+it('rejects bad command lines with a usage error (exit 2) and accepts --name=value', async () => {
+  const cases: [string[], string][] = [
+    [['serve', '--frob'], "Unknown option '--frob'"],
+    [['serve', '-x'], "Unknown option '-x'"],
+    [['serve', '--config'], "Option '--config <value>' argument missing"],
+    [['serve', '--port', '--config', config], "Option '--port' argument is ambiguous"],
+    [['sweep', '--json=yes', '--config', config], "Option '--json' does not take an argument"],
+    [['serve', '--config', config, '--config', config], '--config given more than once'],
+    [['serve', 'extra', '--config', config], 'serve takes no arguments, got extra'],
+    [['serve', '--config', config, '--port', '-1'], "Option '--port' argument is ambiguous"],
+    [['serve', '--config', config, '--port=65536x'], '--port must be an integer >= 0, got "65536x"'],
+    [['sweep', '--config', config, '--batch-size', '0'], '--batch-size must be an integer >= 1, got "0"'],
+    [['get', '--config', config], 'get takes exactly one <reference>'],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(args);
+    expect({ args, code: result.code }).toEqual({ args, code: 2 });
+    expect(result.stderr).toContain(`x-storage ${args[0]}: ${message}`);
+    expect(result.stderr).toContain(`Run "x-storage ${args[0]} --help" for usage.`);
+  }
+  // -h anywhere on the line, --name=value, and repeatable --driver.
+  expect((await run(['get', 'x', '-h'])).stdout).toContain('Usage: x-storage get');
+  const equals = await run(['sweep', `--config=${config}`, '--driver=fs', '--driver', 'fs', '--dry-run']);
+  expect(equals.code).toBe(0);
+  expect(equals.stdout.match(/^fs \(fs, local\.fsdriver\): sweep: dryRun=true/gm)).toHaveLength(2);
 });
 
 it('reports bad configuration clearly', async () => {
@@ -166,28 +202,15 @@ it('reports bad configuration clearly', async () => {
 });
 
 it('serves the codec server until SIGTERM', async () => {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const served = await serve(['--config', config, '--port', '0']);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(out);
-        if (match) resolve(match[1] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
-    });
-    const [ref] = payloadsOf(await post(url, '/encode', body(jsonPayload('s'.repeat(2000)))));
+    const [ref] = payloadsOf(await request(served.url, '/encode', body(jsonPayload('s'.repeat(2000)))));
     const [back] = payloadsOf(
-      await post(url, '/decode', body(ref as Payload), { headers: { Origin: 'http://localhost:8233' } }),
+      await request(served.url, '/decode', body(ref as Payload), { headers: { Origin: 'http://localhost:8233' } }),
     );
     expect(Buffer.from((back as Payload).data ?? []).toString()).toBe(JSON.stringify('s'.repeat(2000)));
   } finally {
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await served.stop()).toBe(0);
   }
 });
 

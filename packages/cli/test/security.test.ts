@@ -1,8 +1,8 @@
 /**
  * Security review of the `x-storage` CLI output: a config file with a JSON syntax error next to a
  * connection string must not have any of that string echoed to stderr (V8's `JSON.parse` message
- * quotes the text around the error). Auth, CORS and body limits: handler.test.ts; driver failures
- * without the password: cli-postgres.test.ts.
+ * quotes the text around the error). Auth, CORS and body limits: the codec-server package's
+ * handler.test.ts; driver failures without the password: cli-postgres.test.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { runXStorage } from './helpers';
 const SECRET = 'Pw-7c1e9b2dQx';
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'codec-security-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'x-storage-security-'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

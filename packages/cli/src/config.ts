@@ -9,10 +9,14 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type {
+  CodecNamespaceConfig,
+  CodecServerAuthorize,
+  CodecServerCorsOptions,
+  PayloadCodec,
+  StartCodecServerOptions,
+} from '@x/storage-codec-server';
 import type { StorageDriver, StorageDriverSelector } from '@x/storage-driver-core';
-import type { CodecNamespaceConfig, PayloadCodec } from './codec';
-import type { CodecServerAuthorize, CodecServerCorsOptions } from './handler';
-import type { StartCodecServerOptions } from './server';
 
 /**
  * How a JSON config builds a driver, in one of two forms:
@@ -27,8 +31,8 @@ import type { StartCodecServerOptions } from './server';
  */
 export interface DriverSpec {
   /**
-   * Module to load: a package name (resolved from the config file's directory, then from this
-   * package) or a path relative to the config file.
+   * Module to load: a package name (resolved from the config file's directory, then from the
+   * directory of `@x/storage-cli`) or a path relative to the config file.
    */
   module: string;
   /** Name of the exported class. Default: `default`. */
@@ -96,7 +100,7 @@ export interface LoadedConfig {
   file: string;
   /** Drivers by id (each instance once). */
   drivers: Map<string, StorageDriver>;
-  /** Options for {@link startCodecServer}. */
+  /** Options for `startCodecServer` of `@x/storage-codec-server`. */
   server: StartCodecServerOptions;
   /**
    * Closes what the config opened: `close()` of every driver built from a {@link DriverSpec}

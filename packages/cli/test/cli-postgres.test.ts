@@ -11,7 +11,7 @@ import { Pool } from 'pg';
 import { cleanup, jsonPayload, makeTempDir, runXStorage as run } from './helpers';
 
 const POSTGRES_URL = process.env.XSTORAGE_POSTGRES_URL ?? 'postgres://xstorage:xstorage-secret@127.0.0.1:5442/xstorage';
-const SCHEMA = `codec_cli_${process.pid}_${randomBytes(4).toString('hex')}`;
+const SCHEMA = `x_storage_cli_${process.pid}_${randomBytes(4).toString('hex')}`;
 const TTL = 1; // ms: rows expire at once (server clock)
 
 let dir: string;
@@ -20,7 +20,7 @@ let driver: PostgresStorageDriver;
 let config: string;
 
 beforeAll(async () => {
-  dir = await makeTempDir('codec-server-cli-pg-');
+  dir = await makeTempDir('x-storage-cli-pg-');
   pool = new Pool({ connectionString: POSTGRES_URL, max: 2 });
   pool.on('error', () => {});
   driver = new PostgresStorageDriver({ pool, schema: SCHEMA, ttl: TTL });

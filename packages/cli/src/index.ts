@@ -1,0 +1,25 @@
+/**
+ * `@x/storage-cli`: `x-storage`, the operator CLI for Temporal External Storage (`serve` the
+ * codec server of `@x/storage-codec-server`, `get` a payload by reference, `sweep` expired
+ * payloads), and the pieces it is made of for programs that drive it: {@link runCli}, the config
+ * file loader and the driver lifecycle runner.
+ *
+ * @packageDocumentation
+ */
+export { runCli } from './cli';
+export { CliExitCode, type CliIo, parseDuration } from './command';
+export {
+  ConfigError,
+  type DriverSpec,
+  type LoadedConfig,
+  loadConfig,
+  type NamespaceSpec,
+  type XStorageConfigFile,
+} from './config';
+export {
+  type LifecycleOptions,
+  type LifecycleOutcome,
+  lifecycleResultHasErrors,
+  runDriverLifecycle,
+  summarizeLifecycleResult,
+} from './lifecycle';
