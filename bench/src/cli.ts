@@ -1,8 +1,18 @@
 /**
- * `pnpm bench [--quick] [--strict] [--workloads=a,b] [--impls=a,b]`: runs every (implementation, workload)
- * pair in a fresh child process against the shared loopback servers, counts round trips, prints
- * the table and the targets, and writes `results/latest.json` and `results/latest.svg`
- * (`results/quick/` with `--quick`, so a CI smoke run never overwrites the committed results).
+ * `pnpm bench [--quick] [--strict] [--e2e] [--s3-latency] [--groups=…] [--workloads=a,b] [--impls=a,b]`:
+ * runs the benchmark groups and writes their results.
+ *
+ * - `micro` (the loopback workloads): every (implementation, workload) pair in a fresh child
+ *   process against the shared loopback servers, round trips counted, the chart.
+ * - `s3-latency`: the S3 implementations through a latency-injecting proxy in front of moto
+ *   (`--latency=20` ms per request, `--bandwidth=` MiB/s optional), 3 runs each, medians, and
+ *   the requests each operation sends.
+ * - `e2e`: workflows on a Temporal dev server, inline vs every driver vs the official S3 driver.
+ *
+ * A plain `pnpm bench` runs all three and writes `results/latest.{json,md,svg}`; `--quick` runs
+ * `micro` and a few requests of `s3-latency` (never `e2e`) into `results/quick/`; `--e2e` or
+ * `--s3-latency` (or `--groups=`) runs only those groups, into `results/<groups>/`, so a partial
+ * run never overwrites the full run's files.
  *
  * @module
  */
@@ -16,10 +26,20 @@ import { SERVICES } from '@x/test-backends';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
+import { type E2eReport, e2eMarkdown, printE2e, runE2eGroup } from './e2e';
+import { E2E_IMPLS, type E2eImpl } from './e2e-stores';
 import { median } from './env';
 import { IMPL_IDS } from './impls';
 import { checkTargets, formatMarkdown, formatTable, formatTargetsMarkdown, renderSvg, summarize } from './report';
 import type { RoundTripCount } from './roundtrips';
+import {
+  printS3Latency,
+  runS3LatencyGroup,
+  S3_LATENCY_ALL_IMPLS,
+  S3_LATENCY_WORKLOADS,
+  type S3LatencyReport,
+  s3LatencyMarkdown,
+} from './s3-latency';
 import { type RunResult, WORKLOADS, type WorkloadName, workloadSpec } from './workloads';
 
 const BENCH_DIR = join(__dirname, '..');
@@ -35,11 +55,12 @@ function option(argv: string[], name: string): string[] | undefined {
         .filter(Boolean);
 }
 
-/** Runs `node worker.js ...args` in a fresh process; its stderr is shown only if it fails. */
-function child(args: string[]): Promise<void> {
+/** Runs `node worker.js ...args` in a fresh process (extra `env`); its stderr is shown only if it fails. */
+function child(args: string[], env?: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--expose-gc', join(__dirname, 'worker.js'), ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: env === undefined ? process.env : { ...process.env, ...env },
     });
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => {
@@ -94,52 +115,71 @@ function machineInfo() {
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  const quick = argv.includes('--quick');
-  const workloads = (option(argv, 'workloads') ?? [...WORKLOADS]) as WorkloadName[];
-  const impls = option(argv, 'impls') ?? IMPL_IDS;
-  for (const w of workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}`);
-  for (const i of impls) if (!IMPL_IDS.includes(i)) throw new Error(`unknown implementation ${i}`);
+/** The benchmark groups, in run order. */
+const GROUPS = ['micro', 's3-latency', 'e2e'] as const;
+type Group = (typeof GROUPS)[number];
 
-  // The shared loopback servers the tests use (idempotent: reuses running ones).
-  if (process.env.XSTORAGE_BENCH_SKIP_SERVICES !== '1') {
-    execFileSync('bash', [join(REPO, 'scripts', 'services.sh'), 'start', 'redis', 'postgres', 's3'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
+/** Which groups a command line asks for (see the module documentation). */
+function selectGroups(argv: string[], quick: boolean): Group[] {
+  const named = option(argv, 'groups');
+  const flags = GROUPS.filter((g) => g !== 'micro' && argv.includes(`--${g}`));
+  const chosen = named ?? (flags.length > 0 ? flags : quick ? ['micro', 's3-latency'] : [...GROUPS]);
+  for (const g of chosen) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group ${g}`);
+  if (quick && chosen.includes('e2e')) throw new Error('the e2e group does not run in --quick mode');
+  return GROUPS.filter((g) => chosen.includes(g));
+}
 
-  const started = Date.now();
-  const tmp = await mkdtemp(join(os.tmpdir(), 'xs-bench-results-'));
+function numberOption(argv: string[], name: string): number | undefined {
+  const value = option(argv, name)?.[0];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${value}`);
+  return n;
+}
+
+/** Servers each group needs (`scripts/services.sh start` names). */
+const SERVICES_OF: Record<Group, string[]> = {
+  micro: ['redis', 'postgres', 's3'],
+  's3-latency': ['s3'],
+  e2e: ['redis', 'redis-cluster', 'postgres', 's3', 'venv'],
+};
+
+/** The micro group's results. */
+interface MicroReport {
+  workloads: ReturnType<typeof workloadSpec>[];
+  summaries: ReturnType<typeof summarize>[];
+  roundTrips: RoundTripCount[];
+  sha256MBPerSec: number;
+  targets: ReturnType<typeof checkTargets>;
+  runs: RunResult[];
+}
+
+async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string[], tmp: string): Promise<MicroReport> {
   const results: RunResult[] = [];
   let roundTrips: RoundTripCount[] = [];
-  try {
-    // Full run: one fresh process per (workload, implementation). Quick run: one per
-    // implementation for all workloads (process start-up dominates a smoke test).
-    const groups = quick ? [workloads] : workloads.map((w) => [w]);
-    for (const group of groups) {
-      for (const w of group) {
-        const spec = workloadSpec(w, quick);
-        console.log(`${w}: ${spec.description} (${spec.batches} batch(es) per caller)`);
-      }
-      for (const id of impls) {
-        const file = join(tmp, `${id}-${group.join('-')}.json`);
-        const t0 = Date.now();
-        await child([id, group.join(','), quick ? '1' : '0', file]);
-        const runs = JSON.parse(await readFile(file, 'utf8')) as RunResult[];
-        results.push(...runs);
-        const rates = runs.map((r) => `${summarize(r).mbPerSec.toFixed(1).padStart(8)} MB/s`).join(' ');
-        console.log(`  ${id.padEnd(12)} ${rates}  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      }
+  // Full run: one fresh process per (workload, implementation). Quick run: one per
+  // implementation for all workloads (process start-up dominates a smoke test).
+  const groups = quick ? [workloads] : workloads.map((w) => [w]);
+  for (const group of groups) {
+    for (const w of group) {
+      const spec = workloadSpec(w, quick);
+      console.log(`${w}: ${spec.description} (${spec.batches} batch(es) per caller)`);
     }
-    if (impls.some((i) => i.startsWith('redis') || i.startsWith('postgres'))) {
-      const file = join(tmp, 'roundtrips.json');
-      await child(['roundtrips', file]);
-      roundTrips = JSON.parse(await readFile(file, 'utf8')) as RoundTripCount[];
+    for (const id of impls) {
+      const file = join(tmp, `${id}-${group.join('-')}.json`);
+      const t0 = Date.now();
+      await child([id, group.join(','), quick ? '1' : '0', file]);
+      const runs = JSON.parse(await readFile(file, 'utf8')) as RunResult[];
+      results.push(...runs);
+      const rates = runs.map((r) => `${summarize(r).mbPerSec.toFixed(1).padStart(8)} MB/s`).join(' ');
+      console.log(`  ${id.padEnd(12)} ${rates}  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
   }
-
+  if (impls.some((i) => i.startsWith('redis') || i.startsWith('postgres'))) {
+    const file = join(tmp, 'roundtrips.json');
+    await child(['roundtrips', file]);
+    roundTrips = JSON.parse(await readFile(file, 'utf8')) as RoundTripCount[];
+  }
   const summaries = results.map(summarize);
   const sha256MBPerSec = measureSha256MBPerSec();
   const targets = checkTargets(summaries, roundTrips, { sha256MBPerSec });
@@ -152,6 +192,75 @@ async function main(argv: string[]): Promise<number> {
   for (const t of targets) {
     console.log(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.target}: ${t.value}${t.note ? `  [${t.note}]` : ''}`);
   }
+  return {
+    workloads: workloads.map((w) => workloadSpec(w, quick)),
+    summaries,
+    roundTrips,
+    sha256MBPerSec,
+    targets,
+    runs: results,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const quick = argv.includes('--quick');
+  const groups = selectGroups(argv, quick);
+  const workloadsArg = option(argv, 'workloads') as WorkloadName[] | undefined;
+  const implsArg = option(argv, 'impls');
+  for (const w of workloadsArg ?? []) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w}`);
+  const knownImpls = [...IMPL_IDS, ...S3_LATENCY_ALL_IMPLS];
+  for (const i of implsArg ?? []) if (!knownImpls.includes(i)) throw new Error(`unknown implementation ${i}`);
+  const e2eImpls = option(argv, 'e2e-impls') as E2eImpl[] | undefined;
+  for (const i of e2eImpls ?? []) if (!E2E_IMPLS.includes(i)) throw new Error(`unknown e2e implementation ${i}`);
+  const repeats = numberOption(argv, 'repeat');
+
+  // The shared loopback servers (idempotent: reuses running ones).
+  if (process.env.XSTORAGE_BENCH_SKIP_SERVICES !== '1') {
+    const needed = [...new Set(groups.flatMap((g) => SERVICES_OF[g]))];
+    execFileSync('bash', [join(REPO, 'scripts', 'services.sh'), 'start', ...needed], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+
+  const started = Date.now();
+  const tmp = await mkdtemp(join(os.tmpdir(), 'xs-bench-results-'));
+  let micro: MicroReport | undefined;
+  let s3Latency: S3LatencyReport | undefined;
+  let e2e: E2eReport | undefined;
+  try {
+    if (groups.includes('micro')) {
+      const workloads = workloadsArg ?? [...WORKLOADS];
+      const impls = implsArg?.filter((i) => IMPL_IDS.includes(i)) ?? IMPL_IDS;
+      micro = await runMicro(quick, workloads, impls, tmp);
+    }
+    if (groups.includes('s3-latency')) {
+      const impls = implsArg?.filter((i) => S3_LATENCY_ALL_IMPLS.includes(i));
+      const workloads = workloadsArg?.filter((w) => S3_LATENCY_WORKLOADS.includes(w));
+      s3Latency = await runS3LatencyGroup({
+        quick,
+        impls: impls !== undefined && impls.length > 0 ? impls : undefined,
+        workloads: workloads !== undefined && workloads.length > 0 ? workloads : undefined,
+        repeats,
+        delayMs: numberOption(argv, 'latency'),
+        bandwidthMiBps: numberOption(argv, 'bandwidth'),
+        upstream: SERVICES.s3Endpoint,
+        tmpDir: tmp,
+        runChild: child,
+      });
+      printS3Latency(s3Latency);
+    }
+    if (groups.includes('e2e')) {
+      e2e = await runE2eGroup({
+        impls: e2eImpls,
+        sizesMiB: option(argv, 'e2e-sizes')?.map(Number),
+        repeats,
+        tmpDir: tmp,
+      });
+      printE2e(e2e);
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 
   const machine = machineInfo();
   const versions: Record<string, string> = {};
@@ -163,34 +272,48 @@ async function main(argv: string[]): Promise<number> {
     '@x/storage-driver-s3',
     '@temporalio/external-storage-s3',
     '@temporalio/common',
+    '@temporalio/worker',
     '@aws-sdk/client-s3',
     'ioredis',
     'pg',
   ]) {
     versions[name] = packageVersion(name);
   }
+  const servers = await serverVersions();
+  if (e2e) servers['temporal'] = e2e.server;
   const report = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
+    groups,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine,
     packages: versions,
-    servers: await serverVersions(),
-    workloads: workloads.map((w) => workloadSpec(w, quick)),
-    summaries,
-    roundTrips,
-    sha256MBPerSec,
-    targets,
-    runs: results,
+    servers,
+    ...(micro ?? {}),
+    ...(s3Latency ? { s3Latency } : {}),
+    ...(e2e ? { e2e } : {}),
   };
-  const outDir = join(BENCH_DIR, 'results', ...(quick ? ['quick'] : []));
+  // Partial runs of the new groups write next to, never over, the full run's files.
+  const subdir = quick ? ['quick'] : groups.includes('micro') ? [] : [groups.join('+')];
+  const outDir = join(BENCH_DIR, 'results', ...subdir);
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const subtitle = `${report.date.slice(0, 10)} · ${machine.cpuModel} × ${machine.cores} · Node ${machine.node} · Redis ${report.servers['redis']} · ${report.servers['postgres']?.split(' ').slice(0, 2).join(' ')} · moto ${report.servers['moto']}${quick ? ' · QUICK MODE' : ''}`;
-  await writeFile(join(outDir, 'latest.svg'), renderSvg(summaries, subtitle));
-  await writeFile(join(outDir, 'latest.md'), `${formatMarkdown(summaries)}\n\n${formatTargetsMarkdown(targets)}\n`);
-  console.log(`\nwrote ${join(outDir, 'latest.json')}, latest.svg, latest.md (${report.durationSeconds} s)`);
+  const sections: string[] = [];
+  if (micro) {
+    const subtitle = `${report.date.slice(0, 10)} · ${machine.cpuModel} × ${machine.cores} · Node ${machine.node} · Redis ${servers['redis']} · ${servers['postgres']?.split(' ').slice(0, 2).join(' ')} · moto ${servers['moto']}${quick ? ' · QUICK MODE' : ''}`;
+    await writeFile(join(outDir, 'latest.svg'), renderSvg(micro.summaries, subtitle));
+    sections.push(formatMarkdown(micro.summaries), formatTargetsMarkdown(micro.targets));
+  }
+  if (s3Latency) sections.push(s3LatencyMarkdown(s3Latency));
+  if (e2e) sections.push(e2eMarkdown(e2e));
+  await writeFile(join(outDir, 'latest.md'), `${sections.join('\n\n')}\n`);
+  console.log(
+    `\nwrote ${join(outDir, 'latest.json')}, latest.md${micro ? ', latest.svg' : ''} (${report.durationSeconds} s)`,
+  );
   // Missed targets are reported, not fatal, unless --strict (quick mode never: its numbers are noise).
+  // An end-to-end implementation that should have run and did not is a failure.
+  if (e2e && e2e.failures.length > 0) return 1;
+  const targets = [...(micro?.targets ?? []), ...(s3Latency?.targets ?? []), ...(e2e?.targets ?? [])];
   const failed = targets.filter((t) => !t.pass).length;
   return argv.includes('--strict') && !quick && failed > 0 ? 1 : 0;
 }

@@ -70,6 +70,12 @@ export interface Impl {
   retrieve(refs: unknown[]): Promise<number>;
   /** Deletes what was written and closes clients. */
   close(): Promise<void>;
+  /**
+   * Another instance of the same implementation over the same store and client (a second worker
+   * process's driver: its own in-process state, e.g. an empty existence cache). S3 only; closing
+   * it deletes nothing.
+   */
+  twin?(): Impl;
 }
 
 /** Every implementation id, in display order. */
@@ -85,10 +91,31 @@ export const IMPL_IDS = [
   's3-official',
 ];
 
-/** Backend and kind of an implementation id. */
+/**
+ * Our S3 driver's configurations measured in the S3 latency profile, by implementation id: `s3`
+ * is the driver with default options; the others change one setting (the existence check) or add
+ * the opt-in existence cache.
+ */
+export const S3_LATENCY_VARIANTS: Readonly<Record<string, Partial<S3StorageDriverOptions>>> = {
+  s3: {},
+  's3-head': { existenceCheck: 'head' },
+  's3-cput': { existenceCheck: 'conditional-put' },
+  's3-cache': { existenceCache: {} },
+  's3-cput-cache': { existenceCheck: 'conditional-put', existenceCache: {} },
+  's3-c64': { concurrency: 64 },
+  's3-cput-c64': { existenceCheck: 'conditional-put', concurrency: 64 },
+};
+
+/**
+ * Which server setup an implementation runs against: `loopback` (the shared servers directly) or
+ * `s3-latency` (S3 through the latency-injecting proxy; `s3` then means default options).
+ */
+export type Profile = 'loopback' | 's3-latency';
+
+/** Backend and kind of an implementation id (`s3-head`, `s3-cache`, …: our S3 driver). */
 export function describeImpl(id: string): { backend: Backend; kind: ImplKind } {
   const [backend, suffix] = id.split('-') as [Backend, string | undefined];
-  return { backend, kind: suffix === undefined ? 'driver' : (suffix as ImplKind) };
+  return { backend, kind: suffix === 'raw' || suffix === 'official' ? suffix : 'driver' };
 }
 
 /** A driver through the public `StorageDriver` contract. */
@@ -207,7 +234,21 @@ function s3DriverClass(): typeof S3StorageDriver {
   return (require(module) as { S3StorageDriver: typeof S3StorageDriver }).S3StorageDriver;
 }
 
-async function s3Impl(kind: ImplKind): Promise<Impl> {
+/** The official driver over an AWS SDK client (typed against @temporalio/common's identical `Payload`). */
+export function officialS3Driver(client: S3Client, bucket: string): StorageDriver {
+  const driver = new OfficialS3StorageDriver({
+    client: new OfficialAwsSdkClient(client),
+    bucket,
+    maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE,
+  });
+  return driver as unknown as StorageDriver;
+}
+
+/**
+ * One S3 implementation on a fresh bucket. `options` are our driver's (ignored for the raw client
+ * and the official driver).
+ */
+async function s3Impl(id: string, kind: ImplKind, options: Partial<S3StorageDriverOptions>): Promise<Impl> {
   const client = makeS3Client();
   const bucket = `xs-bench-${uniqueId()}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -215,23 +256,17 @@ async function s3Impl(kind: ImplKind): Promise<Impl> {
     await emptyAndDeleteBucket(client, bucket);
     client.destroy();
   };
-  if (kind === 'driver') {
-    const Driver = s3DriverClass();
-    const driver = new Driver({ client, bucket, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE, ...benchS3Options() });
-    return driverImpl('s3', 's3', kind, driver, close);
-  }
-  if (kind === 'official') {
-    const driver = new OfficialS3StorageDriver({
-      client: new OfficialAwsSdkClient(client),
-      bucket,
-      maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE,
-    });
-    // The official driver is typed against @temporalio/common's Payload (identical structure).
-    const sdk = driver as unknown as StorageDriver;
-    return driverImpl('s3-official', 's3', kind, sdk, close);
+  if (kind === 'driver' || kind === 'official') {
+    const make = (): StorageDriver => {
+      if (kind === 'official') return officialS3Driver(client, bucket);
+      const Driver = s3DriverClass();
+      return new Driver({ client, bucket, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE, ...options });
+    };
+    const impl = driverImpl(id, 's3', kind, make(), close);
+    return { ...impl, twin: () => driverImpl(id, 's3', kind, make(), async () => {}) };
   }
   const name = keyNamer('raw/');
-  return {
+  const raw: Impl = {
     id: 's3-raw',
     backend: 's3',
     kind,
@@ -252,7 +287,10 @@ async function s3Impl(kind: ImplKind): Promise<Impl> {
       return sizes.reduce((a, b) => a + b, 0);
     },
     close,
+    // Another process's raw client: same bucket, same keys for the same payload objects.
+    twin: () => ({ ...raw, close: async () => {} }),
   };
+  return raw;
 }
 
 async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl): Promise<Impl> {
@@ -415,8 +453,12 @@ async function fsImpl(kind: ImplKind): Promise<Impl> {
   };
 }
 
-/** Creates (and sets up: bucket, schema, prefix, directory) the implementation `id`. */
-export async function createImpl(id: string): Promise<Impl> {
+/**
+ * Creates (and sets up: bucket, schema, prefix, directory) the implementation `id`. In the
+ * `s3-latency` profile our S3 driver's options are those of {@link S3_LATENCY_VARIANTS} (`s3`:
+ * defaults); on `loopback`, `s3` has {@link benchS3Options}.
+ */
+export async function createImpl(id: string, profile: Profile = 'loopback'): Promise<Impl> {
   const { backend, kind } = describeImpl(id);
   switch (backend) {
     case 'fs':
@@ -425,8 +467,12 @@ export async function createImpl(id: string): Promise<Impl> {
       return redisImpl(kind);
     case 'postgres':
       return postgresImpl(kind);
-    case 's3':
-      return s3Impl(kind);
+    case 's3': {
+      if (profile === 'loopback') return s3Impl(id, kind, benchS3Options());
+      const options = S3_LATENCY_VARIANTS[id];
+      if (kind === 'driver' && options === undefined) throw new Error(`unknown S3 variant ${id}`);
+      return s3Impl(id, kind, options ?? {});
+    }
   }
 }
 

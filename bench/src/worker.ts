@@ -1,14 +1,28 @@
 /**
  * Child process entry: `node worker.js <impl> <workload[,workload…]> <quick 0|1> <result.json>`
  * runs workloads against one implementation in a fresh process (one workload per process in a
- * full run: honest idle and peak RSS) and writes the {@link RunResult}s as a JSON array. `node worker.js roundtrips <result.json>` runs the round-trip count.
+ * full run: honest idle and peak RSS) and writes the {@link RunResult}s as a JSON array.
+ * `node worker.js roundtrips <result.json>` runs the round-trip count;
+ * `node worker.js s3requests <impl> <quick 0|1> <result.json>` counts an S3 implementation's
+ * requests per operation at the latency proxy.
+ *
+ * `XSTORAGE_BENCH_PROFILE=s3-latency` (set by the CLI with `XSTORAGE_S3_ENDPOINT` pointing at the
+ * proxy and `XSTORAGE_BENCH_PROXY_URL`) selects the S3 latency profile: its implementations and
+ * workload shapes, and the proxy's request counts around the measured part.
  *
  * @module
  */
 import { writeFile } from 'node:fs/promises';
-import { createImpl } from './impls';
+import { createImpl, type Profile } from './impls';
 import { countRoundTrips } from './roundtrips';
-import { runWorkload, type WorkloadName, workloadSpec } from './workloads';
+import { countS3Requests, latencyWorkloadSpec, proxyProbe } from './s3-latency';
+import { type RunResult, runWorkload, type WorkloadName, workloadSpec } from './workloads';
+
+function proxyUrl(): string {
+  const url = process.env.XSTORAGE_BENCH_PROXY_URL;
+  if (!url) throw new Error('XSTORAGE_BENCH_PROXY_URL is not set (the S3 latency profile runs through the CLI)');
+  return url;
+}
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'roundtrips') {
@@ -16,13 +30,21 @@ async function main(argv: string[]): Promise<void> {
     await writeFile(out, JSON.stringify(await countRoundTrips()));
     return;
   }
+  if (argv[0] === 's3requests') {
+    const [, id, quick, out] = argv as [string, string, string, string];
+    await writeFile(out, JSON.stringify(await countS3Requests(id, proxyUrl(), quick === '1' ? 8 : 64)));
+    return;
+  }
+  const profile: Profile = process.env.XSTORAGE_BENCH_PROFILE === 's3-latency' ? 's3-latency' : 'loopback';
   // Several comma-separated workloads run one after the other in this process (quick mode).
   const [id, workloads, quick, out] = argv as [string, string, string, string];
-  const impl = await createImpl(id);
+  const impl = await createImpl(id, profile);
   try {
-    const results = [];
-    for (const w of workloads.split(',') as WorkloadName[])
-      results.push(await runWorkload(impl, workloadSpec(w, quick === '1')));
+    const results: RunResult[] = [];
+    for (const w of workloads.split(',') as WorkloadName[]) {
+      if (profile === 'loopback') results.push(await runWorkload(impl, workloadSpec(w, quick === '1')));
+      else results.push(await runWorkload(impl, latencyWorkloadSpec(w, quick === '1'), proxyProbe(proxyUrl())));
+    }
     await writeFile(out, JSON.stringify(results));
   } finally {
     await impl.close();

@@ -6,6 +6,7 @@
 import type { Payload } from '@x/storage-driver-core';
 import { randomPayload } from './env';
 import type { Impl } from './impls';
+import type { RequestStats } from './latency-proxy';
 
 /** Workload names, in display order. */
 export const WORKLOADS = ['distinct', 'dupes', 'small', 'big', 'parallel'] as const;
@@ -79,6 +80,16 @@ export interface RunResult {
   readonly idleRss: number;
   /** Peak resident set size of the process (`process.resourceUsage().maxRSS`, bytes). */
   readonly peakRss: number;
+  /** Requests the latency proxy forwarded during the measured part (S3 latency profile only). */
+  readonly requests?: RequestStats;
+}
+
+/** Counts requests around the measured part of a run (the S3 latency profile's proxy). */
+export interface RunProbe {
+  /** Called after the warm-up, right before the measured part. */
+  begin(): Promise<void>;
+  /** Called right after the measured part: what was counted since {@link RunProbe.begin}. */
+  end(): Promise<RequestStats>;
 }
 
 function now(): number {
@@ -90,7 +101,7 @@ function collect(): void {
 }
 
 /** Runs `spec` against `impl` (already set up); verifies every batch reads back all its bytes. */
-export async function runWorkload(impl: Impl, spec: WorkloadSpec): Promise<RunResult> {
+export async function runWorkload(impl: Impl, spec: WorkloadSpec, probe?: RunProbe): Promise<RunResult> {
   const bytesPerBatch = spec.batchSize * spec.payloadSize;
   const fresh = (n: number, size = spec.payloadSize) => Array.from({ length: n }, () => randomPayload(size));
   const history: Payload[] = [];
@@ -131,6 +142,9 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec): Promise<RunRe
 
   const batches: BatchTiming[] = [];
   let wallMs = 0;
+  // Single-caller batches are generated inside the loop (outside the timed part), so a probe
+  // started here counts only the measured requests.
+  await probe?.begin();
   if (spec.callers === 1) {
     for (let i = 0; i < spec.batches; i++) {
       const batch = makeBatch(); // generated outside the timed part
@@ -151,6 +165,7 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec): Promise<RunRe
     );
     wallMs = now() - t0;
   }
+  const requests = await probe?.end();
   return {
     impl: impl.id,
     workload: spec.name,
@@ -160,5 +175,6 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec): Promise<RunRe
     wallMs,
     idleRss,
     peakRss: process.resourceUsage().maxRSS * 1024,
+    ...(requests === undefined ? {} : { requests }),
   };
 }
