@@ -32,7 +32,15 @@ function project(dir) {
     moduleNameMapper,
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(__dirname, 'tsconfig.jest.json') }],
+      // ESM-only dependencies (jose, loaded by @x/storage-codec-server's JWT auth with require(),
+      // which Node >= 20.19 runs natively): jest's module system is CommonJS, so transpile them
+      // like our sources.
+      '/node_modules/jose/dist/.+\\.js$': [
+        'ts-jest',
+        { tsconfig: { allowJs: true, module: 'commonjs', target: 'es2022', isolatedModules: true } },
+      ],
     },
+    transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/jose@|jose/)'],
   };
 }
 

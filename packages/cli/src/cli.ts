@@ -6,11 +6,11 @@
  * @module
  */
 import { CodecServerError } from '@x/storage-codec-server';
-import { CliExitCode, type CliIo, type Command, parseCommandArgs, UsageError, write } from './command';
+import { CliExitCode, type CliIo, type Command, parseCommandArgs, RefusedError, UsageError, write } from './command';
 import { get } from './commands/get';
 import { serve } from './commands/serve';
 import { sweep } from './commands/sweep';
-import { ConfigError } from './config';
+import { ConfigError } from './config-error';
 
 /** The commands, in the order `x-storage --help` lists them. */
 const COMMANDS: readonly Command[] = [serve, get, sweep];
@@ -50,6 +50,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) {
       await write(io.stderr, `x-storage ${name}: ${error.message}\nRun "x-storage ${name} --help" for usage.\n`);
+      return CliExitCode.USAGE;
+    }
+    if (error instanceof RefusedError) {
+      await write(io.stderr, `x-storage ${name}: ${error.message}\n`);
       return CliExitCode.USAGE;
     }
     if (error instanceof ConfigError) {

@@ -39,6 +39,18 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A command refuses to run as configured (e.g. `serve` off loopback without auth): printed as
+ * it is, exit code 2.
+ */
+export class RefusedError extends Error {
+  /** @param message - why, and what to change. */
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedError';
+  }
+}
+
 /** An option of a command: `--name <value>` (`string`) or `--name` (`boolean`). */
 export interface OptionSpec {
   /** `string` takes a value (`--port 80`, `--port=80`); `boolean` takes none. */

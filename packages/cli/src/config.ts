@@ -17,6 +17,10 @@ import type {
   StartCodecServerOptions,
 } from '@x/storage-codec-server';
 import type { StorageDriver, StorageDriverSelector } from '@x/storage-driver-core';
+import { type AuthSpec, parseAuthSpec, parseTlsSpec, type TlsSpec } from './auth-config';
+import { ConfigError } from './config-error';
+
+export { ConfigError };
 
 /**
  * How a JSON config builds a driver, in one of two forms:
@@ -79,7 +83,25 @@ export interface XStorageConfigFile {
     maxMetadataEntries?: number;
     /** Default: none. */
     basePath?: string;
+    /** HTTPS: certificate, key and (mutual TLS) client CA files. Reloaded on SIGHUP. Default: plain HTTP. */
+    tls?: TlsSpec;
+    /** Refuse `/encode` (403 `E_READ_ONLY`). Default: `false`. */
+    readOnly?: boolean;
+    /** Write a JSON audit line per `/encode` and `/download` (and `/decode` that retrieves or is refused) to stderr. Default: `false`. */
+    audit?: boolean;
+    /** Time to send the request headers, ms. Default: 10,000. */
+    headersTimeoutMs?: number;
+    /** Time to send the whole request, ms. Default: 60,000. */
+    requestTimeoutMs?: number;
+    /** Idle connection timeout, ms. Default: 120,000. */
+    idleTimeoutMs?: number;
+    /** Most requests at once (more get 503). Default: 64. */
+    maxConcurrentRequests?: number;
+    /** Most payload bytes being retrieved at once (more get 503). Default: 256 MiB. */
+    maxConcurrentDownloadBytes?: number;
   };
+  /** Authentication: static tokens and/or JWT, or `{"mode": "none"}`. Required to listen off loopback (unless `authorize` or a client CA is configured). */
+  auth?: AuthSpec;
   /** Namespace used when `X-Namespace` is absent. Default: `default`. */
   defaultNamespace?: string;
   /** Drivers by id: a {@link DriverSpec}, or (JS config) a driver instance. */
@@ -100,8 +122,14 @@ export interface LoadedConfig {
   file: string;
   /** Drivers by id (each instance once). */
   drivers: Map<string, StorageDriver>;
-  /** Options for `startCodecServer` of `@x/storage-codec-server`. */
+  /** Options for `startCodecServer` of `@x/storage-codec-server` (without TLS, the `auth` section and the CLI's defaults, which `serve` adds). */
   server: StartCodecServerOptions;
+  /** The validated `auth` section (secrets not read yet). */
+  auth: AuthSpec | undefined;
+  /** The validated `server.tls` section (files not read yet). */
+  tls: TlsSpec | undefined;
+  /** `server.audit`. */
+  audit: boolean;
   /**
    * Closes what the config opened: `close()` of every driver built from a {@link DriverSpec}
    * (drivers without one are left alone), then the config's `close` hook.
@@ -111,27 +139,33 @@ export interface LoadedConfig {
   close(): Promise<void>;
 }
 
-/** A configuration error, with the path of the offending field in the message. */
-export class ConfigError extends Error {
-  /**
-   * @param message - what is wrong, prefixed with the field path.
-   */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ConfigError';
-  }
-}
-
 const TOP_KEYS = new Set([
   'server',
   'defaultNamespace',
   'drivers',
   'namespaces',
   'otherNamespaces',
+  'auth',
   'authorize',
   'close',
 ]);
-const SERVER_KEYS = new Set(['host', 'port', 'cors', 'maxBodyBytes', 'maxPayloads', 'maxMetadataEntries', 'basePath']);
+const SERVER_KEYS = new Set([
+  'host',
+  'port',
+  'cors',
+  'maxBodyBytes',
+  'maxPayloads',
+  'maxMetadataEntries',
+  'basePath',
+  'tls',
+  'readOnly',
+  'audit',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'idleTimeoutMs',
+  'maxConcurrentRequests',
+  'maxConcurrentDownloadBytes',
+]);
 const NAMESPACE_KEYS = new Set([
   'drivers',
   'driverSelector',
@@ -462,6 +496,28 @@ async function buildConfig(
   ) {
     throw new ConfigError('config.server.maxMetadataEntries: must be a non-negative integer');
   }
+  for (const key of [
+    'headersTimeoutMs',
+    'requestTimeoutMs',
+    'idleTimeoutMs',
+    'maxConcurrentRequests',
+    'maxConcurrentDownloadBytes',
+  ] as const) {
+    const value = server[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
+      throw new ConfigError(`config.server.${key}: must be a positive integer`);
+    }
+  }
+  for (const key of ['readOnly', 'audit'] as const) {
+    if (server[key] !== undefined && typeof server[key] !== 'boolean') {
+      throw new ConfigError(`config.server.${key}: must be true or false`);
+    }
+  }
+  const tls = parseTlsSpec(server.tls);
+  const auth = parseAuthSpec(raw.auth);
+  if (auth?.mode === 'none' && raw.authorize !== undefined) {
+    throw new ConfigError('config.auth.mode: "none" cannot be combined with an authorize hook; remove one of them');
+  }
   if (server.basePath !== undefined && (typeof server.basePath !== 'string' || !server.basePath.startsWith('/'))) {
     throw new ConfigError('config.server.basePath: must be a path starting with "/"');
   }
@@ -509,6 +565,12 @@ async function buildConfig(
     cors: cors as CodecServerCorsOptions | undefined,
     defaultNamespace: raw.defaultNamespace as string | undefined,
     authorize: raw.authorize as CodecServerAuthorize | undefined,
+    readOnly: server.readOnly as boolean | undefined,
+    headersTimeoutMs: server.headersTimeoutMs as number | undefined,
+    requestTimeoutMs: server.requestTimeoutMs as number | undefined,
+    idleTimeoutMs: server.idleTimeoutMs as number | undefined,
+    maxConcurrentRequests: server.maxConcurrentRequests as number | undefined,
+    maxConcurrentDownloadBytes: server.maxConcurrentDownloadBytes as number | undefined,
   };
   if (raw.namespaces !== undefined) {
     if (!isRecord(raw.namespaces)) throw new ConfigError('config.namespaces: must be an object keyed by namespace');
@@ -531,5 +593,5 @@ async function buildConfig(
       await closeHook?.();
     }
   };
-  return { file, drivers, server: options, close };
+  return { file, drivers, server: options, auth, tls, audit: server.audit === true, close };
 }

@@ -1,13 +1,16 @@
 /**
  * `@x/storage-cli`: `x-storage`, the operator CLI for Temporal External Storage (`serve` the
- * codec server of `@x/storage-codec-server`, `get` a payload by reference, `sweep` expired
- * payloads), and the pieces it is made of for programs that drive it: {@link runCli}, the config
- * file loader and the driver lifecycle runner.
+ * codec server of `@x/storage-codec-server` — secure by default, with token or JWT auth, TLS and
+ * abuse limits from the config file —, `get` a payload by reference, `sweep` expired payloads),
+ * and the pieces it is made of for programs that drive it: {@link runCli}, the config file loader
+ * and the driver lifecycle runner.
  *
  * @packageDocumentation
  */
+export type { AuthSpec, JwtSpec, TlsSpec, TokenSpec } from './auth-config';
 export { runCli } from './cli';
 export { CliExitCode, type CliIo, parseDuration } from './command';
+export { SERVE_MAX_CONCURRENT_DOWNLOAD_BYTES, SERVE_MAX_CONCURRENT_REQUESTS } from './commands/serve';
 export {
   ConfigError,
   type DriverSpec,

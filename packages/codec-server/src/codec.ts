@@ -12,7 +12,7 @@ import {
   type StorageDriverSelector,
 } from '@x/storage-driver-core';
 import { CodecServerError, CodecServerErrorCode, configError } from './errors';
-import { decodeReferencePayload, encodeReferencePayload, isReferencePayload } from './reference';
+import { decodeReferencePayload, encodeReferencePayload, isReferencePayload, type StorageReference } from './reference';
 
 /** Default {@link CodecStorageConfig.payloadSizeThreshold}: 256 KiB, as the SDK's `ExternalStorage`. */
 export const DEFAULT_PAYLOAD_SIZE_THRESHOLD = 256 * 1024;
@@ -73,10 +73,34 @@ export interface CodecNamespaceConfig {
   inlineReferencesBelow?: number;
 }
 
+/** An object a {@link NamespaceCodec} call stored or retrieved (reported to {@link CodecCallOptions.onStorageObject}). */
+export interface StorageObjectEvent {
+  /** `store` (`/encode`) or `retrieve` (`/decode`, `/download`). */
+  operation: 'store' | 'retrieve';
+  /** Index of the payload in the call. */
+  index: number;
+  /** Name of the driver that stored or retrieved it. */
+  driverName: string;
+  /** The driver's claim (`key`, and e.g. `bucket` for S3). */
+  claimData: Record<string, string>;
+  /** Serialized size of the stored or retrieved payload in bytes. */
+  bytes: number;
+  /** `retrieve` only: the size the reference recorded (`externalPayloads[0].sizeBytes`, untrusted; `0` when absent). */
+  recordedBytes?: number;
+}
+
 /** Per-call options of {@link NamespaceCodec} operations. */
 export interface CodecCallOptions {
   /** Aborts storage calls (the handler links it to the client connection). */
   signal?: AbortSignal;
+  /**
+   * Called once per call, before any driver is asked to retrieve, with the references about to
+   * be retrieved (their `sizeBytes` as recorded in the reference). Throwing refuses the call
+   * before anything is read from storage (the handler's download byte limit). Default: none.
+   */
+  beforeRetrieve?: (references: readonly StorageReference[]) => void;
+  /** Called for every object stored or retrieved, once its driver call succeeded. Default: none. */
+  onStorageObject?: (object: StorageObjectEvent) => void;
 }
 
 /** Options of {@link NamespaceCodec.decode}. */
@@ -182,7 +206,7 @@ export class NamespaceCodec {
    */
   async encode(payloads: Payload[], options: CodecCallOptions = {}): Promise<Payload[]> {
     let out = await runCodecs(this.payloadCodecs, payloads, 'encode');
-    if (this.selector !== undefined && out.length > 0) out = await this.store(out, options.signal);
+    if (this.selector !== undefined && out.length > 0) out = await this.store(out, options);
     return runCodecs(this.outerCodecs, out, 'encode');
   }
 
@@ -195,9 +219,9 @@ export class NamespaceCodec {
    */
   async decode(payloads: Payload[], options: DecodeOptions = {}): Promise<Payload[]> {
     let out = await runCodecs(this.outerCodecs, payloads, 'decode');
-    if (options.preserveStorageRefs !== true) out = await this.retrieve(out, false, options.signal);
+    if (options.preserveStorageRefs !== true) out = await this.retrieve(out, false, options);
     else if (this.inlineBelow > 0) {
-      out = await this.retrieve(out, false, options.signal, (size) => size > 0 && size < this.inlineBelow);
+      out = await this.retrieve(out, false, options, (size) => size > 0 && size < this.inlineBelow);
     }
     return this.decodeNonReferences(out);
   }
@@ -210,7 +234,7 @@ export class NamespaceCodec {
    */
   async download(payloads: Payload[], options: CodecCallOptions = {}): Promise<Payload[]> {
     const outer = await runCodecs(this.outerCodecs, payloads, 'decode');
-    const retrieved = await this.retrieve(outer, true, options.signal);
+    const retrieved = await this.retrieve(outer, true, options);
     return this.decodeNonReferences(retrieved);
   }
 
@@ -233,7 +257,8 @@ export class NamespaceCodec {
     return out;
   }
 
-  private async store(payloads: Payload[], signal: AbortSignal | undefined): Promise<Payload[]> {
+  private async store(payloads: Payload[], options: CodecCallOptions): Promise<Payload[]> {
+    const signal = options.signal;
     const selector = this.selector as StorageDriverSelector;
     const controller = new AbortController();
     const batchSignal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
@@ -270,10 +295,14 @@ export class NamespaceCodec {
           throw storageArity(driver, 'claims', items.length);
         }
         items.forEach((item, j) => {
-          out[item.index] = encodeReferencePayload({
+          const claimData = (claims[j] as StorageDriverClaim).claimData;
+          out[item.index] = encodeReferencePayload({ driverName: driver.name, claimData, sizeBytes: item.size });
+          options.onStorageObject?.({
+            operation: 'store',
+            index: item.index,
             driverName: driver.name,
-            claimData: (claims[j] as StorageDriverClaim).claimData,
-            sizeBytes: item.size,
+            claimData,
+            bytes: item.size,
           });
         });
       },
@@ -285,10 +314,11 @@ export class NamespaceCodec {
   private async retrieve(
     payloads: Payload[],
     requireAll: boolean,
-    signal: AbortSignal | undefined,
+    options: CodecCallOptions,
     sizeFilter?: (sizeBytes: number) => boolean,
   ): Promise<Payload[]> {
-    const groups = new Map<StorageDriver, { index: number; claim: StorageDriverClaim }[]>();
+    const signal = options.signal;
+    const groups = new Map<StorageDriver, { index: number; claim: StorageDriverClaim; ref: StorageReference }[]>();
     payloads.forEach((payload, index) => {
       if (!isReferencePayload(payload)) {
         if (requireAll) {
@@ -315,10 +345,11 @@ export class NamespaceCodec {
         );
       }
       const group = groups.get(driver) ?? [];
-      group.push({ index, claim: new StorageDriverClaim(ref.claimData) });
+      group.push({ index, claim: new StorageDriverClaim(ref.claimData), ref });
       groups.set(driver, group);
     });
     if (groups.size === 0) return payloads;
+    options.beforeRetrieve?.([...groups.values()].flatMap((items) => items.map((i) => i.ref)));
     const controller = new AbortController();
     const batchSignal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
     const out = payloads.slice();
@@ -337,11 +368,28 @@ export class NamespaceCodec {
         }
         items.forEach((item, j) => {
           out[item.index] = retrieved[j] as Payload;
+          options.onStorageObject?.({
+            operation: 'retrieve',
+            index: item.index,
+            driverName: driver.name,
+            claimData: item.ref.claimData,
+            bytes: retrievedSize(retrieved[j] as Payload, item.ref.sizeBytes),
+            recordedBytes: item.ref.sizeBytes,
+          });
         });
       },
       (error, [, items]) => remapIndex(error, items),
     );
     return out;
+  }
+}
+
+/** Serialized size of a retrieved payload; the recorded size if the driver returned something malformed (the handler rejects it later). */
+function retrievedSize(payload: Payload, recorded: number): number {
+  try {
+    return encodedPayloadSize(payload);
+  } catch {
+    return recorded;
   }
 }
 

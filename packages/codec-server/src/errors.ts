@@ -17,6 +17,7 @@ import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-co
  * | `E_NOT_A_REFERENCE` | 400 | `/download` got a payload that is not a reference |
  * | `E_UNAUTHORIZED` | 401 | the auth hook rejected the request (no or bad credentials) |
  * | `E_FORBIDDEN` | 403 | the auth hook rejected the request (credentials lack permission) |
+ * | `E_READ_ONLY` | 403 | `/encode` on a server configured `readOnly` |
  * | `E_ORIGIN_NOT_ALLOWED` | 403 | the request's `Origin` is not one of the configured CORS origins |
  * | `E_NO_ROUTE` | 404 | no such path (only `/encode`, `/decode`, `/download` exist) |
  * | `E_UNKNOWN_NAMESPACE` | 404 | no configuration for the `X-Namespace` namespace |
@@ -27,6 +28,7 @@ import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-co
  * | `E_UNSUPPORTED_MEDIA_TYPE` | 415 | a `Content-Type` other than JSON |
  * | `E_STORAGE` | 502 | a driver failed with an error that is not a `StorageDriverError` |
  * | `E_CODEC` | 502 | a payload codec failed |
+ * | `E_BUSY` | 503 | `maxConcurrentRequests` or `maxConcurrentDownloadBytes` reached; retry later (`Retry-After`) |
  * | `E_INTERNAL` | 500 | anything else (details go to `onError`, never to the client) |
  */
 export const CodecServerErrorCode = {
@@ -35,6 +37,7 @@ export const CodecServerErrorCode = {
   NOT_A_REFERENCE: 'E_NOT_A_REFERENCE',
   UNAUTHORIZED: 'E_UNAUTHORIZED',
   FORBIDDEN: 'E_FORBIDDEN',
+  READ_ONLY: 'E_READ_ONLY',
   ORIGIN_NOT_ALLOWED: 'E_ORIGIN_NOT_ALLOWED',
   NO_ROUTE: 'E_NO_ROUTE',
   UNKNOWN_NAMESPACE: 'E_UNKNOWN_NAMESPACE',
@@ -45,6 +48,7 @@ export const CodecServerErrorCode = {
   UNSUPPORTED_MEDIA_TYPE: 'E_UNSUPPORTED_MEDIA_TYPE',
   STORAGE: 'E_STORAGE',
   CODEC: 'E_CODEC',
+  BUSY: 'E_BUSY',
   INTERNAL: 'E_INTERNAL',
 } as const;
 
@@ -73,7 +77,7 @@ export interface CodecServerErrorBody {
   index?: number;
   /** Name of the storage driver involved, when known. */
   driverName?: string;
-  /** Whether retrying may succeed (present for storage failures). */
+  /** Whether retrying may succeed (present for storage failures, 502, and for 503 `E_BUSY`). */
   retryable?: boolean;
 }
 
@@ -113,7 +117,7 @@ export class CodecServerError extends Error {
     const body: CodecServerErrorBody = { code: this.code, message: this.message };
     if (this.index !== undefined) body.index = this.index;
     if (this.driverName !== undefined) body.driverName = this.driverName;
-    if (this.status === 502) body.retryable = this.retryable;
+    if (this.status === 502 || this.status === 503) body.retryable = this.retryable;
     return body;
   }
 }

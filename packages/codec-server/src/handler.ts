@@ -5,7 +5,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type CodecNamespaceConfig, NamespaceCodec } from './codec';
+import { type CodecNamespaceConfig, NamespaceCodec, type StorageObjectEvent } from './codec';
 import { badRequest, CodecServerError, CodecServerErrorCode, configError } from './errors';
 import { payloadsFromJson, payloadsToJson } from './proto-json';
 
@@ -42,6 +42,14 @@ export interface CodecServerRequestInfo {
   readonly authorization: string | undefined;
 }
 
+/** An allowing decision of the auth hook that names who sent the request (for {@link CodecServerAuditEvent.principal}). */
+export interface CodecServerAuthGrant {
+  /** Allows the request. */
+  allow: true;
+  /** Who sent the request: a JWT's `sub`, `token:<name>` for a static token, a user name. */
+  principal?: string;
+}
+
 /** A rejection returned by the auth hook. */
 export interface CodecServerAuthRejection {
   /** `401` (missing / invalid credentials) or `403` (not allowed). */
@@ -51,13 +59,54 @@ export interface CodecServerAuthRejection {
 }
 
 /**
- * The auth hook: `true` allows the request; `false` rejects it with 403; a
- * {@link CodecServerAuthRejection} rejects it with its status. Anything else, or a thrown error,
- * rejects it (fail closed: 403, or 500 when it throws).
+ * The auth hook: `true` or a {@link CodecServerAuthGrant} allows the request; `false` rejects it
+ * with 403; a {@link CodecServerAuthRejection} rejects it with its status. Anything else, or a
+ * thrown error, rejects it (fail closed: 403, or 500 when it throws).
  */
 export type CodecServerAuthorize = (
   info: CodecServerRequestInfo,
-) => boolean | CodecServerAuthRejection | Promise<boolean | CodecServerAuthRejection>;
+) =>
+  | boolean
+  | CodecServerAuthGrant
+  | CodecServerAuthRejection
+  | Promise<boolean | CodecServerAuthGrant | CodecServerAuthRejection>;
+
+/** An object a request stored or retrieved, in a {@link CodecServerAuditEvent}. */
+export interface CodecServerAuditObject {
+  /** Name of the driver. */
+  driver: string;
+  /** The claim's `key`, when it has one (every bundled driver's claims do). */
+  key?: string;
+  /** The claim's `bucket`, when it has one (S3). */
+  bucket?: string;
+  /** Serialized size of the payload in bytes. */
+  bytes: number;
+}
+
+/**
+ * One audited request (see {@link CodecServerOptions.onAudit}): every `/encode` and `/download`
+ * request, and every `/decode` request that retrieved a payload or was refused by the auth hook.
+ */
+export interface CodecServerAuditEvent {
+  /** When the response was sent (ISO 8601). */
+  time: string;
+  /** The route. */
+  route: CodecServerRoute;
+  /** HTTP status of the response. */
+  status: number;
+  /** Error code of a failed request. */
+  code?: string;
+  /** The request's namespace. */
+  namespace: string;
+  /** Who sent it: the auth hook's {@link CodecServerAuthGrant.principal}; absent when unknown (refused, or a hook that returns `true`). */
+  principal?: string;
+  /** The client's address. */
+  remoteAddress?: string;
+  /** What was stored (`/encode`) or retrieved, in request order. */
+  objects: CodecServerAuditObject[];
+  /** Sum of the objects' bytes. */
+  bytes: number;
+}
 
 /** CORS settings. */
 export interface CodecServerCorsOptions {
@@ -109,6 +158,30 @@ export interface CodecServerOptions {
   /** Path prefix to strip (e.g. `/codec` when mounted there without a router). Default: none. */
   basePath?: string;
   /**
+   * Refuse `/encode` with 403 `E_READ_ONLY` (after the auth hook, before reading the body), for
+   * deployments that only show payloads (the Web UI and the `temporal` CLI never call it).
+   * Default: `false`.
+   */
+  readOnly?: boolean;
+  /**
+   * Most requests handled at once; more are answered 503 `E_BUSY` (with `Retry-After`) at once,
+   * before the auth hook. Default: no limit.
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * Most bytes of payloads being retrieved at once, over all requests (`/download`, and `/decode`
+   * when it retrieves): a request whose references' recorded sizes would take the total above it
+   * is answered 503 `E_BUSY` (with `Retry-After`) before anything is read from storage, unless
+   * nothing else is being retrieved (so that one large payload can still be downloaded). Once
+   * retrieved, payloads count with their real size until the response is sent. Default: no limit.
+   */
+  maxConcurrentDownloadBytes?: number;
+  /**
+   * Called once per audited request (see {@link CodecServerAuditEvent}), after its response; an
+   * error it throws goes to `onError`. Default: none.
+   */
+  onAudit?: (event: CodecServerAuditEvent) => void;
+  /**
    * Called with every 5xx error (and its `cause`) for logging. Responses never carry stack
    * traces or the messages of non-storage errors. Default: none.
    */
@@ -131,7 +204,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
  *
  * @throws StorageDriverError `E_CONFIG` for an invalid option (bad namespace config, an empty
  *   `defaultNamespace`, a `maxBodyBytes` / `maxPayloads` that is not a positive integer, a
- *   `maxMetadataEntries` that is not a non-negative integer, CORS origins that are not a list of
+ *   `maxMetadataEntries` that is not a non-negative integer, a `maxConcurrentRequests` /
+ *   `maxConcurrentDownloadBytes` that is not a positive integer, CORS origins that are not a list of
  *   strings or `'*'`, `cors.allowCredentials` together with origins `'*'`).
  * @throws TypeError if `options` is not an object, or drivers or codecs do not have the expected
  *   methods.
@@ -169,6 +243,10 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
     }
   }
   const allowedOrigins = cors === undefined || cors.origins === '*' ? undefined : new Set(cors.origins);
+  const maxConcurrent = optionalLimit(options.maxConcurrentRequests, 'maxConcurrentRequests');
+  const maxDownloadBytes = optionalLimit(options.maxConcurrentDownloadBytes, 'maxConcurrentDownloadBytes');
+  let active = 0;
+  let downloadBytes = 0;
   const basePath = (options.basePath ?? '').replace(/\/+$/, '');
   const otherCodecs = new Map<string, NamespaceCodec>();
   const codecFor = (namespace: string): NamespaceCodec | undefined => {
@@ -189,7 +267,16 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let info: CodecServerRequestInfo | undefined;
+    let principal: string | undefined;
+    let refused = false;
+    let status = 200;
+    let code: string | undefined;
+    const objects: StorageObjectEvent[] = [];
+    let reserved = 0;
     const fail = (error: CodecServerError): void => {
+      status = error.status;
+      code = error.code;
+      if (error.status === 503) res.setHeader('Retry-After', '1');
       if (error.status >= 500) options.onError?.(error, info);
       // A body left unread (rejected before reading) would otherwise be read and discarded to keep
       // the connection alive, however long it is: close the connection instead.
@@ -242,7 +329,11 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
         } catch (error) {
           throw new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'authorization failed', { cause: error });
         }
-        if (decision !== true) {
+        const grant = decision as Partial<CodecServerAuthGrant> | null;
+        if (typeof grant === 'object' && grant?.allow === true) {
+          if (typeof grant.principal === 'string') principal = grant.principal;
+        } else if (decision !== true) {
+          refused = true;
           const rejection = decision as Partial<CodecServerAuthRejection> | false;
           const status = rejection !== false && rejection?.status === 401 ? 401 : 403;
           const message =
@@ -270,6 +361,13 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
         res.setHeader('Allow', 'POST, OPTIONS');
         throw new CodecServerError(405, CodecServerErrorCode.METHOD_NOT_ALLOWED, `${method} is not allowed; use POST`);
       }
+      if (route === 'encode' && options.readOnly === true) {
+        throw new CodecServerError(
+          403,
+          CodecServerErrorCode.READ_ONLY,
+          'this codec server is read-only: /encode is off',
+        );
+      }
       const codec = codecFor(namespace);
       if (codec === undefined) {
         throw new CodecServerError(
@@ -295,14 +393,40 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
       };
       res.on('close', onClose);
       try {
-        const signal = controller.signal;
+        const calls = {
+          signal: controller.signal,
+          onStorageObject: (object: StorageObjectEvent) => {
+            objects.push(object);
+            if (object.operation === 'retrieve') {
+              // Count what really arrived, above what the references recorded.
+              const extra = Math.max(0, object.bytes - (object.recordedBytes ?? 0));
+              downloadBytes += extra;
+              reserved += extra;
+            }
+          },
+          beforeRetrieve: (references: readonly { sizeBytes: number }[]) => {
+            const recorded = references.reduce((sum, r) => sum + Math.max(0, r.sizeBytes), 0);
+            if (maxDownloadBytes !== undefined && downloadBytes > 0 && downloadBytes + recorded > maxDownloadBytes) {
+              throw new CodecServerError(
+                503,
+                CodecServerErrorCode.BUSY,
+                'too many bytes being downloaded; retry later',
+                {
+                  retryable: true,
+                },
+              );
+            }
+            downloadBytes += recorded;
+            reserved += recorded;
+          },
+        };
         const preserve = /^(true|1)$/i.test(url.searchParams.get('preserveStorageRefs') ?? '');
         const out =
           route === 'encode'
-            ? await codec.encode(payloads, { signal })
+            ? await codec.encode(payloads, calls)
             : route === 'decode'
-              ? await codec.decode(payloads, { signal, preserveStorageRefs: preserve })
-              : await codec.download(payloads, { signal });
+              ? await codec.decode(payloads, { ...calls, preserveStorageRefs: preserve })
+              : await codec.download(payloads, calls);
         let json: string;
         try {
           json = JSON.stringify(payloadsToJson(out));
@@ -326,16 +450,82 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
           ? error
           : new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'internal error', { cause: error }),
       );
+    } finally {
+      downloadBytes -= reserved;
+      const route = info?.route;
+      if (options.onAudit !== undefined && route !== undefined && info?.method === 'POST') {
+        if (route !== 'decode' || objects.length > 0 || refused) {
+          try {
+            options.onAudit(auditEvent(req, info, route, status, code, principal, objects));
+          } catch (error) {
+            options.onError?.(
+              new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'the audit hook failed', { cause: error }),
+              info,
+            );
+          }
+        }
+      }
     }
   }
 
   return (req, res) => {
-    handle(req, res).catch(() => {
-      // handle() never rejects; this only guards against a throwing onError hook.
-      if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
-      else res.destroy();
-    });
+    if (maxConcurrent !== undefined && active >= maxConcurrent) {
+      res.setHeader('Retry-After', '1');
+      res.setHeader('Connection', 'close');
+      const busy = new CodecServerError(503, CodecServerErrorCode.BUSY, 'too many requests at once; retry later', {
+        retryable: true,
+      });
+      sendJson(res, 503, busy.toJSON());
+      return;
+    }
+    active++;
+    handle(req, res)
+      .catch(() => {
+        // handle() never rejects; this only guards against a throwing onError or onAudit hook.
+        if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
+        else res.destroy();
+      })
+      .finally(() => {
+        active--;
+      });
   };
+}
+
+function optionalLimit(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw configError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function auditEvent(
+  req: IncomingMessage,
+  info: CodecServerRequestInfo,
+  route: CodecServerRoute,
+  status: number,
+  code: string | undefined,
+  principal: string | undefined,
+  objects: readonly StorageObjectEvent[],
+): CodecServerAuditEvent {
+  const event: CodecServerAuditEvent = {
+    time: new Date().toISOString(),
+    route,
+    status,
+    namespace: info.namespace,
+    objects: [...objects]
+      .sort((a, b) => a.index - b.index)
+      .map((o) => {
+        const object: CodecServerAuditObject = { driver: o.driverName, bytes: o.bytes };
+        if (typeof o.claimData.key === 'string') object.key = o.claimData.key;
+        if (typeof o.claimData.bucket === 'string') object.bucket = o.claimData.bucket;
+        return object;
+      }),
+    bytes: objects.reduce((sum, o) => sum + o.bytes, 0),
+  };
+  if (code !== undefined) event.code = code;
+  if (principal !== undefined) event.principal = principal;
+  if (req.socket?.remoteAddress !== undefined) event.remoteAddress = req.socket.remoteAddress;
+  return event;
 }
 
 /** Bounds the work of one request before any payload is decoded (413 `E_TOO_MANY_PAYLOADS`). */

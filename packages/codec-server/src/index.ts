@@ -7,6 +7,15 @@
  * @packageDocumentation
  */
 export {
+  type BearerAuthOptions,
+  createBearerAuthorizer,
+  type JwksOptions,
+  type JwtAuthOptions,
+  MIN_STATIC_TOKEN_LENGTH,
+  ROUTE_ACCESS,
+  type StaticBearerToken,
+} from './auth';
+export {
   type CodecCallOptions,
   type CodecNamespaceConfig,
   type CodecStorageConfig,
@@ -14,6 +23,7 @@ export {
   type DecodeOptions,
   NamespaceCodec,
   type PayloadCodec,
+  type StorageObjectEvent,
 } from './codec';
 export {
   badRequest,
@@ -24,6 +34,9 @@ export {
 } from './errors';
 export {
   CORS_ALLOWED_HEADERS,
+  type CodecServerAuditEvent,
+  type CodecServerAuditObject,
+  type CodecServerAuthGrant,
   type CodecServerAuthorize,
   type CodecServerAuthRejection,
   type CodecServerCorsOptions,
@@ -35,6 +48,17 @@ export {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_NAMESPACE,
 } from './handler';
+export {
+  type CodecServerAccess,
+  compilePermissionsRegex,
+  DEFAULT_PERMISSIONS_CLAIM,
+  TEMPORAL_SYSTEM_NAMESPACE,
+  type TemporalClaims,
+  TemporalRole,
+  temporalAllows,
+  temporalClaimsFromPermissions,
+  temporalRole,
+} from './permissions';
 export {
   base64ToBytes,
   bytesToBase64,
@@ -55,6 +79,7 @@ export {
   type StorageReference,
 } from './reference';
 export {
+  type CodecServerTlsOptions,
   DEFAULT_CODEC_SERVER_PORT,
   type RunningCodecServer,
   type StartCodecServerOptions,

@@ -2,6 +2,11 @@
  * A real browser: the Temporal dev server's Web UI, pointed at our codec server with
  * `--ui-codec-endpoint`, shows the decoded input of a workflow whose input was offloaded to
  * external storage. Headless Chromium driven by playwright-core.
+ *
+ * The codec server requires a JWT (verified against a JWKS endpoint the test serves). A UI with
+ * a login forwards the signed-in user's access token (`TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true`);
+ * the dev server's UI has no login, so the browser injects the user's token into the UI's codec
+ * requests instead (`page.route`), which is what reaches the codec server either way.
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
@@ -11,8 +16,9 @@ import { ExternalStorage } from '@temporalio/common';
 import { type DevServer, startTemporalDevServer } from '@x/e2e';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { type RunningCodecServer, startCodecServer } from '../src';
-import { cleanup, freePort, makeTempDir, meta } from './helpers';
+import { type CodecServerAuthorize, createBearerAuthorizer, type RunningCodecServer, startCodecServer } from '../src';
+import { cleanup, freePort, makeTempDir, meta, post } from './helpers';
+import { AUDIENCE, ISSUER, type JwksServer, mintToken, signingKey, startJwksServer } from './jwt';
 
 const CHROMIUM = process.env.XSTORAGE_CHROMIUM ?? '/usr/bin/chromium';
 const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -25,7 +31,16 @@ let temporal: DevServer | undefined;
 let codec: RunningCodecServer | undefined;
 let browser: Browser | undefined;
 let connection: Connection | undefined;
-const requests: { path: string; namespace: string | undefined; origin: string | undefined }[] = [];
+let jwks: JwksServer | undefined;
+/** The signed-in user's access token: may read the two namespaces the test uses. */
+let userToken = '';
+const requests: {
+  path: string;
+  namespace: string | undefined;
+  origin: string | undefined;
+  authorization?: string | undefined;
+  allowed?: boolean;
+}[] = [];
 
 jest.setTimeout(120_000);
 
@@ -35,6 +50,12 @@ beforeAll(async () => {
   const driver = new FsStorageDriver({ root: path.join(dir, 'payloads') });
   const uiPort = await freePort();
   const uiOrigin = `http://127.0.0.1:${uiPort}`;
+  const key = await signingKey('ui-key');
+  jwks = await startJwksServer([key]);
+  userToken = await mintToken(key, { sub: 'ui-user@example.com', permissions: ['default:read', 'inline:read'] });
+  const jwtAuth: CodecServerAuthorize = await createBearerAuthorizer({
+    jwt: { jwksUrl: jwks.url, issuer: ISSUER, audience: AUDIENCE },
+  });
   codec = await startCodecServer({
     port: 0,
     namespaces: {
@@ -44,13 +65,16 @@ beforeAll(async () => {
       inline: { storage: { drivers: [driver], payloadSizeThreshold: 1024 }, inlineReferencesBelow: 1024 * 1024 },
     },
     cors: { origins: [uiOrigin, `http://localhost:${uiPort}`] },
-    authorize: (info) => {
+    authorize: async (info) => {
+      const decision = await jwtAuth(info);
       requests.push({
         path: info.request.url ?? '',
         namespace: info.request.headers['x-namespace'] as string,
         origin: info.origin,
+        authorization: info.authorization,
+        allowed: typeof decision === 'object' && 'allow' in decision && decision.allow,
       });
-      return true;
+      return decision;
     },
   });
   temporal = await startTemporalDevServer({ uiCodecEndpoint: codec.url, uiPort, namespaces: ['inline'] });
@@ -63,6 +87,7 @@ afterAll(async () => {
   await browser?.close().catch(() => {});
   await temporal?.close();
   await codec?.close();
+  await jwks?.close();
   await cleanup(dir);
 });
 
@@ -83,6 +108,16 @@ async function startOffloaded(namespace: string, workflowId: string, input: unkn
   const stored = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   expect(stored && meta(stored as never, 'messageType')).toBe('temporal.api.sdk.v1.ExternalStorageReference');
   return handle.firstExecutionRunId;
+}
+
+/** A page whose requests to the codec server carry the user's access token. */
+async function signedInPage(options: Parameters<Browser['newPage']>[0]): Promise<Page> {
+  const page = await (browser as Browser).newPage(options);
+  const codecUrl = (codec as RunningCodecServer).url;
+  await page.route(`${codecUrl}/**`, (route) =>
+    route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${userToken}` } }),
+  );
+  return page;
 }
 
 async function pageText(page: Page): Promise<string> {
@@ -130,7 +165,7 @@ describe('Temporal Web UI with --ui-codec-endpoint', () => {
       message: `${MARKER}-download`,
       filler: 'x'.repeat(4000),
     });
-    const page = await (browser as Browser).newPage({
+    const page = await signedInPage({
       viewport: { width: 1280, height: 900 },
       acceptDownloads: true,
       bypassCSP: true,
@@ -156,6 +191,10 @@ describe('Temporal Web UI with --ui-codec-endpoint', () => {
     expect(requests).toContainEqual(
       expect.objectContaining({ path: '/download?preserveStorageRefs=true', namespace: 'default' }),
     );
+    // Every codec request of the UI carried the user's token and was allowed; without it, 401.
+    expect(requests.every((r) => r.authorization === `Bearer ${userToken}` && r.allowed)).toBe(true);
+    const anonymous = await post((codec as RunningCodecServer).url, '/download', { payloads: [] });
+    expect(anonymous.status).toBe(401);
     await page.close();
   });
 
@@ -163,7 +202,7 @@ describe('Temporal Web UI with --ui-codec-endpoint', () => {
     const uiPort = (globalThis as { uiPort?: number }).uiPort as number;
     const workflowId = `codec-ui-inline-${Date.now()}`;
     const runId = await startOffloaded('inline', workflowId, { message: MARKER, filler: 'x'.repeat(4000) });
-    const page = await (browser as Browser).newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await signedInPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`http://127.0.0.1:${uiPort}/namespaces/inline/workflows/${workflowId}/${runId}/history`);
     await waitForText(page, MARKER);
     expect(await pageText(page)).toContain(`"message": "${MARKER}"`);
