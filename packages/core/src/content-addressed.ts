@@ -7,12 +7,24 @@
  *
  * @module
  */
-import { abortedError, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
+import { abortedError, type LinkedAbortController, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
 import { hashClaimFields, readClaimData, readClaimHash } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
 import { sha256Hex } from './hash';
 import { fitStorageKey, MAX_STORAGE_KEY_LENGTH, storageKeyPrefix } from './keys';
-import { validateDriverName, validateMaxPayloadSize } from './options';
+import type {
+  DeleteExpiredOptions,
+  DeleteExpiredResult,
+  DeleteStoredObjectsOptions,
+  DeleteStoredObjectsResult,
+  LifecycleItemError,
+  ListStoredObjectsOptions,
+  StorageDriverCapabilities,
+  StorageDriverLifecycle,
+  StoredObject,
+  StoredObjectTarget,
+} from './lifecycle';
+import { validateDriverName, validateMaxPayloadSize, validateTtl } from './options';
 import { decodePayload, encodePlannedPayload, type PayloadPlan, planPayload } from './proto';
 import {
   type Payload,
@@ -53,41 +65,113 @@ export interface StoreItem<L extends StorageLocation = StorageLocation> {
   readonly sha256: string;
 }
 
+/** What a backend call is for (in error messages: `store failed: …`). */
+export type BackendOperationKind = 'store' | 'retrieve' | 'list' | 'delete' | 'close';
+
 /** Context of one backend call made by the base class. */
 export interface BackendOperation {
   /** Fires when the caller aborts or a sibling request fails; pass it to every request. */
   readonly signal: AbortSignal;
   /** Name of the driver instance (for error messages). */
   readonly driverName: string;
-  /** `store` or `retrieve`. */
-  readonly kind: 'store' | 'retrieve';
+  /** What the call is for. */
+  readonly kind: BackendOperationKind;
 }
 
 /** Options every content-addressed driver accepts. */
 export interface ContentAddressedStorageDriverOptions {
   /**
    * Per-instance routing key written into workflow history. Override it to run several
-   * instances of one driver side by side. Default: the driver's fixed default name.
+   * instances of one driver side by side.
+   * @default the driver's fixed default name
    */
   name?: string;
   /**
    * Largest serialized payload accepted, in bytes. Checked for the whole batch before any write.
-   * Default: 52428800 (50 MiB).
+   * @default 52428800 (50 MiB)
    */
   maxPayloadSize?: number;
+  /**
+   * How long a stored payload lives after its last reference (the last `store` that returned a
+   * claim for it), in milliseconds: the default `olderThan` of `deleteExpired`, and the backend
+   * expiry where the backend expires by itself (Redis). Choose it longer than your longest
+   * workflow run plus the namespace's retention period. A positive integer.
+   * @default undefined (payloads never expire)
+   */
+  ttl?: number;
+  /**
+   * The clock, in milliseconds since the epoch: what the driver records as the last-referenced
+   * time where it sets that itself (filesystem mtime, PostgreSQL `last_referenced`, the in-memory
+   * driver), and what `list({ olderThan })` and `deleteExpired` measure ages from. For tests that
+   * need to age objects without waiting; backends that keep time themselves (Redis, S3) ignore it
+   * for the times they record.
+   * @default Date.now
+   */
+  clock?: () => number;
 }
 
 /**
+ * One object a backend's {@link ContentAddressedStorageDriver._list} yields; the base class turns
+ * it into a public {@link StoredObject}.
+ */
+export interface ListedObject<L extends StorageLocation = StorageLocation> {
+  /** Where it lives (the same location `_parseClaim` returns for a claim pointing at it). */
+  readonly location: L;
+  /** Its storage key (DESIGN §4.4), without any backend prefix. */
+  readonly key: string;
+  /** Stored size in bytes. */
+  readonly size: number;
+  /** Last-referenced time, if the backend knows it. */
+  readonly lastReferenced: Date | undefined;
+  /** When the backend removes it by itself, if it does. */
+  readonly expiresAt?: Date | undefined;
+  /** Opaque version for conditional deletes (an S3 ETag). */
+  readonly version?: string | undefined;
+}
+
+/** What {@link ContentAddressedStorageDriver._list} is asked for. */
+export interface ListQuery {
+  /** Only keys starting with this (a storage-key prefix; the base filters again). */
+  readonly prefix: string | undefined;
+  /**
+   * Only objects last referenced before this time, if the backend can filter by it (the base
+   * filters again); `undefined` for no age filter.
+   */
+  readonly referencedBefore: Date | undefined;
+  /** Fires when the caller aborts or stops iterating. */
+  readonly signal: AbortSignal;
+}
+
+/** One object handed to {@link ContentAddressedStorageDriver._delete}. */
+export interface DeleteEntry<L extends StorageLocation = StorageLocation> {
+  /** Where it lives. */
+  readonly location: L;
+  /** The version `list` reported, when the target was a listed object. */
+  readonly version: string | undefined;
+}
+
+/**
+ * Outcome of one {@link DeleteEntry}: `deleted`, `missing` (nothing there), `kept` (referenced
+ * at or after `referencedBefore`), or the error that object failed with.
+ */
+export type DeleteOutcome = 'deleted' | 'missing' | 'kept' | StorageDriverError;
+
+/** Objects per `_delete` call made by `deleteExpired` (S3 `DeleteObjects` takes 1,000 at most). */
+const DELETE_BATCH_SIZE = 1000;
+
+/**
  * Base class of every bundled driver. Public methods validate and orchestrate; the protected
- * `_`-prefixed hooks talk to the backend.
+ * `_`-prefixed hooks talk to the backend. The lifecycle surface (DESIGN §8: `capabilities`,
+ * `list`, `objectIdOf`, `delete`, `deleteExpired`, `close`) is implemented here on top of two
+ * optional hooks, `_list` and `_delete`; a driver without them declares no lifecycle.
  *
  * Errors: `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND`, `E_CONFIG`; `retrieve` throws
  * `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`, `E_ABORTED`, `E_BACKEND`, `E_CONFIG` (all as
- * {@link StorageDriverError}); API misuse (non-array arguments, non-Payload objects) throws
- * `TypeError`.
+ * {@link StorageDriverError}); after {@link ContentAddressedStorageDriver.close} every method
+ * throws `E_CONFIG`; API misuse (non-array arguments, non-Payload objects) throws `TypeError`.
  */
 export abstract class ContentAddressedStorageDriver<L extends StorageLocation = StorageLocation>
-  implements StorageDriver
+  implements StorageDriver, StorageDriverLifecycle
 {
   /** Per-implementation identifier, identical across SDK languages. */
   abstract readonly type: string;
@@ -95,13 +179,49 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   readonly name: string;
   /** Largest serialized payload accepted, in bytes. */
   readonly maxPayloadSize: number;
+  /** Lifetime after the last reference, in milliseconds, or `undefined` (never expires). */
+  readonly ttl: number | undefined;
+
+  readonly #clock: () => number;
+  #capabilities: StorageDriverCapabilities | undefined;
+  #closing: Promise<void> | undefined;
 
   /**
-   * @throws StorageDriverError `E_CONFIG` if `name` or `maxPayloadSize` is invalid.
+   * @throws StorageDriverError `E_CONFIG` if `name`, `maxPayloadSize`, `ttl` or `clock` is invalid.
    */
   protected constructor(defaultName: string, options: ContentAddressedStorageDriverOptions = {}) {
     this.name = validateDriverName(options.name ?? defaultName);
     this.maxPayloadSize = validateMaxPayloadSize(options.maxPayloadSize);
+    this.ttl = validateTtl(options.ttl);
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'clock must be a function returning milliseconds');
+    }
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * What this driver supports (DESIGN §8), computed once from its hooks and its
+   * {@link ContentAddressedStorageDriver._capabilities} declaration.
+   */
+  get capabilities(): StorageDriverCapabilities {
+    if (this.#capabilities === undefined) {
+      const list = typeof this._list === 'function';
+      const del = typeof this._delete === 'function';
+      const declared = this._capabilities();
+      const lastReferenced = declared.lastReferenced ?? 'none';
+      const deleteExpired = list && del && lastReferenced !== 'none';
+      this.#capabilities = Object.freeze({
+        list,
+        delete: del,
+        deleteExpired,
+        close: true,
+        expiry: deleteExpired && this.ttl !== undefined ? 'sweep' : 'none',
+        lastReferenced,
+        batchedWrites: false,
+        ...declared,
+      });
+    }
+    return this.#capabilities;
   }
 
   /**
@@ -115,6 +235,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   async store(context: StorageDriverStoreContext, payloads: Payload[]): Promise<StorageDriverClaim[]> {
     if (!Array.isArray(payloads)) throw new TypeError('payloads must be an array');
     const ctx = context ?? {};
+    this.#assertOpen('store');
     if (payloads.length === 0) return [];
     throwIfAborted(ctx.abortSignal, this.name);
 
@@ -150,7 +271,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       if (!unique.has(id)) unique.set(id, { location, bytes, sha256 });
     }
 
-    await this._run('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
+    await this._operation('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
 
     return locations.map((location) => {
       const item = unique.get(this._locationId(location)) as StoreItem<L>;
@@ -169,6 +290,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
     if (!Array.isArray(claims)) throw new TypeError('claims must be an array');
     const ctx = context ?? {};
+    this.#assertOpen('retrieve');
     if (claims.length === 0) return [];
     throwIfAborted(ctx.abortSignal, this.name);
 
@@ -176,21 +298,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     const parsed = Array.from(claims, (claim, index) => {
       const data = readClaimData(claim, index);
       const sha256 = readClaimHash(data, index);
-      let location: L;
-      try {
-        location = this._parseClaim(data, index);
-      } catch (e) {
-        if (isStorageDriverError(e)) {
-          // Helpers such as parseStorageKey do not know the claim's position; the base does.
-          if (e.index === undefined) (e as { index: number | undefined }).index = index;
-          throw this._withDriverName(e);
-        }
-        throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim ${index} is invalid`, {
-          driverName: this.name,
-          index,
-          cause: e,
-        });
-      }
+      const location = this.#parse(data, index);
       // A content-addressed key names the digest of its object: a claim whose hash disagrees with
       // its own key is refused before any request (any object found there would fail the check).
       const named = KEY_DIGEST.exec(location.key)?.[1];
@@ -213,7 +321,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       }
     }
 
-    const found = await this._run('retrieve', ctx.abortSignal, (op) => this._get(uniqueLocations, op));
+    const found = await this._operation('retrieve', ctx.abortSignal, (op) => this._get(uniqueLocations, op));
     if (!Array.isArray(found) || found.length !== uniqueLocations.length) {
       throw new StorageDriverError(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of objects', {
         driverName: this.name,
@@ -267,6 +375,169 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         throw e;
       }
     });
+  }
+
+  /**
+   * Streams this driver's stored objects (DESIGN §8), paged by the backend with bounded memory.
+   * Stopping the iteration early (`break`) releases the backend cursor.
+   *
+   * @throws StorageDriverError (from the iterator) `E_CONFIG` (no `list` capability, invalid
+   *   options, closed driver), `E_ABORTED`, `E_BACKEND`
+   */
+  async *list(options: ListStoredObjectsOptions = {}): AsyncIterable<StoredObject> {
+    const { prefix, olderThan, signal } = checkListOptions(options, 'list');
+    const referencedBefore = olderThan === undefined ? undefined : new Date(this._now() - olderThan);
+    yield* this.#list(prefix, referencedBefore, signal);
+  }
+
+  /**
+   * The identity of the object a claim points at ({@link StoredObject.id}), with no I/O: what a
+   * garbage collector compares with the ids `list` yields. The claim is validated as `retrieve`
+   * validates it (claims come from workflow history).
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` for a malformed or foreign claim
+   */
+  objectIdOf(claim: StorageDriverClaim | Readonly<Record<string, string>>): string {
+    const wrapped = typeof (claim as { claimData?: unknown }).claimData === 'object' ? claim : { claimData: claim };
+    return this._locationId(this.#parse(readClaimData(wrapped, 0), 0));
+  }
+
+  /**
+   * Deletes objects — storage keys, or objects `list` yielded (pass those unchanged: they carry
+   * the version that makes a conditional delete exact) — in backend batches. Deleting a missing
+   * object is not an error. With `referencedBefore`, an object is deleted only if it was last
+   * referenced before that time, atomically with respect to concurrent stores.
+   *
+   * @throws StorageDriverError `E_CONFIG` (no `delete` capability, a `referencedBefore` later
+   *   than this driver can delete safely, closed driver), `E_INVALID_CLAIM` (a target that is not
+   *   one of this driver's objects; nothing deleted), `E_ABORTED`, `E_BACKEND`
+   * @throws TypeError if `targets` is not an array
+   */
+  async delete(
+    targets: readonly StoredObjectTarget[],
+    options: DeleteStoredObjectsOptions = {},
+  ): Promise<DeleteStoredObjectsResult> {
+    if (!Array.isArray(targets)) throw new TypeError('targets must be an array of storage keys or listed objects');
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    this.#assertOpen('delete');
+    const del = this.#deleteHook('delete');
+    const referencedBefore = options.referencedBefore;
+    if (referencedBefore !== undefined) this.#checkCutoff(referencedBefore, 'delete');
+    const entries = this.#deleteEntries(targets);
+    const outcomes =
+      entries.length === 0
+        ? []
+        : await this._operation('delete', options.signal, (op) =>
+            del.call(
+              this,
+              entries.map((e) => e.entry),
+              { referencedBefore },
+              op,
+            ),
+          );
+    const tally = this.#tally(entries, outcomes);
+    return { deleted: tally.deleted, missing: tally.missing, kept: tally.kept, errors: tally.errors };
+  }
+
+  /**
+   * Removes objects not referenced for `olderThan` milliseconds (default: `ttl`): lists the
+   * candidates and deletes them in batches of 1,000, each delete conditional on the object still
+   * being unreferenced since the cutoff, which is fixed when the run starts. So an object whose
+   * `store` returned after the run began is never removed by it; candidates re-referenced during
+   * the run are left alone (and not counted in `removed`). A dry run lists the same candidates
+   * and removes nothing.
+   *
+   * @throws StorageDriverError `E_CONFIG` (no `olderThan` and no `ttl`, no `deleteExpired`
+   *   capability, invalid options, closed driver), `E_ABORTED` (between batches; objects already
+   *   removed stay removed), `E_BACKEND`
+   */
+  async deleteExpired(options: DeleteExpiredOptions = {}): Promise<DeleteExpiredResult> {
+    const { prefix, olderThan: given, signal } = checkListOptions(options, 'deleteExpired');
+    const { dryRun = false, limit, onProgress } = options;
+    if (typeof dryRun !== 'boolean') throw this._error(StorageDriverErrorCode.CONFIG, 'dryRun must be a boolean');
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw this._error(StorageDriverErrorCode.CONFIG, 'limit must be a positive integer');
+    }
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw this._error(StorageDriverErrorCode.CONFIG, 'onProgress must be a function');
+    }
+    this.#assertOpen('deleteExpired');
+    if (!this.capabilities.deleteExpired) {
+      throw this._error(StorageDriverErrorCode.CONFIG, `deleteExpired is not supported by ${this.type}`);
+    }
+    const olderThan = given ?? this.ttl;
+    if (olderThan === undefined) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        'deleteExpired needs olderThan (milliseconds) or a driver configured with a ttl',
+      );
+    }
+    const cutoff = new Date(this._now() - olderThan);
+    this.#checkCutoff(cutoff, 'deleteExpired');
+    const del = this.#deleteHook('deleteExpired');
+
+    let scanned = 0;
+    let removed = 0;
+    let removedBytes = 0;
+    let more = false;
+    const errors: LifecycleItemError[] = [];
+    let batch: StoredObject[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const objects = batch;
+      batch = [];
+      if (dryRun) {
+        removed += objects.length;
+        for (const o of objects) removedBytes += o.size;
+      } else {
+        const entries = this.#deleteEntries(objects);
+        const outcomes = await this._operation('delete', signal, (op) =>
+          del.call(
+            this,
+            entries.map((e) => e.entry),
+            { referencedBefore: cutoff },
+            op,
+          ),
+        );
+        const tally = this.#tally(entries, outcomes);
+        removed += tally.deleted;
+        removedBytes += tally.deletedBytes;
+        errors.push(...tally.errors);
+      }
+      onProgress?.({ scanned, removed, removedBytes });
+    };
+    for await (const object of this.#list(prefix, cutoff, signal)) {
+      if (limit !== undefined && removed + batch.length >= limit) {
+        // One candidate beyond the limit: there is more to do.
+        more = true;
+        break;
+      }
+      scanned++;
+      batch.push(object);
+      if (batch.length >= DELETE_BATCH_SIZE) await flush();
+    }
+    await flush();
+    return { scanned, removed, removedBytes, more, errors };
+  }
+
+  /**
+   * Releases what the driver created (owned clients, timers; see the driver's `_close`), never an
+   * injected client. Idempotent: every call returns the same promise. Calls started afterwards
+   * fail with `E_CONFIG` (not retryable).
+   *
+   * @throws StorageDriverError `E_BACKEND` if releasing an owned client failed
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (typeof this._close !== 'function') return;
+      try {
+        await this._close();
+      } catch (e) {
+        if (isStorageDriverError(e)) throw this._withDriverName(e);
+        throw this._wrapError(e, { signal: new AbortController().signal, driverName: this.name, kind: 'close' });
+      }
+    })();
+    return this.#closing;
   }
 
   /**
@@ -331,13 +602,74 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     return new StorageDriverError(code, message, { ...options, driverName: this.name });
   }
 
-  private _withDriverName(e: StorageDriverError): StorageDriverError {
-    if (e.driverName === undefined) (e as { driverName: string | undefined }).driverName = this.name;
-    return e;
+  /**
+   * Optional hook: yields this driver's stored objects (see {@link ListedObject}), paged, with
+   * bounded memory; filter by `query.prefix` and `query.referencedBefore` in the backend where it
+   * can (the base class filters again). Honour `query.signal`. Implement it (with
+   * {@link ContentAddressedStorageDriver._delete}) to get `list`, `delete` and `deleteExpired`.
+   */
+  protected _list?(query: ListQuery): AsyncIterable<ListedObject<L>>;
+
+  /**
+   * Optional hook: deletes each entry in backend batches and returns one outcome per entry, in
+   * order. With `options.referencedBefore`, delete an object only if its last-referenced time is
+   * still before it, atomically with respect to a concurrent store's refresh (a conditional
+   * statement, a script, an ETag precondition…); report the others as `kept`. A missing object is
+   * `missing`. Per-object failures are outcomes; throw only when the whole call failed.
+   */
+  protected _delete?(
+    entries: DeleteEntry<L>[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]>;
+
+  /** Optional hook: releases what the driver created (owned clients, timers), once, at `close()`. */
+  protected _close?(): Promise<void>;
+
+  /**
+   * Declares capabilities the base class cannot see from the hooks (`lastReferenced`, `expiry`,
+   * `batchedWrites`). Default: none (`lastReferenced: 'none'`, so no `deleteExpired`).
+   */
+  protected _capabilities(): Partial<StorageDriverCapabilities> {
+    return {};
   }
 
-  private async _run<T>(
-    kind: 'store' | 'retrieve',
+  /**
+   * Location of a storage key given to `delete` as a string. Default: the location of a claim
+   * `{ key }` (backends whose claim key is the storage key). Override where the claim key differs
+   * (a Redis key prefix) or needs more (an S3 bucket).
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` for a malformed key, `E_CONFIG` where a bare key
+   *   is ambiguous
+   */
+  protected _locateKey(key: string, index: number): L {
+    return this._parseClaim({ key }, index);
+  }
+
+  /**
+   * The youngest age (milliseconds) a conditional delete may target: `delete` with a
+   * `referencedBefore` later than now minus this, and `deleteExpired` with a smaller `olderThan`,
+   * fail with `E_CONFIG`. For backends that refresh an object's age only once it is older than a
+   * threshold (S3). Default: 0.
+   */
+  protected _minimumDeleteAge(): number {
+    return 0;
+  }
+
+  /** The driver's clock (the `clock` option), in milliseconds since the epoch. */
+  protected _now(): number {
+    return this.#clock();
+  }
+
+  /**
+   * Runs one backend call with the abort handling and error wrapping `store` and `retrieve` get:
+   * `fn` receives a signal linked to the caller's (and fired on failure), the call rejects
+   * promptly with `E_ABORTED` when the caller aborts, a `StorageDriverError` passes through with
+   * the driver's name, and anything else goes through {@link ContentAddressedStorageDriver._wrapError}.
+   * For maintenance operations of a driver (`ensureSchema`, …).
+   */
+  protected async _operation<T>(
+    kind: BackendOperationKind,
     signal: AbortSignal | undefined,
     fn: (op: BackendOperation) => Promise<T>,
   ): Promise<T> {
@@ -347,15 +679,190 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       return await raceAbort(fn(op), link.signal, this.name);
     } catch (e) {
       link.abort(e);
-      if (signal?.aborted) {
-        throw isStorageDriverError(e, StorageDriverErrorCode.ABORTED)
-          ? this._withDriverName(e)
-          : abortedError(signal, this.name);
-      }
-      if (isStorageDriverError(e)) throw this._withDriverName(e);
-      throw this._wrapError(e, op);
+      throw this.#classify(e, signal, op);
     } finally {
       link.dispose();
     }
   }
+
+  private _withDriverName(e: StorageDriverError): StorageDriverError {
+    if (e.driverName === undefined) (e as { driverName: string | undefined }).driverName = this.name;
+    return e;
+  }
+
+  #classify(e: unknown, signal: AbortSignal | undefined, op: BackendOperation): StorageDriverError {
+    if (signal?.aborted) {
+      return isStorageDriverError(e, StorageDriverErrorCode.ABORTED)
+        ? this._withDriverName(e)
+        : abortedError(signal, this.name);
+    }
+    if (isStorageDriverError(e)) return this._withDriverName(e);
+    return this._wrapError(e, op);
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#closing !== undefined) {
+      throw this._error(StorageDriverErrorCode.CONFIG, `${what} failed: the driver is closed`, { retryable: false });
+    }
+  }
+
+  /** `_parseClaim`, with the claim's position and the driver's name on every error. */
+  #parse(data: Record<string, string>, index: number): L {
+    try {
+      return this._parseClaim(data, index);
+    } catch (e) {
+      if (isStorageDriverError(e)) {
+        // Helpers such as parseStorageKey do not know the claim's position; the base does.
+        if (e.index === undefined) (e as { index: number | undefined }).index = index;
+        throw this._withDriverName(e);
+      }
+      throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim ${index} is invalid`, {
+        driverName: this.name,
+        index,
+        cause: e,
+      });
+    }
+  }
+
+  #deleteHook(what: string): NonNullable<ContentAddressedStorageDriver<L>['_delete']> {
+    const del = this._delete;
+    if (typeof del !== 'function') {
+      throw this._error(StorageDriverErrorCode.CONFIG, `${what} is not supported by ${this.type}`);
+    }
+    return del;
+  }
+
+  #checkCutoff(referencedBefore: Date, what: string): void {
+    if (!(referencedBefore instanceof Date) || Number.isNaN(referencedBefore.getTime())) {
+      throw this._error(StorageDriverErrorCode.CONFIG, `${what}: referencedBefore must be a valid Date`);
+    }
+    const minimum = this._minimumDeleteAge();
+    if (minimum > 0 && referencedBefore.getTime() > this._now() - minimum) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        `${what}: ${this.type} can only delete objects unreferenced for at least ${minimum} ms (a store refreshes an object's age only once it is older than that)`,
+      );
+    }
+  }
+
+  /** Validated delete entries, deduplicated by location; each keeps the size `list` reported. */
+  #deleteEntries(targets: readonly StoredObjectTarget[]): { entry: DeleteEntry<L>; key: string; size: number }[] {
+    const seen = new Set<string>();
+    const out: { entry: DeleteEntry<L>; key: string; size: number }[] = [];
+    // Array.from: a sparse array's holes are misuse too, not skipped.
+    Array.from(targets, (target, index) => {
+      let location: L;
+      let version: string | undefined;
+      let size = 0;
+      if (typeof target === 'string') {
+        try {
+          location = this._locateKey(target, index);
+        } catch (e) {
+          throw this.#classify(e, undefined, {
+            signal: new AbortController().signal,
+            driverName: this.name,
+            kind: 'delete',
+          });
+        }
+      } else if (typeof target === 'object' && target !== null && typeof target.location === 'object') {
+        location = this.#parse({ ...target.location }, index);
+        version = typeof target.version === 'string' ? target.version : undefined;
+        size = typeof target.size === 'number' ? target.size : 0;
+      } else {
+        throw new TypeError(`targets[${index}] must be a storage key or an object list() yielded`);
+      }
+      const id = this._locationId(location);
+      if (seen.has(id)) return;
+      seen.add(id);
+      out.push({ entry: { location, version }, key: typeof target === 'string' ? target : target.key, size });
+    });
+    return out;
+  }
+
+  #tally(
+    entries: readonly { key: string; size: number }[],
+    outcomes: readonly DeleteOutcome[],
+  ): { deleted: number; deletedBytes: number; missing: number; kept: number; errors: LifecycleItemError[] } {
+    if (!Array.isArray(outcomes) || outcomes.length !== entries.length) {
+      throw this._error(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of delete outcomes', {
+        retryable: false,
+      });
+    }
+    const t = { deleted: 0, deletedBytes: 0, missing: 0, kept: 0, errors: [] as LifecycleItemError[] };
+    outcomes.forEach((outcome, i) => {
+      const entry = entries[i] as { key: string; size: number };
+      if (outcome === 'deleted') {
+        t.deleted++;
+        t.deletedBytes += entry.size;
+      } else if (outcome === 'missing') t.missing++;
+      else if (outcome === 'kept') t.kept++;
+      else t.errors.push({ key: entry.key, code: outcome.code, message: outcome.message });
+    });
+    return t;
+  }
+
+  async *#list(
+    prefix: string | undefined,
+    referencedBefore: Date | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<StoredObject> {
+    this.#assertOpen('list');
+    const hook = this._list;
+    if (typeof hook !== 'function') {
+      throw this._error(StorageDriverErrorCode.CONFIG, `list is not supported by ${this.type}`);
+    }
+    const link: LinkedAbortController = linkAbortSignals(signal);
+    const op: BackendOperation = { signal: link.signal, driverName: this.name, kind: 'list' };
+    const before = referencedBefore?.getTime();
+    try {
+      const iterator = hook.call(this, { prefix, referencedBefore, signal: link.signal })[Symbol.asyncIterator]();
+      try {
+        while (true) {
+          let step: IteratorResult<ListedObject<L>>;
+          try {
+            step = await raceAbort(iterator.next(), link.signal, this.name);
+          } catch (e) {
+            link.abort(e);
+            throw this.#classify(e, signal, op);
+          }
+          if (step.done) return;
+          const o = step.value;
+          if (prefix !== undefined && !o.key.startsWith(prefix)) continue;
+          if (before !== undefined && !(o.lastReferenced !== undefined && o.lastReferenced.getTime() < before))
+            continue;
+          yield {
+            key: o.key,
+            id: this._locationId(o.location),
+            location: Object.freeze(this._claimFields(o.location)),
+            size: o.size,
+            lastReferenced: o.lastReferenced,
+            ...(o.expiresAt === undefined ? {} : { expiresAt: o.expiresAt }),
+            ...(o.version === undefined ? {} : { version: o.version }),
+          };
+        }
+      } finally {
+        // Stopped early (break, abort, error): release the backend's cursor.
+        link.abort();
+        await iterator.return?.().catch(() => {});
+      }
+    } finally {
+      link.dispose();
+    }
+  }
+}
+
+/** Validates the options `list` and `deleteExpired` share. */
+function checkListOptions(
+  options: ListStoredObjectsOptions,
+  what: string,
+): { prefix: string | undefined; olderThan: number | undefined; signal: AbortSignal | undefined } {
+  const bad = (why: string) => new StorageDriverError(StorageDriverErrorCode.CONFIG, `${what}: ${why}`);
+  if (typeof options !== 'object' || options === null) throw bad('options must be an object');
+  const { prefix, olderThan, signal } = options;
+  if (prefix !== undefined && typeof prefix !== 'string') throw bad('prefix must be a string');
+  if (olderThan !== undefined && (typeof olderThan !== 'number' || !Number.isSafeInteger(olderThan) || olderThan < 0)) {
+    throw bad('olderThan must be a non-negative integer number of milliseconds');
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw bad('signal must be an AbortSignal');
+  return { prefix, olderThan, signal };
 }

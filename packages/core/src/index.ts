@@ -25,9 +25,14 @@ export {
 } from './claims';
 export {
   type BackendOperation,
+  type BackendOperationKind,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
   displayKey,
+  type ListedObject,
+  type ListQuery,
   type StorageLocation,
   type StoreItem,
 } from './content-addressed';
@@ -48,6 +53,23 @@ export {
   type ParseStorageKeyOptions,
   parseStorageKey,
 } from './keys';
+export {
+  type DeleteExpiredOptions,
+  type DeleteExpiredProgress,
+  type DeleteExpiredResult,
+  type DeleteStoredObjectsOptions,
+  type DeleteStoredObjectsResult,
+  type LifecycleItemError,
+  type ListStoredObjectsOptions,
+  lifecycleCapabilities,
+  NO_LIFECYCLE_CAPABILITIES,
+  type StorageDriverCapabilities,
+  type StorageDriverExpiry,
+  type StorageDriverLastReferenced,
+  type StorageDriverLifecycle,
+  type StoredObject,
+  type StoredObjectTarget,
+} from './lifecycle';
 export { Int64, type Long, type LongLike } from './long';
 export {
   DEFAULT_MAX_PAYLOAD_SIZE,

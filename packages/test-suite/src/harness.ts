@@ -3,8 +3,9 @@
  *
  * @module
  */
-import type { StorageDriver, StorageDriverClaim } from '@x/storage-driver-core';
+import type { StorageDriver, StorageDriverCapabilities, StorageDriverClaim } from '@x/storage-driver-core';
 import type { HostileInputOptions } from './hostile';
+import type { LifecycleStressOptions } from './lifecycle';
 
 /** A test function: sync or async. */
 export type TestFn = () => void | Promise<void>;
@@ -43,10 +44,26 @@ export interface HarnessDriverOptions {
   name?: string;
   /** Custom `maxPayloadSize` in bytes (only requested when `capabilities.maxPayloadSize`). */
   maxPayloadSize?: number;
+  /** A `ttl` in milliseconds (requested by the lifecycle group). */
+  ttl?: number;
+  /**
+   * The driver's clock (only requested when `capabilities.clock`): pass it to the driver's
+   * `clock` option so the suite can age objects without waiting.
+   */
+  clock?: () => number;
 }
 
+/**
+ * The lifecycle members (DESIGN §8) the driver declares in its runtime `capabilities` manifest.
+ * The suite registers their tests and checks that the driver's manifest says the same.
+ */
+export type LifecycleDeclaration = Pick<
+  StorageDriverCapabilities,
+  'list' | 'delete' | 'deleteExpired' | 'close' | 'lastReferenced'
+>;
+
 /** What the driver under test supports; the suite skips what is declared unsupported. */
-export interface StorageDriverCapabilities {
+export interface ConformanceCapabilities {
   /** Accepts a custom `name`. Default: `true`. */
   customName: boolean;
   /** Accepts a `maxPayloadSize` and rejects larger payloads with `E_TOO_LARGE`. Default: `true`. */
@@ -78,6 +95,27 @@ export interface StorageDriverCapabilities {
    * as moto accept longer keys than the real service). Default: unset (not checked).
    */
   maxClaimKeyBytes?: number;
+  /**
+   * The lifecycle surface the driver declares (see {@link LifecycleDeclaration}). Default: none
+   * (a plain `StorageDriver`; the lifecycle group is skipped).
+   */
+  lifecycle?: LifecycleDeclaration;
+  /**
+   * `create()` honours `options.clock` for the last-referenced times the driver records, so the
+   * lifecycle group ages objects by moving the clock. Default: `false` (it uses `hooks.age`, or
+   * waits).
+   */
+  clock: boolean;
+  /**
+   * Granularity of the backend's last-referenced times in milliseconds (S3 `LastModified`: 1000):
+   * the lifecycle group waits this much longer when it has to age objects by waiting. Default: 1.
+   */
+  timeResolution: number;
+  /**
+   * The `olderThan` (ms) the lifecycle group uses: at least what the driver can delete safely
+   * (its minimum delete age, e.g. S3's `refreshAfter` plus a margin). Default: 1000.
+   */
+  lifecycleOlderThan: number;
 }
 
 /** Backend hooks for tests that need to reach behind the driver. All optional. */
@@ -106,6 +144,12 @@ export interface StorageDriverHarnessHooks<D extends StorageDriver> {
    * asserts those claims are rejected and the object is not read.
    */
   plantOutside?(driver: D, bytes: Uint8Array): Promise<string[]>;
+  /**
+   * Makes the objects behind `claims` look last referenced `ms` milliseconds earlier than they
+   * are (an mtime moved back, a column updated, a shorter Redis expiry). The lifecycle group uses
+   * it to age objects without waiting; without it (and without `capabilities.clock`) it waits.
+   */
+  age?(driver: D, claims: StorageDriverClaim[], ms: number): Promise<void>;
 }
 
 /** How the conformance suite creates and tears down the driver under test. */
@@ -124,7 +168,7 @@ export interface StorageDriverHarness<D extends StorageDriver = StorageDriver> {
   /** Releases what `create`/`reopen` allocated (called after each test for each driver). */
   destroy?(driver: D): void | Promise<void>;
   /** Declared capabilities; omitted flags take their defaults. */
-  capabilities?: Partial<StorageDriverCapabilities>;
+  capabilities?: Partial<ConformanceCapabilities>;
   /** Backend hooks. */
   hooks?: StorageDriverHarnessHooks<D>;
   /**
@@ -133,10 +177,12 @@ export interface StorageDriverHarness<D extends StorageDriver = StorageDriver> {
    * `XSTORAGE_FC_PATH` override them. Default: on, 200 runs, a fixed seed.
    */
   hostileInput?: HostileInputOptions;
+  /** Settings of the lifecycle group's concurrency stress test. Default: 16 callers, 200 objects. */
+  lifecycleStress?: LifecycleStressOptions;
 }
 
 /** Default capability flags. */
-export const DEFAULT_CAPABILITIES: StorageDriverCapabilities = {
+export const DEFAULT_CONFORMANCE_CAPABILITIES: ConformanceCapabilities = {
   customName: true,
   maxPayloadSize: true,
   coreClaims: true,
@@ -144,4 +190,7 @@ export const DEFAULT_CAPABILITIES: StorageDriverCapabilities = {
   strictClaimKeys: true,
   largePayloads: true,
   batchedWrites: false,
+  clock: false,
+  timeResolution: 1,
+  lifecycleOlderThan: 1000,
 };

@@ -18,7 +18,7 @@ import {
 } from '@x/storage-driver-core';
 import * as fc from 'fast-check';
 import { assertPayloadEqual, makePayload } from './assertions';
-import type { StorageDriverCapabilities, StorageDriverHarnessHooks } from './harness';
+import type { ConformanceCapabilities, StorageDriverHarnessHooks } from './harness';
 
 /** Seed used when neither the harness nor `XSTORAGE_FC_SEED` sets one: CI runs are reproducible. */
 export const DEFAULT_HOSTILE_INPUT_SEED = 20_261_125;
@@ -564,7 +564,7 @@ export interface HostileInputContext<D extends StorageDriver> {
   it: (name: string, fn: () => Promise<void>) => void;
   skip: (name: string, why: string) => void;
   create: () => Promise<D>;
-  caps: StorageDriverCapabilities;
+  caps: ConformanceCapabilities;
   hooks: StorageDriverHarnessHooks<D>;
   options: HostileInputOptions | undefined;
 }

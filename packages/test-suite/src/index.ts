@@ -14,11 +14,12 @@ export {
   pseudoRandomBytes,
 } from './assertions';
 export {
+  type ConformanceCapabilities,
   type ConformanceIt,
   type ConformanceTestApi,
-  DEFAULT_CAPABILITIES,
+  DEFAULT_CONFORMANCE_CAPABILITIES,
   type HarnessDriverOptions,
-  type StorageDriverCapabilities,
+  type LifecycleDeclaration,
   type StorageDriverHarness,
   type StorageDriverHarnessHooks,
   type TestFn,
@@ -32,5 +33,6 @@ export {
   MAX_HOSTILE_CLAIM_VALUE_LENGTH,
   MAX_HOSTILE_ID_LENGTH,
 } from './hostile';
+export type { LifecycleStressOptions } from './lifecycle';
 export { InMemoryStorageDriver, type InMemoryStorageDriverOptions, type InMemoryStore } from './memory-driver';
 export { HOSTILE_IDS, runStorageDriverConformance } from './suite';

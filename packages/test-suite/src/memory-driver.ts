@@ -8,8 +8,13 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
+  type ListedObject,
+  type ListQuery,
   parseStorageKey,
   requireClaimField,
+  type StorageDriverCapabilities,
   type StorageLocation,
   type StoreItem,
   throwIfAborted,
@@ -17,6 +22,11 @@ import {
 
 /** The backing store of {@link InMemoryStorageDriver}; share one between instances to share data. */
 export type InMemoryStore = Map<string, Uint8Array>;
+
+/** Last-referenced times (clock milliseconds) per key, one map per store (so instances sharing a store share them). */
+const referencedTimes = new WeakMap<InMemoryStore, Map<string, number>>();
+
+const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Options of {@link InMemoryStorageDriver}. */
 export interface InMemoryStorageDriverOptions extends ContentAddressedStorageDriverOptions {
@@ -26,7 +36,9 @@ export interface InMemoryStorageDriverOptions extends ContentAddressedStorageDri
 
 /**
  * Keeps stored objects in a `Map` keyed by the core storage key. For tests and examples only:
- * nothing survives the process, and there is no expiry.
+ * nothing survives the process, and nothing expires by itself. The reference implementation of
+ * the lifecycle hooks: every store (first write or dedup hit) records the clock's time as the
+ * object's last-referenced time; `list`, conditional `delete` and `deleteExpired` work from it.
  *
  * - `type`: `memory.inmemorydriver`; default `name`: `memory`.
  * - Claim: `{ key, hash_algorithm, hash_value }`.
@@ -60,15 +72,69 @@ export class InMemoryStorageDriver extends ContentAddressedStorageDriver<Storage
   protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
     for (const item of items) {
       // Yield between objects, like a real backend would, so aborts take effect mid-batch.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTick();
       throwIfAborted(op.signal, op.driverName);
-      if (!this.objects.has(item.location.key)) this.objects.set(item.location.key, item.bytes.slice());
+      const key = item.location.key;
+      if (!this.objects.has(key)) this.objects.set(key, item.bytes.slice());
+      // First write or dedup hit: either way the object was just referenced.
+      this.#referenced().set(key, this._now());
     }
   }
 
   protected async _get(locations: StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTick();
     throwIfAborted(op.signal, op.driverName);
     return locations.map((l) => this.objects.get(l.key)?.slice());
+  }
+
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'exact' };
+  }
+
+  protected override async *_list(query: ListQuery): AsyncIterable<ListedObject> {
+    const times = this.#referenced();
+    let n = 0;
+    for (const key of [...this.objects.keys()]) {
+      if (++n % 256 === 0) await nextTick(); // pages, as a backend would
+      throwIfAborted(query.signal);
+      const bytes = this.objects.get(key);
+      if (bytes === undefined || (query.prefix !== undefined && !key.startsWith(query.prefix))) continue;
+      const t = times.get(key);
+      yield {
+        location: { key },
+        key,
+        size: bytes.byteLength,
+        lastReferenced: t === undefined ? undefined : new Date(t),
+      };
+    }
+  }
+
+  protected override async _delete(
+    entries: DeleteEntry[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    await nextTick();
+    throwIfAborted(op.signal, op.driverName);
+    const times = this.#referenced();
+    const before = options.referencedBefore?.getTime();
+    // Check and delete with no await in between: atomic with respect to stores.
+    return entries.map(({ location: { key } }) => {
+      if (!this.objects.has(key)) return 'missing';
+      const t = times.get(key);
+      if (before !== undefined && (t === undefined || t >= before)) return 'kept';
+      this.objects.delete(key);
+      times.delete(key);
+      return 'deleted';
+    });
+  }
+
+  #referenced(): Map<string, number> {
+    let times = referencedTimes.get(this.objects);
+    if (times === undefined) {
+      times = new Map();
+      referencedTimes.set(this.objects, times);
+    }
+    return times;
   }
 }

@@ -17,11 +17,12 @@ import {
 import { assertPayloadEqual, assertRejectsWithCode, makePayload, pseudoRandomBytes } from './assertions';
 import {
   type ConformanceTestApi,
-  DEFAULT_CAPABILITIES,
+  DEFAULT_CONFORMANCE_CAPABILITIES,
   type HarnessDriverOptions,
   type StorageDriverHarness,
 } from './harness';
 import { registerHostileInputTests } from './hostile';
+import { registerLifecycleTests } from './lifecycle';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -74,7 +75,7 @@ export function runStorageDriverConformance<D extends StorageDriver>(
   api: ConformanceTestApi,
   harness: StorageDriverHarness<D>,
 ): void {
-  const caps = { ...DEFAULT_CAPABILITIES, ...harness.capabilities };
+  const caps = { ...DEFAULT_CONFORMANCE_CAPABILITIES, ...harness.capabilities };
   const hooks = harness.hooks ?? {};
   const { describe, it, afterEach } = api;
   const created: D[] = [];
@@ -468,6 +469,17 @@ export function runStorageDriverConformance<D extends StorageDriver>(
         await assert.rejects(d.store({}, 'nope' as unknown as Payload[]), TypeError);
         await assert.rejects(d.retrieve({}, {} as unknown as StorageDriverClaim[]), TypeError);
         await assert.rejects(d.store({}, [{ data: 'not bytes' } as unknown as Payload]), TypeError);
+      });
+    });
+
+    describe('lifecycle', () => {
+      registerLifecycleTests({
+        it,
+        skip,
+        create: (options) => create(options),
+        caps,
+        hooks,
+        stress: harness.lifecycleStress,
       });
     });
 

@@ -11,6 +11,10 @@ runStorageDriverConformance(
     defaultName: 'memory',
     create: (options) => new InMemoryStorageDriver(options),
     reopen: (driver) => new InMemoryStorageDriver({ name: driver.name, store: driver.objects }),
+    capabilities: {
+      lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' },
+      clock: true,
+    },
     hooks: {
       async corrupt(driver, claim) {
         const key = claim.claimData.key;

@@ -10,6 +10,10 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteExpiredOptions,
+  type DeleteExpiredResult,
+  type DeleteOutcome,
   type Payload,
   requireClaimField,
   type StorageDriver,
@@ -21,11 +25,11 @@ import {
   throwIfAborted,
 } from '@x/storage-driver-core';
 import {
+  type ConformanceCapabilities,
   type ConformanceTestApi,
   type HarnessDriverOptions,
   InMemoryStorageDriver,
   runStorageDriverConformance,
-  type StorageDriverCapabilities,
   type StorageDriverHarness,
   type StorageDriverHarnessHooks,
   type TestFn,
@@ -41,7 +45,7 @@ async function runSuiteAgainst<D extends StorageDriver>(
   create: (o?: HarnessDriverOptions) => D,
   hooks: StorageDriverHarnessHooks<D> = {},
   extra: Pick<StorageDriverHarness<D>, 'hostileInput' | 'destroy'> & {
-    capabilities?: Partial<StorageDriverCapabilities>;
+    capabilities?: Partial<ConformanceCapabilities>;
   } = {},
 ): Promise<Map<string, string>> {
   const tests: Collected[] = [];
@@ -315,5 +319,69 @@ describe('the hostile-input group (fast-check) catches broken drivers', () => {
     runStorageDriverConformance(api, { ...harness, hostileInput: { enabled: false } });
     expect(names.filter((n) => /fast-check/.test(n))).toHaveLength(0);
     expect(skipped.filter((n) => /hostile (claims|target ids).*enabled is false/.test(n))).toHaveLength(2);
+  });
+});
+
+describe('the lifecycle group catches broken drivers', () => {
+  const LIFECYCLE = {
+    lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' as const },
+    clock: true,
+  };
+
+  it('passes the correct in-memory driver with its lifecycle declared (control)', async () => {
+    const failures = await runSuiteAgainst((o) => new InMemoryStorageDriver(o), {}, { capabilities: LIFECYCLE });
+    expect([...failures.entries()]).toEqual([]);
+  });
+
+  it('catches a driver whose dedup hit does not refresh the last-referenced time', async () => {
+    /** Writes new objects only: a store of an existing payload leaves its age alone. */
+    class NoRefreshDriver extends InMemoryStorageDriver {
+      protected override async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
+        await super._putIfAbsent(
+          items.filter((i) => !this.objects.has(i.location.key)),
+          op,
+        );
+      }
+    }
+    const failures = await runSuiteAgainst((o) => new NoRefreshDriver(o), {}, { capabilities: LIFECYCLE });
+    expect(failedMatching(failures, /a dedup hit moves lastReferenced forward/)).toHaveLength(1);
+    expect(failedMatching(failures, /deleteExpired while callers store and re-store/)).toHaveLength(1);
+  });
+
+  it('catches a driver whose deleteExpired ignores dryRun', async () => {
+    class NoDryRunDriver extends InMemoryStorageDriver {
+      override deleteExpired(options: DeleteExpiredOptions = {}): Promise<DeleteExpiredResult> {
+        return super.deleteExpired({ ...options, dryRun: false });
+      }
+    }
+    const failures = await runSuiteAgainst((o) => new NoDryRunDriver(o), {}, { capabilities: LIFECYCLE });
+    expect(failures.get(failedMatching(failures, /a dry run deletes nothing/)[0] ?? '')).toMatch(
+      /dry run must delete nothing|E_NOT_FOUND/,
+    );
+  });
+
+  it('catches a driver whose delete ignores referencedBefore (not conditional)', async () => {
+    class UnconditionalDriver extends InMemoryStorageDriver {
+      protected override _delete(
+        entries: DeleteEntry[],
+        _options: { readonly referencedBefore: Date | undefined },
+        op: BackendOperation,
+      ): Promise<DeleteOutcome[]> {
+        return super._delete(entries, { referencedBefore: undefined }, op);
+      }
+    }
+    const failures = await runSuiteAgainst((o) => new UnconditionalDriver(o), {}, { capabilities: LIFECYCLE });
+    expect(failedMatching(failures, /delete with referencedBefore keeps/)).toHaveLength(1);
+  });
+
+  it('catches a manifest that claims more than the harness declares, and a driver without close()', async () => {
+    const failures = await runSuiteAgainst(
+      (o) => new InMemoryStorageDriver(o),
+      {},
+      { capabilities: { ...LIFECYCLE, lifecycle: { ...LIFECYCLE.lifecycle, lastReferenced: 'partial' } } },
+    );
+    expect(failures.get(failedMatching(failures, /capabilities: a well-formed manifest/)[0] ?? '')).toMatch(
+      /capabilities.lastReferenced is exact; the harness declares partial/,
+    );
   });
 });
