@@ -749,8 +749,9 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   #deleteEntries(targets: readonly StoredObjectTarget[]): { entry: DeleteEntry<L>; key: string; size: number }[] {
     const seen = new Set<string>();
     const out: { entry: DeleteEntry<L>; key: string; size: number }[] = [];
-    // Array.from: a sparse array's holes are misuse too, not skipped.
-    Array.from(targets, (target, index) => {
+    // An index loop, not forEach: a sparse array's holes are misuse too, not skipped.
+    for (let index = 0; index < targets.length; index++) {
+      const target = targets[index] as StoredObjectTarget;
       let location: L;
       let version: string | undefined;
       let size = 0;
@@ -772,10 +773,10 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         throw new TypeError(`targets[${index}] must be a storage key or an object list() yielded`);
       }
       const id = this._locationId(location);
-      if (seen.has(id)) return;
+      if (seen.has(id)) continue;
       seen.add(id);
       out.push({ entry: { location, version }, key: typeof target === 'string' ? target : target.key, size });
-    });
+    }
     return out;
   }
 
