@@ -475,6 +475,10 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     const cutoff = new Date(this._now() - olderThan);
     this.#checkCutoff(cutoff, 'deleteExpired');
     const del = this.#deleteHook('deleteExpired');
+    const housekeeping = this._housekeeping;
+    if (typeof housekeeping === 'function') {
+      await this._operation('delete', signal, (op) => housekeeping.call(this, { dryRun }, op));
+    }
 
     let scanned = 0;
     let removed = 0;
@@ -622,6 +626,12 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     options: { readonly referencedBefore: Date | undefined },
     op: BackendOperation,
   ): Promise<DeleteOutcome[]>;
+
+  /**
+   * Optional hook: backend housekeeping that `deleteExpired` runs first, e.g. removing the
+   * temporary files of crashed writers. Must remove nothing in a dry run.
+   */
+  protected _housekeeping?(options: { readonly dryRun: boolean }, op: BackendOperation): Promise<void>;
 
   /** Optional hook: releases what the driver created (owned clients, timers), once, at `close()`. */
   protected _close?(): Promise<void>;
