@@ -396,6 +396,14 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
         result.removed >= n - reused.length && result.removed <= n,
         `removed ${result.removed}: every one of the ${n - reused.length} untouched old objects, and only old ones`,
       );
+      if (process.env.XSTORAGE_LIFECYCLE_REPORT) {
+        // Opt-in report of the stress figures.
+        console.log(
+          `lifecycle stress ${d.type}: ${callers} callers, ${n} old objects (${reused.length} re-stored once each), ` +
+            `${returned.length} stores, ${checked} claims checked (${during} returned during the run), ` +
+            `scanned ${result.scanned}, removed ${result.removed}, dangling ${dangling}`,
+        );
+      }
       assert.equal(
         dangling,
         0,
