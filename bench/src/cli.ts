@@ -21,7 +21,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SERVICES } from '@x/test-backends';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -202,7 +202,45 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
   };
 }
 
+/** What `results/…/latest.json` holds. */
+interface Report extends Partial<MicroReport> {
+  date: string;
+  mode: string;
+  groups: Group[];
+  durationSeconds: number;
+  machine: ReturnType<typeof machineInfo>;
+  packages: Record<string, string>;
+  servers: Record<string, string>;
+  s3Latency?: S3LatencyReport;
+  e2e?: E2eReport;
+}
+
+/** Writes `latest.md` (and, with micro results, `latest.svg`) of a report into `outDir`. */
+async function render(report: Report, outDir: string): Promise<string[]> {
+  const { machine, servers } = report;
+  const sections: string[] = [];
+  const written = ['latest.md'];
+  if (report.summaries !== undefined && report.targets !== undefined) {
+    const subtitle = `${report.date.slice(0, 10)} · ${machine.cpuModel} × ${machine.cores} · Node ${machine.node} · Redis ${servers['redis']} · ${servers['postgres']?.split(' ').slice(0, 2).join(' ')} · moto ${servers['moto']}${report.mode === 'quick' ? ' · QUICK MODE' : ''}`;
+    await writeFile(join(outDir, 'latest.svg'), renderSvg(report.summaries, subtitle));
+    written.push('latest.svg');
+    sections.push(formatMarkdown(report.summaries), formatTargetsMarkdown(report.targets));
+  }
+  if (report.s3Latency) sections.push(s3LatencyMarkdown(report.s3Latency));
+  if (report.e2e) sections.push(e2eMarkdown(report.e2e));
+  await writeFile(join(outDir, 'latest.md'), `${sections.join('\n\n')}\n`);
+  return written;
+}
+
 async function main(argv: string[]): Promise<number> {
+  // `--render=results/e2e/latest.json`: rewrite the Markdown (and chart) of a run, measuring nothing.
+  const renderFile = option(argv, 'render')?.[0];
+  if (renderFile !== undefined) {
+    const path = resolve(process.env.INIT_CWD ?? process.cwd(), renderFile);
+    const written = await render(JSON.parse(await readFile(path, 'utf8')) as Report, dirname(path));
+    console.log(`wrote ${written.map((f) => join(dirname(path), f)).join(', ')}`);
+    return 0;
+  }
   const quick = argv.includes('--quick');
   const groups = selectGroups(argv, quick);
   const workloadsArg = option(argv, 'workloads') as WorkloadName[] | undefined;
@@ -281,7 +319,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const servers = await serverVersions();
   if (e2e) servers['temporal'] = e2e.server;
-  const report = {
+  const report: Report = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
     groups,
@@ -298,18 +336,8 @@ async function main(argv: string[]): Promise<number> {
   const outDir = join(BENCH_DIR, 'results', ...subdir);
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const sections: string[] = [];
-  if (micro) {
-    const subtitle = `${report.date.slice(0, 10)} · ${machine.cpuModel} × ${machine.cores} · Node ${machine.node} · Redis ${servers['redis']} · ${servers['postgres']?.split(' ').slice(0, 2).join(' ')} · moto ${servers['moto']}${quick ? ' · QUICK MODE' : ''}`;
-    await writeFile(join(outDir, 'latest.svg'), renderSvg(micro.summaries, subtitle));
-    sections.push(formatMarkdown(micro.summaries), formatTargetsMarkdown(micro.targets));
-  }
-  if (s3Latency) sections.push(s3LatencyMarkdown(s3Latency));
-  if (e2e) sections.push(e2eMarkdown(e2e));
-  await writeFile(join(outDir, 'latest.md'), `${sections.join('\n\n')}\n`);
-  console.log(
-    `\nwrote ${join(outDir, 'latest.json')}, latest.md${micro ? ', latest.svg' : ''} (${report.durationSeconds} s)`,
-  );
+  const written = await render(report, outDir);
+  console.log(`\nwrote ${join(outDir, 'latest.json')}, ${written.join(', ')} (${report.durationSeconds} s)`);
   // Missed targets are reported, not fatal, unless --strict (quick mode never: its numbers are noise).
   // An end-to-end implementation that should have run and did not is a failure.
   if (e2e && e2e.failures.length > 0) return 1;

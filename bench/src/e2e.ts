@@ -517,7 +517,7 @@ export function e2eMarkdown(report: E2eReport): string {
           markdownTable(
             ['target', 'value', 'result', 'note'],
             report.targets.map((t) => [t.target, t.value, t.pass ? 'PASS' : 'FAIL', t.note]),
-            1,
+            { right: [1] },
           ),
         ]
       : []),

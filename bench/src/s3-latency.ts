@@ -95,6 +95,9 @@ export interface S3RequestCount {
   readonly stats: RequestStats;
 }
 
+/** Size of the payloads {@link countS3Requests} stores (256 KiB). */
+export const COUNT_PAYLOAD_SIZE = 256 * 1024;
+
 /** The operations counted by {@link countS3Requests}, in order. */
 export const S3_COUNT_PHASES = [
   'store new payloads',
@@ -122,7 +125,7 @@ export async function countS3Requests(id: string, proxyUrl: string, count = 64):
   };
   try {
     await impl.retrieve(await impl.store(Array.from({ length: 4 }, () => randomPayload(1024))));
-    const payloads = Array.from({ length: count }, () => randomPayload(256 * 1024));
+    const payloads = Array.from({ length: count }, () => randomPayload(COUNT_PAYLOAD_SIZE));
     const twin = (): Impl => {
       if (impl.twin === undefined) throw new Error(`${id} has no second instance`);
       return impl.twin();
@@ -372,41 +375,61 @@ export function formatLatencyMarkdown(summaries: readonly LatencySummary[]): str
   return markdownTable(head, rows(summaries));
 }
 
-function countRow(c: S3RequestCount): string[] {
-  const p = perPayload(c.stats, c.payloads, 256 * 1024);
-  return [
-    c.impl,
-    c.phase,
-    c.ms.toFixed(0),
-    p.head.toFixed(2),
-    p.conditionalPut > 0 ? `${p.put.toFixed(2)} (${p.conditionalPut.toFixed(2)} cond.)` : p.put.toFixed(2),
-    p.get.toFixed(2),
-    p.status412.toFixed(2),
-    p.uploadRatio.toFixed(2),
-    String(c.stats.peakInFlight),
-  ];
+/** Column titles of the operations of {@link S3_COUNT_PHASES}. */
+const PHASE_TITLES: Readonly<Record<string, string>> = {
+  'store new payloads': 'store new payloads',
+  'store them again (same instance, later call)': 'store again (same instance)',
+  'store them again (another instance)': 'store again (another instance)',
+  'retrieve them': 'retrieve',
+  'store them after retrieving them (another instance)': 'store after retrieving (another instance)',
+};
+
+/**
+ * What one operation sent per payload, e.g. `1 HEAD + 1 PUT (If-None-Match), body ×1.00 (728 ms)`:
+ * requests by method (conditional `PUT`s and their 412 answers), the request body bytes relative
+ * to the payloads' bytes, and the operation's wall time.
+ */
+function countCell(c: S3RequestCount): string {
+  const per = (n: number | undefined) => {
+    const v = (n ?? 0) / c.payloads;
+    return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  };
+  const { methods, statuses, conditionalPuts, bytesUp } = c.stats;
+  const parts: string[] = [];
+  if (methods['HEAD']) parts.push(`${per(methods['HEAD'])} HEAD`);
+  if (methods['PUT']) {
+    const rejected = statuses['412'] ? `, ${per(statuses['412'])} × 412` : '';
+    parts.push(`${per(methods['PUT'])} PUT${conditionalPuts > 0 ? ` (If-None-Match${rejected})` : ''}`);
+  }
+  if (methods['GET']) parts.push(`${per(methods['GET'])} GET`);
+  const upload = bytesUp / c.payloads / COUNT_PAYLOAD_SIZE;
+  return `${parts.join(' + ') || 'no request'}${upload >= 0.01 ? `, body ×${upload.toFixed(2)}` : ''} (${c.ms.toFixed(0)} ms)`;
 }
 
-const COUNT_HEAD = [
-  'impl',
-  'operation (one batch of 256 KiB payloads)',
-  'ms',
-  'HEAD/p',
-  'PUT/p',
-  'GET/p',
-  '412/p',
-  'upload×',
-  'in flight',
-];
+/** One row per implementation, one column per operation. */
+function countTable(counts: readonly S3RequestCount[]): [string[], string[][]] {
+  const phases = [...new Set(counts.map((c) => c.phase))];
+  const head = ['impl', ...phases.map((p) => PHASE_TITLES[p] ?? p)];
+  const rows = [...new Set(counts.map((c) => c.impl))].map((impl) => [
+    impl,
+    ...phases.map((p) => {
+      const c = counts.find((x) => x.impl === impl && x.phase === p);
+      return c === undefined ? '' : countCell(c);
+    }),
+  ]);
+  return [head, rows];
+}
 
-/** Requests per operation as a plain-text table. */
+/** Requests per operation as a plain-text table (per payload). */
 export function formatCountsTable(counts: readonly S3RequestCount[]): string {
-  return textTable(COUNT_HEAD, counts.map(countRow));
+  const [head, rows] = countTable(counts);
+  return textTable(head, rows, head.length);
 }
 
-/** Requests per operation as Markdown. */
+/** Requests per operation as Markdown (per payload). */
 export function formatCountsMarkdown(counts: readonly S3RequestCount[]): string {
-  return markdownTable(COUNT_HEAD, counts.map(countRow));
+  const [head, rows] = countTable(counts);
+  return markdownTable(head, rows, head.length);
 }
 
 /** Runs `node worker.js …args` in a fresh process with extra environment variables. */
@@ -558,14 +581,14 @@ export function s3LatencyMarkdown(report: S3LatencyReport): string {
     '',
     formatLatencyMarkdown(report.summaries),
     '',
-    `Requests per operation (one batch of ${report.requestCounts[0]?.payloads ?? 0} × 256 KiB; per payload; ms: the operation's wall time):`,
+    `Requests per operation, per payload (one batch of ${report.requestCounts[0]?.payloads ?? 0} × 256 KiB; body ×: request body bytes / payload bytes; the operation's wall time in parentheses):`,
     '',
     formatCountsMarkdown(report.requestCounts),
     '',
     markdownTable(
       ['target', 'value', 'result', 'bounded by'],
       report.targets.map((t) => [t.target, t.value, t.pass ? 'PASS' : 'FAIL', t.note]),
-      1,
+      { right: [1] },
     ),
   ].join('\n');
 }

@@ -17,11 +17,19 @@ export function textTable(head: readonly string[], rows: readonly (readonly stri
   return all.map(line).join('\n');
 }
 
-/** A table as Markdown (number columns right-aligned). */
-export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[], left = 2): string {
+/**
+ * A table as Markdown: the first `left` columns left-aligned, the others right-aligned, or
+ * `right` lists the right-aligned columns by index.
+ */
+export function markdownTable(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  left: number | { readonly right: readonly number[] } = 2,
+): string {
+  const isRight = (i: number) => (typeof left === 'number' ? i >= left : left.right.includes(i));
   return [
     `| ${head.join(' | ')} |`,
-    `| ${head.map((_, i) => (i >= left ? '---:' : '---')).join(' | ')} |`,
+    `| ${head.map((_, i) => (isRight(i) ? '---:' : '---')).join(' | ')} |`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n');
 }
