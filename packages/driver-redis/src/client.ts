@@ -51,6 +51,11 @@ export interface RedisClusterLike extends RedisClientLike {
   readonly slots: readonly (readonly string[] | undefined)[];
   /** Reloads the slot map from the cluster (`CLUSTER SLOTS`). */
   refreshSlotsCache(callback?: (error?: Error | null) => void): void;
+  /**
+   * A client of each node of the given role (ioredis' `Cluster#nodes`): `list` scans every
+   * `master`. Empty until the cluster has connected.
+   */
+  nodes(role?: 'all' | 'master' | 'slave'): RedisClientLike[];
 }
 
 /** Whether `client` is an ioredis `Cluster` (structurally). */

@@ -7,23 +7,22 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
   isStorageDriverError,
+  type ListedObject,
+  type ListQuery,
   parseStorageKey,
   requireClaimField,
+  type StorageDriverCapabilities,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
-  validateTtl,
 } from '@x/storage-driver-core';
-import {
-  isRedisClusterClient,
-  type RedisClientLike,
-  type RedisClusterLike,
-  type RedisPipelineLike,
-  type RedisPipelineResult,
-  redisClusterKeySlot,
-} from './client';
+import { CONFIG_ERRORS, NodeBatches } from './batches';
+import { isRedisClusterClient, type RedisClientLike, type RedisPipelineLike } from './client';
+import { deleteRedisObjects, listRedisObjects, REDIS_NO_TTL_HORIZON, type RedisLifecycleBackend } from './lifecycle';
 
 /**
  * `type` of {@link RedisStorageDriver}: `redis`, what Temporal's Python Redis sample driver reports
@@ -34,7 +33,7 @@ export const REDIS_DRIVER_TYPE = 'redis';
 export const REDIS_DRIVER_DEFAULT_NAME = 'redis';
 /** Default `keyPrefix`: the layout of Temporal's Python Redis sample driver. */
 export const REDIS_DEFAULT_KEY_PREFIX = 'temporalio:payloads';
-/** Default `operationTimeout`: 10 seconds per `store`/`retrieve` call. */
+/** Default `operationTimeout`: 10 seconds per `store`/`retrieve` call (and `list` page, `delete` batch). */
 export const REDIS_DEFAULT_OPERATION_TIMEOUT = 10_000;
 /** Largest accepted `maxPayloadSize`: Redis' default `proto-max-bulk-len` (512 MiB). */
 export const REDIS_MAX_VALUE_SIZE = 512 * 1024 * 1024;
@@ -66,16 +65,20 @@ export interface RedisStorageDriverOptions extends ContentAddressedStorageDriver
    */
   maxPayloadSize?: number;
   /**
-   * Lifetime of a stored payload in milliseconds (`PX`). A store of a payload that already exists
-   * extends its expiry to at least `ttl` from now and never shortens it. Choose it longer than your
-   * longest workflow run plus the namespace retention period. A positive integer. Default: none (payloads never
-   * expire, and a store of an existing payload removes any expiry it had).
+   * Lifetime of a stored payload after its last reference, in milliseconds (`PX`): Redis removes
+   * it by itself once no `store` has returned a claim for it for that long. A store of a payload
+   * that already exists extends its expiry to at least `ttl` from now and never shortens it; the
+   * payload's last-referenced time is derived from its remaining expiry (`ttl − PTTL`). Choose it
+   * longer than your longest workflow run plus the namespace retention period. A positive integer.
+   * Default: none — payloads then expire 100 years ({@link REDIS_NO_TTL_HORIZON}) after their last
+   * reference, which keeps their last-referenced time known for `deleteExpired`.
    */
   ttl?: number;
   /**
-   * Upper bound, in milliseconds, on one `store` or `retrieve` call against Redis, including time
-   * spent waiting in ioredis' offline queue while the server is unreachable. When it elapses the
-   * call rejects with `E_BACKEND` (retryable). Raise it for very large batches over slow links.
+   * Upper bound, in milliseconds, on one `store` or `retrieve` call against Redis (and on each
+   * `list` page and `delete` batch), including time spent waiting in ioredis' offline queue while
+   * the server is unreachable. When it elapses the call rejects with `E_BACKEND` (retryable).
+   * Raise it for very large batches over slow links.
    * A positive integer, at most 2147483647. Default: 10000.
    */
   operationTimeout?: number;
@@ -115,26 +118,14 @@ interface IoredisModule {
   Cluster: new (nodes: RedisClusterNode[], options: Record<string, unknown>) => OwnedRedisClient;
 }
 
-/** The `node error` event of an ioredis `Cluster`: a startup node failed while loading the slot map. */
-interface NodeErrorEvents {
-  on(event: 'node error', listener: (error: unknown) => void): unknown;
-  removeListener(event: 'node error', listener: (error: unknown) => void): unknown;
-}
-
 /** How long `close()` waits for a quitting connection to end before disconnecting hard. */
 const CLOSE_TIMEOUT_MS = 2_000;
 
 /** Marks options built by the static constructors (the driver then owns and closes the client). */
 const OWNED = Symbol('RedisStorageDriver.ownsClient');
 
-/** Redis error prefixes that mean a permanent refusal (fix the configuration). */
-const CONFIG_ERRORS = /^(?:NOAUTH|WRONGPASS|NOPERM|ERR unknown command|ERR syntax error)/;
 /** What Redis before 7.0 answers to `PEXPIRE key ms GT` (the option arrived in 7.0): not retryable. */
 const OLD_SERVER_ERROR = /^ERR wrong number of arguments for 'pexpire' command/i;
-/** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
-const REDIRECT_ERRORS = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
-/** ioredis rejects a pipeline whose keys span nodes (the slot map changed under us). */
-const PIPELINE_SPANS_NODES = /slots allocation group|should belong to the same slot/;
 
 function invalidOption(message: string): StorageDriverError {
   return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
@@ -190,12 +181,6 @@ function loadIoredis(): IoredisModule {
       { cause: e },
     );
   }
-}
-
-/** Per-command errors of one entry's replies; the first error, if any. */
-function firstError(replies: RedisPipelineResult): Error | undefined {
-  for (const [error] of replies) if (error) return error;
-  return undefined;
 }
 
 /** Commands whose arguments carry credentials: `AUTH [user] password`, `HELLO 3 AUTH user password`. */
@@ -276,14 +261,20 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * - Content-addressed: a payload lives at `{keyPrefix}:{storage key with "/" replaced by ":"}`,
  *   e.g. `temporalio:payloads:v0:ns:default:wt:W:wi:order-1:ri:run-1:d:sha256:<hex>`; the value
  *   is the serialized `Payload` protobuf (binary-safe Buffers, never strings).
- * - One round trip per batch: `store` sends one pipeline of `PEXPIRE key ttl GT` (or `PERSIST key`
- *   without a `ttl`) + `SET key value NX [PX ttl]` per distinct payload; `retrieve` sends one
- *   `MGET`. On a Cluster the batch is grouped per master node and each node gets one pipeline,
- *   all in parallel (no CROSSSLOT errors); commands redirected by `MOVED`/`ASK` during a
- *   resharding are retried once through ioredis' normal redirect handling.
+ * - One round trip per batch: `store` sends one pipeline of `PEXPIRE key ttl GT` +
+ *   `SET key value NX PX ttl` per distinct payload (without a `ttl`: `PEXPIRE key H` +
+ *   `SET key value NX PX H`, H = 100 years); `retrieve` sends one `MGET`. On a Cluster the batch
+ *   is grouped per master node and each node gets one pipeline, all in parallel (no CROSSSLOT
+ *   errors); commands redirected by `MOVED`/`ASK` during a resharding are retried once through
+ *   ioredis' normal redirect handling.
  * - Expiry is extended, never shortened: `PEXPIRE ... GT` runs before `SET ... NX`, so a payload
  *   that exists when the store runs ends up with at least `ttl` left, and one that does not (or
  *   that expired in between) is written fresh.
+ * - Lifecycle (DESIGN §8): a payload's last-referenced time is derived from its remaining expiry
+ *   (`horizon − PTTL`, on the server's clock); `list` scans every master, `delete` unlinks in one
+ *   pipeline per node, and `deleteExpired` deletes with a Lua script that re-checks the age on the
+ *   server atomically, so a payload a concurrent `store` refreshed is kept. Keys without any expiry
+ *   (written by other tools) have no known age: listed without `lastReferenced`, never expired.
  * - Bounded: every call is limited by `operationTimeout` and the abort signal, so a call made while
  *   the server is down rejects with `E_BACKEND` (retryable) instead of waiting in ioredis' offline
  *   queue; once ioredis has reconnected, the next call succeeds.
@@ -291,8 +282,10 @@ function asBuffer(bytes: Uint8Array): Buffer {
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (connection lost, timeout, `OOM`,
  * `READONLY`, ... — retryable), `E_CONFIG` (`NOAUTH`/`WRONGPASS`/`NOPERM`, a plain `Redis`
- * client pointed at a cluster node, or a call after {@link RedisStorageDriver.close}); `retrieve` additionally throws `E_INVALID_CLAIM`,
- * `E_NOT_FOUND` (never stored, expired or evicted; the message names the key), `E_INTEGRITY`.
+ * client pointed at a cluster node, or a call after `close()`); `retrieve` additionally throws
+ * `E_INVALID_CLAIM`, `E_NOT_FOUND` (never stored, expired, evicted or deleted; the message names
+ * the key), `E_INTEGRITY`; `list`, `delete` and `deleteExpired` throw `E_ABORTED`, `E_BACKEND`,
+ * `E_CONFIG` (and `delete` `E_INVALID_CLAIM` for a target that is not one of this driver's keys).
  *
  * @example
  * ```ts
@@ -308,17 +301,18 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   readonly client: RedisClientLike;
   /** Prefix of every Redis key (without the trailing `:`). */
   readonly keyPrefix: string;
-  /** Payload lifetime in milliseconds, or `undefined` (payloads never expire). */
-  readonly ttl: number | undefined;
-  /** Upper bound on one `store`/`retrieve` call, in milliseconds. */
+  /** Upper bound on one backend call (`store`, `retrieve`, a `list` page, a `delete` batch), in milliseconds. */
   readonly operationTimeout: number;
-  /** Whether the driver created the client and closes it in {@link RedisStorageDriver.close}. */
+  /** Whether the driver created the client and closes it in `close()`. */
   readonly ownsClient: boolean;
 
   private readonly keyStart: string;
-  private closing: Promise<void> | undefined;
-  /** The one in-flight wait for a Cluster's first slot map, shared by every concurrent call. */
-  private slotsLoading: Promise<void> | undefined;
+  /** Expiry every store sets: `ttl`, or {@link REDIS_NO_TTL_HORIZON} without one. */
+  private readonly horizon: number;
+  /** One pipeline per batch, per master node on a Cluster. */
+  private readonly batches: NodeBatches;
+  /** What the lifecycle module needs from this driver (created once). */
+  private readonly lifecycle: RedisLifecycleBackend;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is missing or
@@ -331,9 +325,24 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     this.client = checked.client;
     this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
     this.keyStart = `${this.keyPrefix}:`;
-    this.ttl = validateTtl(checked.ttl);
+    this.horizon = this.ttl ?? REDIS_NO_TTL_HORIZON;
     this.operationTimeout = validateOperationTimeout(checked.operationTimeout);
     this.ownsClient = (options as { [OWNED]?: boolean })[OWNED] === true;
+    this.batches = new NodeBatches(this.client, {
+      classify: (error, kind, key) => this.classify(error, kind, key),
+      unexpected: (message) => this._error(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+    });
+    this.lifecycle = {
+      client: this.client,
+      keyStart: this.keyStart,
+      horizon: this.horizon,
+      batches: this.batches,
+      bounded: (kind, work) => this.bounded(kind, work),
+      parse: (key) => this.parseKey(key),
+      classify: (error, kind, key) => this.classify(error, kind, key),
+      unexpected: (message) => this._error(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+      now: () => this._now(),
+    };
   }
 
   /**
@@ -396,37 +405,33 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   }
 
   /**
-   * Closes the client if the driver created it (`fromUrl`/`fromClusterNodes`): `QUIT` and wait for
-   * the connection to end, falling back to a hard disconnect after 2 s (at once when the client is
-   * not connected, which also cancels a pending reconnection). Afterwards `store` and `retrieve`
-   * fail with `E_CONFIG` (not retryable). Does nothing for an injected client: its lifecycle stays
-   * with the caller. Idempotent; never throws.
+   * Releases the client if the driver created it (`fromUrl`/`fromClusterNodes`): `QUIT` and wait
+   * for the connection to end, falling back to a hard disconnect after 2 s (at once when the client
+   * is not connected, which also cancels a pending reconnection). Never touches an injected client.
+   * Run once by `close()`, which makes every later call fail with `E_CONFIG`. Never throws.
    */
-  close(): Promise<void> {
-    if (!this.ownsClient) return Promise.resolve();
-    this.closing ??= (async () => {
-      const client = this.client as OwnedRedisClient;
-      if (client.status === 'end') return;
-      if (client.status !== 'ready') {
-        // Not connected (connecting, reconnecting): QUIT would wait in the offline queue. A hard
-        // disconnect cancels any pending reconnection; the client never connects again.
+  protected override async _close(): Promise<void> {
+    if (!this.ownsClient) return;
+    const client = this.client as OwnedRedisClient;
+    if (client.status === 'end') return;
+    if (client.status !== 'ready') {
+      // Not connected (connecting, reconnecting): QUIT would wait in the offline queue. A hard
+      // disconnect cancels any pending reconnection; the client never connects again.
+      client.disconnect();
+      return;
+    }
+    // QUIT resolves on the server's OK; the connection is closed only at the 'end' event.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
         client.disconnect();
-        return;
-      }
-      // QUIT resolves on the server's OK; the connection is closed only at the 'end' event.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          client.disconnect();
-          resolve();
-        }, CLOSE_TIMEOUT_MS);
-        client.once('end', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        client.quit().catch(() => client.disconnect());
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+      client.once('end', () => {
+        clearTimeout(timer);
+        resolve();
       });
-    })();
-    return this.closing;
+      client.quit().catch(() => client.disconnect());
+    });
   }
 
   /**
@@ -480,19 +485,44 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   }
 
   /**
-   * One pipeline per batch (per master node on a Cluster): `PEXPIRE key ttl GT` (or `PERSIST key`)
-   * then `SET key value NX [PX ttl]` for each item.
+   * Location of a bare storage key given to `delete`: its Redis key under `keyPrefix`.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key
+   */
+  protected override _locateKey(key: string, index: number): RedisStorageLocation {
+    // The grammar has no ":", so "/" → ":" names exactly this key and parses back to it.
+    parseStorageKey(key, { canonical: false });
+    return this._parseClaim({ key: `${this.keyStart}${key.split('/').join(':')}` }, index);
+  }
+
+  /** The location of a Redis key found by `SCAN`, or `undefined` if it is not a payload key of this prefix. */
+  private parseKey(key: string): RedisStorageLocation | undefined {
+    try {
+      return this._parseClaim({ key }, 0);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * One pipeline per batch (per master node on a Cluster): `PEXPIRE key ttl GT` then
+   * `SET key value NX PX ttl` for each item; without a `ttl`, `PEXPIRE key H` then
+   * `SET key value NX PX H`, H being {@link REDIS_NO_TTL_HORIZON} (100 years). Either way every
+   * store, first write or dedup hit, leaves the key with at least its horizon left, from which
+   * `list` derives its last-referenced time.
    */
   protected async _putIfAbsent(items: StoreItem<RedisStorageLocation>[], op: BackendOperation): Promise<void> {
-    const ttl = this.ttl;
+    const horizon = this.horizon;
+    // With a ttl: never shorten a longer expiry (GT). Without: every key gets the horizon, keys of
+    // other tools without any expiry included, so a dedup hit dates them too.
+    const extend = this.ttl === undefined ? [] : ['GT'];
     const queue = (p: RedisPipelineLike | RedisClientLike, item: StoreItem<RedisStorageLocation>) => {
       const key = item.location.key;
       const value = asBuffer(item.bytes);
-      if (ttl === undefined) return [p.call('persist', key), p.call('set', key, value, 'NX')];
-      return [p.call('pexpire', key, ttl, 'GT'), p.call('set', key, value, 'PX', ttl, 'NX')];
+      return [p.call('pexpire', key, horizon, ...extend), p.call('set', key, value, 'PX', horizon, 'NX')];
     };
-    await this.bounded(op, () =>
-      this.runBatch(
+    await this.bounded(op.kind, () =>
+      this.batches.run(
         items,
         (item) => item.location.key,
         (pipeline, item) => {
@@ -510,7 +540,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
 
   /** One `MGET` per batch, or one pipeline of `GET`s per master node on a Cluster. */
   protected async _get(locations: RedisStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    const values = await this.bounded(op, async () => {
+    const values = await this.bounded(op.kind, async () => {
       if (!isRedisClusterClient(this.client)) {
         const reply = await this.client.callBuffer('mget', ...locations.map((l) => l.key));
         if (!Array.isArray(reply) || reply.length !== locations.length) {
@@ -518,7 +548,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
         }
         return reply as unknown[];
       }
-      const replies = await this.runBatch(
+      const replies = await this.batches.run(
         locations,
         (l) => l.key,
         (pipeline, l) => {
@@ -538,6 +568,36 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
       return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     });
+  }
+
+  /**
+   * Lifecycle capabilities: last-referenced times for every key with an expiry (`partial`: keys
+   * other tools wrote without one have none), native expiry with a `ttl`, one pipeline per batch.
+   */
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'partial', expiry: this.ttl === undefined ? 'none' : 'native', batchedWrites: true };
+  }
+
+  /**
+   * `SCAN MATCH {keyPrefix}:v0:… COUNT 1000` on every master (the one server otherwise), each page
+   * followed by one pipeline of `TIME` + `PTTL` + `STRLEN` per key; last-referenced times are
+   * derived from the remaining expiry on the server's clock.
+   */
+  protected override _list(query: ListQuery): AsyncIterable<ListedObject<RedisStorageLocation>> {
+    return listRedisObjects(this.lifecycle, query);
+  }
+
+  /**
+   * Pipelined `UNLINK` per node; with `referencedBefore`, a Lua script per key (`EVALSHA`, `EVAL`
+   * on `NOSCRIPT`) that unlinks the key only if its age, read on the server, is still over the
+   * cutoff's.
+   */
+  protected override _delete(
+    entries: DeleteEntry<RedisStorageLocation>[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    return this.bounded(op.kind, () => deleteRedisObjects(this.lifecycle, entries, options.referencedBefore));
   }
 
   /**
@@ -589,18 +649,10 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   }
 
   /**
-   * Runs `work` bounded by `operationTimeout` (the base class already races `op.signal`).
-   *
-   * @throws StorageDriverError `E_CONFIG` (not retryable) once {@link RedisStorageDriver.close} was called.
+   * Runs `work` bounded by `operationTimeout` (the base class already races the caller's signal,
+   * and rejects every call once the driver is closed).
    */
-  private async bounded<T>(op: BackendOperation, work: () => Promise<T>): Promise<T> {
-    if (this.closing !== undefined) {
-      // The owned client is gone for good: ioredis would answer "Connection is closed.", which
-      // would read as a retryable E_BACKEND although no retry can ever succeed.
-      throw this._error(StorageDriverErrorCode.CONFIG, `${op.kind} failed: the driver is closed`, {
-        retryable: false,
-      });
-    }
+  private async bounded<T>(kind: string, work: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const running = work();
     running.catch(() => {}); // a late failure after the timeout must not be unhandled
@@ -609,7 +661,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
         reject(
           this._error(
             StorageDriverErrorCode.BACKEND,
-            `${op.kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
+            `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
             { retryable: true },
           ),
         );
@@ -619,150 +671,6 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       return await Promise.race([running, timeout]);
     } finally {
       clearTimeout(timer);
-    }
-  }
-
-  /**
-   * Sends `entries` in one pipeline (standalone), or one pipeline per master node in parallel
-   * (Cluster), `perEntry` commands each; resolves to each entry's results. Entries whose commands
-   * were redirected (`MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN`) are retried once with `single`.
-   */
-  private async runBatch<E>(
-    entries: readonly E[],
-    keyOf: (entry: E) => string,
-    add: (pipeline: RedisPipelineLike, entry: E) => void,
-    perEntry: number,
-    single: (entry: E) => Promise<unknown[]>,
-  ): Promise<unknown[][]> {
-    const results = new Array<unknown[]>(entries.length);
-    const client = this.client;
-    if (!isRedisClusterClient(client)) {
-      await this.sendGroup(
-        client,
-        entries,
-        entries.map((_, i) => i),
-        keyOf,
-        add,
-        perEntry,
-        results,
-        [],
-      );
-      return results;
-    }
-    const groups = await this.groupByNode(client, entries, keyOf);
-    const redirected: number[] = [];
-    await Promise.all(
-      [...groups.values()].map((indexes) =>
-        this.sendGroup(client, entries, indexes, keyOf, add, perEntry, results, redirected),
-      ),
-    );
-    if (redirected.length > 0) {
-      client.refreshSlotsCache();
-      await Promise.all(
-        redirected.map(async (i) => {
-          try {
-            results[i] = await single(entries[i] as E);
-          } catch (e) {
-            throw this.classify(e, 'cluster command', keyOf(entries[i] as E));
-          }
-        }),
-      );
-    }
-    return results;
-  }
-
-  /** Groups entry indexes by the nodes serving their slots (master first), as ioredis does. */
-  private async groupByNode<E>(
-    client: RedisClusterLike,
-    entries: readonly E[],
-    keyOf: (entry: E) => string,
-  ): Promise<Map<string, number[]>> {
-    if (client.slots.length === 0) {
-      // Concurrent first calls share one wait (and one `node error` listener) instead of adding one
-      // each, which would trip Node's MaxListenersExceededWarning past 10 callers.
-      this.slotsLoading ??= this.waitForSlots(client).finally(() => {
-        this.slotsLoading = undefined;
-      });
-      await this.slotsLoading;
-    }
-    const groups = new Map<string, number[]>();
-    for (let i = 0; i < entries.length; i++) {
-      const slot = redisClusterKeySlot(keyOf(entries[i] as E));
-      const nodes = client.slots[slot];
-      const id = nodes && nodes.length > 0 ? nodes.join(';') : `slot:${slot}`;
-      let group = groups.get(id);
-      if (group === undefined) {
-        group = [];
-        groups.set(id, group);
-      }
-      group.push(i);
-    }
-    return groups;
-  }
-
-  /**
-   * Waits until a Cluster that has not connected yet has its slot map (an empty pipeline waits for
-   * it, sending nothing). When no startup node answers, ioredis rejects with a bare "None of
-   * startup nodes is available" and reports why only through `node error` events; a refusal among
-   * them (`WRONGPASS`, `NOAUTH`, `NOPERM`) is thrown instead, so that it reads as the permanent
-   * configuration error it is rather than as a retryable outage.
-   */
-  private async waitForSlots(client: RedisClusterLike): Promise<void> {
-    const events = client as Partial<NodeErrorEvents>;
-    let refusal: Error | undefined;
-    const onNodeError = (error: unknown) => {
-      if (error instanceof Error && CONFIG_ERRORS.test(error.message)) refusal = error;
-    };
-    const listening = typeof events.on === 'function' && typeof events.removeListener === 'function';
-    if (listening) events.on?.('node error', onNodeError);
-    try {
-      await client.pipeline().exec();
-    } catch (e) {
-      throw refusal ?? e;
-    } finally {
-      if (listening) events.removeListener?.('node error', onNodeError);
-    }
-  }
-
-  private async sendGroup<E>(
-    client: RedisClientLike,
-    entries: readonly E[],
-    indexes: readonly number[],
-    keyOf: (entry: E) => string,
-    add: (pipeline: RedisPipelineLike, entry: E) => void,
-    perEntry: number,
-    results: unknown[][],
-    redirected: number[],
-  ): Promise<void> {
-    const pipeline = client.pipeline();
-    for (const i of indexes) add(pipeline, entries[i] as E);
-    let replies: RedisPipelineResult | null;
-    try {
-      replies = await pipeline.exec();
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      if (isRedisClusterClient(client) && PIPELINE_SPANS_NODES.test(message)) {
-        redirected.push(...indexes); // the slot map changed between grouping and sending
-        return;
-      }
-      throw e;
-    }
-    if (!Array.isArray(replies) || replies.length !== indexes.length * perEntry) {
-      throw this._error(StorageDriverErrorCode.BACKEND, 'Redis pipeline returned an unexpected reply', {
-        retryable: true,
-      });
-    }
-    for (const [n, i] of indexes.entries()) {
-      const own = replies.slice(n * perEntry, (n + 1) * perEntry);
-      const error = firstError(own);
-      if (error) {
-        if (isRedisClusterClient(client) && REDIRECT_ERRORS.test(error.message)) {
-          redirected.push(i);
-          continue;
-        }
-        throw this.classify(error, 'command', keyOf(entries[i] as E));
-      }
-      results[i] = own.map(([, value]) => value);
     }
   }
 }

@@ -1,7 +1,9 @@
 /**
  * `@x/storage-driver-redis`: a Redis and Redis Cluster storage driver for Temporal External
  * Storage (claim-check pattern): one round trip per batch (per node on a Cluster), a TTL that is
- * extended and never shortened, integrity checks, and bounded calls when the server is down.
+ * extended and never shortened, integrity checks, bounded calls when the server is down, and the
+ * lifecycle contract (last-referenced times from each key's expiry, `list`, `delete`,
+ * `deleteExpired`, `close`).
  *
  * @packageDocumentation
  */
@@ -28,3 +30,4 @@ export {
   type RedisStorageDriverOptions,
   type RedisStorageLocation,
 } from './driver';
+export { REDIS_NO_TTL_HORIZON } from './lifecycle';

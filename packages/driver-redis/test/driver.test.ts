@@ -5,6 +5,7 @@ import { Cluster, Redis } from 'ioredis';
 import {
   REDIS_DEFAULT_KEY_PREFIX,
   REDIS_DEFAULT_OPERATION_TIMEOUT,
+  REDIS_NO_TTL_HORIZON,
   type RedisClientLike,
   RedisStorageDriver,
   redisClusterKeySlot,
@@ -187,15 +188,21 @@ describe('TTL', () => {
     expect(await pttl(claim)).toBe(-1);
   });
 
-  it('without ttl nothing expires, and a store of an expiring payload makes it persistent', async () => {
+  it('without ttl a payload expires 100 years after its last reference, and a dedup hit dates any key', async () => {
     const prefix = uniquePrefix('nottl');
     const forever = makeDriver({ keyPrefix: prefix });
     const [claim] = await forever.store({}, [payload('forever')]);
-    expect(await pttl(claim)).toBe(-1);
-    await makeDriver({ ttl: 5_000, keyPrefix: prefix }).store({}, [payload('other')]);
-    await client.pexpire(claim?.claimData.key as string, 5_000);
-    await forever.store({}, [payload('forever')]);
-    expect(await pttl(claim)).toBe(-1);
+    const key = claim?.claimData.key as string;
+    const horizon = (await pttl(claim)) as number;
+    expect(horizon).toBeGreaterThan(REDIS_NO_TTL_HORIZON - 60_000);
+    expect(horizon).toBeLessThanOrEqual(REDIS_NO_TTL_HORIZON);
+    expect(REDIS_NO_TTL_HORIZON).toBe(36_525 * 86_400_000);
+    // A shorter expiry (another driver's ttl) or none at all (another tool): a dedup hit sets the horizon.
+    for (const shorten of [() => client.pexpire(key, 5_000), () => client.persist(key)]) {
+      await shorten();
+      await forever.store({}, [payload('forever')]);
+      expect(await pttl(claim)).toBeGreaterThan(REDIS_NO_TTL_HORIZON - 60_000);
+    }
   });
 });
 
@@ -314,11 +321,12 @@ describe('owned clients', () => {
       expect(error.retryable).toBe(false);
       expect(error.message).toMatch(/driver is closed/);
     }
+    // An injected client is never closed; the driver over it is (close() is the driver's end of life).
     const injected = makeDriver();
     await injected.close();
     expect(client.status).toBe('ready');
-    const again = await injected.store({}, [payload('still usable')]);
-    expect(text((await injected.retrieve({}, again))[0])).toBe('"still usable"');
+    expect(await client.ping()).toBe('PONG');
+    expect(await errorCode(() => injected.store({}, [payload('after close')]))).toBe('E_CONFIG');
   });
 
   it('fromClusterNodes works against the cluster and closes its client', async () => {

@@ -31,7 +31,11 @@ export function redisHarness(label: string, primary: () => Redis | Cluster): Sto
   return {
     type: 'redis',
     defaultName: 'redis',
-    capabilities: { batchedWrites: true },
+    capabilities: {
+      batchedWrites: true,
+      // Keys written by other tools without an expiry have no known age: 'partial'.
+      lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'partial' },
+    },
     create(options) {
       return make(primary(), options ?? {});
     },
@@ -74,6 +78,16 @@ export function redisHarness(label: string, primary: () => Redis | Cluster): Sto
           `${prefix}:${rest.toUpperCase()}`,
           rest,
         ].map((k) => new Claim({ ...valid.claimData, key: k }));
+      },
+      async age(driver, claims, ms) {
+        // The age is horizon − PTTL: a shorter remaining expiry makes the key look `ms` older.
+        const { client } = of(driver);
+        for (const claim of claims) {
+          const key = claim.claimData['key'] as string;
+          const left = await client.pttl(key);
+          if (left <= ms) throw new Error(`cannot age ${key} by ${ms} ms: ${left} ms left`);
+          await client.pexpire(key, left - ms);
+        }
       },
       async plantOutside(driver, bytes) {
         const b = of(driver);

@@ -79,6 +79,13 @@ export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriv
   return (await captureStorageDriverError(fn)).code;
 }
 
+/** Every item of an async iterable (a `list()` of a few test objects). */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
 /** Decodes a payload's data as UTF-8. */
 export function text(p: Payload | undefined): string {
   return new TextDecoder().decode(p?.data ?? new Uint8Array());

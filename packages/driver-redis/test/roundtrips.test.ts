@@ -3,10 +3,16 @@
  * commandstats) on private servers, so no other client's traffic is counted.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { buildStorageKey, encodePayload, type StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
+import {
+  buildStorageKey,
+  encodePayload,
+  type StorageDriverClaim,
+  type StoredObject,
+  sha256Hex,
+} from '@x/storage-driver-core';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver, redisClusterKeySlot } from '../src';
-import { captureStorageDriverError, payload, quitAll, text, workflowTarget } from './helpers';
+import { captureStorageDriverError, collect, payload, quitAll, text, workflowTarget } from './helpers';
 import {
   counters,
   delta,
@@ -59,10 +65,44 @@ describe('standalone: one round trip per batch', () => {
     expect(again).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
   });
 
-  it('store without ttl: 1 read, PERSIST + SET NX per distinct payload', async () => {
+  it('store without ttl: 1 read, PEXPIRE + SET NX PX (the 100-year horizon) per distinct payload', async () => {
     const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-nottl' });
     const [, stored] = await measure(() => driver.store({ target }, batch('nottl', 20)));
-    expect(stored).toEqual({ reads: 1, calls: { persist: 20, set: 20 } });
+    expect(stored).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+  });
+
+  it('list: one SCAN then one pipeline (TIME, PTTL + STRLEN per key) per page; the first object after one page', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-list' });
+    for (let i = 0; i < 5; i++) await driver.store({}, batch(`list ${i}`, 500));
+    const [, first] = await measure(async () => {
+      for await (const _ of driver.list()) break;
+    });
+    expect(first.calls.scan).toBe(1);
+    expect(first.calls.time).toBe(1);
+    expect(first.calls.strlen).toBe(first.calls.pttl);
+    expect(first.calls.pttl).toBeLessThan(2500); // one page in memory, not the keyspace
+    const [listed, all] = await measure(() => collect(driver.list()));
+    expect(listed).toHaveLength(2500);
+    expect(all.calls).toEqual({ scan: all.calls.scan, time: all.calls.time, pttl: 2500, strlen: 2500 });
+    expect(all.calls.time).toBeLessThanOrEqual(all.calls.scan as number);
+  });
+
+  it('delete: 1 read of UNLINK per key; conditional: 1 read of EVALSHA per key, one more of EVAL after SCRIPT FLUSH', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-delete' });
+    await driver.store({ target }, batch('delete', 30));
+    const objects = await collect(driver.list());
+    const [plain, unlinked] = await measure(() => driver.delete(objects.slice(0, 10)));
+    expect(plain).toMatchObject({ deleted: 10 });
+    expect(unlinked).toEqual({ reads: 1, calls: { unlink: 10 } });
+    await admin.script('FLUSH');
+    const future = new Date(Date.now() + 60_000);
+    const [loaded, flushed] = await measure(() => driver.delete(objects.slice(10, 20), { referencedBefore: future }));
+    expect(loaded).toMatchObject({ deleted: 10 });
+    // EVALSHA answers NOSCRIPT; EVAL runs (and caches) the script: PTTL and UNLINK inside it.
+    expect(flushed).toEqual({ reads: 2, calls: { evalsha: 10, eval: 10, pttl: 10, unlink: 10 } });
+    const [cached, once] = await measure(() => driver.delete(objects.slice(10), { referencedBefore: future }));
+    expect(cached).toMatchObject({ deleted: 10, missing: 10 });
+    expect(once).toEqual({ reads: 1, calls: { evalsha: 20, pttl: 20, unlink: 10 } });
   });
 });
 
@@ -176,6 +216,34 @@ describe('cluster: one round trip per master node per batch', () => {
       process.off('unhandledRejection', onUnhandled);
       await owner.cluster('ADDSLOTS', slot);
       await quitAll(down);
+    }
+  });
+
+  it('list: SCAN on every master; conditional delete: one pipeline of EVALSHA per master', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-cluster-lifecycle' });
+    const claims = await driver.store({ target }, batch('lifecycle', 60));
+    const [objects, listed] = await measure(() => collect(driver.list()));
+    expect(objects.map((o) => o.location.key).sort()).toEqual(claims.map((c) => c.claimData.key).sort());
+    const perNode = listed.map((d) => d.calls.pttl ?? 0);
+    expect(perNode.every((n) => n > 0)).toBe(true);
+    for (const d of listed) expect(d.calls.scan).toBeGreaterThanOrEqual(1);
+    const future = new Date(Date.now() + 60_000);
+    await Promise.all(admins.map((a) => a.script('FLUSH')));
+    // Every other object: list yields node after node, so both halves reach every master.
+    const [even, odd] = [0, 1].map((r) => objects.filter((_, i) => i % 2 === r)) as [StoredObject[], StoredObject[]];
+    const [first, loading] = await measure(() => driver.delete(even, { referencedBefore: future }));
+    expect(first).toMatchObject({ deleted: 30, errors: [] });
+    for (const d of loading) {
+      // Per master: one pipeline of EVALSHA (NOSCRIPT), then one of EVAL, which caches the script.
+      expect(d.calls.eval).toBe(d.calls.evalsha);
+      if ((d.calls.evalsha ?? 0) > 0) expect(d.reads).toBe(2);
+    }
+    const [rest, cached] = await measure(() => driver.delete(odd, { referencedBefore: future }));
+    expect(rest).toMatchObject({ deleted: 30, errors: [] });
+    expect(cached.reduce((n, d) => n + (d.calls.evalsha ?? 0), 0)).toBe(30);
+    for (const d of cached) {
+      expect(d.calls.eval).toBeUndefined();
+      if ((d.calls.evalsha ?? 0) > 0) expect(d.reads).toBe(1);
     }
   });
 

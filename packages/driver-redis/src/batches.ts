@@ -1,0 +1,217 @@
+/**
+ * One pipeline per batch, per master node on a Cluster: the round-trip machinery shared by
+ * `store`, `retrieve` and the lifecycle operations (`delete`, conditional deletes), and the list of
+ * master nodes `list` scans. Internal to the package.
+ *
+ * @module
+ */
+import type { StorageDriverError } from '@x/storage-driver-core';
+import {
+  isRedisClusterClient,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisPipelineLike,
+  type RedisPipelineResult,
+  redisClusterKeySlot,
+} from './client';
+
+/** Redis error prefixes that mean a permanent refusal (fix the configuration). */
+export const CONFIG_ERRORS = /^(?:NOAUTH|WRONGPASS|NOPERM|ERR unknown command|ERR syntax error)/;
+/** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
+const REDIRECT_ERRORS = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+/** ioredis rejects a pipeline whose keys span nodes (the slot map changed under us). */
+const PIPELINE_SPANS_NODES = /slots allocation group|should belong to the same slot/;
+
+/** The `node error` event of an ioredis `Cluster`: a startup node failed while loading the slot map. */
+interface NodeErrorEvents {
+  on(event: 'node error', listener: (error: unknown) => void): unknown;
+  removeListener(event: 'node error', listener: (error: unknown) => void): unknown;
+}
+
+/** How the batches report errors: the driver's classification, with its name on every error. */
+export interface BatchErrors {
+  /** Classifies a Redis reply error or a client error (of the entry with Redis key `key`). */
+  classify(error: unknown, kind: string, key?: string): StorageDriverError;
+  /** A reply of the wrong shape (retryable `E_BACKEND`). */
+  unexpected(message: string): StorageDriverError;
+}
+
+/** Whether `error` is a Redis Cluster redirection or transient cluster state. */
+export function isRedirect(error: Error): boolean {
+  return REDIRECT_ERRORS.test(error.message);
+}
+
+/** Per-command errors of one entry's replies; the first error, if any. */
+function firstError(replies: RedisPipelineResult): Error | undefined {
+  for (const [error] of replies) if (error) return error;
+  return undefined;
+}
+
+/** Sends batches over one client (a `Redis`, or a `Cluster` grouped per master node). */
+export class NodeBatches {
+  /** The one in-flight wait for a Cluster's first slot map, shared by every concurrent call. */
+  #slotsLoading: Promise<void> | undefined;
+
+  constructor(
+    private readonly client: RedisClientLike,
+    private readonly errors: BatchErrors,
+  ) {}
+
+  /**
+   * Sends `entries` in one pipeline (standalone), or one pipeline per master node in parallel
+   * (Cluster), `perEntry` commands each; resolves to each entry's results. Entries whose commands
+   * were redirected (`MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN`) are retried once with `single`.
+   *
+   * An entry whose command failed otherwise makes the whole call throw (classified), unless
+   * `failed` is given: then its error goes there (by entry index) and the other entries carry on.
+   */
+  async run<E>(
+    entries: readonly E[],
+    keyOf: (entry: E) => string,
+    add: (pipeline: RedisPipelineLike, entry: E) => void,
+    perEntry: number,
+    single: (entry: E) => Promise<unknown[]>,
+    failed?: Map<number, Error>,
+  ): Promise<unknown[][]> {
+    const results = new Array<unknown[]>(entries.length);
+    const client = this.client;
+    const group = { entries, keyOf, add, perEntry, results, failed };
+    if (!isRedisClusterClient(client)) {
+      await this.#send(
+        client,
+        entries.map((_, i) => i),
+        group,
+        [],
+      );
+      return results;
+    }
+    const groups = await this.#groupByNode(client, entries, keyOf);
+    const redirected: number[] = [];
+    await Promise.all([...groups.values()].map((indexes) => this.#send(client, indexes, group, redirected)));
+    if (redirected.length > 0) {
+      client.refreshSlotsCache();
+      await Promise.all(
+        redirected.map(async (i) => {
+          try {
+            results[i] = await single(entries[i] as E);
+          } catch (e) {
+            if (failed !== undefined && e instanceof Error) failed.set(i, e);
+            else throw this.errors.classify(e, 'cluster command', keyOf(entries[i] as E));
+          }
+        }),
+      );
+    }
+    return results;
+  }
+
+  /**
+   * The master nodes to scan: the client itself, or every master of a Cluster (once its slot map
+   * is loaded), each as a client of that node alone.
+   */
+  async masters(): Promise<RedisClientLike[]> {
+    const client = this.client;
+    if (!isRedisClusterClient(client)) return [client];
+    await this.#slots(client);
+    return client.nodes('master');
+  }
+
+  /** Waits for a Cluster's slot map (shared by concurrent callers). */
+  async #slots(client: RedisClusterLike): Promise<void> {
+    if (client.slots.length > 0) return;
+    // Concurrent first calls share one wait (and one `node error` listener) instead of adding one
+    // each, which would trip Node's MaxListenersExceededWarning past 10 callers.
+    this.#slotsLoading ??= waitForSlots(client).finally(() => {
+      this.#slotsLoading = undefined;
+    });
+    await this.#slotsLoading;
+  }
+
+  /** Groups entry indexes by the nodes serving their slots (master first), as ioredis does. */
+  async #groupByNode<E>(
+    client: RedisClusterLike,
+    entries: readonly E[],
+    keyOf: (entry: E) => string,
+  ): Promise<Map<string, number[]>> {
+    await this.#slots(client);
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < entries.length; i++) {
+      const slot = redisClusterKeySlot(keyOf(entries[i] as E));
+      const nodes = client.slots[slot];
+      const id = nodes && nodes.length > 0 ? nodes.join(';') : `slot:${slot}`;
+      let group = groups.get(id);
+      if (group === undefined) {
+        group = [];
+        groups.set(id, group);
+      }
+      group.push(i);
+    }
+    return groups;
+  }
+
+  async #send<E>(
+    client: RedisClientLike,
+    indexes: readonly number[],
+    group: {
+      entries: readonly E[];
+      keyOf: (entry: E) => string;
+      add: (pipeline: RedisPipelineLike, entry: E) => void;
+      perEntry: number;
+      results: unknown[][];
+      failed: Map<number, Error> | undefined;
+    },
+    redirected: number[],
+  ): Promise<void> {
+    const { entries, keyOf, add, perEntry, results, failed } = group;
+    const pipeline = client.pipeline();
+    for (const i of indexes) add(pipeline, entries[i] as E);
+    let replies: RedisPipelineResult | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (isRedisClusterClient(client) && PIPELINE_SPANS_NODES.test(message)) {
+        redirected.push(...indexes); // the slot map changed between grouping and sending
+        return;
+      }
+      throw e;
+    }
+    if (!Array.isArray(replies) || replies.length !== indexes.length * perEntry) {
+      throw this.errors.unexpected('Redis pipeline returned an unexpected reply');
+    }
+    for (const [n, i] of indexes.entries()) {
+      const own = replies.slice(n * perEntry, (n + 1) * perEntry);
+      const error = firstError(own);
+      if (error) {
+        if (isRedisClusterClient(client) && isRedirect(error)) redirected.push(i);
+        else if (failed !== undefined) failed.set(i, error);
+        else throw this.errors.classify(error, 'command', keyOf(entries[i] as E));
+        continue;
+      }
+      results[i] = own.map(([, value]) => value);
+    }
+  }
+}
+
+/**
+ * Waits until a Cluster that has not connected yet has its slot map (an empty pipeline waits for
+ * it, sending nothing). When no startup node answers, ioredis rejects with a bare "None of
+ * startup nodes is available" and reports why only through `node error` events; a refusal among
+ * them (`WRONGPASS`, `NOAUTH`, `NOPERM`) is thrown instead, so that it reads as the permanent
+ * configuration error it is rather than as a retryable outage.
+ */
+async function waitForSlots(client: RedisClusterLike): Promise<void> {
+  const events = client as Partial<NodeErrorEvents>;
+  let refusal: Error | undefined;
+  const onNodeError = (error: unknown) => {
+    if (error instanceof Error && CONFIG_ERRORS.test(error.message)) refusal = error;
+  };
+  const listening = typeof events.on === 'function' && typeof events.removeListener === 'function';
+  if (listening) events.on?.('node error', onNodeError);
+  try {
+    await client.pipeline().exec();
+  } catch (e) {
+    throw refusal ?? e;
+  } finally {
+    if (listening) events.removeListener?.('node error', onNodeError);
+  }
+}
