@@ -110,19 +110,25 @@ export async function captureStorageDriverError(
 /**
  * The claims `driver.store(context, payloads)` would return, computed without writing anything:
  * the same driver instance (options, key layout, claim fields) with its backend write replaced by
- * a no-op. For fault tests of drivers built on `ContentAddressedStorageDriver`: after a failed
- * batch, check each of these claims with {@link countPresentExact}.
+ * a no-op for the duration of the call (so don't store through `driver` concurrently). For fault
+ * tests of drivers built on `ContentAddressedStorageDriver`: after a failed batch, check each of
+ * these claims with {@link countPresentExact}.
  *
  * @throws whatever `store` throws before writing (e.g. `E_TOO_LARGE`).
  */
-export function expectedClaims(
+export async function expectedClaims(
   driver: ContentAddressedStorageDriver,
   payloads: Payload[],
   context: StorageDriverStoreContext = {},
 ): Promise<StorageDriverClaim[]> {
-  const dryRun = Object.create(driver) as ContentAddressedStorageDriver;
-  Object.defineProperty(dryRun, '_putIfAbsent', { value: async () => {} });
-  return dryRun.store(context, payloads);
+  // An own property on the real instance (a copy made with Object.create would not carry the
+  // base class's #private state), removed again whatever happens.
+  Object.defineProperty(driver, '_putIfAbsent', { value: async () => {}, configurable: true, writable: true });
+  try {
+    return await driver.store(context, payloads);
+  } finally {
+    delete (driver as unknown as { _putIfAbsent?: unknown })._putIfAbsent;
+  }
 }
 
 /**
