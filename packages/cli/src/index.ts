@@ -2,8 +2,8 @@
  * `@x/storage-cli`: `x-storage`, the operator CLI for Temporal External Storage (`serve` the
  * codec server of `@x/storage-codec-server` — secure by default, with token or JWT auth, TLS and
  * abuse limits from the config file —, `get` a payload by reference, `sweep` expired payloads),
- * and the pieces it is made of for programs that drive it: {@link runCli}, the config file loader
- * and the driver lifecycle runner.
+ * and the pieces it is made of for programs that drive it: {@link runCli} and the config file
+ * loader.
  *
  * @packageDocumentation
  */
@@ -19,10 +19,3 @@ export {
   type NamespaceSpec,
   type XStorageConfigFile,
 } from './config';
-export {
-  type LifecycleOptions,
-  type LifecycleOutcome,
-  lifecycleResultHasErrors,
-  runDriverLifecycle,
-  summarizeLifecycleResult,
-} from './lifecycle';
