@@ -104,6 +104,25 @@ async function serverVersions(): Promise<Record<string, string>> {
   return out;
 }
 
+/**
+ * The commit measured (`git rev-parse HEAD`), with ` (+ uncommitted changes in packages/)` when
+ * the drivers' sources differ from it; `XSTORAGE_BENCH_COMMIT` overrides (a build made elsewhere).
+ */
+function sourceCommit(): string {
+  if (process.env.XSTORAGE_BENCH_COMMIT) return process.env.XSTORAGE_BENCH_COMMIT;
+  try {
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', REPO, ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
+    const head = git('rev-parse', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'packages');
+    return dirty === '' ? head : `${head} (+ uncommitted changes in packages/)`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function machineInfo() {
   const cpus = os.cpus();
   return {
@@ -208,6 +227,8 @@ interface Report extends Partial<MicroReport> {
   mode: string;
   groups: Group[];
   durationSeconds: number;
+  /** The sources measured (see {@link sourceCommit}). */
+  commit?: string;
   machine: ReturnType<typeof machineInfo>;
   packages: Record<string, string>;
   servers: Record<string, string>;
@@ -324,6 +345,7 @@ async function main(argv: string[]): Promise<number> {
     mode: quick ? 'quick' : 'full',
     groups,
     durationSeconds: Math.round((Date.now() - started) / 1000),
+    commit: sourceCommit(),
     machine,
     packages: versions,
     servers,
