@@ -8,18 +8,23 @@ import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
   isStorageDriverError,
+  type ListedObject,
+  type ListQuery,
   parseStorageKey,
   raceAbort,
   requireClaimField,
+  type StorageDriverCapabilities,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
   throwIfAborted,
-  validateTtl,
 } from '@x/storage-driver-core';
 import { wrapPostgresError } from './errors';
+import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
 import type {
   OwnedPostgresPool,
   PostgresOwnedPoolConfig,
@@ -27,7 +32,13 @@ import type {
   PostgresPoolClient,
   PostgresQueryConfig,
 } from './pool';
-import { type PostgresTableName, type ResolvedPostgresTable, resolvePostgresTable, schemaStatements } from './schema';
+import {
+  ensureSchemaStatements,
+  type PostgresSchemaState,
+  type PostgresTableName,
+  type ResolvedPostgresTable,
+  resolvePostgresTable,
+} from './schema';
 
 /** `type` of {@link PostgresStorageDriver}. */
 export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
@@ -46,10 +57,6 @@ export const POSTGRES_MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
  * payloads) is written with one statement per 256 MiB; every batch below it is one statement.
  */
 export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
-/** Default `batchSize` of {@link PostgresStorageDriver.deleteExpired}. */
-export const POSTGRES_DEFAULT_DELETE_BATCH_SIZE = 1000;
-/** Largest accepted `batchSize` of {@link PostgresStorageDriver.deleteExpired}. */
-export const POSTGRES_MAX_DELETE_BATCH_SIZE = 100_000;
 /** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
 export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
 
@@ -84,43 +91,25 @@ export interface PostgresStorageDriverOptions extends ContentAddressedStorageDri
    */
   maxPayloadSize?: number;
   /**
-   * Lifetime of a stored payload in milliseconds, counted from its last store (a store of an
-   * already-present payload extends `expires_at` to at least now + `ttl`, never shortens it).
-   * Expired rows stay readable until {@link PostgresStorageDriver.deleteExpired} removes them.
-   * At most 100 years. Default: none (`expires_at` is NULL: rows never expire).
+   * How long a payload lives after its last reference (the latest store that returned a claim
+   * for it, recorded in `last_referenced`), in milliseconds: the default `olderThan` of
+   * `deleteExpired`. Nothing expires by itself: rows stay readable until `deleteExpired` (a cron
+   * job, `x-storage sweep`) removes them. At most 100 years. Default: none.
    */
   ttl?: number;
+  /**
+   * The clock, in milliseconds since the epoch. When given, every store records its time as the
+   * row's `last_referenced` (and `created_at`) instead of the database's `now()`, and ages are
+   * measured from it; for tests that age rows without waiting. Default: the database's `now()` for
+   * the times recorded, `Date.now` for the cutoffs of `list({ olderThan })` and `deleteExpired`.
+   */
+  clock?: () => number;
 }
 
 /** Options of {@link PostgresStorageDriver.fromConnectionString}. */
 export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDriverOptions, 'pool'> {
   /** Settings of the pool the driver creates (and ends in `close()`). Default: `{}`. */
   poolConfig?: PostgresOwnedPoolConfig;
-}
-
-/** Options of {@link PostgresStorageDriver.deleteExpired}. */
-export interface PostgresDeleteExpiredOptions {
-  /** Rows deleted per statement (each its own short transaction), 1–100000. Default: 1000. */
-  batchSize?: number;
-  /** Most statements run by this call; a positive integer or `Infinity`. Default: `Infinity` (until none is left). */
-  maxBatches?: number;
-  /** Stops between batches (and while waiting for a connection) with `E_ABORTED`. */
-  signal?: AbortSignal;
-}
-
-/** What {@link PostgresStorageDriver.deleteExpired} did. */
-export interface PostgresDeleteExpiredResult {
-  /** Rows deleted. */
-  deleted: number;
-  /** Sum of the deleted rows' `size` (serialized payload bytes; the table shrinks after vacuum). */
-  deletedBytes: number;
-  /** Delete statements run. */
-  batches: number;
-  /**
-   * `true` if the call stopped at `maxBatches` after a full batch, so expired rows may remain;
-   * `false` if a batch found fewer than `batchSize` unlocked expired rows.
-   */
-  more: boolean;
 }
 
 /** Options of {@link PostgresStorageDriver.ensureSchema}. */
@@ -261,15 +250,22 @@ function asBuffer(bytes: Uint8Array): Buffer {
  *   ANY($1)`. No DDL ever runs on these paths; see {@link PostgresStorageDriver.ensureSchema}.
  * - Claims carry only `key` plus `hash_algorithm`/`hash_value`; the table is configuration, never
  *   claim data, and keys are parsed strictly and bound as parameters.
- * - Lifecycle: `expires_at` = now + `ttl` (server clock); a dedup hit extends it, never shortens
- *   it; {@link PostgresStorageDriver.deleteExpired} removes expired rows in bounded batches.
+ * - Lifecycle (DESIGN §8): every store, first write or dedup hit, sets the row's `last_referenced`
+ *   (the database's `now()`, or the `clock` option's time); `list` pages through the table by key
+ *   (1,000 rows a statement), `delete` and `deleteExpired` delete 1,000 rows a statement, the
+ *   conditional deletes with `FOR UPDATE SKIP LOCKED` so a row a concurrent store re-references
+ *   is kept.
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (connection lost, server down,
  * `pg_terminate_backend`, timeouts: retryable), `E_CONFIG` (missing table, privileges,
  * authentication); `retrieve` additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND`,
- * `E_INTEGRITY`. Messages and causes never contain the connection password. API misuse
- * (non-array arguments) throws `TypeError`.
+ * `E_INTEGRITY`; `list`, `delete` and `deleteExpired` throw `E_CONFIG` (invalid options, missing
+ * table or `last_referenced` column), `E_ABORTED`, `E_BACKEND`; after `close()` every call throws
+ * `E_CONFIG`. A table created by an earlier release fails with `E_CONFIG` (`42703`) until
+ * {@link PostgresStorageDriver.ensureSchema} (or {@link schemaUpgradeSql}) upgrades it. Messages and
+ * causes never contain the connection password. API misuse (non-array arguments) throws
+ * `TypeError`.
  *
  * @example
  * ```ts
@@ -288,16 +284,18 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   readonly table: string;
   /** `"schema"."table"` as used in SQL. */
   readonly qualifiedTable: string;
-  /** Payload lifetime in milliseconds, or `undefined` (rows never expire). */
-  readonly ttl: number | undefined;
   /** The pool the driver uses (injected, or created by `fromConnectionString`). */
   readonly pool: PostgresPool;
 
   private readonly names: ResolvedPostgresTable;
-  private readonly sql: { store: string; retrieve: string; deleteExpired: string };
+  private readonly sql: { store: string; retrieve: string };
+  private readonly lifecycle: LifecycleTarget;
+  /** Whether the `clock` option was given (stores then record its time, not the server's). */
+  private readonly clockInjected: boolean;
   private secrets: string[];
   private ownedPool: OwnedPostgresPool | undefined;
-  private closing: Promise<void> | undefined;
+  /** Set by `_close`; only `ensureSchema` (not a base-class method) reads it. */
+  private closed = false;
 
   /**
    * Creates a driver over an injected pool. Does no I/O.
@@ -313,36 +311,39 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     this.schema = this.names.schema;
     this.table = this.names.table;
     this.qualifiedTable = this.names.qualifiedTable;
-    this.ttl = validateTtl(checked.ttl);
     if (this.ttl !== undefined && this.ttl > POSTGRES_MAX_TTL) {
       throw this._error(StorageDriverErrorCode.CONFIG, `ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
     }
     this.pool = checked.pool;
     this.secrets = injectedPoolSecrets(checked.pool);
+    this.clockInjected = checked.clock !== undefined;
     const t = this.qualifiedTable;
     this.sql = {
       // Rows arrive sorted by key (no lock-order deadlocks between concurrent batches). A dedup
-      // hit only ever moves expires_at later (NULL = never); data is never rewritten.
+      // hit only moves last_referenced forward; data, size and created_at are never rewritten.
+      // The conflicting row is locked even when the WHERE skips the update, so a conditional
+      // delete (FOR UPDATE SKIP LOCKED) never removes a row a store is re-referencing.
       store: [
-        `INSERT INTO ${t} AS existing (key, data, size, expires_at)`,
+        `INSERT INTO ${t} AS existing (key, data, size, created_at, last_referenced)`,
         'SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
-        "  now() + $5::bigint * interval '1 millisecond'",
+        '  coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now())',
         'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
-        'ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at',
-        'WHERE existing.expires_at IS NOT NULL',
-        '  AND (EXCLUDED.expires_at IS NULL OR EXCLUDED.expires_at > existing.expires_at)',
+        'ON CONFLICT (key) DO UPDATE SET last_referenced = EXCLUDED.last_referenced',
+        'WHERE existing.last_referenced < EXCLUDED.last_referenced',
       ].join('\n'),
       retrieve: `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`,
-      deleteExpired: [
-        'WITH doomed AS (',
-        `  SELECT key FROM ${t} WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        '), deleted AS (',
-        `  DELETE FROM ${t} AS target USING doomed`,
-        '  WHERE target.key = doomed.key AND target.expires_at < now()',
-        '  RETURNING target.size',
-        ')',
-        'SELECT count(*)::integer AS deleted, coalesce(sum(size), 0)::bigint AS bytes FROM deleted',
-      ].join('\n'),
+    };
+    this.lifecycle = {
+      table: t,
+      run: (signal, query) => this.withClient(signal, (client) => client.query(query)),
+      locate: (key) => {
+        try {
+          return this._parseClaim({ key }, 0);
+        } catch {
+          return undefined; // a row written by hand, not by a driver: not listed
+        }
+      },
+      error: (code, message) => this._error(code, message),
     };
   }
 
@@ -397,50 +398,55 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   }
 
   /**
-   * Creates the schema (unless `public`), the payload table and its expiry index if they do not
-   * exist. Idempotent and safe to run from several processes at once: when anything is missing
-   * it runs the DDL in one transaction under a transaction-scoped advisory lock
-   * (`pg_advisory_xact_lock(POSTGRES_SCHEMA_LOCK_ID, hashtext('"schema"."table"'))`), and retries
-   * once if a CREATE outside that lock races it. When everything exists it runs one catalog
-   * query and no DDL; an existing schema is never re-created (`CREATE SCHEMA IF NOT EXISTS` would
-   * need `CREATE` on the database), so a role with `CREATE` on a provisioned schema suffices.
-   * Never called implicitly: `store`/`retrieve` run no DDL. The same DDL is available as
-   * {@link schemaSql} for migration tools.
+   * Creates the schema (unless `public`), the payload table and its `last_referenced` index if
+   * they do not exist, and upgrades a table created by an earlier release in place (adds
+   * `last_referenced`, whose value for existing rows is the time of the upgrade, and its index;
+   * see {@link schemaUpgradeStatements}). Idempotent and safe to run from several processes at
+   * once: the catalogs are checked first, and when anything is missing the DDL runs under a
+   * transaction-scoped advisory lock
+   * (`pg_advisory_xact_lock(POSTGRES_SCHEMA_LOCK_ID, hashtext('"schema"."table"'))`), re-checked
+   * once the lock is held, in two short transactions: the table and column (catalog-only), then
+   * the index (its build blocks writes, not reads). A CREATE outside that lock racing it is
+   * retried once. When everything exists it runs one catalog query and no DDL; an existing schema
+   * is never re-created (`CREATE SCHEMA IF NOT EXISTS` would need `CREATE` on the database), so a
+   * role with `CREATE` on a provisioned schema suffices. An index left invalid by a failed
+   * `CREATE INDEX CONCURRENTLY` is rebuilt. Never called implicitly: `store`/`retrieve` run no
+   * DDL. The same DDL is available as {@link schemaSql} and {@link schemaUpgradeSql} for
+   * migration tools.
    *
    * @throws StorageDriverError `E_CONFIG` (no privilege to create, authentication, driver
    *   closed), `E_BACKEND` (connection failures), `E_ABORTED` if `signal` fires.
    */
   async ensureSchema(options: PostgresEnsureSchemaOptions = {}): Promise<void> {
     const signal = options.signal;
+    if (this.closed) {
+      throw this._error(StorageDriverErrorCode.CONFIG, 'ensureSchema failed: the driver is closed', {
+        retryable: false,
+      });
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         await this.withClient(signal, async (client) => {
-          const found = await client.query({
-            text: [
-              'SELECT to_regclass($1) IS NOT NULL AS has_table, to_regclass($2) IS NOT NULL AS has_index,',
-              '  to_regnamespace($3) IS NOT NULL AS has_schema',
-            ].join('\n'),
-            values: [this.names.qualifiedTable, this.names.qualifiedExpiryIndex, `"${this.names.schema}"`],
-          });
-          const row = found.rows[0] as { has_table?: boolean; has_index?: boolean; has_schema?: boolean } | undefined;
-          if (row?.has_table === true && row.has_index === true) return;
-          throwIfAborted(signal, this.name);
-          // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
-          // which a role allowed to create tables only in its provisioned schema does not have.
-          const statements = schemaStatements(this.names).filter(
-            (statement) => row?.has_schema !== true || !statement.startsWith('CREATE SCHEMA'),
-          );
-          await client.query({ text: 'BEGIN' });
-          try {
-            await client.query({
-              text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
-              values: [POSTGRES_SCHEMA_LOCK_ID, this.names.qualifiedTable],
-            });
-            for (const statement of statements) await client.query({ text: statement });
-            await client.query({ text: 'COMMIT' });
-          } catch (e) {
-            await client.query({ text: 'ROLLBACK' }).catch(() => {});
-            throw e;
+          const found = ensureSchemaStatements(this.names, await this.inspectSchema(client));
+          if (found.definitions.length === 0 && found.index.length === 0) return;
+          // Table and column first (catalog-only DDL under a short ACCESS EXCLUSIVE lock), then
+          // the index in a transaction of its own, so its build blocks writes but not reads.
+          for (const step of ['definitions', 'index'] as const) {
+            throwIfAborted(signal, this.name);
+            await client.query({ text: 'BEGIN' });
+            try {
+              await client.query({
+                text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
+                values: [POSTGRES_SCHEMA_LOCK_ID, this.names.qualifiedTable],
+              });
+              // Another process may have done it while this one waited for the lock.
+              const todo = ensureSchemaStatements(this.names, await this.inspectSchema(client))[step];
+              for (const statement of todo) await client.query({ text: statement });
+              await client.query({ text: 'COMMIT' });
+            } catch (e) {
+              await client.query({ text: 'ROLLBACK' }).catch(() => {});
+              throw e;
+            }
           }
         });
         return;
@@ -449,76 +455,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
         if (attempt === 0 && state !== undefined && DDL_RACE_SQLSTATES.has(state)) continue;
         throw this.wrap(e, 'ensureSchema', signal);
       }
-    }
-  }
-
-  /**
-   * Deletes rows whose `expires_at` is in the past (server clock), `batchSize` rows per
-   * statement, each statement its own short transaction, until a batch finds fewer than
-   * `batchSize` rows or `maxBatches` statements ran. Rows are picked with `FOR UPDATE SKIP
-   * LOCKED`, so several processes can sweep at once without blocking each other or a store that
-   * is extending a row's expiry; a row re-stored meanwhile (later `expires_at`) is kept. Uses the
-   * partial index on `expires_at`. Errors are thrown, never swallowed; batches committed before
-   * an error or abort stay deleted. Run it on a schedule (cron, a Kubernetes CronJob, a worker
-   * timer) and let autovacuum reclaim the space.
-   *
-   * @throws StorageDriverError `E_CONFIG` if `batchSize` is not an integer in 1–100000 or
-   *   `maxBatches` is not a positive integer or `Infinity` (or the table is missing);
-   *   `E_BACKEND` on connection or statement failures (a statement timeout is retryable);
-   *   `E_ABORTED` if `signal` fires (checked while waiting for a connection and between batches).
-   */
-  async deleteExpired(options: PostgresDeleteExpiredOptions = {}): Promise<PostgresDeleteExpiredResult> {
-    const batchSize = options.batchSize ?? POSTGRES_DEFAULT_DELETE_BATCH_SIZE;
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > POSTGRES_MAX_DELETE_BATCH_SIZE) {
-      throw this._error(
-        StorageDriverErrorCode.CONFIG,
-        `batchSize must be an integer between 1 and ${POSTGRES_MAX_DELETE_BATCH_SIZE}, got ${String(batchSize)}`,
-      );
-    }
-    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
-    if (maxBatches !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxBatches) || maxBatches < 1)) {
-      throw this._error(
-        StorageDriverErrorCode.CONFIG,
-        `maxBatches must be a positive integer or Infinity, got ${String(maxBatches)}`,
-      );
-    }
-    const signal = options.signal;
-    const result: PostgresDeleteExpiredResult = { deleted: 0, deletedBytes: 0, batches: 0, more: false };
-    try {
-      await this.withClient(signal, async (client) => {
-        while (result.batches < maxBatches) {
-          throwIfAborted(signal, this.name);
-          const r = await client.query({ text: this.sql.deleteExpired, values: [batchSize] });
-          const row = r.rows[0] as { deleted?: unknown; bytes?: unknown } | undefined;
-          const deleted = Number(row?.deleted ?? 0);
-          result.batches++;
-          result.deleted += deleted;
-          result.deletedBytes += Number(row?.bytes ?? 0);
-          if (deleted < batchSize) return;
-        }
-        result.more = true;
-      });
-    } catch (e) {
-      throw this.wrap(e, 'deleteExpired', signal);
-    }
-    return result;
-  }
-
-  /**
-   * Ends the pool if the driver created it (`fromConnectionString`); afterwards every call fails
-   * with `E_CONFIG`. For an injected pool it does nothing: the pool belongs to the caller.
-   * Idempotent.
-   *
-   * @throws StorageDriverError `E_BACKEND` if ending the pool fails.
-   */
-  async close(): Promise<void> {
-    const pool = this.ownedPool;
-    if (pool === undefined) return;
-    this.closing ??= pool.end();
-    try {
-      await this.closing;
-    } catch (e) {
-      throw this.wrap(e, 'close', undefined);
     }
   }
 
@@ -580,12 +516,70 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return keys.map((k) => found.get(k));
   }
 
+  /** Last-referenced times are exact (every store sets them); a batch is one statement. */
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'exact', batchedWrites: true };
+  }
+
+  /**
+   * Pages through the table by key, 1,000 rows a `SELECT` (a connection per page, released before
+   * the page is yielded), filtered by `query.prefix` (`starts_with`, an index range on a
+   * `COLLATE "C"` key) and `query.referencedBefore` (`last_referenced < $n`) in SQL.
+   */
+  protected override _list(query: ListQuery): AsyncIterable<ListedObject> {
+    return listRows(this.lifecycle, query);
+  }
+
+  /**
+   * One statement per 1,000 keys: `DELETE … WHERE key = ANY($1) RETURNING key`; with
+   * `referencedBefore`, only rows still last referenced before it, locked `FOR UPDATE SKIP LOCKED`
+   * (a row a concurrent store holds is kept), in a statement that also tells `kept` from `missing`.
+   */
+  protected override _delete(
+    entries: DeleteEntry[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    return deleteRows(
+      this.lifecycle,
+      entries.map((e) => e.location.key),
+      options.referencedBefore,
+      op.signal,
+    );
+  }
+
+  /** Ends the pool if the driver created it (`fromConnectionString`); an injected pool is left alone. */
+  protected override async _close(): Promise<void> {
+    this.closed = true;
+    await this.ownedPool?.end();
+  }
+
   /** Classifies `pg` errors (see `wrapPostgresError`); never exposes the connection password. */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
     return wrapPostgresError(error, op.kind, this.name, this.secrets);
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** One catalog query: what of the schema, table, column and index exists. */
+  private async inspectSchema(client: PostgresPoolClient): Promise<PostgresSchemaState> {
+    const r = await client.query({
+      text: [
+        'SELECT to_regnamespace($3) IS NOT NULL AS has_schema, to_regclass($1) IS NOT NULL AS has_table,',
+        '  EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1)',
+        "    AND attname = 'last_referenced' AND NOT attisdropped) AS has_column,",
+        '  (SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($2)) AS index_valid',
+      ].join('\n'),
+      values: [this.names.qualifiedTable, this.names.qualifiedLastReferencedIndex, `"${this.names.schema}"`],
+    });
+    const row = (r.rows[0] ?? {}) as Record<string, unknown>;
+    return {
+      hasSchema: row['has_schema'] === true,
+      hasTable: row['has_table'] === true,
+      hasColumn: row['has_column'] === true,
+      indexValid: typeof row['index_valid'] === 'boolean' ? row['index_valid'] : undefined,
+    };
+  }
 
   private storeQuery(items: StoreItem<StorageLocation>[]): PostgresQueryConfig {
     const keys: string[] = [];
@@ -601,7 +595,9 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     // One binary parameter for all payload bytes (a bytea[] would travel as hex text, twice the size).
     const data =
       items.length === 1 ? asBuffer((items[0] as StoreItem).bytes) : Buffer.concat(items.map((i) => i.bytes));
-    return { text: this.sql.store, values: [keys, data, starts, lengths, this.ttl ?? null] };
+    // The injected clock's time, or NULL for the server's now() (one clock for every writer).
+    const at = this.clockInjected ? new Date(this._now()) : null;
+    return { text: this.sql.store, values: [keys, data, starts, lengths, at] };
   }
 
   private wrap(error: unknown, what: string, signal: AbortSignal | undefined): StorageDriverError {
@@ -623,7 +619,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     signal: AbortSignal | undefined,
     fn: (client: PostgresPoolClient) => Promise<T>,
   ): Promise<T> {
-    if (this.closing !== undefined) throw this._error(StorageDriverErrorCode.CONFIG, 'the driver is closed');
     throwIfAborted(signal, this.name);
     let pending: Promise<PostgresPoolClient>;
     try {

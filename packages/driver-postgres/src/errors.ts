@@ -12,7 +12,10 @@ import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from
 const CONFIG_SQLSTATES: ReadonlyMap<string, string> = new Map([
   ['42P01', 'the payload table does not exist: run ensureSchema() or apply schemaSql() with your migrations'],
   ['3F000', 'the schema does not exist: run ensureSchema() or apply schemaSql() with your migrations'],
-  ['42703', 'the payload table lacks a column the driver needs: compare it with schemaSql()'],
+  [
+    '42703',
+    'the payload table lacks a column the driver needs: a table created by an earlier release is upgraded by ensureSchema() or schemaUpgradeSql()',
+  ],
   ['42501', 'the database role lacks a privilege (on the payload table, its schema or the database)'],
   ['28000', 'the server rejected the connection (authentication)'],
   ['28P01', 'the server rejected the connection (authentication)'],

@@ -1,27 +1,25 @@
 /**
  * `@x/storage-driver-postgres`: a PostgreSQL storage driver for Temporal External Storage
- * (claim-check pattern): one SQL statement per batch, integrity checks, TTL with batched,
- * concurrent-safe expiry sweeps.
+ * (claim-check pattern): one SQL statement per batch, integrity checks, and the lifecycle contract
+ * (a `last_referenced` column every store refreshes, keyset-paginated listing, batched
+ * concurrent-safe deletes and expiry sweeps).
  *
  * @packageDocumentation
  */
 export {
-  POSTGRES_DEFAULT_DELETE_BATCH_SIZE,
   POSTGRES_DRIVER_DEFAULT_NAME,
   POSTGRES_DRIVER_TYPE,
-  POSTGRES_MAX_DELETE_BATCH_SIZE,
   POSTGRES_MAX_PAYLOAD_SIZE_LIMIT,
   POSTGRES_MAX_STATEMENT_BYTES,
   POSTGRES_MAX_TTL,
   POSTGRES_SCHEMA_LOCK_ID,
   type PostgresConnectionStringOptions,
-  type PostgresDeleteExpiredOptions,
-  type PostgresDeleteExpiredResult,
   type PostgresEnsureSchemaOptions,
   PostgresStorageDriver,
   type PostgresStorageDriverOptions,
 } from './driver';
 export { scrubSecrets, wrapPostgresError } from './errors';
+export { POSTGRES_LIFECYCLE_BATCH_SIZE } from './lifecycle';
 export type {
   OwnedPostgresPool,
   PostgresOwnedPoolConfig,
@@ -38,6 +36,10 @@ export {
   type PostgresTableName,
   type ResolvedPostgresTable,
   resolvePostgresTable,
+  schemaCleanupSql,
+  schemaCleanupStatements,
   schemaSql,
   schemaStatements,
+  schemaUpgradeSql,
+  schemaUpgradeStatements,
 } from './schema';

@@ -12,8 +12,9 @@ export const POSTGRES_DEFAULT_TABLE = 'temporal_payloads';
 /** Longest accepted schema name (PostgreSQL's identifier limit, `NAMEDATALEN - 1`). */
 export const POSTGRES_MAX_SCHEMA_LENGTH = 63;
 /**
- * Longest accepted table name: 63 minus the `_expires_at_idx` suffix of the expiry index, so the
- * index name is never silently truncated by the server.
+ * Longest accepted table name: 63 minus the 15 characters of the longest index-name suffix
+ * (`_expires_at_idx`, the index of tables created by earlier releases; `_last_ref_idx` is shorter),
+ * so no index name is ever silently truncated by the server.
  */
 export const POSTGRES_MAX_TABLE_LENGTH = 48;
 
@@ -34,12 +35,17 @@ export interface ResolvedPostgresTable {
   readonly schema: string;
   /** Table name as given (validated). */
   readonly table: string;
-  /** Name of the expiry index: `<table>_expires_at_idx`. */
-  readonly expiryIndex: string;
+  /** Name of the index on `last_referenced`: `<table>_last_ref_idx`. */
+  readonly lastReferencedIndex: string;
   /** `"schema"."table"`, ready to splice into SQL. */
   readonly qualifiedTable: string;
-  /** `"schema"."<table>_expires_at_idx"`, ready to splice into SQL. */
-  readonly qualifiedExpiryIndex: string;
+  /** `"schema"."<table>_last_ref_idx"`, ready to splice into SQL. */
+  readonly qualifiedLastReferencedIndex: string;
+  /**
+   * `"schema"."<table>_expires_at_idx"`: the expiry index of tables created by earlier releases,
+   * which {@link schemaCleanupStatements} drops.
+   */
+  readonly qualifiedLegacyExpiryIndex: string;
 }
 
 function validateIdentifier(value: unknown, what: 'schema' | 'table', maxLength: number): string {
@@ -74,20 +80,28 @@ export function resolvePostgresTable(name: PostgresTableName = {}): ResolvedPost
   }
   const schema = validateIdentifier(name.schema ?? POSTGRES_DEFAULT_SCHEMA, 'schema', POSTGRES_MAX_SCHEMA_LENGTH);
   const table = validateIdentifier(name.table ?? POSTGRES_DEFAULT_TABLE, 'table', POSTGRES_MAX_TABLE_LENGTH);
-  const expiryIndex = `${table}_expires_at_idx`;
+  const lastReferencedIndex = `${table}_last_ref_idx`;
   return {
     schema,
     table,
-    expiryIndex,
+    lastReferencedIndex,
     qualifiedTable: `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`,
-    qualifiedExpiryIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(expiryIndex)}`,
+    qualifiedLastReferencedIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(lastReferencedIndex)}`,
+    qualifiedLegacyExpiryIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_expires_at_idx`)}`,
   };
 }
 
 /**
- * The DDL statements of the payload table, in order: the schema (unless it is `public`), the
- * table, and a partial index on `expires_at` that makes expiry sweeps cheap. Every statement is
- * idempotent (`IF NOT EXISTS`).
+ * The DDL statements of a new payload table, in order: the schema (unless it is `public`), the
+ * table, and the index on `last_referenced` that makes expiry sweeps cheap. Every statement is
+ * idempotent (`IF NOT EXISTS`). For a table created by an earlier release (with `expires_at` and
+ * no `last_referenced`) use {@link schemaUpgradeStatements}; `CREATE TABLE IF NOT EXISTS` leaves an
+ * existing table as it is.
+ *
+ * Columns: `key text COLLATE "C" PRIMARY KEY` (the storage key; byte order, so a key-prefix listing
+ * is an index range), `data bytea` (the serialized Payload), `size integer` (bytes),
+ * `created_at timestamptz` (first store), `last_referenced timestamptz` (latest store that
+ * returned a claim for the row: first write or dedup hit).
  *
  * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
  */
@@ -98,24 +112,74 @@ export function schemaStatements(name: PostgresTableName = {}): string[] {
   statements.push(
     [
       `CREATE TABLE IF NOT EXISTS ${t.qualifiedTable} (`,
-      '  key text PRIMARY KEY,',
+      '  key text COLLATE "C" PRIMARY KEY,',
       '  data bytea NOT NULL,',
       '  size integer NOT NULL,',
       '  created_at timestamptz NOT NULL DEFAULT now(),',
-      '  expires_at timestamptz',
+      '  last_referenced timestamptz NOT NULL DEFAULT now()',
       ')',
     ].join('\n'),
-    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(t.expiryIndex)} ON ${t.qualifiedTable} (expires_at) WHERE expires_at IS NOT NULL`,
+    lastReferencedIndexStatement(t),
   );
   return statements;
 }
 
 /**
- * The DDL of the payload table as one SQL script (statements separated by `;`), for migration
- * tools. Columns: `key text PRIMARY KEY` (the claim key), `data bytea` (the serialized Payload),
- * `size integer` (bytes), `created_at timestamptz`, `expires_at timestamptz` (NULL = never), plus
- * the partial index `<table>_expires_at_idx`. Equivalent to what
- * {@link PostgresStorageDriver.ensureSchema} runs.
+ * The statements that upgrade a payload table created by an earlier release (`key`, `data`,
+ * `size`, `created_at`, `expires_at`) in place, in order; idempotent, and no-ops on a table made
+ * by {@link schemaStatements}:
+ *
+ * 1. `ALTER TABLE … ADD COLUMN IF NOT EXISTS last_referenced timestamptz NOT NULL DEFAULT now()`:
+ *    catalog-only (PostgreSQL ≥ 11 stores the default once, no table rewrite); every existing row
+ *    reads the time of the upgrade, so no row becomes deletable before a full `olderThan` has
+ *    passed after it. The default stays, so rows inserted by a process still running an earlier
+ *    release during a rolling upgrade get the time of their insert.
+ * 2. `CREATE INDEX IF NOT EXISTS "<table>_last_ref_idx" … (last_referenced)`: blocks writes to the
+ *    table while the index builds (about a second per million rows); on a large table create it
+ *    yourself first with `CREATE INDEX CONCURRENTLY` (see the README).
+ *
+ * `expires_at` and its index stay (processes still running an earlier release write them) until
+ * you run {@link schemaCleanupStatements}. The `key` column keeps its collation.
+ *
+ * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
+ */
+export function schemaUpgradeStatements(name: PostgresTableName = {}): string[] {
+  const t = resolvePostgresTable(name);
+  return [
+    `ALTER TABLE ${t.qualifiedTable} ADD COLUMN IF NOT EXISTS last_referenced timestamptz NOT NULL DEFAULT now()`,
+    lastReferencedIndexStatement(t),
+  ];
+}
+
+/**
+ * The statements that remove what earlier releases needed and this one does not: the
+ * `<table>_expires_at_idx` index and the `expires_at` column. Run them once no process of an
+ * earlier release writes to the table any more (their stores name `expires_at`). Idempotent;
+ * never run by {@link PostgresStorageDriver.ensureSchema}.
+ *
+ * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
+ */
+export function schemaCleanupStatements(name: PostgresTableName = {}): string[] {
+  const t = resolvePostgresTable(name);
+  return [
+    `DROP INDEX IF EXISTS ${t.qualifiedLegacyExpiryIndex}`,
+    `ALTER TABLE ${t.qualifiedTable} DROP COLUMN IF EXISTS expires_at`,
+  ];
+}
+
+function lastReferencedIndexStatement(t: ResolvedPostgresTable): string {
+  return `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(t.lastReferencedIndex)} ON ${t.qualifiedTable} (last_referenced)`;
+}
+
+/** Joins statements into one script. */
+function script(statements: string[]): string {
+  return `${statements.join(';\n\n')};\n`;
+}
+
+/**
+ * The DDL of a new payload table ({@link schemaStatements}) as one SQL script (statements
+ * separated by `;`), for migration tools. Equivalent to what
+ * {@link PostgresStorageDriver.ensureSchema} runs when the table does not exist.
  *
  * @example
  * ```ts
@@ -124,5 +188,72 @@ export function schemaStatements(name: PostgresTableName = {}): string[] {
  * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
  */
 export function schemaSql(name: PostgresTableName = {}): string {
-  return `${schemaStatements(name).join(';\n\n')};\n`;
+  return script(schemaStatements(name));
+}
+
+/**
+ * {@link schemaUpgradeStatements} as one SQL script, for migration tools: upgrades a table created
+ * by an earlier release in place. Equivalent to what {@link PostgresStorageDriver.ensureSchema}
+ * runs when the table lacks `last_referenced` or its index.
+ *
+ * @example
+ * ```ts
+ * fs.writeFileSync('migrations/002_temporal_payloads_last_referenced.sql', schemaUpgradeSql({ schema: 'temporal' }));
+ * ```
+ * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
+ */
+export function schemaUpgradeSql(name: PostgresTableName = {}): string {
+  return script(schemaUpgradeStatements(name));
+}
+
+/**
+ * {@link schemaCleanupStatements} as one SQL script: drops `expires_at` and its index once no
+ * process of an earlier release writes to the table.
+ *
+ * @throws StorageDriverError `E_CONFIG` if `schema` or `table` is not a valid identifier.
+ */
+export function schemaCleanupSql(name: PostgresTableName = {}): string {
+  return script(schemaCleanupStatements(name));
+}
+
+/** What {@link PostgresStorageDriver.ensureSchema} found in the catalogs. */
+export interface PostgresSchemaState {
+  /** The schema exists. */
+  readonly hasSchema: boolean;
+  /** The table exists. */
+  readonly hasTable: boolean;
+  /** The table has a `last_referenced` column. */
+  readonly hasColumn: boolean;
+  /** `true`/`false`: the `last_referenced` index exists and is valid/invalid; `undefined`: no index. */
+  readonly indexValid: boolean | undefined;
+}
+
+/**
+ * What {@link PostgresStorageDriver.ensureSchema} runs for a catalog state, in two transactions:
+ * `definitions` — the schema (if missing), the table (new shape) and the `last_referenced` column
+ * (for a table of an earlier release), all catalog-only; `index` — the `last_referenced` index,
+ * after dropping one left invalid by a failed `CREATE INDEX CONCURRENTLY`. Empty where nothing is
+ * missing.
+ *
+ * @internal
+ */
+export function ensureSchemaStatements(
+  t: ResolvedPostgresTable,
+  state: PostgresSchemaState,
+): { definitions: string[]; index: string[] } {
+  const fresh = schemaStatements(t);
+  const [addColumn, createIndex] = schemaUpgradeStatements(t) as [string, string];
+  const definitions: string[] = [];
+  if (!state.hasTable || !state.hasColumn) {
+    // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists, which
+    // a role allowed to create tables only in its provisioned schema does not have.
+    if (!state.hasSchema && t.schema !== POSTGRES_DEFAULT_SCHEMA) definitions.push(fresh[0] as string);
+    definitions.push(fresh.at(-2) as string, addColumn); // CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT EXISTS
+  }
+  const index: string[] = [];
+  if (state.indexValid !== true) {
+    if (state.indexValid === false) index.push(`DROP INDEX IF EXISTS ${t.qualifiedLastReferencedIndex}`);
+    index.push(createIndex);
+  }
+  return { definitions, index };
 }

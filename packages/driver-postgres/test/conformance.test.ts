@@ -1,4 +1,4 @@
-/** The shared conformance suite against the shared PostgreSQL, one schema per driver. */
+/** The shared conformance suite (lifecycle group included) against the shared PostgreSQL, one schema per driver. */
 import { afterAll, afterEach, beforeEach, describe, it } from '@jest/globals';
 import { StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import { runStorageDriverConformance } from '@x/storage-driver-test-suite';
@@ -31,8 +31,19 @@ runStorageDriverConformance(
       schemas.delete(driver);
       for (const s of list) await dropSchema(pool, s);
     },
-    capabilities: { batchedWrites: true },
+    capabilities: {
+      batchedWrites: true,
+      lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' },
+      clock: true,
+    },
     hooks: {
+      async age(driver, claims, ms) {
+        await pool.query(
+          `UPDATE ${driver.qualifiedTable} SET last_referenced = last_referenced - $2::bigint * interval '1 millisecond'
+            WHERE key = ANY($1::text[])`,
+          [claims.map((c) => c.claimData['key']), ms],
+        );
+      },
       async corrupt(driver, claim) {
         await pool.query(
           `UPDATE ${driver.qualifiedTable}

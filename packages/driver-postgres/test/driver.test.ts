@@ -1,8 +1,8 @@
-/** Options, schema, one statement per batch, TTL semantics and hostile claims on the shared server. */
+/** Options, schema, one statement per batch, last-referenced times and hostile claims on the shared server. */
 
 import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import {
   defaultPayloadConverter,
   ExternalStorage,
@@ -26,12 +26,13 @@ import {
   diffCalls,
   dropSchema,
   errorCode,
-  expiresAt,
   makeDriver,
   makePool,
   meteredPool,
   POSTGRES_URL,
   payload,
+  rowTimes,
+  serverNow,
   statementCalls,
   text,
   uniqueSchema,
@@ -135,30 +136,31 @@ describe('options', () => {
 });
 
 describe('schema', () => {
-  it('schemaSql is the DDL ensureSchema runs, with the documented columns and expiry index', async () => {
+  it('schemaSql is the DDL ensureSchema runs, with the documented columns and last_referenced index', async () => {
     const sql = schemaSql({ schema, table: 'payloads' });
     expect(sql).toContain(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     expect(sql).toContain(`CREATE TABLE IF NOT EXISTS "${schema}"."payloads"`);
     expect(sql).toContain(
-      `CREATE INDEX IF NOT EXISTS "payloads_expires_at_idx" ON "${schema}"."payloads" (expires_at)`,
+      `CREATE INDEX IF NOT EXISTS "payloads_last_ref_idx" ON "${schema}"."payloads" (last_referenced)`,
     );
+    expect(sql).not.toContain('expires_at');
     expect(schemaSql()).not.toContain('CREATE SCHEMA');
     // Running the script as a migration tool would, then ensureSchema, is a no-op second time.
     await pool.query(sql);
     await pool.query(sql);
     const d = new PostgresStorageDriver({ pool, schema, table: 'payloads' });
     await d.ensureSchema();
-    const cols = await pool.query<{ column_name: string; data_type: string; is_nullable: string }>(
-      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+    const cols = await pool.query<{ column_name: string; data_type: string; is_nullable: string; c: string | null }>(
+      `SELECT column_name, data_type, is_nullable, collation_name AS c FROM information_schema.columns
         WHERE table_schema = $1 AND table_name = 'payloads' ORDER BY ordinal_position`,
       [schema],
     );
-    expect(cols.rows.map((c) => `${c.column_name}:${c.data_type}:${c.is_nullable}`)).toEqual([
-      'key:text:NO',
-      'data:bytea:NO',
-      'size:integer:NO',
-      'created_at:timestamp with time zone:NO',
-      'expires_at:timestamp with time zone:YES',
+    expect(cols.rows.map((c) => `${c.column_name}:${c.data_type}:${c.is_nullable}:${c.c ?? ''}`)).toEqual([
+      'key:text:NO:C', // byte order: a key-prefix listing is an index range
+      'data:bytea:NO:',
+      'size:integer:NO:',
+      'created_at:timestamp with time zone:NO:',
+      'last_referenced:timestamp with time zone:NO:',
     ]);
     const claims = await d.store({}, [payload('after migration')]);
     expect(text((await d.retrieve({}, claims))[0])).toBe('after migration');
@@ -262,54 +264,88 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
   });
 });
 
-describe('TTL', () => {
-  it('expires_at is now + ttl (server clock); without ttl it is NULL (never)', async () => {
+describe('last_referenced', () => {
+  it("every store records the server's now() (no clock option); the clock option's time when given", async () => {
     const d = await makeDriver(pool, schema, { ttl: 3_600_000 });
-    const forever = new PostgresStorageDriver({ pool, schema });
-    const [c1] = await d.store({}, [payload('ttl')]);
-    const [c2] = await forever.store({}, [payload('forever')]);
-    const now = (await pool.query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now.getTime() ?? 0;
-    const e1 = (await expiresAt(pool, d, c1?.claimData.key ?? '')) ?? 0;
-    expect(Math.abs(e1 - (now + 3_600_000))).toBeLessThan(60_000);
-    expect(await expiresAt(pool, d, c2?.claimData.key ?? '')).toBeNull();
+    const before = await serverNow(pool);
+    const [c1] = await d.store({}, [payload('server clock')]);
+    const after = await serverNow(pool);
+    const t1 = await rowTimes(pool, d, c1?.claimData.key ?? '');
+    expect(t1.lastReferenced).toBeGreaterThanOrEqual(before - 1);
+    expect(t1.lastReferenced).toBeLessThanOrEqual(after + 1);
+    expect(t1.createdAt).toBe(t1.lastReferenced);
+    // The server's clock, not this process's: with Date.now() years off, the row still records now().
+    const skewed = jest.spyOn(Date, 'now').mockReturnValue(Date.UTC(1999, 0, 1));
+    let c3: StorageDriverClaim | undefined;
+    try {
+      [c3] = await new PostgresStorageDriver({ pool, schema }).store({}, [payload('process clock skewed')]);
+    } finally {
+      skewed.mockRestore();
+    }
+    expect((await rowTimes(pool, d, c3?.claimData.key ?? '')).lastReferenced).toBeGreaterThanOrEqual(before - 1);
+    // An injected clock far from the server's: its time is what the row records.
+    let clock = Date.UTC(2001, 0, 2, 3, 4, 5, 678);
+    const clocked = new PostgresStorageDriver({ pool, schema, clock: () => clock });
+    const [c2] = await clocked.store({}, [payload('injected clock')]);
+    expect(await rowTimes(pool, d, c2?.claimData.key ?? '')).toEqual({ lastReferenced: clock, createdAt: clock });
+    clock += 60_000;
+    await clocked.store({}, [payload('injected clock')]);
+    expect(await rowTimes(pool, d, c2?.claimData.key ?? '')).toEqual({
+      lastReferenced: clock,
+      createdAt: clock - 60_000,
+    });
   });
 
-  it('a dedup hit extends expires_at to now + ttl, never shortens it, never rewrites data; NULL wins', async () => {
-    const short = await makeDriver(pool, schema, { ttl: 60_000 });
-    const long = new PostgresStorageDriver({ pool, schema, ttl: 7 * 24 * 3_600_000 });
-    const forever = new PostgresStorageDriver({ pool, schema });
-    const [claim] = await short.store({}, [payload('shared')]);
+  it('a dedup hit refreshes last_referenced and rewrites nothing else: corrupt bytes, size and created_at stay', async () => {
+    const d = await makeDriver(pool, schema, { ttl: 60_000 });
+    const [claim] = await d.store({}, [payload('shared')]);
     const key = claim?.claimData.key ?? '';
-    const first = (await expiresAt(pool, short, key)) ?? 0;
-    await long.store({}, [payload('shared')]);
-    const extended = (await expiresAt(pool, short, key)) ?? 0;
-    expect(extended - first).toBeGreaterThan(6 * 24 * 3_600_000);
-    await short.store({}, [payload('shared')]); // would be earlier: kept
-    expect(await expiresAt(pool, short, key)).toBe(extended);
-    // An expired row re-stored gets a fresh expiry.
+    // Age the row and corrupt it in place: a store that rewrote data (or size, or created_at) from
+    // the payload it was given would repair what is checked below.
     await pool.query(
-      `UPDATE ${short.qualifiedTable} SET expires_at = now() - interval '1 day', created_at = now() - interval '2 days' WHERE key = $1`,
+      `UPDATE ${d.qualifiedTable}
+          SET last_referenced = now() - interval '2 days', created_at = now() - interval '3 days',
+              data = set_byte(data, length(data) - 1, get_byte(data, length(data) - 1) # 255), size = size + 1000
+        WHERE key = $1`,
       [key],
     );
-    await short.store({}, [payload('shared')]);
-    expect(((await expiresAt(pool, short, key)) ?? 0) > Date.now()).toBe(true);
-    // No data rewrite: created_at and the xmin-independent bytes stay; only expires_at moved.
-    const row = await pool.query(
-      `SELECT created_at < now() - interval '1 day' AS old FROM ${short.qualifiedTable} WHERE key = $1`,
-      [key],
-    );
-    expect(row.rows[0].old).toBe(true);
-    await forever.store({}, [payload('shared')]); // no TTL = never: extends to NULL
-    expect(await expiresAt(pool, short, key)).toBeNull();
-    await short.store({}, [payload('shared')]); // never shortened back
-    expect(await expiresAt(pool, short, key)).toBeNull();
+    const read = async () =>
+      (
+        await pool.query<{ data: Buffer; size: number; created_at: Date }>(
+          `SELECT data, size, created_at FROM ${d.qualifiedTable} WHERE key = $1`,
+          [key],
+        )
+      ).rows[0];
+    const corrupt = await read();
+    const before = await serverNow(pool);
+    const [again] = await d.store({}, [payload('shared')]); // a dedup hit
+    expect(again).toEqual(claim);
+    const after = await read();
+    expect(after?.data.equals(corrupt?.data ?? Buffer.alloc(0))).toBe(true); // the corrupt bytes, not the payload's
+    expect(after?.size).toBe(corrupt?.size);
+    expect(after?.created_at.getTime()).toBe(corrupt?.created_at.getTime());
+    expect((await rowTimes(pool, d, key)).lastReferenced).toBeGreaterThanOrEqual(before - 1);
+    // The row was not rewritten, so it still fails the claim's check.
+    expect(await errorCode(() => d.retrieve({}, [claim as StorageDriverClaim]))).toBe('E_INTEGRITY');
   });
 
-  it('a row past its expiry that was not swept yet is still returned', async () => {
+  it('a dedup hit never moves last_referenced back (a later time already recorded wins)', async () => {
+    const d = await makeDriver(pool, schema);
+    const [claim] = await d.store({}, [payload('ahead')]);
+    const key = claim?.claimData.key ?? '';
+    await pool.query(`UPDATE ${d.qualifiedTable} SET last_referenced = now() + interval '1 day' WHERE key = $1`, [key]);
+    const ahead = (await rowTimes(pool, d, key)).lastReferenced;
+    await d.store({}, [payload('ahead')]);
+    expect((await rowTimes(pool, d, key)).lastReferenced).toBe(ahead);
+  });
+
+  it('a row older than the ttl that was not swept yet is still returned (nothing expires by itself)', async () => {
     const d = await makeDriver(pool, schema, { ttl: 1000 });
     const claims = await d.store({}, [payload('stale but here')]);
-    await pool.query(`UPDATE ${d.qualifiedTable} SET expires_at = now() - interval '1 hour'`);
+    await pool.query(`UPDATE ${d.qualifiedTable} SET last_referenced = now() - interval '1 hour'`);
     expect(text((await d.retrieve({}, claims))[0])).toBe('stale but here');
+    expect(d.capabilities).toMatchObject({ expiry: 'sweep', lastReferenced: 'exact', batchedWrites: true });
+    expect(new PostgresStorageDriver({ pool }).capabilities.expiry).toBe('none');
   });
 });
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-core';
-import { countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
+import { countPresentExact } from '@x/storage-driver-test-suite';
 import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
 import {
@@ -17,6 +17,7 @@ import {
   countRows,
   dropSchema,
   errorCode,
+  expectedClaims,
   makeDriver,
   makePool,
   POSTGRES_URL,
@@ -175,7 +176,7 @@ describe('exhausted pool', () => {
         const ac = new AbortController();
         const retrieving = captureStorageDriverError(() => driver.retrieve({ abortSignal: ac.signal }, claims));
         const storing = captureStorageDriverError(() => driver.store({ abortSignal: ac.signal }, [payload('never')]));
-        const sweeping = captureStorageDriverError(() => driver.deleteExpired({ signal: ac.signal }));
+        const sweeping = captureStorageDriverError(() => driver.deleteExpired({ olderThan: 1000, signal: ac.signal }));
         const ensuring = captureStorageDriverError(() => driver.ensureSchema({ signal: ac.signal }));
         // All four queue for the held connection (polled: no fixed sleep racing a loaded machine).
         for (let i = 0; i < 500 && small.waitingCount < 4; i++) await new Promise((r) => setTimeout(r, 10));
@@ -280,7 +281,7 @@ describe('owned pool and secrets', () => {
     ].join('\n');
   }
 
-  it('fromConnectionString owns its pool: works, close() ends it (idempotent), later calls are E_CONFIG', async () => {
+  it('fromConnectionString owns its pool: works, close() ends it (idempotent); later calls are E_CONFIG, an injected pool stays open', async () => {
     const driver = PostgresStorageDriver.fromConnectionString(POSTGRES_URL, {
       schema,
       ttl: 60_000,
@@ -290,13 +291,19 @@ describe('owned pool and secrets', () => {
     await driver.ensureSchema();
     const claims = await driver.store({}, [payload('owned')]);
     expect(text((await driver.retrieve({}, claims))[0])).toBe('owned');
+    const owned = driver.pool as Pool;
     await driver.close();
     await driver.close();
+    expect(owned.ending).toBe(true);
     expect(await errorCode(() => driver.retrieve({}, claims))).toBe('E_CONFIG');
-    // close() of a driver over an injected pool leaves the pool alone.
+    expect(await errorCode(() => driver.ensureSchema())).toBe('E_CONFIG');
+    // close() of a driver over an injected pool closes the driver, never the pool.
     const injected = new PostgresStorageDriver({ pool, schema });
     await injected.close();
-    expect(text((await injected.retrieve({}, claims))[0])).toBe('owned');
+    expect(await errorCode(() => injected.retrieve({}, claims))).toBe('E_CONFIG');
+    expect(await errorCode(() => injected.ensureSchema())).toBe('E_CONFIG');
+    expect(pool.ending).toBe(false);
+    expect(text((await new PostgresStorageDriver({ pool, schema }).retrieve({}, claims))[0])).toBe('owned');
   });
 
   it('the password never appears in errors, even when the server or pg echo it', async () => {
@@ -315,7 +322,8 @@ describe('owned pool and secrets', () => {
         expect(err.code).toBe(code);
         expect(exposed(err)).not.toContain(password);
         expect(exposed(err)).not.toContain(`${password}-wrong`);
-        const sweepErr = await captureStorageDriverError(() => driver.deleteExpired());
+        const sweepErr = await captureStorageDriverError(() => driver.deleteExpired({ olderThan: 1 }));
+        expect(sweepErr.code).toBe(code); // it reached the server, as the store did
         expect(exposed(sweepErr)).not.toContain(password);
       } finally {
         await driver.close();
@@ -476,7 +484,7 @@ describe('server restart (private PostgreSQL)', () => {
       const more = await driver.store({}, [payload('after restart')]);
       const back = await driver.retrieve({}, [...(claims as StorageDriverClaim[]), ...more]);
       expect(back.map(text)).toEqual(['survives the restart', 'after restart']);
-      expect(await driver.deleteExpired()).toMatchObject({ deleted: 0 });
+      expect(await driver.deleteExpired()).toMatchObject({ removed: 0, errors: [] });
     } finally {
       await driver.close();
     }

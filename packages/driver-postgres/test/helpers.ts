@@ -1,6 +1,12 @@
 /** Shared helpers for the driver-postgres tests: the shared server, isolated schemas, payloads. */
 import { randomBytes } from 'node:crypto';
-import { type Payload, StorageDriverClaim, type StorageDriverErrorCode } from '@x/storage-driver-core';
+import {
+  type Payload,
+  StorageDriverClaim,
+  type StorageDriverErrorCode,
+  type StoreItem,
+  sha256Hex,
+} from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Pool, type PoolConfig } from 'pg';
 import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
@@ -37,6 +43,23 @@ export async function makeDriver(
   return driver;
 }
 
+/** A driver whose store computes claims and writes nothing. */
+class DryRunDriver extends PostgresStorageDriver {
+  protected override async _putIfAbsent(_items: StoreItem[]): Promise<void> {}
+}
+
+/**
+ * The claims `driver.store({}, payloads)` would return, computed without writing anything (a
+ * twin of the driver whose write is a no-op). The suite's `expectedClaims` builds its twin with
+ * `Object.create(driver)`, which core's private (`#`) fields reject.
+ */
+export function expectedClaims(driver: PostgresStorageDriver, payloads: Payload[]): Promise<StorageDriverClaim[]> {
+  return new DryRunDriver({ pool: driver.pool, schema: driver.schema, table: driver.table, name: driver.name }).store(
+    {},
+    payloads,
+  );
+}
+
 /** Number of rows of the driver's table. */
 export async function countRows(pool: Pool, driver: PostgresStorageDriver): Promise<number> {
   const r = await pool.query<{ n: number }>(`SELECT count(*)::integer AS n FROM ${driver.qualifiedTable}`);
@@ -64,15 +87,57 @@ export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriv
   return (await captureStorageDriverError(fn)).code;
 }
 
-/** `expires_at` of a row, in ms since the epoch (`null` = never). */
-export async function expiresAt(pool: Pool, driver: PostgresStorageDriver, key: string): Promise<number | null> {
-  const r = await pool.query<{ e: Date | null }>(
-    `SELECT expires_at AS e FROM ${driver.qualifiedTable} WHERE key = $1`,
+/** `last_referenced` and `created_at` of a row, in ms since the epoch. */
+export async function rowTimes(
+  pool: Pool,
+  driver: PostgresStorageDriver,
+  key: string,
+): Promise<{ lastReferenced: number; createdAt: number }> {
+  const r = await pool.query<{ l: Date; c: Date }>(
+    `SELECT last_referenced AS l, created_at AS c FROM ${driver.qualifiedTable} WHERE key = $1`,
     [key],
   );
-  if (r.rows.length === 0) throw new Error(`no row for ${key}`);
-  const e = r.rows[0]?.e ?? null;
-  return e === null ? null : e.getTime();
+  const row = r.rows[0];
+  if (row === undefined) throw new Error(`no row for ${key}`);
+  return { lastReferenced: row.l.getTime(), createdAt: row.c.getTime() };
+}
+
+/** The server's clock, in ms since the epoch (`clock_timestamp()`, not the transaction's `now()`). */
+export async function serverNow(pool: Pool): Promise<number> {
+  const r = await pool.query<{ t: Date }>('SELECT clock_timestamp() AS t');
+  return r.rows[0]?.t.getTime() ?? Number.NaN;
+}
+
+/**
+ * Inserts `n` rows with valid storage keys `v0/ns/<namespace>/d/sha256/<sha256 of tag-i>` of `size`
+ * bytes, last referenced `age` (an SQL interval) ago. Returns nothing; the keys are reproducible
+ * with {@link seededKey}.
+ */
+export async function seedRows(
+  pool: Pool,
+  driver: PostgresStorageDriver,
+  options: { n: number; namespace: string; age?: string; tag?: string; size?: number },
+): Promise<void> {
+  const { n, namespace, age = '0 seconds', tag = namespace, size = 10 } = options;
+  await pool.query(
+    `INSERT INTO ${driver.qualifiedTable} (key, data, size, last_referenced)
+     SELECT 'v0/ns/' || $1 || '/d/sha256/' || encode(sha256(convert_to($2 || '-' || g, 'UTF8')), 'hex'),
+            decode(repeat('ab', $3), 'hex'), $3, now() - $4::interval
+       FROM generate_series(1, $5) g`,
+    [namespace, tag, size, age, n],
+  );
+}
+
+/** The key {@link seedRows} wrote for row `i` (1-based). */
+export function seededKey(namespace: string, i: number, tag = namespace): string {
+  return `v0/ns/${namespace}/d/sha256/${sha256Hex(new TextEncoder().encode(`${tag}-${i}`))}`;
+}
+
+/** Everything an async iterable yields. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
 }
 
 /**
@@ -115,6 +180,21 @@ export async function statementCalls(pool: Pool, role: string): Promise<Map<stri
     [role],
   );
   return new Map(r.rows.map((row) => [row.verb, Number(row.calls)]));
+}
+
+/**
+ * Calls and rows returned (or affected) per statement of `role`, grouped by their first word, as
+ * {@link statementCalls}: `{ calls, rows }`.
+ */
+export async function statementStats(pool: Pool, role: string): Promise<Map<string, { calls: number; rows: number }>> {
+  const r = await pool.query<{ verb: string; calls: string; rows: string }>(
+    `SELECT upper(split_part(ltrim(query), ' ', 1)) AS verb, sum(calls)::bigint AS calls, sum(rows)::bigint AS rows
+       FROM pg_stat_statements
+      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+      GROUP BY 1`,
+    [role],
+  );
+  return new Map(r.rows.map((row) => [row.verb, { calls: Number(row.calls), rows: Number(row.rows) }]));
 }
 
 /** Per-verb difference `after - before`, omitting zeros. */
