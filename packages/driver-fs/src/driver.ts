@@ -3,39 +3,46 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
-import {
-  type FileHandle,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  opendir,
-  realpath,
-  rename,
-  rmdir,
-  unlink,
-} from 'node:fs/promises';
+import { type FileHandle, link, lstat, lutimes, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
   displayKey,
   isStorageDriverError,
+  type ListedObject,
+  type ListQuery,
   mapBounded,
   requireClaimField,
+  type StorageDriverCapabilities,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
   throwIfAborted,
   validateConcurrency,
-  validateTtl,
 } from '@x/storage-driver-core';
-import { keyToStoragePath, storagePathToKey } from './paths';
+import {
+  errnoCode,
+  isInside,
+  isMissing,
+  LINK_UNSUPPORTED_CODES,
+  MAX_PUT_ATTEMPTS,
+  mkdirs,
+  tempFileName,
+} from './fsutil';
+import {
+  deletePayloadFile,
+  FS_TMP_DIR,
+  removeEmptyDirectories,
+  removeStaleTempFiles,
+  walkPayloadFiles,
+} from './lifecycle';
+import { keyToStoragePath, prefixDirectory } from './paths';
 
 /** `type` of {@link FsStorageDriver}. */
 export const FS_DRIVER_TYPE = 'local.fsdriver';
@@ -43,10 +50,6 @@ export const FS_DRIVER_TYPE = 'local.fsdriver';
 export const FS_DRIVER_DEFAULT_NAME = 'fs';
 /** Default number of files read or written in parallel per batch. */
 export const FS_DRIVER_DEFAULT_CONCURRENCY = 8;
-/** Directory under the root holding in-flight temporary files. */
-export const FS_TMP_DIR = '.tmp';
-/** Age after which `sweep` removes leftover temporary files (crashed writers): one hour. */
-export const FS_TEMP_FILE_MAX_AGE = 60 * 60 * 1000;
 /** Longest accepted `root`, in bytes (keeps `root` + the longest stored path below `PATH_MAX`). */
 export const FS_MAX_ROOT_BYTES = 2048;
 
@@ -71,12 +74,20 @@ export interface FsStorageDriverOptions extends ContentAddressedStorageDriverOpt
    */
   maxPayloadSize?: number;
   /**
-   * Lifetime of a stored payload in milliseconds, counted from its last store (a store of an
-   * already-present payload refreshes its mtime). Used by {@link FsStorageDriver.sweep} as the
-   * default `olderThan`; nothing expires without a sweep. Choose it longer than your longest
-   * workflow run plus the namespace retention period. Default: none (payloads are kept forever).
+   * Lifetime of a stored payload in milliseconds, counted from its last reference (the last store
+   * that returned a claim for it: a store of an already-present payload refreshes its mtime).
+   * The default `olderThan` of `deleteExpired`; nothing expires until `deleteExpired` runs (a
+   * cron job, `x-storage sweep`). Choose it longer than your longest workflow run plus the
+   * namespace retention period. A positive integer. Default: none (payloads are kept forever).
    */
   ttl?: number;
+  /**
+   * The clock (milliseconds since the epoch) for the last-referenced times the driver records:
+   * with one, every new file's and every refreshed file's mtime is set from it explicitly (one
+   * more `futimes` per new file); without one, new files keep the mtime the kernel gives them.
+   * `list({ olderThan })` and `deleteExpired` measure ages from it. For tests. Default: `Date.now`.
+   */
+  clock?: () => number;
   /** Files read or written in parallel per `store`/`retrieve` call (1–10000). Default: 8. */
   concurrency?: number;
 }
@@ -91,75 +102,6 @@ export interface FsStorageLocation extends StorageLocation {
   readonly path: string;
 }
 
-/** Options of {@link FsStorageDriver.sweep}. */
-export interface FsSweepOptions {
-  /**
-   * Remove payloads whose mtime (time of the last store) is more than this many milliseconds in
-   * the past. A non-negative integer. Default: the driver's `ttl`.
-   */
-  olderThan?: number;
-  /** Stops the sweep between files; the sweep then rejects with `E_ABORTED`. */
-  signal?: AbortSignal;
-  /** Report what would be removed without removing anything. Default: `false`. */
-  dryRun?: boolean;
-}
-
-/** One payload file removed (or, in a dry run, that would be removed) by a sweep. */
-export interface FsSweepRemovedEntry {
-  /**
-   * The storage key of the payload (as in claims), or `null` for over-long keys stored at a
-   * folded path, whose key cannot be recovered from the path.
-   */
-  key: string | null;
-  /** Path of the file relative to the root, `/`-separated. */
-  path: string;
-  /** Size of the file in bytes. */
-  size: number;
-  /** Last store time of the payload. */
-  mtime: Date;
-}
-
-/** A file or directory a sweep could not process; the sweep carries on with the rest. */
-export interface FsSweepError {
-  /** Path relative to the root, `/`-separated. */
-  path: string;
-  /** The errno code (`EACCES`, ...), when there is one. */
-  code: string | undefined;
-  /** What failed. */
-  message: string;
-}
-
-/** What {@link FsStorageDriver.sweep} did. */
-export interface FsSweepResult {
-  /** Whether this was a dry run (nothing removed). */
-  dryRun: boolean;
-  /** Payloads last stored before this instant were removed. */
-  cutoff: Date;
-  /** Payload files examined. */
-  scanned: number;
-  /** Payload files removed (in a dry run: that would be removed). */
-  removed: FsSweepRemovedEntry[];
-  /** Total size of `removed`, in bytes. */
-  removedBytes: number;
-  /** Empty directories removed. */
-  removedDirectories: number;
-  /** Leftover temporary files (older than one hour) removed from `.tmp`. */
-  removedTempFiles: number;
-  /** Files and symlinks under `v0/` that the driver never writes; left alone. */
-  skipped: number;
-  /** Per-file failures; the sweep continues past them. */
-  errors: FsSweepError[];
-}
-
-/** State of one sweep run. */
-interface SweepRun {
-  readonly result: FsSweepResult;
-  readonly cutoff: number;
-  readonly tempCutoff: number;
-  readonly dryRun: boolean;
-  readonly signal: AbortSignal | undefined;
-}
-
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fsConstants.O_NONBLOCK ?? 0;
 /** Read-only, never through a symlink, never blocking on a FIFO planted at a payload path. */
@@ -167,12 +109,6 @@ const OPEN_EXISTING = fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 
 /** Delay before the one re-read of a payload that was missing (see `readOne`). */
 const MISSING_RETRY_DELAY_MS = 20;
-
-/** Names of the temp files the driver writes in `.tmp` (the only files its sweep deletes there). */
-const TEMP_FILE_NAME = /^(?:put|sweep)-\d+-[0-9a-f]{24}$/;
-
-/** Retries of the mkdir+link loop when a concurrent sweep keeps removing an empty directory. */
-const MAX_PUT_ATTEMPTS = 8;
 
 /** errno codes of transient failures: retrying later may succeed. */
 const TRANSIENT_CODES: ReadonlySet<string> = new Set([
@@ -191,28 +127,8 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 ]);
 /** errno codes of permanent refusals: fix the configuration (permissions, mount options). */
 const CONFIG_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
-/** errno codes of `link()` on filesystems without hard links; the driver then uses `rename()`. */
-const LINK_UNSUPPORTED_CODES: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
 /** errno codes of `fsync` on a directory where the filesystem does not support it. */
 const DIR_SYNC_IGNORED_CODES: ReadonlySet<string> = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EBADF']);
-
-function errnoCode(error: unknown): string | undefined {
-  if (isStorageDriverError(error)) return undefined;
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function isMissing(error: unknown): boolean {
-  const code = errnoCode(error);
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-function isInside(parent: string, child: string): boolean {
-  if (child === parent) return true;
-  const prefix = parent.endsWith(path.sep) ? parent : parent + path.sep;
-  return child.startsWith(prefix);
-}
 
 function invalidOption(message: string): StorageDriverError {
   return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
@@ -249,14 +165,19 @@ function checkOptions(options: unknown): FsStorageDriverOptions {
  * - Claims carry only `key` (relative, never the root) plus `hash_algorithm`/`hash_value`; they
  *   are untrusted: keys are parsed strictly, mapped inside the root, and read without following
  *   symlinks out of it.
- * - Lifecycle: a file's mtime is the time of its last store (a dedup hit refreshes it);
- *   {@link FsStorageDriver.sweep} removes files older than `ttl`.
+ * - Lifecycle (DESIGN §8): a file's mtime is its last-referenced time (a dedup hit refreshes
+ *   it); `list` walks `<root>/v0` as a stream, `delete` and `deleteExpired` remove files (a
+ *   conditional delete is race-free against concurrent stores), `deleteExpired` also removes
+ *   the temporary files of crashed writers. See the base class for the methods.
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (retryable for `ENOSPC`, `EIO`,
  * `EMFILE`, `EAGAIN`, `EBUSY` and similar), `E_CONFIG` (`EACCES`, `EPERM`, `EROFS`);
- * `retrieve` additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`. API misuse
- * (non-array arguments) throws `TypeError`.
+ * `retrieve` additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`; `list`,
+ * `delete` and `deleteExpired` throw `E_CONFIG` when `<root>/v0` or `<root>/.tmp` is a symlink
+ * or not a directory, or the tree cannot be read (`EACCES`…), and report per-file failures of
+ * deletes in `errors`. After `close()` every call throws `E_CONFIG`. API misuse (non-array
+ * arguments) throws `TypeError`.
  *
  * @example
  * ```ts
@@ -269,8 +190,6 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   readonly type = FS_DRIVER_TYPE;
   /** Absolute, normalised root directory. */
   readonly root: string;
-  /** Payload lifetime in milliseconds used by `sweep`, or `undefined` (no default expiry). */
-  readonly ttl: number | undefined;
   /** Files read or written in parallel per call. */
   readonly concurrency: number;
 
@@ -278,18 +197,20 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   /** Last resolved real path of the root (for error messages only; checks resolve it anew). */
   private rootRealResolved: string | undefined;
   private linkUnsupported = false;
+  /** A `clock` was given: new files get their mtime from it explicitly. */
+  private readonly explicitTimes: boolean;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `root` is missing, not
-   *   absolute, contains NUL or is longer than 2048 bytes, or `name`, `maxPayloadSize`, `ttl`
-   *   or `concurrency` is invalid.
+   *   absolute, contains NUL or is longer than 2048 bytes, or `name`, `maxPayloadSize`, `ttl`,
+   *   `clock` or `concurrency` is invalid.
    */
   constructor(options: FsStorageDriverOptions) {
     const checked = checkOptions(options);
     super(FS_DRIVER_DEFAULT_NAME, checked);
     this.root = path.resolve(checked.root);
     this.tmpDir = path.join(this.root, FS_TMP_DIR);
-    this.ttl = validateTtl(checked.ttl);
+    this.explicitTimes = checked.clock !== undefined;
     this.concurrency = validateConcurrency(checked.concurrency, FS_DRIVER_DEFAULT_CONCURRENCY);
   }
 
@@ -300,69 +221,6 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    */
   pathForKey(key: string): string {
     return path.join(this.root, ...keyToStoragePath(key).split('/'));
-  }
-
-  /**
-   * Removes payloads whose last store is older than `olderThan` (default: `ttl`) milliseconds,
-   * then the directories this leaves empty, and temporary files older than one hour left by
-   * crashed writers. Walks only `<root>/v0` and `<root>/.tmp`, never follows symlinks, and
-   * leaves files the driver never writes alone.
-   *
-   * Safe to run while other processes store: a store refreshes the mtime of a payload it finds
-   * already present, and a payload that is refreshed between the sweep's check and its removal
-   * is put back (the file is first moved into `.tmp`, re-checked, then deleted or restored).
-   * A sweep with `olderThan` above a few seconds therefore never removes a payload whose store
-   * has just returned. Per-file failures are collected in `errors`; the sweep continues.
-   *
-   * @throws StorageDriverError `E_CONFIG` if neither `olderThan` nor `ttl` is set, or `olderThan`
-   *   is not a non-negative integer, or the root cannot be accessed (`EACCES`/`EPERM`/`EROFS`);
-   *   `E_BACKEND` if the root cannot be read for another reason; `E_ABORTED` if `signal` fires.
-   *   Failures on single files are collected in `errors` instead.
-   */
-  async sweep(options: FsSweepOptions = {}): Promise<FsSweepResult> {
-    const olderThan = options.olderThan ?? this.ttl;
-    if (olderThan === undefined) {
-      throw this._error(StorageDriverErrorCode.CONFIG, 'sweep needs olderThan or a driver ttl');
-    }
-    if (typeof olderThan !== 'number' || !Number.isSafeInteger(olderThan) || olderThan < 0) {
-      throw this._error(
-        StorageDriverErrorCode.CONFIG,
-        `olderThan must be a non-negative integer number of milliseconds, got ${String(olderThan)}`,
-      );
-    }
-    const signal = options.signal;
-    const dryRun = options.dryRun === true;
-    const now = Date.now();
-    const cutoff = now - olderThan;
-    const result: FsSweepResult = {
-      dryRun,
-      cutoff: new Date(cutoff),
-      scanned: 0,
-      removed: [],
-      removedBytes: 0,
-      removedDirectories: 0,
-      removedTempFiles: 0,
-      skipped: 0,
-      errors: [],
-    };
-    throwIfAborted(signal, this.name);
-    try {
-      await lstat(this.root);
-    } catch (e) {
-      if (isMissing(e)) return result;
-      throw this.wrapFsError(e, 'sweep');
-    }
-    try {
-      // Never walk (or delete inside) a `.tmp` or `v0` that is a symlink planted in the root.
-      if (dryRun) await this.checkOwnDirectories(true);
-      else await this.prepareRoot();
-    } catch (e) {
-      throw this.wrapFsError(e, 'sweep');
-    }
-    const run: SweepRun = { result, cutoff, tempCutoff: now - FS_TEMP_FILE_MAX_AGE, dryRun, signal };
-    await this.sweepTemp(run);
-    await this.sweepTree(run, path.join(this.root, 'v0'), 'v0', true);
-    return result;
   }
 
   /** Claim fields: `{ key }` (the base adds the hash fields). */
@@ -443,6 +301,126 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     return this.wrapFsError(error, op.kind);
   }
 
+  // --- lifecycle hooks (the walk, deletes and housekeeping are in ./lifecycle) ----------------
+
+  /** Last-referenced times are exact: every store that returns a claim sets the file's mtime. */
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'exact' };
+  }
+
+  /**
+   * Streams the payload files under `<root>/v0` (from the directory a key prefix fixes), with
+   * bounded memory; `.tmp` is never entered, symlinks never followed, foreign files skipped. A
+   * missing root lists nothing and creates nothing.
+   *
+   * @throws (from the iterator) `E_CONFIG` when `<root>/v0` or `<root>/.tmp` is a symlink or not
+   *   a directory, or a directory cannot be read (`EACCES`…); `E_BACKEND` for other I/O errors
+   */
+  protected override async *_list(query: ListQuery): AsyncIterable<ListedObject<FsStorageLocation>> {
+    const start = prefixDirectory(query.prefix);
+    if (start === undefined) return; // no stored key can start with the prefix
+    let rootReal: string;
+    try {
+      rootReal = await this.realRoot();
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw e;
+    }
+    await this.checkOwnDirectories(true);
+    if (start !== 'v0') {
+      // The directory of a prefix: never through a symlinked directory (the walk below never
+      // follows one either).
+      const expected = path.join(rootReal, ...start.split('/'));
+      const real = await realpath(expected).catch((e: unknown) => {
+        if (isMissing(e)) return undefined;
+        throw e;
+      });
+      if (real !== expected) return;
+    }
+    const files = walkPayloadFiles({
+      root: this.root,
+      start,
+      prefix: query.prefix,
+      before: query.referencedBefore?.getTime(),
+      signal: query.signal,
+    });
+    for await (const f of files) {
+      yield {
+        location: { key: f.key, relativePath: f.relativePath, path: f.path },
+        key: f.key,
+        size: f.size,
+        lastReferenced: new Date(f.mtimeMs),
+      };
+    }
+  }
+
+  /**
+   * Deletes payload files, at most `concurrency` at a time (see `deletePayloadFile`: conditional
+   * deletes go through a quarantine in `.tmp` and put back a file a store refreshed), then the
+   * directories that became empty. A missing root: every entry is `missing`, nothing is created.
+   */
+  protected override async _delete(
+    entries: DeleteEntry<FsStorageLocation>[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    try {
+      await this.realRoot();
+    } catch (e) {
+      if (isMissing(e)) return entries.map(() => 'missing');
+      throw e;
+    }
+    const cutoff = options.referencedBefore?.getTime();
+    // A conditional delete needs `.tmp` (recreated if an operator removed it); both check that
+    // `.tmp` and `v0` are real directories.
+    let rootReal: string;
+    if (cutoff === undefined) {
+      await this.checkOwnDirectories(true);
+      rootReal = await this.realRoot();
+    } else rootReal = await this.prepareRoot();
+    const ctx = {
+      rootReal,
+      directories: new Map<string, Promise<string>>(),
+      cutoff,
+      fail: (error: unknown, key: string, context?: string) => {
+        const { code, message, retryable } = this.wrapFsError(error, 'delete');
+        const text = context === undefined ? message : `${displayKey(key)}: ${context}: ${message}`;
+        return this._error(code, text, { key, cause: error, retryable });
+      },
+      refuse: (key: string, why: string) =>
+        this._error(StorageDriverErrorCode.INVALID_CLAIM, `${displayKey(key)} ${why}`, { key }),
+    };
+    const outcomes = await mapBounded(
+      entries,
+      this.concurrency,
+      (entry) => deletePayloadFile(ctx, entry.location),
+      op.signal,
+      this.name,
+    );
+    await removeEmptyDirectories(
+      rootReal,
+      entries.filter((_, i) => outcomes[i] === 'deleted').map((e) => path.posix.dirname(e.location.relativePath)),
+    );
+    return outcomes;
+  }
+
+  /**
+   * Removes the temporary files crashed writers left in `.tmp` (older than
+   * `FS_TEMP_FILE_MAX_AGE`); nothing in a dry run, nothing in a missing root.
+   */
+  protected override async _housekeeping(options: { readonly dryRun: boolean }, op: BackendOperation): Promise<void> {
+    try {
+      await this.realRoot();
+    } catch (e) {
+      if (isMissing(e)) return;
+      throw e;
+    }
+    // Checked in a dry run too: a planted `.tmp` symlink is reported, not walked.
+    await this.checkOwnDirectories(true);
+    if (options.dryRun) return;
+    await removeStaleTempFiles(this.tmpDir, op.signal);
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   /** Converts an error from `fs` into a `StorageDriverError` (see `_wrapError`). */
@@ -475,30 +453,6 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     const rel = path.relative(base, p);
     if (rel === '') return '<root>';
     return `<root>/${rel.split(path.sep).join('/')}`;
-  }
-
-  /**
-   * Puts a quarantined file back at `dest` (link, or rename where hard links are unsupported),
-   * creating parent directories as needed. An existing file at `dest` (a fresh copy a store
-   * wrote meanwhile) wins.
-   */
-  private async restoreFile(from: string, dest: string): Promise<void> {
-    let tryRename = false;
-    for (let attempt = 0; ; attempt++) {
-      const viaRename = this.linkUnsupported || tryRename;
-      try {
-        if (viaRename) await rename(from, dest);
-        else await link(from, dest);
-        return;
-      } catch (e) {
-        const code = errnoCode(e);
-        if (code === 'EEXIST') return;
-        if (attempt >= MAX_PUT_ATTEMPTS) throw e;
-        if (code === 'ENOENT') await this.mkdirs(path.dirname(dest));
-        else if (!viaRename && code !== undefined && LINK_UNSUPPORTED_CODES.has(code)) tryRename = true;
-        else throw e;
-      }
-    }
   }
 
   private locationForKey(key: string, index: number | undefined): FsStorageLocation {
@@ -603,7 +557,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         }
         if (!isInside(rootReal, real)) throw outside();
         if (existing === dir) return undefined;
-        const firstCreated = await this.mkdirs(dir);
+        const firstCreated = await mkdirs(dir);
         if (!isInside(rootReal, await realpath(dir))) throw outside();
         return firstCreated;
       })();
@@ -612,22 +566,11 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     return checked;
   }
 
-  /** `mkdir -p` with mode 0o700; returns the first directory created, if any. */
-  private async mkdirs(dir: string): Promise<string | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await mkdir(dir, { recursive: true, mode: 0o700 });
-      } catch (e) {
-        // A concurrent sweep removed a parent between two steps of the recursive mkdir.
-        if (errnoCode(e) !== 'ENOENT' || attempt >= MAX_PUT_ATTEMPTS) throw e;
-      }
-    }
-  }
-
   /**
    * Reads one payload file; `undefined` if it does not exist. A miss is retried once after
-   * {@link MISSING_RETRY_DELAY_MS}: a concurrent sweep that finds a stale payload re-referenced
-   * moves it aside and puts it back within microseconds, and a reader must not fail in between.
+   * {@link MISSING_RETRY_DELAY_MS}: a concurrent conditional delete that finds a stale payload
+   * re-referenced moves it aside and puts it back within microseconds, and a reader must not fail
+   * in between.
    */
   private async readOne(
     location: FsStorageLocation,
@@ -707,15 +650,16 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * returns `present`. Returns `mismatch` if something else is there (a damaged file of another
    * size, a planted symlink), which the caller atomically replaces.
    *
-   * Path-based on purpose (`lutimes`, not `futimes` on an open descriptor): if a sweep moves the
-   * file away before the update, the update fails with ENOENT and the caller writes a fresh copy;
-   * if the update lands first, the sweep sees the fresh mtime and puts the file back.
+   * Path-based on purpose (`lutimes`, not `futimes` on an open descriptor): if a conditional
+   * delete moves the file away before the update, the update fails with ENOENT and the caller
+   * writes a fresh copy; if the update lands first, the delete sees the fresh mtime and puts the
+   * file back. The time is the driver's clock (`Date.now` unless a `clock` was given).
    */
   private async touchExisting(file: string, size: number): Promise<'present' | 'missing' | 'mismatch'> {
     try {
       const stats = await lstat(file);
       if (!stats.isFile() || stats.size !== size) return 'mismatch';
-      const now = new Date();
+      const now = new Date(this._now());
       await lutimes(file, now, now);
       return 'present';
     } catch (e) {
@@ -745,7 +689,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         if (attempt >= MAX_PUT_ATTEMPTS) {
           throw this._error(
             StorageDriverErrorCode.BACKEND,
-            `Could not store ${this.displayPath(final)}: its directory kept disappearing (concurrent sweeps?)`,
+            `Could not store ${this.displayPath(final)}: its directory kept disappearing (concurrent deletes?)`,
             { key: item.location.key },
           );
         }
@@ -767,7 +711,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
           const code = errnoCode(e);
           if (code === 'EEXIST') continue; // Someone stored the same content meanwhile: touch it.
           if (code === 'ENOENT') {
-            firstCreated = (await this.mkdirs(dir)) ?? firstCreated;
+            firstCreated = (await mkdirs(dir)) ?? firstCreated;
             continue;
           }
           if (!viaRename && code !== undefined && LINK_UNSUPPORTED_CODES.has(code)) {
@@ -783,21 +727,28 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     }
   }
 
-  /** Writes `bytes` to a fresh file in `.tmp` (mode 0o600, exclusive create), fsynced. */
+  /**
+   * Writes `bytes` to a fresh file in `.tmp` (mode 0o600, exclusive create), fsynced. With a
+   * `clock`, its mtime (kept by the `link` into place) is set from the clock.
+   */
   private async writeTemp(bytes: Uint8Array, signal: AbortSignal): Promise<string> {
-    const file = path.join(this.tmpDir, `put-${process.pid}-${randomBytes(12).toString('hex')}`);
+    const file = path.join(this.tmpDir, tempFileName('put'));
     let handle: FileHandle;
     try {
       handle = await open(file, 'wx', 0o600);
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') throw e;
-      await this.mkdirs(this.tmpDir); // Someone removed .tmp; recreate it once.
+      await mkdirs(this.tmpDir); // Someone removed .tmp; recreate it once.
       handle = await open(file, 'wx', 0o600);
     }
     let ok = false;
     try {
       await handle.writeFile(bytes);
       throwIfAborted(signal, this.name);
+      if (this.explicitTimes) {
+        const now = new Date(this._now());
+        await handle.utimes(now, now);
+      }
       await handle.sync();
       ok = true;
     } finally {
@@ -818,135 +769,6 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     }
     return dirs;
   }
-
-  // --- sweep ---------------------------------------------------------------------------------
-
-  private sweepFail(run: SweepRun, relativePath: string, error: unknown): void {
-    const wrapped = this.wrapFsError(error, 'sweep');
-    run.result.errors.push({ path: relativePath, code: errnoCode(error), message: wrapped.message });
-  }
-
-  /** Removes temporary files older than one hour (crashed writers, interrupted sweeps). */
-  private async sweepTemp(run: SweepRun): Promise<void> {
-    const dir = this.tmpDir;
-    let entries: string[];
-    try {
-      entries = await listDirectory(dir);
-    } catch (e) {
-      if (!isMissing(e)) this.sweepFail(run, FS_TMP_DIR, e);
-      return;
-    }
-    for (const name of entries) {
-      throwIfAborted(run.signal, this.name);
-      const rel = `${FS_TMP_DIR}/${name}`;
-      if (!TEMP_FILE_NAME.test(name)) {
-        run.result.skipped++; // not a file this driver writes: never delete it
-        continue;
-      }
-      const file = path.join(dir, name);
-      try {
-        const stats = await lstat(file);
-        // ctime too: a sweep's quarantine file keeps the payload's old mtime but its ctime is
-        // the time of the move, so a concurrent sweep never deletes it from under its owner.
-        if (!stats.isFile() || Math.max(stats.mtimeMs, stats.ctimeMs) >= run.tempCutoff) continue;
-        if (!run.dryRun) await unlink(file);
-        run.result.removedTempFiles++;
-      } catch (e) {
-        if (!isMissing(e)) this.sweepFail(run, rel, e);
-      }
-    }
-  }
-
-  /** Sweeps `dir` (relative path `rel`) depth-first; removes it afterwards if empty (not `v0`). */
-  private async sweepTree(run: SweepRun, dir: string, rel: string, top: boolean): Promise<void> {
-    throwIfAborted(run.signal, this.name);
-    const subdirs: string[] = [];
-    try {
-      const handle = await opendir(dir);
-      for await (const entry of handle) {
-        throwIfAborted(run.signal, this.name);
-        const childRel = `${rel}/${entry.name}`;
-        if (entry.isDirectory()) subdirs.push(entry.name);
-        else if (entry.isFile()) await this.sweepFile(run, path.join(dir, entry.name), childRel);
-        else run.result.skipped++; // symlinks, FIFOs, ...: never ours, never followed
-      }
-    } catch (e) {
-      if (isStorageDriverError(e)) throw e;
-      if (!isMissing(e)) this.sweepFail(run, rel, e);
-      return;
-    }
-    for (const name of subdirs) await this.sweepTree(run, path.join(dir, name), `${rel}/${name}`, false);
-    if (top || run.dryRun) return;
-    try {
-      await rmdir(dir);
-      run.result.removedDirectories++;
-    } catch (e) {
-      const code = errnoCode(e);
-      // Not empty (kept payloads, or a store just created a file there): fine.
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') this.sweepFail(run, rel, e);
-    }
-  }
-
-  private async sweepFile(run: SweepRun, file: string, rel: string): Promise<void> {
-    const parsed = storagePathToKey(rel);
-    if (parsed === undefined) {
-      run.result.skipped++;
-      return;
-    }
-    run.result.scanned++;
-    try {
-      const stats = await lstat(file);
-      if (!stats.isFile() || stats.mtimeMs >= run.cutoff) return;
-      if (run.dryRun) {
-        this.sweepRecord(run, parsed.key, rel, stats);
-        return;
-      }
-      const removed = await this.removeIfStale(run, file, rel);
-      if (removed !== undefined) this.sweepRecord(run, parsed.key, rel, removed);
-    } catch (e) {
-      if (isStorageDriverError(e)) throw e;
-      if (!isMissing(e)) this.sweepFail(run, rel, e);
-    }
-  }
-
-  private sweepRecord(run: SweepRun, key: string | null, rel: string, stats: Stats): void {
-    run.result.removed.push({ key, path: rel, size: stats.size, mtime: stats.mtime });
-    run.result.removedBytes += stats.size;
-  }
-
-  /**
-   * Moves `file` into `.tmp`, re-checks its mtime there, and deletes it if still stale; if a store
-   * refreshed it between the first check and the move, puts it back. Returns the stats of the
-   * removed file, or `undefined` if it was kept (or already gone).
-   */
-  private async removeIfStale(run: SweepRun, file: string, rel: string): Promise<Stats | undefined> {
-    const name = `sweep-${process.pid}-${randomBytes(12).toString('hex')}`;
-    const quarantine = path.join(this.tmpDir, name);
-    try {
-      await rename(file, quarantine);
-    } catch (e) {
-      if (isMissing(e)) return undefined;
-      throw e;
-    }
-    const stats = await lstat(quarantine);
-    if (stats.mtimeMs >= run.cutoff) {
-      try {
-        await this.restoreFile(quarantine, file);
-      } catch (e) {
-        // Very unlikely (I/O error); leave the file where an operator can find it.
-        run.result.errors.push({
-          path: rel,
-          code: errnoCode(e),
-          message: `${rel} was re-stored during the sweep but could not be put back; it is at ${FS_TMP_DIR}/${name} (move it back by hand within an hour): ${this.wrapFsError(e, 'sweep').message}`,
-        });
-        return undefined;
-      }
-      await unlink(quarantine).catch(() => {});
-      return undefined;
-    }
-    await unlink(quarantine);
-    return stats;
-  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {
@@ -954,7 +776,7 @@ async function syncDirectory(dir: string): Promise<void> {
   try {
     handle = await open(dir, fsConstants.O_RDONLY);
   } catch (e) {
-    if (isMissing(e)) return; // Swept meanwhile; nothing of ours left in it.
+    if (isMissing(e)) return; // Deleted meanwhile; nothing of ours left in it.
     throw e;
   }
   try {
@@ -965,11 +787,4 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-async function listDirectory(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  const handle = await opendir(dir);
-  for await (const entry of handle) names.push(entry.name);
-  return names;
 }

@@ -1,7 +1,7 @@
 /**
  * `@x/storage-driver-fs`: a filesystem storage driver for Temporal External Storage
- * (claim-check pattern) with atomic writes, content-addressed keys, integrity checks and a TTL
- * sweep.
+ * (claim-check pattern) with atomic writes, content-addressed keys, integrity checks and the
+ * lifecycle contract (list, delete, deleteExpired by last-referenced time).
  *
  * @packageDocumentation
  */
@@ -10,19 +10,12 @@ export {
   FS_DRIVER_DEFAULT_NAME,
   FS_DRIVER_TYPE,
   FS_MAX_ROOT_BYTES,
-  FS_TEMP_FILE_MAX_AGE,
-  FS_TMP_DIR,
   FsStorageDriver,
   type FsStorageDriverOptions,
   type FsStorageLocation,
-  type FsSweepError,
-  type FsSweepOptions,
-  type FsSweepRemovedEntry,
-  type FsSweepResult,
 } from './driver';
+export { FS_TEMP_FILE_MAX_AGE, FS_TMP_DIR } from './lifecycle';
 export {
-  FOLDED_DIR,
-  isFoldedStoragePath,
   keyToRelativePath,
   keyToStoragePath,
   MAX_DIRECT_PATH_BYTES,

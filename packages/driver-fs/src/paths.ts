@@ -18,30 +18,39 @@
  * decode unambiguously. Every component is at most 201 bytes (the limit of common filesystems
  * is 255). The mapping is injective and {@link relativePathToKey} inverts it exactly.
  *
- * The total length of a path is limited too (`PATH_MAX`, 4096 bytes on Linux, 1024 on macOS),
- * and percent-encoding can blow a 1,000-character workflow id up to 9,000 bytes. Keys whose
- * mapped path exceeds {@link MAX_DIRECT_PATH_BYTES} are therefore stored at a *folded* path,
- * `v0/~/<h[0..2]>/<h>` with `h` the SHA-256 of the key (see {@link keyToStoragePath}); no direct
- * path has a component that is exactly `~`, so folded and direct paths never collide.
+ * The total length of a path is bounded too: core writes keys of at most 1,024 characters
+ * (`MAX_STORAGE_KEY_LENGTH`; above that it writes the namespace digest key), and such a key maps
+ * to at most {@link MAX_DIRECT_PATH_BYTES} (1,044) bytes, so `root` (at most 2,048 bytes) plus
+ * the path stays below Linux's `PATH_MAX` (4,096). Every key maps to its path directly, so the
+ * key of every stored file can be read back from its path.
  *
  * @module
  */
-import { createHash } from 'node:crypto';
-import { parseStorageKey } from '@x/storage-driver-core';
+import {
+  MAX_STORAGE_KEY_LENGTH,
+  parseStorageKey,
+  StorageDriverError,
+  StorageDriverErrorCode,
+} from '@x/storage-driver-core';
 
 /** Longest key segment, in bytes, kept as a single path component. Longer ones are split. */
 export const MAX_SEGMENT_COMPONENT_BYTES = 200;
 
 /**
- * Longest relative path, in bytes, used as is. Keys whose mapped path is longer are stored at a
- * folded path (see {@link keyToStoragePath}) so that `root + path` stays below `PATH_MAX`.
+ * Longest relative path, in bytes, that any key the driver accepts maps to: the longest mapped path
+ * of a key of at most 1,024 characters (core's `MAX_STORAGE_KEY_LENGTH`), reached by a workflow
+ * key whose id is 802 characters ending in `..` (four `~` chunks and an escaped tail), with `..`
+ * as namespace and type (each `%2E%2E`) and a 126-character run id. The driver's tests compute
+ * this maximum over every key shape.
  */
-export const MAX_DIRECT_PATH_BYTES = 1024;
+export const MAX_DIRECT_PATH_BYTES = 1044;
 
-/** Name of the directory (under `v0/`) holding folded paths of over-long keys. */
-export const FOLDED_DIR = '~';
-
-const FOLDED_PATH = /^v0\/~\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
+/**
+ * Most path components (directories plus the file) of a stored path: 12 key segments and at most
+ * 4 extra `~` chunks (a 1,024-character key has at most 932 characters of ids, types and
+ * namespace). The directory walk of `list` never descends deeper.
+ */
+export const MAX_PATH_COMPONENTS = 16;
 
 function escapeComponent(s: string): string {
   if (s === '') return '%';
@@ -57,10 +66,21 @@ function unescapeComponent(s: string): string {
   return s;
 }
 
+/** The path components of one key segment (ASCII; see the module's table). */
+function segmentComponents(segment: string, out: string[]): void {
+  let i = 0;
+  while (segment.length - i > MAX_SEGMENT_COMPONENT_BYTES) {
+    out.push(`~${segment.slice(i, i + MAX_SEGMENT_COMPONENT_BYTES)}`);
+    i += MAX_SEGMENT_COMPONENT_BYTES;
+  }
+  out.push(escapeComponent(i === 0 ? segment : segment.slice(i)));
+}
+
 /**
  * Maps a storage key to its relative path (`/`-separated, no leading `/`) under the root, with
  * the reversible mapping described in this module. Every component is at most 201 bytes; the
- * path as a whole is not length-limited (see {@link keyToStoragePath} for that).
+ * path as a whole is not length-limited (see {@link keyToStoragePath} for the keys the driver
+ * accepts).
  *
  * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key (core
  *   `parseStorageKey`).
@@ -68,22 +88,15 @@ function unescapeComponent(s: string): string {
 export function keyToRelativePath(key: string): string {
   const { segments } = parseStorageKey(key);
   const out: string[] = [];
-  for (const segment of segments) {
-    // Segments are ASCII (validated above), so string length equals byte length.
-    let i = 0;
-    while (segment.length - i > MAX_SEGMENT_COMPONENT_BYTES) {
-      out.push(`~${segment.slice(i, i + MAX_SEGMENT_COMPONENT_BYTES)}`);
-      i += MAX_SEGMENT_COMPONENT_BYTES;
-    }
-    out.push(escapeComponent(i === 0 ? segment : segment.slice(i)));
-  }
+  // Segments are ASCII (validated above), so string length equals byte length.
+  for (const segment of segments) segmentComponents(segment, out);
   return out.join('/');
 }
 
 /**
  * Inverse of {@link keyToRelativePath}: returns the key stored at `relativePath`
  * (`/`-separated, relative to the root), or `undefined` if no key maps to that path (foreign
- * files, folded paths, non-canonical spellings).
+ * files, non-canonical spellings).
  */
 export function relativePathToKey(relativePath: string): string | undefined {
   if (typeof relativePath !== 'string' || relativePath.length === 0) return undefined;
@@ -108,33 +121,54 @@ export function relativePathToKey(relativePath: string): string | undefined {
 }
 
 /**
- * The relative path where the driver stores `key`: {@link keyToRelativePath} when that is at most
- * {@link MAX_DIRECT_PATH_BYTES} bytes, else the folded path `v0/~/<h[0..2]>/<h>` where `h` is the
- * lower-case hex SHA-256 of the key's UTF-8 bytes.
+ * The relative path where the driver stores `key`: {@link keyToRelativePath} of a key of at most
+ * 1,024 characters (core's `MAX_STORAGE_KEY_LENGTH`, the longest key core writes), so at most
+ * {@link MAX_DIRECT_PATH_BYTES} bytes.
  *
- * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
+ * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key or is
+ *   longer than 1,024 characters (no driver of this package writes such a key).
  */
 export function keyToStoragePath(key: string): string {
-  const direct = keyToRelativePath(key);
-  if (direct.length <= MAX_DIRECT_PATH_BYTES) return direct;
-  const h = createHash('sha256').update(key, 'utf8').digest('hex');
-  return `v0/${FOLDED_DIR}/${h.slice(0, 2)}/${h}`;
-}
-
-/** Whether `relativePath` has the shape of a folded path (see {@link keyToStoragePath}). */
-export function isFoldedStoragePath(relativePath: string): boolean {
-  const m = FOLDED_PATH.exec(relativePath);
-  return m !== null && m[2]?.startsWith(m[1] as string) === true;
+  if (typeof key === 'string' && key.length > MAX_STORAGE_KEY_LENGTH) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.INVALID_CLAIM,
+      `Invalid storage key in claim: longer than ${MAX_STORAGE_KEY_LENGTH} characters (${key.length})`,
+    );
+  }
+  const rel = keyToRelativePath(key);
+  if (rel.length > MAX_DIRECT_PATH_BYTES) {
+    // Unreachable for keys of at most 1,024 characters (proven by the tests); kept as a guard.
+    throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, 'Invalid storage key in claim: path too long');
+  }
+  return rel;
 }
 
 /**
- * Classifies a relative path found on disk: the key stored there (`key`), a folded path whose key
- * cannot be recovered from the path (`key: null`), or `undefined` for anything the driver never
- * writes (left alone by `sweep`).
+ * The key stored at `relativePath` when the driver could have written it there (the inverse of
+ * {@link keyToStoragePath}), or `undefined` for anything else (foreign files, non-canonical
+ * spellings, keys over 1,024 characters).
  */
-export function storagePathToKey(relativePath: string): { key: string | null } | undefined {
-  if (isFoldedStoragePath(relativePath)) return { key: null };
+export function storagePathToKey(relativePath: string): string | undefined {
+  if (typeof relativePath !== 'string' || relativePath.length > MAX_DIRECT_PATH_BYTES) return undefined;
   const key = relativePathToKey(relativePath);
-  if (key === undefined || keyToStoragePath(key) !== relativePath) return undefined;
-  return { key };
+  return key !== undefined && key.length <= MAX_STORAGE_KEY_LENGTH ? key : undefined;
+}
+
+/**
+ * The directory (relative to the root) under which every stored key that starts with `prefix`
+ * lives, or `undefined` when no stored key can start with it. `v0` for no prefix. The mapping
+ * is per segment, so the complete segments of the prefix (those followed by `/`) fix the
+ * directory; its incomplete last segment is left to the caller's filter.
+ */
+export function prefixDirectory(prefix: string | undefined): string | undefined {
+  if (prefix === undefined) return 'v0';
+  // Keys are printable ASCII and at most 1,024 characters long.
+  if (prefix.length > MAX_STORAGE_KEY_LENGTH || !/^[\x21-\x7e]*$/.test(prefix)) return undefined;
+  const complete = prefix.split('/');
+  complete.pop();
+  if (complete.length === 0) return 'v0/'.startsWith(prefix) ? 'v0' : undefined;
+  if (complete[0] !== 'v0') return undefined;
+  const out: string[] = [];
+  for (const segment of complete) segmentComponents(segment, out);
+  return out.join('/');
 }

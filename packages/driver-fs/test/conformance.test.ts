@@ -1,5 +1,5 @@
 /** The shared conformance suite against a real temporary directory. */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import { runStorageDriverConformance } from '@x/storage-driver-test-suite';
@@ -26,6 +26,11 @@ runStorageDriverConformance(
       }
     },
     reopen: (driver) => new FsStorageDriver({ root: driver.root, name: driver.name }),
+    capabilities: {
+      lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' },
+      // New files and dedup hits take their mtime from the clock option.
+      clock: true,
+    },
     async destroy(driver) {
       const dir = dirs.get(driver);
       dirs.delete(driver);
@@ -40,6 +45,14 @@ runStorageDriverConformance(
       },
       async remove(driver, claim) {
         await rm(driver.pathForKey(claim.claimData['key'] as string));
+      },
+      async age(driver, claims, ms) {
+        // The mtime is the last-referenced time: move it back (once per file).
+        const files = new Set(claims.map((c) => driver.pathForKey(c.claimData['key'] as string)));
+        for (const file of files) {
+          const t = new Date((await stat(file)).mtimeMs - ms);
+          await utimes(file, t, t);
+        }
       },
       async countObjects(driver) {
         return (await listFiles(path.join(driver.root, 'v0')).catch(() => [])).length;

@@ -1,19 +1,20 @@
 import { lstat, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
+  buildStorageKey,
   encodePayload,
   isStorageDriverError,
   type Payload,
   StorageDriverClaim,
   sha256Hex,
 } from '@x/storage-driver-core';
-import { FsStorageDriver, keyToStoragePath } from '../src';
+import { FsStorageDriver, keyToStoragePath, MAX_DIRECT_PATH_BYTES } from '../src';
 import {
   cleanup,
   errorCode,
-  foldedPathTarget,
   keyOf,
   listFiles,
+  longestPathTarget,
   makeDriver,
   makeTempDir,
   payload,
@@ -191,13 +192,26 @@ describe('store / retrieve', () => {
     expect(file).toBe(keyOf(claims[0]));
   });
 
-  it('stores and retrieves a 1024-character key whose mapped path is over 1024 bytes (folded path)', async () => {
+  it('stores, lists and retrieves a 1,024-character key at its direct path of MAX_DIRECT_PATH_BYTES bytes', async () => {
     const d = makeDriver(dir);
-    const claims = await d.store({ target: foldedPathTarget() }, [payload('folded')]);
+    const claims = await d.store({ target: longestPathTarget() }, [payload('longest')]);
     expect(keyOf(claims[0])).toHaveLength(1024);
-    expect(text((await d.retrieve({}, claims))[0])).toBe('"folded"');
+    expect(text((await d.retrieve({}, claims))[0])).toBe('"longest"');
     const [file] = await payloadFiles(d);
-    expect(file).toMatch(/^v0\/~\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
+    expect(file).toBe(keyToStoragePath(keyOf(claims[0])));
+    expect(file).toHaveLength(MAX_DIRECT_PATH_BYTES);
+    const listed = [];
+    for await (const o of d.list()) listed.push(o.key);
+    expect(listed).toEqual([keyOf(claims[0])]);
+  });
+
+  it('a claim whose key is longer than 1,024 characters is E_INVALID_CLAIM', async () => {
+    const d = makeDriver(dir);
+    const [claim] = await d.store({}, [payload('x')]);
+    const hash = claim?.claimData.hash_value as string;
+    const long = buildStorageKey(workflowTarget('x'.repeat(1100)), hash);
+    expect(await errorCode(() => d.retrieve({}, [withKey(claim as StorageDriverClaim, long)]))).toBe('E_INVALID_CLAIM');
+    expect(await errorCode(() => d.delete([long]))).toBe('E_INVALID_CLAIM');
   });
 
   it('accepts camelCase hash fields written by the official TS S3 driver', async () => {
@@ -241,7 +255,7 @@ describe('integrity and missing payloads', () => {
 
   it('a missing file or directory fails with E_NOT_FOUND', async () => {
     const d = makeDriver(dir);
-    const [claim] = await d.store({}, [payload('present')]);
+    await d.store({}, [payload('present')]); // the root and v0 exist
     // Well-formed claims (each key names its hash) for objects never stored.
     const zero = '0'.repeat(64);
     const claimOf = (key: string) => new StorageDriverClaim({ key, hash_algorithm: 'sha256', hash_value: zero });

@@ -5,7 +5,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  buildStorageKey,
   type Payload,
   StorageDriverClaim,
   type StorageDriverErrorCode,
@@ -44,13 +43,13 @@ export function workflowTarget(id: string, overrides: Partial<StorageDriverTarge
 }
 
 /**
- * A target whose key is exactly 1024 characters (the longest core writes in full) and whose mapped
- * path, with the `~` chunks of its 950-character id, is over `MAX_DIRECT_PATH_BYTES`: stored at a
- * folded path.
+ * A target whose key is exactly 1,024 characters (the longest core writes) and maps to the longest
+ * path any such key can (`MAX_DIRECT_PATH_BYTES`, 1,044 bytes): `..` as namespace and type (each
+ * `%2E%2E`), an id of 802 characters ending in `..` (four `~` chunks and an escaped tail) and a
+ * 126-character run id.
  */
-export function foldedPathTarget(): StorageDriverTargetInfo {
-  const base = buildStorageKey(workflowTarget('x'), '0'.repeat(64)).length;
-  return workflowTarget('x'.repeat(1 + 1024 - base));
+export function longestPathTarget(): StorageDriverTargetInfo {
+  return workflowTarget(`${'x'.repeat(800)}..`, { namespace: '..', type: '..', runId: 'r'.repeat(126) });
 }
 
 /** A claim with `key` replaced (hash fields kept). */

@@ -1,14 +1,21 @@
 import * as path from 'node:path';
-import { buildStorageKey, isStorageDriverError, type StorageDriverTargetInfo } from '@x/storage-driver-core';
 import {
-  isFoldedStoragePath,
+  buildStorageKey,
+  fitStorageKey,
+  isStorageDriverError,
+  MAX_STORAGE_KEY_LENGTH,
+  type StorageDriverTargetInfo,
+} from '@x/storage-driver-core';
+import {
   keyToRelativePath,
   keyToStoragePath,
   MAX_DIRECT_PATH_BYTES,
   relativePathToKey,
   storagePathToKey,
 } from '../src';
+import { MAX_PATH_COMPONENTS, prefixDirectory } from '../src/paths';
 import fc from './fast-check';
+import { longestPathTarget } from './helpers';
 
 const HEX = 'ab'.repeat(32);
 const ROOT = '/srv/temporal/payloads';
@@ -174,7 +181,6 @@ describe('key ↔ path mapping', () => {
       fc.property(specKey, specKey, (a, b) => {
         if (a !== b) {
           expect(keyToRelativePath(a)).not.toBe(keyToRelativePath(b));
-          expect(keyToStoragePath(a)).not.toBe(keyToStoragePath(b));
         }
       }),
       { numRuns: 500 },
@@ -195,33 +201,118 @@ describe('key ↔ path mapping', () => {
     expect(new Set(keys.map(keyToRelativePath)).size).toBe(keys.length);
   });
 
-  it('storage paths are bounded: direct below MAX_DIRECT_PATH_BYTES, folded above', () => {
+  it('every key core writes maps to its direct path, at most MAX_DIRECT_PATH_BYTES bytes and MAX_PATH_COMPONENTS components', () => {
     fc.assert(
-      fc.property(specKey, (key) => {
+      fc.property(target, sha, (t, h) => {
+        const key = fitStorageKey(t, h); // what core writes: at most 1,024 characters
         const rel = keyToStoragePath(key);
-        const direct = keyToRelativePath(key);
+        expect(rel).toBe(keyToRelativePath(key));
         expect(Buffer.byteLength(rel)).toBeLessThanOrEqual(MAX_DIRECT_PATH_BYTES);
+        expect(rel.split('/').length).toBeLessThanOrEqual(MAX_PATH_COMPONENTS);
+        expect(storagePathToKey(rel)).toBe(key);
         componentsOk(rel);
         insideRoot(rel);
-        if (direct.length <= MAX_DIRECT_PATH_BYTES) {
-          expect(rel).toBe(direct);
-          expect(storagePathToKey(rel)).toEqual({ key });
-        } else {
-          expect(isFoldedStoragePath(rel)).toBe(true);
-          expect(storagePathToKey(rel)).toEqual({ key: null });
-          expect(relativePathToKey(rel)).toBeUndefined();
-        }
       }),
       { numRuns: 500 },
     );
   });
 
-  it('folds a 10,000-character id deterministically', () => {
+  it('MAX_DIRECT_PATH_BYTES is the longest path of a key of at most 1,024 characters (every key shape, every split)', () => {
+    // A key's fixed segments map unchanged; each dynamic segment (namespace, type, id, run id) maps
+    // to components that depend only on its length and on whether its last 200-byte chunk is `.`
+    // or `..` (the only other escape is the empty segment). So the real mapping, measured on those
+    // few candidates per length, gives each segment's longest mapping, and the longest path of a
+    // shape is the best split of the characters its fixed segments leave among its segments.
+    const candidates = (n: number) =>
+      n === 0 ? [''] : ['x'.repeat(n), `${'x'.repeat(n - 1)}.`, ...(n >= 2 ? [`${'x'.repeat(n - 2)}..`] : [])];
+    const namespaceKey = (segment: string) => `v0/ns/${segment}/d/sha256/${HEX}`;
+    const longest = (n: number) =>
+      Math.max(...candidates(n).map((c) => keyToRelativePath(namespaceKey(c)).length - namespaceKey('').length));
+    const extraChunks = (n: number) => Math.max(0, Math.ceil(n / 200) - 1);
+    const noTarget = `v0/d/sha256/${HEX}`.length;
+    const namespaceFixed = namespaceKey('').length;
+    const scopedFixed = buildStorageKey(workflow('x', { namespace: 'x', type: 'x', runId: 'x' }), HEX).length - 4;
+    const perLength = Array.from({ length: MAX_STORAGE_KEY_LENGTH - namespaceFixed + 1 }, (_, n) => longest(n));
+    /** Best total of `value(n)` over `segments` segments sharing at most `budget` characters. */
+    const bestSplit = (segments: number, budget: number, value: (n: number) => number) => {
+      let best = Array.from({ length: budget + 1 }, (_, b) => (b === 0 ? 0 : Number.NEGATIVE_INFINITY));
+      for (let s = 0; s < segments; s++) {
+        const next = new Array<number>(budget + 1).fill(Number.NEGATIVE_INFINITY);
+        for (let used = 0; used <= budget; used++) {
+          if (best[used] === Number.NEGATIVE_INFINITY) continue;
+          for (let n = 0; used + n <= budget; n++) {
+            const v = (best[used] as number) + value(n);
+            if (v > (next[used + n] as number)) next[used + n] = v;
+          }
+        }
+        best = next;
+      }
+      return Math.max(...best);
+    };
+    const scopedBudget = MAX_STORAGE_KEY_LENGTH - scopedFixed;
+    const longestPath = Math.max(
+      noTarget,
+      namespaceFixed + bestSplit(1, MAX_STORAGE_KEY_LENGTH - namespaceFixed, (n) => perLength[n] as number),
+      scopedFixed + bestSplit(4, scopedBudget, (n) => perLength[n] as number),
+    );
+    expect(longestPath).toBe(MAX_DIRECT_PATH_BYTES);
+    // Components: 12 segments plus the extra chunks of the longest split.
+    expect(12 + bestSplit(4, scopedBudget, extraChunks)).toBe(MAX_PATH_COMPONENTS);
+    // The bound is reached, by a key core writes in full.
+    const key = buildStorageKey(longestPathTarget(), HEX);
+    expect(key).toHaveLength(MAX_STORAGE_KEY_LENGTH);
+    expect(fitStorageKey(longestPathTarget(), HEX)).toBe(key);
+    expect(keyToStoragePath(key)).toHaveLength(MAX_DIRECT_PATH_BYTES);
+    // …and with 200-byte chunks on every dynamic segment, the component bound too.
+    const chunky = buildStorageKey(
+      workflow('i'.repeat(201), { namespace: 'n'.repeat(201), type: 't'.repeat(201), runId: 'r'.repeat(201) }),
+      HEX,
+    );
+    expect(keyToStoragePath(chunky).split('/')).toHaveLength(MAX_PATH_COMPONENTS);
+  });
+
+  it('a key longer than 1,024 characters is E_INVALID_CLAIM (the driver never writes one)', () => {
     const key = buildStorageKey(workflow('é'.repeat(10_000)), HEX);
     expect(keyToRelativePath(key).length).toBeGreaterThan(60_000);
-    const rel = keyToStoragePath(key);
-    expect(rel).toMatch(/^v0\/~\/[0-9a-f]{2}\/[0-9a-f]{64}$/);
-    expect(keyToStoragePath(key)).toBe(rel);
+    let err: unknown;
+    try {
+      keyToStoragePath(key);
+    } catch (e) {
+      err = e;
+    }
+    expect(isStorageDriverError(err, 'E_INVALID_CLAIM')).toBe(true);
+    const base = buildStorageKey(workflow('x'), HEX).length - 1;
+    const just = buildStorageKey(workflow('x'.repeat(MAX_STORAGE_KEY_LENGTH + 1 - base)), HEX);
+    expect(just).toHaveLength(MAX_STORAGE_KEY_LENGTH + 1);
+    expect(() => keyToStoragePath(just)).toThrow(/longer than 1024/);
+    expect(storagePathToKey(keyToRelativePath(just))).toBeUndefined();
+  });
+
+  it('prefixDirectory: the directory that holds every key under a prefix', () => {
+    expect(prefixDirectory(undefined)).toBe('v0');
+    expect(prefixDirectory('')).toBe('v0');
+    expect(prefixDirectory('v')).toBe('v0');
+    expect(prefixDirectory('v0/')).toBe('v0');
+    expect(prefixDirectory('v0/ns/payments/')).toBe('v0/ns/payments');
+    expect(prefixDirectory('v0/ns/pay')).toBe('v0/ns');
+    expect(prefixDirectory('v0/ns/../wt/')).toBe('v0/ns/%2E%2E/wt');
+    expect(prefixDirectory('v0/ns//')).toBe('v0/ns/%');
+    expect(prefixDirectory(`v0/ns/${'a'.repeat(450)}/`)).toBe(
+      `v0/ns/~${'a'.repeat(200)}/~${'a'.repeat(200)}/${'a'.repeat(50)}`,
+    );
+    for (const none of ['x', 'v1/', 'V0/ns/', 'v0/ns/é/', 'v0/ns/a b/', 'v0/\0/', 'v'.repeat(2000)]) {
+      expect([none, prefixDirectory(none)]).toEqual([none, undefined]);
+    }
+    // Every key under a prefix lives under its directory.
+    fc.assert(
+      fc.property(specKey, fc.nat(), (key, cut) => {
+        if (key.length > MAX_STORAGE_KEY_LENGTH) return;
+        const prefix = key.slice(0, cut % (key.length + 1));
+        const dir = prefixDirectory(prefix) as string;
+        expect(`${keyToStoragePath(key)}/`.startsWith(`${dir}/`)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

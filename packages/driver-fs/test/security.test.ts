@@ -1,16 +1,16 @@
 /**
  * Security review: what the filesystem driver creates is private to its owner whatever the
- * process umask — directories 0o700, payload and temp files 0o600 — including folded paths of
- * over-long keys and the sweep's own moves.
+ * process umask — directories 0o700, payload and temp files 0o600 — including the longest paths
+ * and the moves of conditional deletes (quarantine and put-back).
  */
 import { stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
   cleanup,
-  foldedPathTarget,
   listDirs,
   listFiles,
+  longestPathTarget,
   makeDriver,
   makeTempDir,
   payload,
@@ -41,13 +41,13 @@ describe('file and directory modes', () => {
     const d = makeDriver(dir);
     await d.store({}, [payload('no target')]);
     await d.store({ target: workflowTarget('wf-1') }, [payload('scoped'), payload('scoped 2')]);
-    // A key over the direct-path limit is stored at a folded path (more directories).
-    await d.store({ target: foldedPathTarget() }, [payload('folded')]);
-    await d.sweep({ olderThan: 3_600_000 });
+    // The longest path a key can map to (more directories, `~` chunks).
+    await d.store({ target: longestPathTarget() }, [payload('longest')]);
+    expect((await d.deleteExpired({ olderThan: 3_600_000 })).removed).toBe(0);
     const found = await modes(d.root);
     const files = await listFiles(d.root);
     expect(files.filter((f) => f.startsWith('v0/')).length).toBe(4);
-    expect(files.some((f) => f.startsWith('v0/~/'))).toBe(true);
+    expect(files.some((f) => f.includes('/~x'))).toBe(true);
     for (const [rel, mode] of found) {
       const isFile = files.includes(rel);
       expect([rel, mode.toString(8)]).toEqual([rel, (isFile ? 0o600 : 0o700).toString(8)]);
