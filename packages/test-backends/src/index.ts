@@ -143,7 +143,7 @@ async function fsBackend(options: CreateBackendOptions): Promise<TestBackend> {
   const driver = new FsStorageDriver({ root, name: options.name, ttl: options.ttl ?? DEFAULT_TTL_MS });
   const keys = async () =>
     (await walk(root))
-      .map((rel) => storagePathToKey(rel)?.key)
+      .map((rel) => storagePathToKey(rel))
       .filter((k): k is string => typeof k === 'string')
       .sort();
   return {
