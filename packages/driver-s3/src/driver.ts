@@ -3,18 +3,23 @@
  *
  * @module
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type ContentAddressedStorageDriverOptions,
+  type DeleteEntry,
+  type DeleteOutcome,
   displayKey,
   isStorageDriverError,
+  type ListedObject,
+  type ListQuery,
   mapBounded,
   type Payload,
   readClaimData,
   readClaimHash,
   requireClaimField,
+  type StorageDriverCapabilities,
   type StorageDriverClaim,
   StorageDriverError,
   StorageDriverErrorCode,
@@ -28,12 +33,24 @@ import { classifyS3Error, isClientSideRefusal, redactSigningFields, s3ErrorName,
 import {
   bucketProblem,
   isAccessPointArn,
+  isSpecKey,
   isValidBucket,
   S3_MAX_KEY_BYTES,
   validateClaimBucket,
   validateClaimKey,
   validateKeyPrefix,
 } from './keys';
+import {
+  deleteObjects,
+  encodeTagging,
+  headObject,
+  listObjects,
+  refreshStale,
+  type S3LifecycleBackend,
+  type StoredState,
+  s3MinimumDeleteAge,
+  validateRefreshAfter,
+} from './lifecycle';
 
 /** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_TYPE = 'aws.s3driver';
@@ -43,21 +60,29 @@ export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
 export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
 /** Default {@link S3ExistenceCacheOptions.maxEntries}. */
 export const S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES = 10_000;
-/** Default {@link S3ExistenceCacheOptions.ttl}: 10 minutes. */
+/**
+ * Default {@link S3ExistenceCacheOptions.ttl}: 10 minutes (or half of `refreshAfter`, if that is
+ * shorter).
+ */
 export const S3_EXISTENCE_CACHE_DEFAULT_TTL = 10 * 60_000;
 
 /**
  * The in-process cache of objects this driver instance knows exist (it wrote them, a
  * `HeadObject`/conditional `PutObject` found them, or it retrieved and verified them under a key
- * naming their digest). Keys are content-addressed, so an object
- * that exists holds exactly the bytes a store would write: a store of a cached key sends no
- * request at all. Bounded by entries and by age, because an object can disappear behind the
- * driver's back (a lifecycle expiration, a manual delete).
+ * naming their digest), each with its `LastModified`. Keys are content-addressed, so an object
+ * that exists holds exactly the bytes a store would write: a store of a cached key that is not
+ * due for a refresh sends no request at all; one older than `refreshAfter` is looked up and
+ * refreshed as without the cache. Bounded by entries and by age, because an object can disappear
+ * behind the driver's back (a lifecycle expiration, a manual delete).
  */
 export interface S3ExistenceCacheOptions {
   /** Most keys remembered (least recently confirmed dropped first), 1–10000000. Default: 10000. */
   maxEntries?: number;
-  /** How long a key is trusted after S3 last confirmed it, in milliseconds (1 ms–1 day). Default: 600000 (10 minutes). */
+  /**
+   * How long a key is trusted after S3 last confirmed it, in milliseconds: from 1 ms to one day,
+   * and less than `refreshAfter`. Default: 600000 (10 minutes), or half of `refreshAfter` if that
+   * is shorter.
+   */
   ttl?: number;
 }
 
@@ -175,6 +200,24 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    * Requires `s3:PutObjectTagging` in addition to `s3:PutObject`. Default: none.
    */
   tags?: Readonly<Record<string, string>>;
+  /**
+   * How old (milliseconds since its `LastModified`) an existing object must be before a `store`
+   * that dedups onto it copies it onto itself, so that its age restarts: the object's
+   * last-referenced time is its `LastModified`, at most `refreshAfter` behind the latest store
+   * that returned a claim for it. Shorter means more copies on repeat stores; longer means
+   * `deleteExpired` and bucket lifecycle rules must wait longer (the minimum delete age is
+   * `refreshAfter` plus a quarter of it, at most 15 minutes, plus 1 s). An integer from 1000 to
+   * 31536000000 (one year). Default: 86400000 (one day).
+   */
+  refreshAfter?: number;
+  /**
+   * Default `olderThan` of `deleteExpired`, in milliseconds: payloads not referenced for this long
+   * are removed by a sweep. S3 does not expire anything by itself; see the README's Lifecycle
+   * section for a bucket rule instead. At least the minimum delete age (`refreshAfter` plus a
+   * quarter of it, at most 15 minutes, plus 1 s). Default: undefined (`deleteExpired` needs an
+   * `olderThan`).
+   */
+  ttl?: number;
 }
 
 /** Where one payload lives in S3. */
@@ -185,15 +228,11 @@ export interface S3StorageLocation extends StorageLocation {
   readonly key: string;
 }
 
-/** Output fields of `HeadObject` the driver reads. */
-interface HeadOutput {
-  ContentLength?: number;
-}
-
 /** Output fields of `GetObject` the driver reads. */
 interface GetOutput {
   Body?: unknown;
   ContentLength?: number;
+  LastModified?: Date;
 }
 
 /** Characters S3 allows in tag keys and values. */
@@ -208,13 +247,6 @@ function configError(message: string): StorageDriverError {
 function isAbortError(error: unknown): boolean {
   const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
   return name === 'AbortError';
-}
-
-/** Encodes tags as the `Tagging` header value (URL query syntax). */
-function encodeTags(tags: Readonly<Record<string, string>>): string {
-  return Object.entries(tags)
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-    .join('&');
 }
 
 function checkTags(tags: unknown): Readonly<Record<string, string>> | undefined {
@@ -255,8 +287,13 @@ function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
   throw configError('serverSideEncryption.type must be "AES256" or "aws:kms"');
 }
 
-function checkExistenceCache(cache: unknown): void {
-  if (cache === undefined || cache === false) return;
+/**
+ * Validates `existenceCache` against `refreshAfter`; resolves its defaults, or `undefined` when off.
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+function checkExistenceCache(cache: unknown, refreshAfter: number): { maxEntries: number; ttl: number } | undefined {
+  if (cache === undefined || cache === false) return undefined;
   if (typeof cache !== 'object' || cache === null) throw configError('existenceCache must be an object or false');
   const { maxEntries, ttl } = cache as S3ExistenceCacheOptions;
   if (maxEntries !== undefined && (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > 10_000_000)) {
@@ -265,27 +302,39 @@ function checkExistenceCache(cache: unknown): void {
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400_000)) {
     throw configError('existenceCache.ttl must be an integer number of milliseconds from 1 to 86400000 (1 day)');
   }
+  if (ttl !== undefined && ttl >= refreshAfter) {
+    throw configError(`existenceCache.ttl (${ttl} ms) must be less than refreshAfter (${refreshAfter} ms)`);
+  }
+  return {
+    maxEntries: maxEntries ?? S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
+    ttl: ttl ?? Math.min(S3_EXISTENCE_CACHE_DEFAULT_TTL, Math.floor(refreshAfter / 2)),
+  };
 }
 
-/** Keys known to exist, each with the time S3 last confirmed it; insertion order = confirmation order. */
+/**
+ * Keys known to exist, each with the `LastModified` the driver last saw (driver clock) and the
+ * time S3 last confirmed it; insertion order = confirmation order.
+ */
 class ExistenceCache {
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new Map<string, { confirmed: number; lastModified: number }>();
   constructor(
     private readonly maxEntries: number,
     private readonly ttl: number,
   ) {}
 
-  has(id: string): boolean {
-    const confirmed = this.entries.get(id);
-    if (confirmed === undefined) return false;
-    if (performance.now() - confirmed < this.ttl) return true; // monotonic: wall-clock steps do not move it
+  /** The `LastModified` of a key confirmed less than `ttl` ago, else `undefined`. */
+  get(id: string): number | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return undefined;
+    // Monotonic: wall-clock steps do not move it.
+    if (performance.now() - entry.confirmed < this.ttl) return entry.lastModified;
     this.entries.delete(id);
-    return false;
+    return undefined;
   }
 
-  add(id: string): void {
+  add(id: string, lastModified: number): void {
     this.entries.delete(id);
-    this.entries.set(id, performance.now());
+    this.entries.set(id, { confirmed: performance.now(), lastModified });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
@@ -339,7 +388,6 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
   if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
   }
-  checkExistenceCache(o.existenceCache);
   if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
     throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
   }
@@ -361,8 +409,12 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
  * - Claims are untrusted: the bucket (a name or an S3 access point ARN) must be one of
  *   `allowedBuckets` exactly, the key must have the official structure (any SDK's
  *   percent-encoding, at most 4096 bytes), and the bytes must match the claim's SHA-256.
- * - Lifecycle: S3 never expires objects by itself; configure a lifecycle rule on the key prefix
- *   `v0/` (or `keyPrefix`) or on a tag set with `tags` (see the README).
+ * - Lifecycle (DESIGN §8): an object's last-referenced time is its `LastModified`; a store that
+ *   dedups onto an object older than `refreshAfter` copies it onto itself so its age restarts
+ *   (changing its ETag, so that a delete conditional on the listed ETag is exact). `list`,
+ *   `delete`, `deleteExpired` (`ListObjectsV2`, `DeleteObject` with `If-Match`, `DeleteObjects`)
+ *   cover `keyPrefix + 'v0/'` in every allowed bucket; a bucket lifecycle rule works too (see the
+ *   README). `close()` releases nothing (the client is the caller's) and makes later calls fail.
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG`; `store` throws
  * `E_TOO_LARGE`, `E_ABORTED`, `E_CONFIG` (missing bucket, access denied, invalid request such
@@ -370,8 +422,11 @@ function checkOptions(options: unknown): S3StorageDriverOptions {
  * retrieve an archived object (`InvalidObjectState`): not found would wrongly say the data is
  * gone and retrying cannot help until someone restores it; not retryable), `E_BACKEND` (throttling, 5xx,
  * timeouts, connection failures after the SDK's own retries; retryable); `retrieve`
- * additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND` (`NoSuchKey`), `E_INTEGRITY`. Messages
- * name the bucket and key, never credentials. API misuse throws `TypeError`.
+ * additionally throws `E_INVALID_CLAIM`, `E_NOT_FOUND` (`NoSuchKey`), `E_INTEGRITY`; `store` of
+ * an archived object that is due for a refresh throws `E_CONFIG` (the copy is refused); the
+ * lifecycle methods throw as documented on the base class, and `delete` of a bare storage key
+ * throws `E_CONFIG` when `bucket` is a function. Messages name the bucket and key, never
+ * credentials. API misuse throws `TypeError`.
  *
  * @example
  * ```ts
@@ -391,23 +446,37 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   readonly existenceCheck: S3ExistenceCheck;
   /** Prefix of every key this driver writes (`''` when off). */
   readonly keyPrefix: string;
-  /** Buckets claims may name. */
+  /** Buckets claims may name (and `list`/`deleteExpired` cover). */
   readonly allowedBuckets: readonly string[];
+  /** Age (ms) after which a store that dedups onto an object copies it onto itself. */
+  readonly refreshAfter: number;
+  /**
+   * The youngest age (ms) `deleteExpired` and conditional deletes may target, and the smallest
+   * `ttl`: `refreshAfter` + a quarter of it (at most 15 minutes) + 1 s.
+   */
+  readonly minimumDeleteAge: number;
 
   private readonly selectBucket: S3BucketSelector;
+  /** The bucket when `bucket` is a string (bare storage keys given to `delete` go there). */
+  private readonly defaultBucket: string | undefined;
   private readonly putOptions: Readonly<Record<string, string | boolean>>;
   /** Set when the server answered a conditional PUT with 501 NotImplemented. */
   private conditionalPutUnsupported = false;
   /** Keys known to exist (undefined when `existenceCache: false`). */
   private readonly known: ExistenceCache | undefined;
+  /** `LastModified` of objects a running retrieve read, until it has verified them (cache on only). */
+  private readonly retrieved = new Map<string, number>();
+  /** What the lifecycle module needs from this driver. */
+  private readonly backend: S3LifecycleBackend;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
    *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
    *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
    *   `bucket` is a function, or `allowedBuckets`, `name`,
-   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `existenceCache`, `keyPrefix`, `serverSideEncryption`,
-   *   `storageClass` or `tags` is invalid.
+   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `existenceCache` (its `ttl` must be less
+   *   than `refreshAfter`), `keyPrefix`, `serverSideEncryption`, `storageClass`, `tags`,
+   *   `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
    */
   constructor(options: S3StorageDriverOptions) {
     const checked = checkOptions(options);
@@ -415,17 +484,19 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     this.client = checked.client;
     this.concurrency = validateConcurrency(checked.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
     this.existenceCheck = checked.existenceCheck ?? 'auto';
-    const cache = checked.existenceCache;
-    this.known =
-      cache === false || cache === undefined
-        ? undefined
-        : new ExistenceCache(
-            cache?.maxEntries ?? S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
-            cache?.ttl ?? S3_EXISTENCE_CACHE_DEFAULT_TTL,
-          );
+    this.refreshAfter = validateRefreshAfter(checked.refreshAfter);
+    this.minimumDeleteAge = s3MinimumDeleteAge(this.refreshAfter);
+    if (this.ttl !== undefined && this.ttl < this.minimumDeleteAge) {
+      throw configError(
+        `ttl (${this.ttl} ms) must be at least the minimum delete age ${this.minimumDeleteAge} ms (refreshAfter ${this.refreshAfter} ms plus its allowance for clock skew, copy time and S3's 1 s resolution)`,
+      );
+    }
+    const cache = checkExistenceCache(checked.existenceCache, this.refreshAfter);
+    this.known = cache === undefined ? undefined : new ExistenceCache(cache.maxEntries, cache.ttl);
     this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
     const bucket = checked.bucket;
     this.selectBucket = typeof bucket === 'string' ? () => bucket : bucket;
+    this.defaultBucket = typeof bucket === 'string' ? bucket : undefined;
     // checkOptions guarantees allowedBuckets when bucket is a function.
     this.allowedBuckets = Object.freeze([...(checked.allowedBuckets ?? [bucket as string])]);
     const sse = checkEncryption(checked.serverSideEncryption);
@@ -437,8 +508,19 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       if (sse.type === 'aws:kms' && sse.bucketKeyEnabled !== undefined) put['BucketKeyEnabled'] = sse.bucketKeyEnabled;
     }
     if (checked.storageClass !== undefined) put['StorageClass'] = checked.storageClass;
-    if (tags !== undefined && Object.keys(tags).length > 0) put['Tagging'] = encodeTags(tags);
+    if (tags !== undefined && Object.keys(tags).length > 0) put['Tagging'] = encodeTagging(tags);
     this.putOptions = Object.freeze(put);
+    this.backend = {
+      client: this.client,
+      concurrency: this.concurrency,
+      keyPrefix: this.keyPrefix,
+      allowedBuckets: this.allowedBuckets,
+      refreshAfter: this.refreshAfter,
+      driverName: this.name,
+      tagging: typeof put['Tagging'] === 'string' ? put['Tagging'] : undefined,
+      now: () => this._now(),
+      fail: (error, kind, location) => this.wrapS3Error(error, kind, location),
+    };
   }
 
   protected _locate(
@@ -506,9 +588,34 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     return { bucket, key };
   }
 
-  /** Uploads each item unless it already exists, at most `concurrency` requests at a time. */
+  /**
+   * Uploads each item unless it already exists, at most `concurrency` requests at a time; then,
+   * once every upload of the batch has finished, copies onto itself every object of the batch
+   * that is older than `refreshAfter` by then (see `refreshStale` in `lifecycle.ts`), so the
+   * claims the store returns point at objects at most `refreshAfter` old.
+   */
   protected async _putIfAbsent(items: StoreItem<S3StorageLocation>[], op: BackendOperation): Promise<void> {
-    await mapBounded(items, this.concurrency, (item, _i, signal) => this.putOne(item, signal), op.signal, this.name);
+    const states = await mapBounded(
+      items,
+      this.concurrency,
+      (item, _i, signal) => this.putOne(item, signal),
+      op.signal,
+      this.name,
+    );
+    await refreshStale(
+      this.backend,
+      items,
+      states,
+      (item) => item.location,
+      (item, signal) => this.reupload(item, signal),
+      op.signal,
+    );
+    if (this.known !== undefined) {
+      items.forEach((item, i) => {
+        const lastModified = (states[i] as StoredState).lastModified;
+        if (lastModified !== undefined) this.known?.add(this._locationId(item.location), lastModified);
+      });
+    }
   }
 
   /**
@@ -523,17 +630,30 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    * @throws TypeError if `claims` is not an array of objects
    */
   override async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
-    const payloads = await super.retrieve(context, claims);
-    if (this.known !== undefined) {
+    if (this.known === undefined) return super.retrieve(context, claims);
+    let verified = false;
+    try {
+      const payloads = await super.retrieve(context, claims);
+      verified = true;
+      return payloads;
+    } finally {
+      // The objects were read by _get (which noted their LastModified) and, if verified, are cached.
       for (const claim of claims) {
-        const data = readClaimData(claim);
-        const { bucket, key } = data;
-        if (bucket !== undefined && key?.endsWith(`/d/sha256/${readClaimHash(data)}`)) {
-          this.known.add(this._locationId({ bucket, key }));
+        try {
+          const data = readClaimData(claim);
+          const { bucket, key } = data;
+          if (bucket === undefined || key === undefined) continue;
+          const id = this._locationId({ bucket, key });
+          const lastModified = this.retrieved.get(id);
+          this.retrieved.delete(id);
+          if (verified && lastModified !== undefined && key.endsWith(`/d/sha256/${readClaimHash(data)}`)) {
+            this.known.add(id, lastModified);
+          }
+        } catch {
+          // A malformed claim: the base class has already rejected the call.
         }
       }
     }
-    return payloads;
   }
 
   /** Downloads each location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
@@ -555,57 +675,107 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    * retried). The `cause` is the SDK error, stripped of signing details.
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
-    return this.wrapS3Error(error, op.kind, undefined);
+    return this.wrapS3Error(error, op.kind === 'close' ? 'store' : op.kind, undefined);
+  }
+
+  /** Last-referenced times are `LastModified`, refreshed by every store (see `refreshAfter`). */
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'exact' };
+  }
+
+  /** `refreshAfter` + a quarter of it (at most 15 minutes) + 1 s: see {@link S3StorageDriver.minimumDeleteAge}. */
+  protected override _minimumDeleteAge(): number {
+    return this.minimumDeleteAge;
+  }
+
+  /** `ListObjectsV2` under `keyPrefix + 'v0/'` in every allowed bucket, pages of 1,000. */
+  protected override _list(query: ListQuery): AsyncIterable<ListedObject<S3StorageLocation>> {
+    return listObjects(this.backend, query);
+  }
+
+  /** Conditional: `DeleteObject` with `If-Match` per object; unconditional: `DeleteObjects` per 1,000. */
+  protected override _delete(
+    entries: DeleteEntry<S3StorageLocation>[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    return deleteObjects(this.backend, entries, options.referencedBefore, op.signal);
+  }
+
+  /**
+   * A bare storage key given to `delete` is in the driver's bucket, under `keyPrefix`.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` (not a storage key), `E_CONFIG` (`bucket` is a
+   *   function: the key does not say which bucket; pass the objects `list` yielded)
+   */
+  protected override _locateKey(key: string, index: number): S3StorageLocation {
+    if (!isSpecKey(key)) {
+      throw this._error(StorageDriverErrorCode.INVALID_CLAIM, `delete: target ${index} is not a storage key`, {
+        index,
+      });
+    }
+    if (this.defaultBucket === undefined) {
+      throw this._error(
+        StorageDriverErrorCode.CONFIG,
+        'delete: a storage key does not say which bucket it is in when bucket is a function; pass the objects list() yielded',
+        { index },
+      );
+    }
+    return this._parseClaim({ bucket: this.defaultBucket, key: this.keyPrefix + key }, index);
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  private async putOne(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<void> {
+  /**
+   * Makes sure one object exists; resolves to what is known of its age (a cached key: the cached
+   * `LastModified`; one a HEAD found: its HEAD; one uploaded now: the time of the upload).
+   */
+  private async putOne(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
     const { location, bytes } = item;
-    const id = this._locationId(location);
-    if (this.known?.has(id)) return; // Content-addressed: an existing object holds these bytes.
+    // Content-addressed: an existing object holds these bytes. Its age is checked at the end.
+    const cached = this.known?.get(this._locationId(location));
+    if (cached !== undefined) return { lastModified: cached, head: undefined };
     try {
       const mode = this.existenceCheck;
       if (mode === 'head' || mode === 'auto') {
-        const state = await this.head(location, bytes.byteLength, signal);
-        if (state !== 'present') {
-          // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
-          await this.put(
-            location,
-            bytes,
-            item.sha256,
-            mode === 'auto' && state === 'absent' && !this.conditionalPutUnsupported,
-            signal,
-          );
+        const askedAt = this._now();
+        let head: Awaited<ReturnType<typeof headObject>>;
+        let hidden = false;
+        try {
+          head = await headObject(this.backend, location, signal);
+        } catch (e) {
+          // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
+          if (classifyS3Error(e) !== 'access-denied') throw e;
+          head = undefined;
+          hidden = true;
         }
-      } else {
-        await this.put(location, bytes, item.sha256, !this.conditionalPutUnsupported, signal);
+        if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
+          return { lastModified: head.lastModified, head };
+        }
+        // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
+        const conditional = mode === 'auto' && head === undefined && !this.conditionalPutUnsupported;
+        const written = await this.put(location, bytes, item.sha256, conditional, signal);
+        // 412 after a 404: another writer created it after our HEAD, so it is at most that old.
+        if (written.exists) {
+          return { lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION, head: undefined };
+        }
+        return { lastModified: written.at, head: undefined };
       }
-      this.known?.add(id);
+      const written = await this.put(location, bytes, item.sha256, !this.conditionalPutUnsupported, signal);
+      // 412: it exists, of unknown age (the end of the batch looks it up).
+      return { lastModified: written.exists ? undefined : written.at, head: undefined };
     } catch (e) {
       throw this.wrapS3Error(e, 'store', location);
     }
   }
 
-  /**
-   * HEAD: `present` if an object of the expected size exists; `mismatch` if one of another size
-   * does (damaged: overwritten); `absent` if none does, or if S3 answers 403 (no
-   * `s3:ListBucket`: S3 does not say).
-   */
-  private async head(
-    location: S3StorageLocation,
-    size: number,
-    signal: AbortSignal,
-  ): Promise<'present' | 'absent' | 'mismatch'> {
+  /** Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload). */
+  private async reupload(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
     try {
-      const out = (await this.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }), {
-        abortSignal: signal,
-      })) as HeadOutput;
-      return out.ContentLength === undefined || out.ContentLength === size ? 'present' : 'mismatch';
+      const written = await this.put(item.location, item.bytes, item.sha256, !this.conditionalPutUnsupported, signal);
+      return { lastModified: written.exists ? undefined : written.at, head: undefined };
     } catch (e) {
-      const kind = classifyS3Error(e);
-      if (kind === 'not-found' || kind === 'access-denied') return 'absent';
-      throw e;
+      throw this.wrapS3Error(e, 'store', item.location);
     }
   }
 
@@ -622,7 +792,9 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     conditional: boolean,
     signal: AbortSignal,
     attempt = 1,
-  ): Promise<void> {
+  ): Promise<{ exists: boolean; at: number }> {
+    // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
+    const at = this._now() - LAST_MODIFIED_RESOLUTION;
     const input = {
       Bucket: location.bucket,
       Key: location.key,
@@ -643,19 +815,19 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         { step: 'build', name: 'xStoragePayloadSha256' },
       );
       await this.client.send(command, { abortSignal: signal });
+      return { exists: false, at };
     } catch (e) {
       const kind = classifyS3Error(e);
-      if (conditional && kind === 'exists') return; // Already stored (content-addressed: same bytes).
+      // Already stored (content-addressed: same bytes), of unknown age.
+      if (conditional && kind === 'exists') return { exists: true, at };
       if (conditional && s3ErrorName(e) === 'ConditionalRequestConflict' && attempt < CONFLICT_ATTEMPTS) {
         // A concurrent write or delete of the key is in flight: the object may not exist (yet, or
         // any more). Ask again; once the other operation is done, S3 answers 200 or 412.
-        await this.put(location, bytes, sha256, conditional, signal, attempt + 1);
-        return;
+        return this.put(location, bytes, sha256, conditional, signal, attempt + 1);
       }
       if (conditional && kind === 'not-implemented') {
         this.conditionalPutUnsupported = true;
-        await this.put(location, bytes, sha256, false, signal);
-        return;
+        return this.put(location, bytes, sha256, false, signal);
       }
       throw e;
     }
@@ -682,7 +854,11 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         { step: 'build', name: 'xStorageNoResponseChecksum' },
       );
       const out = (await this.client.send(command, { abortSignal: signal })) as GetOutput;
-      return await readBody(out.Body, out.ContentLength);
+      const bytes = await readBody(out.Body, out.ContentLength);
+      if (this.known !== undefined && out.LastModified instanceof Date) {
+        this.retrieved.set(this._locationId(location), out.LastModified.getTime());
+      }
+      return bytes;
     } catch (e) {
       if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') {
         this.known?.delete(this._locationId(location)); // Gone (expired, deleted): the next store uploads it.
@@ -695,7 +871,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   /** Converts an SDK error into a coded `StorageDriverError` naming bucket and key. */
   private wrapS3Error(
     error: unknown,
-    kind: 'store' | 'retrieve',
+    kind: 'store' | 'retrieve' | 'list' | 'delete',
     location: S3StorageLocation | undefined,
   ): StorageDriverError {
     if (isStorageDriverError(error)) return error;
@@ -739,8 +915,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
             kind === 'store'
               ? `s3:PutObject${this.putOptions['Tagging'] !== undefined ? ' and s3:PutObjectTagging' : ''}${
                   this.putOptions['ServerSideEncryption'] === 'aws:kms' ? ' (and kms:GenerateDataKey on the key)' : ''
-                }`
-              : 's3:GetObject (and kms:Decrypt for SSE-KMS objects)'
+                }, and s3:GetObject to see existing objects and to refresh old ones by an in-place copy (with s3:GetObjectTagging and s3:PutObjectTagging for tagged objects, kms:Decrypt for SSE-KMS ones)`
+              : PERMISSIONS[kind]
           } on this bucket`,
           { key, cause, retryable: false },
         );
@@ -758,6 +934,16 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
 
 /** Conditional PUTs sent for one object while S3 answers 409 `ConditionalRequestConflict`. */
 const CONFLICT_ATTEMPTS = 3;
+
+/** S3's `LastModified` is truncated to whole seconds. */
+const LAST_MODIFIED_RESOLUTION = 1000;
+
+/** What an access-denied message says each kind of call needs. */
+const PERMISSIONS = {
+  retrieve: 's3:GetObject (and kms:Decrypt for SSE-KMS objects)',
+  list: 's3:ListBucket',
+  delete: 's3:DeleteObject (and s3:GetObject: HeadObject and conditional deletes)',
+} as const;
 
 /** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
 const MAX_PREALLOCATED = 2 ** 32;

@@ -14,7 +14,10 @@ export type S3ErrorKind =
   | 'no-bucket'
   /** 403 and other credential/permission refusals. */
   | 'access-denied'
-  /** 403 `InvalidObjectState`: the object is archived (GLACIER, DEEP_ARCHIVE) and not restored. */
+  /**
+   * 403 `InvalidObjectState` (read) or `ObjectNotInActiveTierError` (copy): the object is archived
+   * (GLACIER, DEEP_ARCHIVE) and not restored.
+   */
   | 'archived'
   /** 501 `NotImplemented` (e.g. a server without conditional writes). */
   | 'not-implemented'
@@ -126,7 +129,8 @@ export function classifyS3Error(error: unknown): S3ErrorKind {
   const status = s3HttpStatus(error);
   const code = typeof error === 'object' && error !== null ? (error as SdkErrorShape).code : undefined;
   if (name === 'NoSuchBucket') return 'no-bucket';
-  if (name === 'InvalidObjectState') return 'archived';
+  // InvalidObjectState on a read, ObjectNotInActiveTierError on a copy of an archived source.
+  if (name === 'InvalidObjectState' || name === 'ObjectNotInActiveTierError') return 'archived';
   if (name !== undefined && NOT_FOUND.has(name)) return 'not-found';
   if ((name !== undefined && EXISTS.has(name)) || status === 412) return 'exists';
   if (name === 'NotImplemented' || status === 501) return 'not-implemented';

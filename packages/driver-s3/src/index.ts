@@ -23,6 +23,7 @@ export { classifyS3Error, type S3ErrorKind } from './errors';
 export {
   bucketProblem,
   isAccessPointArn,
+  isSpecKey,
   isValidBucket,
   isValidBucketName,
   S3_MAX_CLAIM_KEY_BYTES,
@@ -32,3 +33,10 @@ export {
   validateClaimKey,
   validateKeyPrefix,
 } from './keys';
+export {
+  refreshAllowance,
+  S3_DEFAULT_REFRESH_AFTER,
+  S3_MAX_REFRESH_AFTER,
+  S3_MIN_REFRESH_AFTER,
+  s3MinimumDeleteAge,
+} from './lifecycle';

@@ -173,6 +173,21 @@ export function validateClaimKey(key: unknown): string {
   throw failure ?? invalidClaim('Claim key must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>');
 }
 
+/**
+ * Whether `key` is a storage key with the structure of the official key spec and nothing in
+ * front of it (`v0/…/d/sha256/{hex}`, any SDK's percent-encoding): what `list` yields and what
+ * `delete` accepts as a bare storage key.
+ */
+export function isSpecKey(key: unknown): key is string {
+  if (typeof key !== 'string' || key.length > S3_MAX_CLAIM_KEY_BYTES) return false;
+  try {
+    checkSpecKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function checkSpecKey(body: string): void {
   const segments = body.split('/');
   const n = segments.length;

@@ -6,10 +6,17 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sd
 import { afterAll, afterEach, beforeEach, describe, it } from '@jest/globals';
 import { StorageDriverClaim, sha256Hex } from '@x/storage-driver-core';
 import { runStorageDriverConformance } from '@x/storage-driver-test-suite';
-import { S3StorageDriver } from '../src';
+import { S3_MIN_REFRESH_AFTER, S3StorageDriver, s3MinimumDeleteAge } from '../src';
 import { createBucket, deleteBucket, listKeys, makeClient } from './helpers';
 
 const client = makeClient();
+/**
+ * The smallest `refreshAfter` (S3 times have 1 s resolution), so that the lifecycle group, which
+ * has to wait for objects to age, waits as little as it can: objects are refreshed by a dedup hit
+ * once older than 1 s, and can be deleted once older than the minimum delete age (2.25 s).
+ */
+const REFRESH_AFTER = S3_MIN_REFRESH_AFTER;
+const MINIMUM_DELETE_AGE = s3MinimumDeleteAge(REFRESH_AFTER);
 /** Every bucket the current test created, deleted after it. */
 const testBuckets: string[] = [];
 let live = 0;
@@ -32,18 +39,29 @@ runStorageDriverConformance(
   {
     type: 'aws.s3driver',
     defaultName: 'aws.s3driver',
-    // moto accepts keys longer than real S3's 1024-byte limit: have the suite check it.
-    capabilities: { maxClaimKeyBytes: 1024 },
+    capabilities: {
+      // moto accepts keys longer than real S3's 1024-byte limit: have the suite check it.
+      maxClaimKeyBytes: 1024,
+      lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' },
+      // LastModified is S3's own clock, to the second; it cannot be faked, so the group waits.
+      timeResolution: 1000,
+      lifecycleOlderThan: MINIMUM_DELETE_AGE + 50,
+    },
     async create(options) {
       const bucket = await createBucket(client, 'conf');
       testBuckets.push(bucket);
-      const driver = new S3StorageDriver({ client, bucket, ...options });
+      const driver = new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, ...options });
       live++;
       return driver;
     },
     reopen: (driver) => {
       live++;
-      return new S3StorageDriver({ client: driver.client, bucket: bucketOf(driver), name: driver.name });
+      return new S3StorageDriver({
+        client: driver.client,
+        bucket: bucketOf(driver),
+        name: driver.name,
+        refreshAfter: driver.refreshAfter,
+      });
     },
     async destroy() {
       if (--live > 0) return;

@@ -129,14 +129,15 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     await d.store({}, [payload('head mode')]);
     expect(methods()).toEqual(['HEAD']);
   });
-  it('conditional-put: one PUT per new object; a repeat store sends a PUT that is refused (412), nothing rewritten', async () => {
+  it('conditional-put: one PUT per new object; a repeat store sends a PUT that is refused (412), then a HEAD for its age; nothing rewritten', async () => {
     const d = driverOf({ existenceCheck: 'conditional-put' });
     await d.store({}, [bigPayload(LARGE, 5)]);
     expect(methods()).toEqual(['PUT']);
     expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
     proxy.reset();
     const [claim] = await d.store({}, [bigPayload(LARGE, 5)]);
-    expect(methods()).toEqual(['PUT']);
+    // The 412 says the object exists, not how old it is: the HEAD tells whether it needs a refresh.
+    expect(methods()).toEqual(['PUT', 'HEAD']);
     expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
   });
   it('identical payloads in a batch are uploaded once', async () => {

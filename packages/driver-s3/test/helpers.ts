@@ -158,6 +158,12 @@ export class CountingProxy {
   tamper: ((req: ProxiedRequest) => ProxyFault | undefined) | undefined;
   /** Return a different URL (path and query) to forward the request to, or undefined. */
   rewrite: ((req: ProxiedRequest) => string | undefined) | undefined;
+  /**
+   * Return a promise to hold the request until it settles (a delay, or something done to the
+   * server first, such as deleting the object a copy is about to read), or undefined to forward
+   * it at once.
+   */
+  hold: ((req: ProxiedRequest) => Promise<unknown> | undefined) | undefined;
   private inFlight = 0;
   /** Highest number of requests in flight at once since the last `reset()`. */
   peakInFlight = 0;
@@ -241,6 +247,16 @@ export class CountingProxy {
       return;
     }
 
+    const held = this.hold?.(record);
+    if (held === undefined) this.forward(req, res, record);
+    else {
+      const go = () => this.forward(req, res, record);
+      held.then(go, go);
+    }
+  }
+
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, record: ProxiedRequest): void {
+    const url = record.url;
     const fault = this.tamper?.(record);
     if (fault !== undefined) record.injected = true;
     if (fault?.kind === 'reset') {
@@ -279,6 +295,48 @@ export class CountingProxy {
     });
     req.pipe(upstreamReq);
   }
+}
+
+/**
+ * The S3 operation of a request as the proxy saw it (path-style, one bucket): `HeadObject`,
+ * `PutObject`, `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`, `CompleteMultipartUpload`,
+ * `AbortMultipartUpload`, `GetObjectTagging`, `GetObject`, `ListObjectsV2`, `DeleteObject`,
+ * `DeleteObjects`, or `METHOD` for anything else.
+ */
+export function s3Operation(r: ProxiedRequest): string {
+  const query = new URLSearchParams(r.url.split('?')[1] ?? '');
+  const copy = r.headers['x-amz-copy-source'] !== undefined;
+  const objectPath = r.path.split('/').length > 2 && !r.path.endsWith('/');
+  switch (r.method) {
+    case 'HEAD':
+      return 'HeadObject';
+    case 'GET':
+      if (query.has('tagging')) return 'GetObjectTagging';
+      if (query.get('list-type') === '2') return 'ListObjectsV2';
+      return objectPath ? 'GetObject' : 'GET';
+    case 'PUT':
+      if (query.has('uploadId')) return copy ? 'UploadPartCopy' : 'UploadPart';
+      return copy ? 'CopyObject' : 'PutObject';
+    case 'POST':
+      if (query.has('uploads')) return 'CreateMultipartUpload';
+      if (query.has('uploadId')) return 'CompleteMultipartUpload';
+      if (query.has('delete')) return 'DeleteObjects';
+      return 'POST';
+    case 'DELETE':
+      return query.has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
+    default:
+      return r.method;
+  }
+}
+
+/** Counts of {@link s3Operation} over `requests`, e.g. `{ HeadObject: 64, CopyObject: 64 }`. */
+export function countOperations(requests: readonly ProxiedRequest[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of requests) {
+    const op = s3Operation(r);
+    counts[op] = (counts[op] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /** Answers `res` with the upstream response `upstream` (body `body`) damaged as `fault` says. */

@@ -1,0 +1,677 @@
+/**
+ * Lifecycle of the S3 driver (DESIGN §8): the last-referenced time of an object is its
+ * `LastModified`, which a dedup hit refreshes by copying the object onto itself once it is older
+ * than `refreshAfter`; listing with `ListObjectsV2`; deleting with `DeleteObjects` (unconditional)
+ * or `DeleteObject` with `If-Match` (conditional, exact to the version listed).
+ *
+ * Why every refresh changes the ETag. S3 has no delete conditional on the modification time, only
+ * on the ETag, and a plain self-copy keeps the ETag (the MD5 of the same bytes). So refreshes
+ * alternate between a single-part `CopyObject` (ETag: the MD5) and a one-part multipart copy
+ * (ETag: `…-1`), chosen by the form of the current ETag. A conditional delete of the version a
+ * listing saw then fails (412) once any refresh happened in between — unless two did and the ETag
+ * came back, which takes at least `refreshAfter` (a refresh only happens to an object older than
+ * that). Listings older than {@link listingFreshness} are therefore re-checked with a `HeadObject`
+ * before the delete.
+ *
+ * @module
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import {
+  type DeleteEntry,
+  type DeleteOutcome,
+  isStorageDriverError,
+  type ListedObject,
+  type ListQuery,
+  mapBounded,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  throwIfAborted,
+} from '@x/storage-driver-core';
+import type { S3ClientLike, S3StorageLocation } from './driver';
+import { classifyS3Error, s3ErrorName } from './errors';
+import { isAccessPointArn, isSpecKey, validateClaimKey } from './keys';
+
+/** Default `refreshAfter`: one day. */
+export const S3_DEFAULT_REFRESH_AFTER = 86_400_000;
+/** Smallest `refreshAfter`: S3's `LastModified` has a resolution of one second. */
+export const S3_MIN_REFRESH_AFTER = 1000;
+/** Largest `refreshAfter`: one year. */
+export const S3_MAX_REFRESH_AFTER = 365 * 86_400_000;
+/** Resolution of S3's `LastModified` (it is truncated to whole seconds). */
+const TIME_RESOLUTION = 1000;
+/** Cap of {@link refreshAllowance}. */
+const MAX_ALLOWANCE = 15 * 60_000;
+/** DeleteObjects takes at most 1,000 keys. */
+const DELETE_OBJECTS_MAX = 1000;
+/** ListObjectsV2 page size (the S3 maximum). */
+const LIST_PAGE = 1000;
+/** Rounds of the end-of-batch refresh check before a store gives up (clocks that disagree wildly). */
+const MAX_REFRESH_ROUNDS = 8;
+
+/**
+ * How much the times of different machines (the S3 service, the storing workers, the sweeper) may
+ * disagree, plus how long an in-place copy may take: a quarter of `refreshAfter`, at most 15
+ * minutes. The driver counts it on top of `refreshAfter` before it deletes anything.
+ */
+export function refreshAllowance(refreshAfter: number): number {
+  return Math.min(MAX_ALLOWANCE, Math.floor(refreshAfter / 4));
+}
+
+/**
+ * The youngest age a conditional delete may target with this `refreshAfter`: `refreshAfter` +
+ * {@link refreshAllowance} + 1 s (the resolution of `LastModified`). An object some `store`
+ * returned a claim for within this time is never older than it.
+ */
+export function s3MinimumDeleteAge(refreshAfter: number): number {
+  return refreshAfter + refreshAllowance(refreshAfter) + TIME_RESOLUTION;
+}
+
+/**
+ * How long a listing may be trusted for a conditional delete without a new `HeadObject`:
+ * `refreshAfter` − {@link refreshAllowance}. Two refreshes (which could bring an ETag back)
+ * cannot both happen within it.
+ */
+export function listingFreshness(refreshAfter: number): number {
+  return refreshAfter - refreshAllowance(refreshAfter);
+}
+
+/**
+ * Validates `refreshAfter` (an integer number of milliseconds from 1000 to one year); `undefined`
+ * gives the default (one day).
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+export function validateRefreshAfter(value: unknown): number {
+  if (value === undefined) return S3_DEFAULT_REFRESH_AFTER;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < S3_MIN_REFRESH_AFTER ||
+    value > S3_MAX_REFRESH_AFTER
+  ) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      `refreshAfter must be an integer number of milliseconds from ${S3_MIN_REFRESH_AFTER} (S3 times have 1 s resolution) to ${S3_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** What a `HeadObject` said about an object: its version and what an in-place copy must preserve. */
+export interface ObjectHead {
+  readonly etag: string | undefined;
+  /** `LastModified` in milliseconds since the epoch. */
+  readonly lastModified: number | undefined;
+  readonly size: number | undefined;
+  /** Number of tags, if the server said (`x-amz-tagging-count`). */
+  readonly tagCount: number | undefined;
+  /** Attributes a `CopyObject`/`CreateMultipartUpload` takes to keep the object as it is. */
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+/** Output fields of `HeadObject` the driver reads. */
+interface HeadOutput {
+  ETag?: string;
+  LastModified?: Date;
+  ContentLength?: number;
+  TagCount?: number;
+  ContentType?: string;
+  ContentEncoding?: string;
+  ContentDisposition?: string;
+  ContentLanguage?: string;
+  CacheControl?: string;
+  Expires?: Date;
+  WebsiteRedirectLocation?: string;
+  Metadata?: Record<string, string>;
+  ServerSideEncryption?: string;
+  SSEKMSKeyId?: string;
+  BucketKeyEnabled?: boolean;
+  StorageClass?: string;
+}
+
+/** Head fields copied verbatim into a copy request (same names in both APIs). */
+const PRESERVED = [
+  'ContentType',
+  'ContentEncoding',
+  'ContentDisposition',
+  'ContentLanguage',
+  'CacheControl',
+  'WebsiteRedirectLocation',
+  'ServerSideEncryption',
+  'SSEKMSKeyId',
+  'BucketKeyEnabled',
+  'StorageClass',
+] as const;
+
+function readHead(out: HeadOutput): ObjectHead {
+  const attributes: Record<string, unknown> = {};
+  for (const field of PRESERVED) {
+    const v = out[field];
+    if (v !== undefined && v !== null && v !== '') attributes[field] = v;
+  }
+  if (out.Expires instanceof Date && !Number.isNaN(out.Expires.getTime())) attributes['Expires'] = out.Expires;
+  if (out.Metadata !== undefined && Object.keys(out.Metadata).length > 0) attributes['Metadata'] = out.Metadata;
+  const lastModified = out.LastModified instanceof Date ? out.LastModified.getTime() : undefined;
+  return {
+    etag: typeof out.ETag === 'string' && out.ETag !== '' ? out.ETag : undefined,
+    lastModified: Number.isFinite(lastModified) ? lastModified : undefined,
+    size: typeof out.ContentLength === 'number' ? out.ContentLength : undefined,
+    tagCount: typeof out.TagCount === 'number' ? out.TagCount : undefined,
+    attributes,
+  };
+}
+
+/** Encodes tags as the `Tagging` header value (URL query syntax). */
+export function encodeTagging(tags: Readonly<Record<string, string>>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+/** What the lifecycle functions need from the driver. */
+export interface S3LifecycleBackend {
+  readonly client: S3ClientLike;
+  readonly concurrency: number;
+  readonly keyPrefix: string;
+  readonly allowedBuckets: readonly string[];
+  readonly refreshAfter: number;
+  readonly driverName: string;
+  /** The `Tagging` this driver puts on what it writes, if any. */
+  readonly tagging: string | undefined;
+  /** The driver's clock (milliseconds since the epoch). */
+  now(): number;
+  /** Converts an SDK error into a coded error naming the object. */
+  fail(error: unknown, kind: 'store' | 'list' | 'delete', location: S3StorageLocation | undefined): StorageDriverError;
+}
+
+/**
+ * `HeadObject`; `undefined` if there is no object (404). Other errors are thrown as the SDK
+ * raised them.
+ */
+export async function headObject(
+  b: S3LifecycleBackend,
+  location: S3StorageLocation,
+  signal: AbortSignal,
+): Promise<ObjectHead | undefined> {
+  try {
+    const out = (await b.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }), {
+      abortSignal: signal,
+    })) as HeadOutput;
+    return readHead(out);
+  } catch (e) {
+    if (classifyS3Error(e) === 'not-found') return undefined;
+    throw e;
+  }
+}
+
+/** The `x-amz-copy-source` of an object: bucket (or access point ARN) and URL-encoded key. */
+function copySource(location: S3StorageLocation): string {
+  const key = location.key.split('/').map(encodeURIComponent).join('/');
+  return isAccessPointArn(location.bucket) ? `${location.bucket}/object/${key}` : `${location.bucket}/${key}`;
+}
+
+/**
+ * Result of {@link refreshObject}: `refreshed` (with the new `LastModified` the driver may
+ * assume, in its own clock), `gone` (the object was deleted meanwhile: upload it again) or
+ * `changed` (another writer replaced the version we saw, so it was just refreshed or rewritten).
+ */
+export type RefreshResult = { kind: 'refreshed'; lastModified: number } | { kind: 'gone' } | { kind: 'changed' };
+
+/**
+ * Copies an object onto itself so that its `LastModified` restarts, keeping user metadata,
+ * content headers, SSE (type, KMS key id, bucket key), storage class and tags, and changing its
+ * ETag: a single-part `CopyObject` for an object whose ETag is a multipart one (`…-N`), a one-part
+ * multipart copy (`CreateMultipartUpload`, `UploadPartCopy`, `CompleteMultipartUpload`) for one
+ * whose ETag is a plain MD5. Each copy is conditional on the source still being the version the
+ * `HeadObject` saw (`x-amz-copy-source-if-match`), so a refresh never builds on a stale view.
+ *
+ * Errors other than "gone" and "changed" are thrown as the SDK raised them.
+ */
+export async function refreshObject(
+  b: S3LifecycleBackend,
+  location: S3StorageLocation,
+  head: ObjectHead,
+  signal: AbortSignal,
+): Promise<RefreshResult> {
+  const Bucket = location.bucket;
+  const Key = location.key;
+  const CopySource = copySource(location);
+  const ifMatch = head.etag === undefined ? {} : { CopySourceIfMatch: head.etag };
+  const started = b.now();
+  try {
+    if (head.etag === undefined || head.etag.includes('-')) {
+      await b.client.send(
+        new CopyObjectCommand({
+          Bucket,
+          Key,
+          CopySource,
+          ...ifMatch,
+          ...head.attributes,
+          MetadataDirective: 'REPLACE',
+          TaggingDirective: 'COPY',
+          // The SHA-256 checksum the driver's uploads carry (S3 computes it server-side).
+          ChecksumAlgorithm: 'SHA256',
+        } as ConstructorParameters<typeof CopyObjectCommand>[0]),
+        { abortSignal: signal },
+      );
+    } else {
+      await multipartCopy(b, location, head, CopySource, ifMatch, signal);
+    }
+  } catch (e) {
+    const kind = classifyS3Error(e);
+    if (kind === 'not-found') return { kind: 'gone' };
+    if (kind === 'exists') return { kind: 'changed' }; // 412 on x-amz-copy-source-if-match
+    throw e;
+  }
+  // S3 dates the new version at the start of the copy (a multipart one at its initiation), to
+  // the second: assume the earliest it can be, in this driver's clock.
+  return { kind: 'refreshed', lastModified: started - TIME_RESOLUTION };
+}
+
+async function multipartCopy(
+  b: S3LifecycleBackend,
+  location: S3StorageLocation,
+  head: ObjectHead,
+  CopySource: string,
+  ifMatch: { CopySourceIfMatch?: string },
+  signal: AbortSignal,
+): Promise<void> {
+  const Bucket = location.bucket;
+  const Key = location.key;
+  // A multipart upload does not copy tags. S3 reports how many an object has in the HEAD
+  // (x-amz-tagging-count, only for tagged objects and only to callers allowed to read tags): read
+  // them when it says there are some; without the header, re-apply the driver's own tags (what it
+  // puts on what it writes) if it has any.
+  let Tagging = head.tagCount === undefined ? b.tagging : undefined;
+  if (head.tagCount !== undefined && head.tagCount > 0) {
+    const tags = (await b.client.send(new GetObjectTaggingCommand({ Bucket, Key }), { abortSignal: signal })) as {
+      TagSet?: { Key?: string; Value?: string }[];
+    };
+    const set = (tags.TagSet ?? []).filter((t) => typeof t.Key === 'string');
+    if (set.length > 0) Tagging = encodeTagging(Object.fromEntries(set.map((t) => [t.Key, t.Value ?? ''])));
+  }
+  const created = (await b.client.send(
+    new CreateMultipartUploadCommand({
+      Bucket,
+      Key,
+      ...head.attributes,
+      ...(Tagging === undefined ? {} : { Tagging }),
+    } as ConstructorParameters<typeof CreateMultipartUploadCommand>[0]),
+    { abortSignal: signal },
+  )) as { UploadId?: string };
+  const UploadId = created.UploadId;
+  if (UploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
+  try {
+    const part = (await b.client.send(
+      new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 1, CopySource, ...ifMatch }),
+      { abortSignal: signal },
+    )) as { CopyPartResult?: { ETag?: string } };
+    await b.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.CopyPartResult?.ETag }] },
+      }),
+      { abortSignal: signal },
+    );
+  } catch (e) {
+    // Best effort, not tied to the (possibly aborted) signal; a bucket rule
+    // AbortIncompleteMultipartUpload cleans up what this cannot.
+    await b.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+    throw e;
+  }
+}
+
+/** What the driver knows about one object of a store batch once its upload step is done. */
+export interface StoredState {
+  /**
+   * Earliest `LastModified` the object can have, in the driver's clock; `undefined` if unknown
+   * (a conditional PUT answered 412: it exists, of unknown age).
+   */
+  lastModified: number | undefined;
+  /** The `HeadObject` of the object, when one was made (an in-place copy needs it). */
+  head: ObjectHead | undefined;
+}
+
+/**
+ * The end of a store batch: refreshes every object of the batch whose `LastModified` is older
+ * than `refreshAfter` now (after all uploads finished, however long the batch took: objects the
+ * batch uploaded itself count from their upload), heading first those whose age is unknown, and
+ * uploading again those deleted meanwhile. Each object is copied at most once per batch; objects
+ * that were young at one check and aged past `refreshAfter` while others were being copied are
+ * checked again, until a check finds nothing old. So every object whose claim the store returns is
+ * at most `refreshAfter` old at the last check, or was copied (or uploaded) during this batch.
+ * Updates `states`.
+ *
+ * @param reupload uploads an item again (its object was deleted); resolves to its new state.
+ * @throws what the requests throw (the driver wraps it), `E_BACKEND` if objects never look fresh
+ *   (another writer replacing them over and over, or clocks far apart).
+ */
+export async function refreshStale<T>(
+  b: S3LifecycleBackend,
+  items: readonly T[],
+  states: StoredState[],
+  locationOf: (item: T) => S3StorageLocation,
+  reupload: (item: T, signal: AbortSignal) => Promise<StoredState>,
+  signal: AbortSignal,
+): Promise<void> {
+  const copied = new Array<boolean>(items.length).fill(false);
+  for (let round = 0; ; round++) {
+    const now = b.now();
+    const stale = items.flatMap((_item, i) => {
+      if (copied[i]) return [];
+      const lm = (states[i] as StoredState).lastModified;
+      return lm === undefined || now - lm > b.refreshAfter ? [i] : [];
+    });
+    if (stale.length === 0) return;
+    if (round === MAX_REFRESH_ROUNDS + items.length) {
+      throw new StorageDriverError(
+        StorageDriverErrorCode.BACKEND,
+        `store failed: ${stale.length} objects still look older than refreshAfter after ${round} rounds of refreshes (another writer replacing them over and over, or this machine's clock far from S3's?)`,
+        { driverName: b.driverName },
+      );
+    }
+    await mapBounded(
+      stale,
+      b.concurrency,
+      async (i, _n, s) => {
+        const item = items[i] as T;
+        const { state, touched } = await keepFresh(b, item, states[i] as StoredState, locationOf(item), reupload, s);
+        states[i] = state;
+        copied[i] = touched;
+      },
+      signal,
+      b.driverName,
+    );
+  }
+}
+
+/** Refreshes one object if it is old; `touched` once it was copied or uploaded again. */
+async function keepFresh<T>(
+  b: S3LifecycleBackend,
+  item: T,
+  state: StoredState,
+  location: S3StorageLocation,
+  reupload: (item: T, signal: AbortSignal) => Promise<StoredState>,
+  signal: AbortSignal,
+): Promise<{ state: StoredState; touched: boolean }> {
+  let head = state.head;
+  if (head === undefined) {
+    try {
+      head = await headObject(b, location, signal);
+    } catch (e) {
+      throw b.fail(e, 'store', location);
+    }
+    if (head === undefined) return { state: await reupload(item, signal), touched: true };
+    // Known now, and young: nothing to copy (checked again if it ages during this batch).
+    if (head.lastModified !== undefined && b.now() - head.lastModified <= b.refreshAfter) {
+      return { state: { lastModified: head.lastModified, head: undefined }, touched: false };
+    }
+  }
+  let result: RefreshResult;
+  try {
+    result = await refreshObject(b, location, head, signal);
+  } catch (e) {
+    throw b.fail(e, 'store', location);
+  }
+  if (result.kind === 'gone') return { state: await reupload(item, signal), touched: true };
+  if (result.kind === 'refreshed')
+    return { state: { lastModified: result.lastModified, head: undefined }, touched: true };
+  // `changed`: another writer replaced the version we saw after our HEAD; look again next round.
+  return { state: { lastModified: undefined, head: undefined }, touched: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+/** Marks an encoded listed version ({@link encodeVersion}). */
+const VERSION_TAG = 's3v1';
+
+/**
+ * The opaque `version` of a listed object: its ETag, its `LastModified` and when it was listed
+ * (the driver's clock before the `ListObjectsV2` request), so that a conditional delete can use
+ * the listing without a request while it is fresh, and knows when to check again.
+ */
+export function encodeVersion(etag: string, lastModified: number, listedAt: number): string {
+  return `${VERSION_TAG}:${lastModified}:${listedAt}:${etag}`;
+}
+
+/** Parses {@link encodeVersion}; `undefined` for anything else. */
+export function decodeVersion(
+  version: string | undefined,
+): { etag: string; lastModified: number; listedAt: number } | undefined {
+  if (version === undefined) return undefined;
+  const m = /^s3v1:(\d{1,16}):(\d{1,16}):(.+)$/s.exec(version);
+  if (m === null) return undefined;
+  return { lastModified: Number(m[1]), listedAt: Number(m[2]), etag: m[3] as string };
+}
+
+/** The S3 prefix to list for a storage-key prefix, or `undefined` if no storage key can match. */
+export function listPrefix(keyPrefix: string, prefix: string | undefined): string | undefined {
+  if (prefix === undefined || 'v0/'.startsWith(prefix)) return `${keyPrefix}v0/`;
+  if (prefix.startsWith('v0/')) return keyPrefix + prefix;
+  return undefined;
+}
+
+/** Whether a listed S3 key is one of this driver's storage keys (under its prefix, well-formed). */
+function storageKeyOf(keyPrefix: string, key: unknown): string | undefined {
+  if (typeof key !== 'string' || !key.startsWith(keyPrefix)) return undefined;
+  const storageKey = key.slice(keyPrefix.length);
+  if (!isSpecKey(storageKey)) return undefined;
+  try {
+    validateClaimKey(key); // what a claim for it must pass (delete re-parses the location)
+  } catch {
+    return undefined;
+  }
+  return storageKey;
+}
+
+/**
+ * Lists the objects under `keyPrefix + 'v0/'` (narrowed by `query.prefix`) in every allowed
+ * bucket, a page of 1,000 at a time; keys that are not storage keys are skipped.
+ */
+export async function* listObjects(
+  b: S3LifecycleBackend,
+  query: ListQuery,
+): AsyncGenerator<ListedObject<S3StorageLocation>> {
+  const Prefix = listPrefix(b.keyPrefix, query.prefix);
+  if (Prefix === undefined) return;
+  for (const bucket of new Set(b.allowedBuckets)) {
+    let ContinuationToken: string | undefined;
+    do {
+      throwIfAborted(query.signal, b.driverName);
+      const listedAt = b.now();
+      let out: {
+        Contents?: { Key?: string; Size?: number; LastModified?: Date; ETag?: string }[];
+        IsTruncated?: boolean;
+        NextContinuationToken?: string;
+      };
+      try {
+        out = (await b.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix, MaxKeys: LIST_PAGE, ContinuationToken }),
+          { abortSignal: query.signal },
+        )) as typeof out;
+      } catch (e) {
+        throw b.fail(e, 'list', { bucket, key: Prefix });
+      }
+      for (const o of out.Contents ?? []) {
+        const key = storageKeyOf(b.keyPrefix, o.Key);
+        if (key === undefined) continue;
+        const lastModified = o.LastModified instanceof Date ? o.LastModified.getTime() : Number.NaN;
+        const known = Number.isFinite(lastModified);
+        yield {
+          location: { bucket, key: o.Key as string },
+          key,
+          size: typeof o.Size === 'number' ? o.Size : 0,
+          lastReferenced: known ? new Date(lastModified) : undefined,
+          version:
+            known && typeof o.ETag === 'string' && o.ETag !== ''
+              ? encodeVersion(o.ETag, lastModified, listedAt)
+              : undefined,
+        };
+      }
+      ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (ContinuationToken !== undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deleting
+
+function isAbort(e: unknown, signal: AbortSignal): boolean {
+  return signal.aborted || isStorageDriverError(e, StorageDriverErrorCode.ABORTED) || s3ErrorName(e) === 'AbortError';
+}
+
+/**
+ * Deletes objects: with `referencedBefore`, each with a `DeleteObject` conditional on the ETag
+ * (`If-Match`) of a version last modified before the cutoff (the listed one while the listing is
+ * fresh, otherwise what a `HeadObject` says now): 412 (refreshed since) and 409 (a concurrent
+ * write) are `kept`, 404 is `missing`. Without it, `DeleteObjects` per bucket in batches of
+ * 1,000, after a `HeadObject` of each bare storage key (S3 reports a missing key as deleted).
+ * Per-object failures become outcomes; an abort is thrown.
+ */
+export async function deleteObjects(
+  b: S3LifecycleBackend,
+  entries: readonly DeleteEntry<S3StorageLocation>[],
+  referencedBefore: Date | undefined,
+  signal: AbortSignal,
+): Promise<DeleteOutcome[]> {
+  if (referencedBefore !== undefined) {
+    const cutoff = referencedBefore.getTime();
+    return mapBounded(
+      entries,
+      b.concurrency,
+      async (entry, _i, s) => {
+        try {
+          return await deleteIfUnreferenced(b, entry, cutoff, s);
+        } catch (e) {
+          if (isAbort(e, s)) throw e;
+          return b.fail(e, 'delete', entry.location);
+        }
+      },
+      signal,
+      b.driverName,
+    );
+  }
+  return deleteUnconditionally(b, entries, signal);
+}
+
+async function deleteIfUnreferenced(
+  b: S3LifecycleBackend,
+  entry: DeleteEntry<S3StorageLocation>,
+  cutoff: number,
+  signal: AbortSignal,
+): Promise<DeleteOutcome> {
+  const { location } = entry;
+  const listed = decodeVersion(entry.version);
+  const age = listed === undefined ? Number.NaN : b.now() - listed.listedAt;
+  let etag: string;
+  if (listed !== undefined && age >= 0 && age < listingFreshness(b.refreshAfter)) {
+    if (listed.lastModified >= cutoff) return 'kept';
+    etag = listed.etag;
+  } else {
+    const head = await headObject(b, location, signal);
+    if (head === undefined) return 'missing';
+    if (head.etag === undefined || head.lastModified === undefined || head.lastModified >= cutoff) return 'kept';
+    etag = head.etag;
+  }
+  try {
+    await b.client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key, IfMatch: etag }), {
+      abortSignal: signal,
+    });
+    return 'deleted';
+  } catch (e) {
+    const kind = classifyS3Error(e);
+    if (kind === 'exists') return 'kept'; // 412: another version now (refreshed since)
+    if (kind === 'not-found') return 'missing';
+    if (s3ErrorName(e) === 'ConditionalRequestConflict') return 'kept'; // 409: a write in flight
+    throw e;
+  }
+}
+
+async function deleteUnconditionally(
+  b: S3LifecycleBackend,
+  entries: readonly DeleteEntry<S3StorageLocation>[],
+  signal: AbortSignal,
+): Promise<DeleteOutcome[]> {
+  const outcomes: (DeleteOutcome | undefined)[] = new Array(entries.length).fill(undefined);
+  // S3 reports a missing key as deleted: a bare key is looked up first so `missing` is counted.
+  // (A listed object existed when listed; it is deleted without a lookup.)
+  const bare = entries.flatMap((e, i) => (e.version === undefined ? [i] : []));
+  await mapBounded(
+    bare,
+    b.concurrency,
+    async (i, _n, s) => {
+      const location = (entries[i] as DeleteEntry<S3StorageLocation>).location;
+      try {
+        if ((await headObject(b, location, s)) === undefined) outcomes[i] = 'missing';
+      } catch (e) {
+        if (isAbort(e, s)) throw e;
+        outcomes[i] = b.fail(e, 'delete', location);
+      }
+    },
+    signal,
+    b.driverName,
+  );
+  const byBucket = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    if (outcomes[i] !== undefined) return;
+    const list = byBucket.get(e.location.bucket) ?? [];
+    list.push(i);
+    byBucket.set(e.location.bucket, list);
+  });
+  for (const [bucket, indices] of byBucket) {
+    for (let start = 0; start < indices.length; start += DELETE_OBJECTS_MAX) {
+      throwIfAborted(signal, b.driverName);
+      const chunk = indices.slice(start, start + DELETE_OBJECTS_MAX);
+      const keyOf = (i: number) => (entries[i] as DeleteEntry<S3StorageLocation>).location.key;
+      let out: { Deleted?: { Key?: string }[]; Errors?: { Key?: string; Code?: string; Message?: string }[] };
+      try {
+        out = (await b.client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: chunk.map((i) => ({ Key: keyOf(i) })), Quiet: false },
+          }),
+          { abortSignal: signal },
+        )) as typeof out;
+      } catch (e) {
+        if (isAbort(e, signal)) throw e;
+        const error = b.fail(e, 'delete', { bucket, key: keyOf(chunk[0] as number) });
+        for (const i of chunk) outcomes[i] = error;
+        continue;
+      }
+      const deleted = new Set((out.Deleted ?? []).map((d) => d.Key));
+      const failed = new Map((out.Errors ?? []).map((d) => [d.Key, d]));
+      for (const i of chunk) {
+        const key = keyOf(i);
+        const error = failed.get(key);
+        if (error !== undefined) {
+          const cause = Object.assign(new Error(error.Message ?? error.Code ?? 'DeleteObjects error'), {
+            name: error.Code ?? 'Error',
+          });
+          outcomes[i] = classifyS3Error(cause) === 'not-found' ? 'missing' : b.fail(cause, 'delete', { bucket, key });
+        } else if (deleted.has(key)) outcomes[i] = 'deleted';
+        else {
+          outcomes[i] = new StorageDriverError(
+            StorageDriverErrorCode.BACKEND,
+            `delete s3://${bucket}/${key}: DeleteObjects reported neither success nor an error`,
+            { driverName: b.driverName, key },
+          );
+        }
+      }
+    }
+  }
+  return outcomes as DeleteOutcome[];
+}

@@ -1,0 +1,559 @@
+/**
+ * The S3 lifecycle (issue 14) against moto, with requests counted (and some answered or held) at a
+ * loopback proxy: in-place refreshes that keep the object as it is and change its ETag, the
+ * refresh decided at the end of a batch, exact conditional deletes, listing, unconditional
+ * deletes in batches of 1,000, and the extra requests of a refresh.
+ */
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  encodePayload,
+  type Payload,
+  type StorageDriverClaim,
+  StorageDriverErrorCode,
+  type StoredObject,
+  sha256Hex,
+} from '@x/storage-driver-core';
+import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import {
+  refreshAllowance,
+  S3_DEFAULT_REFRESH_AFTER,
+  S3StorageDriver,
+  type S3StorageDriverOptions,
+  s3MinimumDeleteAge,
+} from '../src';
+import {
+  CountingProxy,
+  countOperations,
+  createBucket,
+  deleteBucket,
+  errorCode,
+  listKeys,
+  makeClient,
+  type ProxiedRequest,
+  s3Operation,
+} from './helpers';
+
+/**
+ * `refreshAfter` of these tests: 2 s. `LastModified` is truncated to the second, so an object
+ * written now can look up to 1 s older than it is; 2 s keeps a fresh object from looking old.
+ */
+const REFRESH_AFTER = 2000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits until every object written before the call is older than `REFRESH_AFTER`. */
+const ageBeyondRefresh = () => sleep(REFRESH_AFTER + 1100);
+
+const direct = makeClient();
+let proxy: CountingProxy;
+let client: S3Client;
+let bucket: string;
+const extraBuckets: string[] = [];
+
+beforeAll(async () => {
+  proxy = await CountingProxy.start();
+  client = makeClient(proxy.endpoint);
+});
+beforeEach(async () => {
+  bucket = await createBucket(direct, 'lc');
+  proxy.reset();
+});
+afterEach(async () => {
+  proxy.inject = undefined;
+  proxy.hold = undefined;
+  for (const b of [bucket, ...extraBuckets.splice(0)]) await deleteBucket(direct, b);
+});
+afterAll(async () => {
+  client.destroy();
+  direct.destroy();
+  await proxy.close();
+});
+
+const driverOf = (options: Partial<S3StorageDriverOptions> = {}) =>
+  new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, ...options });
+const batch = (n: number, seed: number) =>
+  Array.from({ length: n }, (_, i) => makePayload(pseudoRandomBytes(1024, seed * 1000 + i)));
+/** Requests to this test's bucket (objects and the bucket itself). */
+const bucketRequests = (b = bucket) => proxy.requests.filter((r) => r.path === `/${b}` || r.path.startsWith(`/${b}/`));
+const operations = (b = bucket) => countOperations(bucketRequests(b));
+const head = (key: string, b = bucket) => direct.send(new HeadObjectCommand({ Bucket: b, Key: key }));
+async function collect(iterable: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
+  for await (const o of iterable) out.push(o);
+  return out;
+}
+
+describe('options', () => {
+  it('refreshAfter defaults to a day; the minimum delete age adds a quarter of it (at most 15 min) and 1 s', () => {
+    const d = new S3StorageDriver({ client: direct, bucket: 'b' });
+    expect(d.refreshAfter).toBe(S3_DEFAULT_REFRESH_AFTER);
+    expect(d.minimumDeleteAge).toBe(86_400_000 + 15 * 60_000 + 1000);
+    expect(s3MinimumDeleteAge(1000)).toBe(1000 + 250 + 1000);
+    expect(refreshAllowance(4000)).toBe(1000);
+    expect(d.capabilities).toMatchObject({
+      list: true,
+      delete: true,
+      deleteExpired: true,
+      close: true,
+      lastReferenced: 'exact',
+      expiry: 'none',
+    });
+    expect(new S3StorageDriver({ client: direct, bucket: 'b', ttl: 30 * 86_400_000 }).capabilities.expiry).toBe(
+      'sweep',
+    );
+  });
+
+  it.each<[string, Partial<S3StorageDriverOptions>]>([
+    ['refreshAfter below 1 s', { refreshAfter: 999 }],
+    ['refreshAfter not an integer', { refreshAfter: 1500.5 }],
+    ['refreshAfter over a year', { refreshAfter: 366 * 86_400_000 }],
+    ['ttl below the minimum delete age', { refreshAfter: 60_000, ttl: 60_000 }],
+    ['ttl below the default minimum delete age', { ttl: 86_400_000 }],
+    ['existence cache ttl not below refreshAfter', { refreshAfter: 60_000, existenceCache: { ttl: 60_000 } }],
+    ['existence cache ttl of a day with the default refreshAfter', { existenceCache: { ttl: 86_400_000 } }],
+  ])('%s → E_CONFIG', async (_n, options) => {
+    expect(await errorCode(async () => new S3StorageDriver({ client: direct, bucket: 'b', ...options }))).toBe(
+      StorageDriverErrorCode.CONFIG,
+    );
+  });
+
+  it('deleteExpired and conditional deletes younger than the minimum delete age → E_CONFIG', async () => {
+    const d = driverOf();
+    const minimum = s3MinimumDeleteAge(REFRESH_AFTER);
+    expect(await errorCode(() => d.deleteExpired({ olderThan: minimum - 1 }))).toBe(StorageDriverErrorCode.CONFIG);
+    expect(await errorCode(() => d.delete([], { referencedBefore: new Date(Date.now() - minimum + 1000) }))).toBe(
+      StorageDriverErrorCode.CONFIG,
+    );
+    await expect(d.deleteExpired({ olderThan: minimum })).resolves.toMatchObject({ removed: 0 });
+  });
+});
+
+describe('refresh on a dedup hit', () => {
+  it('keeps metadata, content headers, SSE, storage class and tags, and changes the ETag every time (MD5 ↔ …-1)', async () => {
+    const payload = makePayload('refresh me');
+    const bytes = encodePayload(payload);
+    const key = `v0/d/sha256/${sha256Hex(bytes)}`;
+    // Written by "another tool", with user metadata and content headers this driver never sets.
+    await direct.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: bytes,
+        Metadata: { origin: 'python-worker' },
+        ContentType: 'application/x-protobuf',
+        CacheControl: 'no-store',
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: 'arn:aws:kms:us-east-1:123456789012:key/lifecycle-test',
+        BucketKeyEnabled: true,
+        StorageClass: 'STANDARD_IA',
+        Tagging: 'temporal-payload=true&team=payments',
+      }),
+    );
+    const original = await head(key);
+    const d = driverOf();
+    const etags = [original.ETag];
+    for (let i = 0; i < 3; i++) {
+      await ageBeyondRefresh();
+      proxy.reset();
+      const before = Date.now();
+      await d.store({}, [payload]);
+      const h = await head(key);
+      etags.push(h.ETag);
+      expect(h.LastModified?.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect({
+        metadata: h.Metadata,
+        contentType: h.ContentType,
+        cacheControl: h.CacheControl,
+        sse: h.ServerSideEncryption,
+        kmsKeyId: h.SSEKMSKeyId,
+        storageClass: h.StorageClass,
+        size: h.ContentLength,
+      }).toEqual({
+        metadata: { origin: 'python-worker' },
+        contentType: 'application/x-protobuf',
+        cacheControl: 'no-store',
+        sse: 'aws:kms',
+        kmsKeyId: original.SSEKMSKeyId,
+        storageClass: 'STANDARD_IA',
+        size: bytes.byteLength,
+      });
+      const tags = await direct.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+      expect(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value]))).toEqual({
+        'temporal-payload': 'true',
+        team: 'payments',
+      });
+      // MD5 → one-part multipart copy (tags read first: a multipart upload does not copy them);
+      // multipart → single CopyObject (which copies them).
+      expect(operations()).toEqual(
+        i % 2 === 0
+          ? {
+              HeadObject: 1,
+              GetObjectTagging: 1,
+              CreateMultipartUpload: 1,
+              UploadPartCopy: 1,
+              CompleteMultipartUpload: 1,
+            }
+          : { HeadObject: 1, CopyObject: 1 },
+      );
+      // What the copy asked for, at the wire (moto drops the bucket key of a multipart upload).
+      const copy = bucketRequests().find((r) => ['CreateMultipartUpload', 'CopyObject'].includes(s3Operation(r)));
+      expect(copy?.headers).toMatchObject(
+        i === 0
+          ? {
+              'x-amz-server-side-encryption': 'aws:kms',
+              'x-amz-server-side-encryption-aws-kms-key-id': original.SSEKMSKeyId,
+              'x-amz-server-side-encryption-bucket-key-enabled': 'true',
+              'x-amz-storage-class': 'STANDARD_IA',
+              'x-amz-meta-origin': 'python-worker',
+              'x-amz-tagging': 'temporal-payload=true&team=payments',
+              'content-type': 'application/x-protobuf',
+              'cache-control': 'no-store',
+            }
+          : i === 1
+            ? { 'x-amz-metadata-directive': 'REPLACE', 'x-amz-tagging-directive': 'COPY' }
+            : {},
+      );
+      const [back] = await d.retrieve({}, [(await d.store({}, [payload]))[0] as StorageDriverClaim]);
+      expect(back?.data).toEqual(payload.data);
+    }
+    // Each refresh changed the ETag, alternating between the MD5 and the one-part multipart form.
+    expect(etags.map((e) => /-1"$/.test(e ?? ''))).toEqual([false, true, false, true]);
+    for (let i = 1; i < etags.length; i++) expect(etags[i]).not.toBe(etags[i - 1]);
+    // ...so the form comes back after two refreshes: why a listing older than refreshAfter is re-checked.
+    expect(etags[2]).toBe(etags[0]);
+  });
+
+  it('a young object is not copied; the cache remembers LastModified and does not let an old object skip its refresh', async () => {
+    const payloads = batch(4, 1);
+    await driverOf().store({}, payloads);
+    await sleep(500); // young: under 1.5 s old even by S3's rounded-down LastModified
+    const d = driverOf({ existenceCache: { ttl: 1900 } });
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(operations()).toEqual({ HeadObject: 4 });
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(operations()).toEqual({}); // cached and young: no request
+    await sleep(1600); // still cached (confirmed < 1.9 s ago), but the objects are now over 2 s old
+    proxy.reset();
+    await d.store({}, payloads);
+    // Cached but old: looked up and refreshed as without the cache.
+    expect(operations()).toEqual({
+      HeadObject: 4,
+      CreateMultipartUpload: 4,
+      UploadPartCopy: 4,
+      CompleteMultipartUpload: 4,
+    });
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(operations()).toEqual({});
+  });
+
+  it('the refresh is decided at the end of the batch: an object young at its HEAD but old when the batch ends is refreshed', async () => {
+    const d = driverOf();
+    const [early] = batch(1, 2) as [Payload];
+    const [claim] = (await d.store({}, [early])) as [StorageDriverClaim];
+    const before = (await head(claim.claimData.key as string)).ETag;
+    await sleep(REFRESH_AFTER - 1200); // young, by S3's rounded-down clock too
+    proxy.reset();
+    // The new payload's PUT takes 2.5 s; the early object's HEAD answers at once.
+    proxy.hold = (r) => (s3Operation(r) === 'PutObject' ? sleep(2500) : undefined);
+    await d.store({}, [early, ...batch(1, 3)]);
+    proxy.hold = undefined;
+    // HEADs: the early object's; the new one's (missing) before its PUT; and the new one's again at
+    // the end, because the driver counts an upload's age from when it was sent (2.5 s before S3
+    // got it), which the HEAD corrects without a copy.
+    expect(operations()).toEqual({
+      HeadObject: 3,
+      PutObject: 1,
+      CreateMultipartUpload: 1,
+      UploadPartCopy: 1,
+      CompleteMultipartUpload: 1,
+    });
+    expect((await head(claim.claimData.key as string)).ETag).not.toBe(before);
+  });
+
+  it('conditional-put: a 412 says the object exists but not its age, so it is looked up (HEAD) and refreshed if old', async () => {
+    const d = driverOf({ existenceCheck: 'conditional-put' });
+    const payloads = batch(3, 4);
+    await d.store({}, payloads);
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(operations()).toEqual({ PutObject: 3, HeadObject: 3 });
+    await ageBeyondRefresh();
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(operations()).toEqual({
+      PutObject: 3,
+      HeadObject: 3,
+      CreateMultipartUpload: 3,
+      UploadPartCopy: 3,
+      CompleteMultipartUpload: 3,
+    });
+  });
+
+  it('an object deleted just before its refresh copy is uploaded again: the claim the store returns resolves', async () => {
+    const d = driverOf();
+    const [p] = batch(1, 5) as [Payload];
+    const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
+    await ageBeyondRefresh();
+    proxy.reset();
+    // A sweep wins the race: the object goes between the store's HEAD and its copy.
+    proxy.hold = (r) =>
+      s3Operation(r) === 'CreateMultipartUpload'
+        ? direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: claim.claimData.key }))
+        : undefined;
+    const [again] = (await d.store({}, [p])) as [StorageDriverClaim];
+    proxy.hold = undefined;
+    expect(operations()).toMatchObject({ HeadObject: 1, UploadPartCopy: 1, AbortMultipartUpload: 1, PutObject: 1 });
+    expect((await d.retrieve({}, [again]))[0]?.data).toEqual(p.data);
+  });
+
+  it('a copy refused because the source changed (412 on x-amz-copy-source-if-match) is looked up again, not trusted blindly', async () => {
+    const d = driverOf();
+    const [p] = batch(1, 6) as [Payload];
+    const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
+    await ageBeyondRefresh();
+    proxy.reset();
+    let refusals = 1;
+    // moto ignores x-amz-copy-source-if-match; the proxy answers as S3 does when another writer got there first.
+    proxy.inject = (r) =>
+      s3Operation(r) === 'UploadPartCopy' && refusals-- > 0 ? { status: 412, code: 'PreconditionFailed' } : undefined;
+    await d.store({}, [p]);
+    proxy.inject = undefined;
+    // The first HEAD, the refused copy (aborted), then a HEAD that still finds it old, and a copy.
+    expect(bucketRequests().map(s3Operation)).toEqual([
+      'HeadObject',
+      'CreateMultipartUpload',
+      'UploadPartCopy',
+      'AbortMultipartUpload',
+      'HeadObject',
+      'CreateMultipartUpload',
+      'UploadPartCopy',
+      'CompleteMultipartUpload',
+    ]);
+    expect((await head(claim.claimData.key as string)).ETag).toMatch(/-1"$/);
+  });
+
+  it('an archived object due for a refresh fails the store with E_CONFIG saying so', async () => {
+    const d = driverOf();
+    const [p] = batch(1, 7) as [Payload];
+    const bytes = encodePayload(p);
+    // Uploaded in one part by another tool (ETag …-1, so the refresh is a CopyObject, which moto
+    // refuses for an archived source as S3 does) and archived.
+    const Key = `v0/d/sha256/${sha256Hex(bytes)}`;
+    const { UploadId } = await direct.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key, StorageClass: 'GLACIER' }),
+    );
+    const part = await direct.send(
+      new UploadPartCommand({ Bucket: bucket, Key, UploadId, PartNumber: 1, Body: bytes }),
+    );
+    await direct.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key,
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    await ageBeyondRefresh();
+    const error = await errorCode(() => d.store({}, [p]));
+    expect(error).toBe(StorageDriverErrorCode.CONFIG);
+  });
+});
+
+describe('extra requests of a refresh (for the benchmark’s dupes workload)', () => {
+  it('a batch of 64 old objects: one HEAD each, then 3 copy requests (multipart) or 1 (CopyObject), alternately', async () => {
+    const payloads = batch(64, 8);
+    const rows: string[] = [];
+    const measure = async (label: string, options: Partial<S3StorageDriverOptions>) => {
+      proxy.reset();
+      await driverOf(options).store({}, payloads);
+      const counts = operations();
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      rows.push(`${label}: ${total} requests ${JSON.stringify(counts)}`);
+      return counts;
+    };
+    await driverOf().store({}, payloads);
+    expect(await measure('auto, 64 young repeats', {})).toEqual({ HeadObject: 64 });
+    await ageBeyondRefresh();
+    expect(await measure('auto, 64 old repeats (MD5 ETags → multipart copy)', {})).toEqual({
+      HeadObject: 64,
+      CreateMultipartUpload: 64,
+      UploadPartCopy: 64,
+      CompleteMultipartUpload: 64,
+    });
+    await ageBeyondRefresh();
+    expect(await measure('auto, 64 old repeats (…-1 ETags → CopyObject)', {})).toEqual({
+      HeadObject: 64,
+      CopyObject: 64,
+    });
+    await ageBeyondRefresh();
+    expect(
+      await measure('conditional-put + existenceCache (a new instance), 64 old repeats', {
+        existenceCheck: 'conditional-put',
+        existenceCache: {},
+      }),
+    ).toEqual({
+      PutObject: 64,
+      HeadObject: 64,
+      CreateMultipartUpload: 64,
+      UploadPartCopy: 64,
+      CompleteMultipartUpload: 64,
+    });
+    console.log(`S3 refresh requests (moto, refreshAfter ${REFRESH_AFTER} ms):\n  ${rows.join('\n  ')}`);
+  });
+});
+
+describe('list', () => {
+  it('lists storage keys under keyPrefix + v0/ in every allowed bucket, skipping other keys, with ETag-bearing versions', async () => {
+    const other = await createBucket(direct, 'lc2');
+    extraBuckets.push(other);
+    const d = driverOf({
+      bucket: (ctx) => (ctx.target?.namespace === 'b' ? other : bucket),
+      allowedBuckets: [bucket, other],
+      keyPrefix: 'temporal/',
+    });
+    const target = (namespace: string) => ({ kind: 'workflow', namespace, type: 'T', id: 'w', runId: 'r' }) as const;
+    const a = await d.store({ target: target('a') }, batch(2, 9));
+    const b = await d.store({ target: target('b') }, batch(1, 10));
+    // Not storage keys of this driver: another prefix, a stray file, a malformed key.
+    for (const Key of [
+      `v0/d/sha256/${'a'.repeat(64)}`,
+      'temporal/v0/README',
+      `temporal/v0/d/sha256/${'A'.repeat(64)}`,
+    ]) {
+      await direct.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'x' }));
+    }
+    proxy.reset();
+    const listed = await collect(d.list());
+    expect(listed.map((o) => o.id).sort()).toEqual([...a, ...b].map((c) => d.objectIdOf(c)).sort());
+    for (const o of listed) {
+      expect(o.key.startsWith('v0/ns/')).toBe(true);
+      expect(o.location.key).toBe(`temporal/${o.key}`);
+      expect(o.version).toMatch(/^s3v1:\d+:\d+:"[0-9a-f]{32}"$/);
+    }
+    // Narrowed in S3, not only filtered: the list request carries the prefix.
+    proxy.reset();
+    expect((await collect(d.list({ prefix: 'v0/ns/b/' }))).map((o) => o.location.bucket)).toEqual([other]);
+    const prefixes = proxy.requests
+      .filter((r) => s3Operation(r) === 'ListObjectsV2')
+      .map((r) => new URL(r.url, 'http://x').searchParams.get('prefix'));
+    expect(prefixes).toEqual(['temporal/v0/ns/b/', 'temporal/v0/ns/b/']);
+    expect(await collect(d.list({ prefix: 'x/' }))).toEqual([]);
+    // A bare storage key needs the bucket: a selector driver cannot say which.
+    expect(await errorCode(() => d.delete([listed[0]?.key as string]))).toBe(StorageDriverErrorCode.CONFIG);
+    expect(await errorCode(() => driverOf().delete(['temporal/v0/d/sha256/x']))).toBe(
+      StorageDriverErrorCode.INVALID_CLAIM,
+    );
+  });
+
+  it('pages of 1,000; an unconditional delete of 1,001 listed objects is two DeleteObjects', async () => {
+    const d = driverOf();
+    const keys = Array.from({ length: 1001 }, (_, i) => `v0/d/sha256/${sha256Hex(new TextEncoder().encode(`k${i}`))}`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(
+        keys.slice(i, i + 50).map((Key) => direct.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'x' }))),
+      );
+    }
+    proxy.reset();
+    const listed = await collect(d.list());
+    expect(listed).toHaveLength(1001);
+    const pages = proxy.requests.filter((r) => s3Operation(r) === 'ListObjectsV2');
+    expect(pages.map((r) => new URL(r.url, 'http://x').searchParams.get('max-keys'))).toEqual(['1000', '1000']);
+    proxy.reset();
+    const result = await d.delete(listed);
+    expect(result).toEqual({ deleted: 1001, missing: 0, kept: 0, errors: [] });
+    expect(operations()).toEqual({ DeleteObjects: 2 });
+    expect(await listKeys(direct, bucket)).toEqual([]);
+  });
+});
+
+describe('conditional delete', () => {
+  const listOld = async (d: S3StorageDriver) => collect(d.list({ olderThan: d.minimumDeleteAge }));
+
+  it('uses the listed ETag while the listing is fresh: one DeleteObject with If-Match per object, 412 → kept', async () => {
+    const d = driverOf();
+    const claims = await d.store({}, batch(3, 11));
+    await sleep(d.minimumDeleteAge + 1100);
+    const listed = await listOld(d);
+    expect(listed).toHaveLength(3);
+    await d.store({}, [batch(3, 11)[0] as Payload]); // refreshed after the listing: new ETag
+    proxy.reset();
+    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
+    const result = await d.delete(listed, { referencedBefore: cutoff });
+    expect(result).toEqual({ deleted: 2, missing: 0, kept: 1, errors: [] });
+    const deletes = bucketRequests().filter((r) => s3Operation(r) === 'DeleteObject');
+    expect(operations()).toEqual({ DeleteObject: 3 });
+    expect(deletes.map((r) => r.headers['if-match']).sort()).toEqual(
+      listed.map((o) => o.version?.split(':').slice(3).join(':')).sort(),
+    );
+    expect((await d.retrieve({}, [claims[0] as StorageDriverClaim]))[0]).toBeDefined();
+  });
+
+  it('a listing older than refreshAfter − allowance is re-checked with a HEAD: two refreshes that bring the ETag back do not fool it', async () => {
+    const d = driverOf();
+    const [p] = batch(1, 12) as [Payload];
+    const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
+    await sleep(d.minimumDeleteAge + 1100);
+    const [listed] = (await listOld(d)) as [StoredObject];
+    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
+    // Two refreshes, refreshAfter apart: MD5 → …-1 → the same MD5 again.
+    await d.store({}, [p]);
+    await ageBeyondRefresh();
+    await d.store({}, [p]);
+    const now = await head(claim.claimData.key as string);
+    expect(`${listed.version}`.endsWith(`:${now.ETag}`)).toBe(true); // an If-Match on the listed ETag would match
+    proxy.reset();
+    const result = await d.delete([listed], { referencedBefore: cutoff });
+    expect(result).toMatchObject({ deleted: 0, kept: 1 });
+    expect(operations()).toEqual({ HeadObject: 1 });
+    expect((await d.retrieve({}, [claim]))[0]?.data).toEqual(p.data);
+  });
+
+  it('bare keys are looked up first; 404 → missing, 409 (a write in flight) → kept', async () => {
+    const d = driverOf();
+    const claims = await d.store({}, batch(2, 13));
+    await sleep(d.minimumDeleteAge + 1100);
+    const keys = claims.map((c) => c.claimData.key as string);
+    await direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys[1] }));
+    proxy.inject = (r) =>
+      s3Operation(r) === 'DeleteObject' ? { status: 409, code: 'ConditionalRequestConflict' } : undefined;
+    proxy.reset();
+    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
+    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({ deleted: 0, missing: 1, kept: 1, errors: [] });
+    expect(operations()).toEqual({ HeadObject: 2, DeleteObject: 1 });
+    proxy.inject = undefined;
+    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({ deleted: 1, missing: 1, kept: 0, errors: [] });
+  });
+
+  it('per-object failures are reported and the others carry on; list and delete name the permission they need', async () => {
+    const d = driverOf();
+    const claims = await d.store({}, batch(3, 14));
+    await sleep(d.minimumDeleteAge + 1100);
+    const listed = await listOld(d);
+    let denied = 1;
+    proxy.inject = (r: ProxiedRequest) =>
+      s3Operation(r) === 'DeleteObject' && denied-- > 0 ? { status: 403, code: 'AccessDenied' } : undefined;
+    const result = await d.deleteExpired({ olderThan: d.minimumDeleteAge });
+    expect({ removed: result.removed, errors: result.errors.map((e) => e.code) }).toEqual({
+      removed: 2,
+      errors: [StorageDriverErrorCode.CONFIG],
+    });
+    expect(result.errors[0]?.message).toContain('s3:DeleteObject');
+    expect(listed).toHaveLength(3);
+    proxy.inject = (r) => (s3Operation(r) === 'ListObjectsV2' ? { status: 403, code: 'AccessDenied' } : undefined);
+    const e = await errorCode(() => collect(d.list()));
+    expect(e).toBe(StorageDriverErrorCode.CONFIG);
+    proxy.inject = undefined;
+    expect(claims).toHaveLength(3);
+  });
+});
