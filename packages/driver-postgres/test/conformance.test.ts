@@ -31,6 +31,8 @@ runStorageDriverConformance(
       schemas.delete(driver);
       for (const s of list) await dropSchema(pool, s);
     },
+    // More old objects than a page (1,000): the run lists, deletes and pages on while callers store.
+    lifecycleStress: { callers: 16, objects: 2500 },
     capabilities: {
       batchedWrites: true,
       lifecycle: { list: true, delete: true, deleteExpired: true, close: true, lastReferenced: 'exact' },
