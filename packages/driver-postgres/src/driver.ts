@@ -523,7 +523,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
 
   /**
    * Pages through the table by key, 1,000 rows a `SELECT` (a connection per page, released before
-   * the page is yielded), filtered by `query.prefix` (`starts_with`, an index range on a
+   * the page is yielded), filtered by `query.prefix` (its byte-order range: an index range on a
    * `COLLATE "C"` key) and `query.referencedBefore` (`last_referenced < $n`) in SQL.
    */
   protected override _list(query: ListQuery): AsyncIterable<ListedObject> {

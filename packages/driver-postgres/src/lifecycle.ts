@@ -47,10 +47,10 @@ class Params {
 
 /**
  * The byte-order (`COLLATE "C"`) range of keys that start with `prefix`: `[prefix, upper)`, where
- * `upper` is `prefix` cut after its last ASCII character below U+007F, incremented (UTF-8 byte order
- * equals code point order, so every string starting with `prefix` is below it); `undefined` when
- * there is no such character. The range is an index range on a `COLLATE "C"` key; `starts_with`
- * stays the exact test (and the only one a key column of another collation can use).
+ * `upper` is `prefix` cut after its last character below U+007F, that character incremented (UTF-8
+ * byte order is code point order, so every string starting with `prefix` is below it); `undefined`
+ * when there is no such character. When that character is the last one, the range is exactly the
+ * keys starting with `prefix`.
  */
 export function prefixUpperBound(prefix: string): string | undefined {
   for (let i = prefix.length - 1; i >= 0; i--) {
@@ -63,12 +63,16 @@ export function prefixUpperBound(prefix: string): string | undefined {
 /**
  * One page of the keyset-paginated listing. `ORDER BY key` and `key > $after` both use the key
  * column's own collation, so they agree whatever it is (PostgreSQL's deterministic collations
- * are total orders) and the primary key index serves both. The prefix is matched with
- * `starts_with` (no `LIKE` pattern, so `%` and `_` in keys are plain characters), plus its
- * byte-order range, which the index serves when the column is `COLLATE "C"` (tables created by
- * this release); the age filter is `last_referenced < $before`.
+ * are total orders) and the primary key index serves both. The prefix is matched as its byte-order
+ * range (`key COLLATE "C" >= $prefix AND key COLLATE "C" < $upper`; no `LIKE` pattern, so `%` and
+ * `_` in keys are plain characters), an index range when the column is `COLLATE "C"` (tables
+ * created by this release) and an exact filter otherwise; `starts_with` is added only where the
+ * range is not exact (a prefix ending in a non-ASCII character), because its default selectivity
+ * makes the planner sort every match on every page. The age filter is `last_referenced < $before`.
+ *
+ * @internal exported for the plan tests
  */
-function listPageQuery(
+export function listPageQuery(
   table: string,
   prefix: string | undefined,
   before: Date | undefined,
@@ -82,7 +86,7 @@ function listPageQuery(
     where.push(`key COLLATE "C" >= ${start}`);
     const upper = prefixUpperBound(prefix);
     if (upper !== undefined) where.push(`key COLLATE "C" < ${p.add(upper, 'text')}`);
-    where.push(`starts_with(key, ${start})`);
+    if (upper === undefined || upper.length < prefix.length) where.push(`starts_with(key, ${start})`);
   }
   if (before !== undefined) where.push(`last_referenced < ${p.add(before, 'timestamptz')}`);
   return {

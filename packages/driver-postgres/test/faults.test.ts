@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StorageDriverClaim, StorageDriverError } from '@x/storage-driver-core';
-import { countPresentExact } from '@x/storage-driver-test-suite';
+import { countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
 import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
 import {
@@ -17,7 +17,6 @@ import {
   countRows,
   dropSchema,
   errorCode,
-  expectedClaims,
   makeDriver,
   makePool,
   POSTGRES_URL,

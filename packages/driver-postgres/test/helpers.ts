@@ -1,12 +1,6 @@
 /** Shared helpers for the driver-postgres tests: the shared server, isolated schemas, payloads. */
 import { randomBytes } from 'node:crypto';
-import {
-  type Payload,
-  StorageDriverClaim,
-  type StorageDriverErrorCode,
-  type StoreItem,
-  sha256Hex,
-} from '@x/storage-driver-core';
+import { type Payload, StorageDriverClaim, type StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Pool, type PoolConfig } from 'pg';
 import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
@@ -41,23 +35,6 @@ export async function makeDriver(
   const driver = new PostgresStorageDriver({ pool, schema, ...options });
   await driver.ensureSchema();
   return driver;
-}
-
-/** A driver whose store computes claims and writes nothing. */
-class DryRunDriver extends PostgresStorageDriver {
-  protected override async _putIfAbsent(_items: StoreItem[]): Promise<void> {}
-}
-
-/**
- * The claims `driver.store({}, payloads)` would return, computed without writing anything (a
- * twin of the driver whose write is a no-op). The suite's `expectedClaims` builds its twin with
- * `Object.create(driver)`, which core's private (`#`) fields reject.
- */
-export function expectedClaims(driver: PostgresStorageDriver, payloads: Payload[]): Promise<StorageDriverClaim[]> {
-  return new DryRunDriver({ pool: driver.pool, schema: driver.schema, table: driver.table, name: driver.name }).store(
-    {},
-    payloads,
-  );
 }
 
 /** Number of rows of the driver's table. */
