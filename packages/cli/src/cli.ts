@@ -7,13 +7,14 @@
  */
 import { CodecServerError } from '@x/storage-codec-server';
 import { CliExitCode, type CliIo, type Command, parseCommandArgs, RefusedError, UsageError, write } from './command';
+import { gc } from './commands/gc';
 import { get } from './commands/get';
 import { serve } from './commands/serve';
 import { sweep } from './commands/sweep';
 import { ConfigError } from './config-error';
 
 /** The commands, in the order `x-storage --help` lists them. */
-const COMMANDS: readonly Command[] = [serve, get, sweep];
+const COMMANDS: readonly Command[] = [serve, get, sweep, gc];
 
 const MAIN_HELP = `Usage: x-storage <command> [options]
 

@@ -50,7 +50,8 @@ interface SweepOutcome {
   error?: { code?: string; message: string };
 }
 
-function formatBytes(bytes: number): string {
+/** `1536` → `1.5 KiB` (bytes below 1 KiB as `N B`). */
+export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes / 1024;
@@ -67,7 +68,8 @@ function skipReason(driver: StorageDriver): string | undefined {
   const caps = lifecycleCapabilities(driver);
   if (caps.deleteExpired) return undefined;
   if (caps.expiry === 'native') return 'no deleteExpired; the backend expires payloads itself';
-  if (caps.list && caps.lastReferenced === 'none') return 'no deleteExpired: the driver cannot tell when a payload was last referenced';
+  if (caps.list && caps.lastReferenced === 'none')
+    return 'no deleteExpired: the driver cannot tell when a payload was last referenced';
   return 'the driver declares no deleteExpired capability';
 }
 
