@@ -65,8 +65,11 @@ export interface StoreItem<L extends StorageLocation = StorageLocation> {
   readonly sha256: string;
 }
 
-/** What a backend call is for (in error messages: `store failed: …`). */
-export type BackendOperationKind = 'store' | 'retrieve' | 'list' | 'delete' | 'close';
+/**
+ * What a backend call is for (in error messages: `store failed: …`): the base class's own kinds, or
+ * the name of a driver's maintenance operation run through `_operation` (e.g. `ensureSchema`).
+ */
+export type BackendOperationKind = 'store' | 'retrieve' | 'list' | 'delete' | 'close' | (string & {});
 
 /** Context of one backend call made by the base class. */
 export interface BackendOperation {
@@ -676,13 +679,15 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * `fn` receives a signal linked to the caller's (and fired on failure), the call rejects
    * promptly with `E_ABORTED` when the caller aborts, a `StorageDriverError` passes through with
    * the driver's name, and anything else goes through {@link ContentAddressedStorageDriver._wrapError}.
-   * For maintenance operations of a driver (`ensureSchema`, …).
+   * For maintenance operations of a driver (`ensureSchema`, …). Rejects with `E_CONFIG` once the
+   * driver is closed.
    */
   protected async _operation<T>(
     kind: BackendOperationKind,
     signal: AbortSignal | undefined,
     fn: (op: BackendOperation) => Promise<T>,
   ): Promise<T> {
+    this.#assertOpen(kind);
     const link = linkAbortSignals(signal);
     const op: BackendOperation = { signal: link.signal, driverName: this.name, kind };
     try {

@@ -166,7 +166,10 @@ export interface DeleteExpiredProgress {
 /** Options of {@link StorageDriverLifecycle.deleteExpired}. */
 export interface DeleteExpiredOptions {
   /**
-   * Remove objects last referenced more than this many milliseconds ago.
+   * Remove objects last referenced more than this many milliseconds ago. Keep it well above the
+   * longest a single `store` call can take: a store records its reference when it writes, and
+   * returns a little later, so with an `olderThan` shorter than that a store that began before the
+   * run could return a claim for an object the run then removes.
    * Default: the driver's `ttl` (`E_CONFIG` if it has none).
    */
   olderThan?: number;
