@@ -675,7 +675,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    * retried). The `cause` is the SDK error, stripped of signing details.
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
-    return this.wrapS3Error(error, op.kind === 'close' ? 'store' : op.kind, undefined);
+    const kind = (['retrieve', 'list', 'delete'] as const).find((k) => k === op.kind) ?? 'store';
+    return this.wrapS3Error(error, kind, undefined);
   }
 
   /** Last-referenced times are `LastModified`, refreshed by every store (see `refreshAfter`). */
@@ -736,40 +737,45 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     const cached = this.known?.get(this._locationId(location));
     if (cached !== undefined) return { lastModified: cached, head: undefined };
     try {
-      const mode = this.existenceCheck;
-      if (mode === 'head' || mode === 'auto') {
-        const askedAt = this._now();
-        let head: Awaited<ReturnType<typeof headObject>>;
-        let hidden = false;
-        try {
-          head = await headObject(this.backend, location, signal);
-        } catch (e) {
-          // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
-          if (classifyS3Error(e) !== 'access-denied') throw e;
-          head = undefined;
-          hidden = true;
-        }
-        if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
-          return { lastModified: head.lastModified, head };
-        }
-        // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
-        const conditional = mode === 'auto' && head === undefined && !this.conditionalPutUnsupported;
-        const written = await this.put(location, bytes, item.sha256, conditional, signal);
-        // 412 after a 404: another writer created it after our HEAD, so it is at most that old.
-        if (written.exists) {
-          return { lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION, head: undefined };
-        }
-        return { lastModified: written.at, head: undefined };
+      if (this.existenceCheck === 'conditional-put' && !this.conditionalPutUnsupported) {
+        const written = await this.put(location, bytes, item.sha256, true, signal, false);
+        // 412: it exists, of unknown age (the end of the batch looks it up).
+        if (!written.unsupported) return { lastModified: written.exists ? undefined : written.at, head: undefined };
+        // 501 (no conditional writes): look first from now on, as `head` does. A plain PUT over an
+        // existing object would give it a new LastModified with the same ETag, which a delete
+        // conditional on the ETag listed before could then remove.
       }
-      const written = await this.put(location, bytes, item.sha256, !this.conditionalPutUnsupported, signal);
-      // 412: it exists, of unknown age (the end of the batch looks it up).
-      return { lastModified: written.exists ? undefined : written.at, head: undefined };
+      const askedAt = this._now();
+      let head: Awaited<ReturnType<typeof headObject>>;
+      let hidden = false;
+      try {
+        head = await headObject(this.backend, location, signal);
+      } catch (e) {
+        // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
+        if (classifyS3Error(e) !== 'access-denied') throw e;
+        head = undefined;
+        hidden = true;
+      }
+      if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
+        return { lastModified: head.lastModified, head };
+      }
+      // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
+      const conditional = this.existenceCheck !== 'head' && head === undefined && !this.conditionalPutUnsupported;
+      const written = await this.put(location, bytes, item.sha256, conditional, signal);
+      // 412 after a 404: another writer created it after our HEAD, so it is at most that old.
+      if (written.exists) {
+        return { lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION, head: undefined };
+      }
+      return { lastModified: written.at, head: undefined };
     } catch (e) {
       throw this.wrapS3Error(e, 'store', location);
     }
   }
 
-  /** Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload). */
+  /**
+   * Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload; a
+   * 412 means another writer created it since, which the caller dates).
+   */
   private async reupload(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
     try {
       const written = await this.put(item.location, item.bytes, item.sha256, !this.conditionalPutUnsupported, signal);
@@ -791,8 +797,9 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     sha256: string,
     conditional: boolean,
     signal: AbortSignal,
+    plainFallback = true,
     attempt = 1,
-  ): Promise<{ exists: boolean; at: number }> {
+  ): Promise<{ exists: boolean; at: number; unsupported?: true }> {
     // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
     const at = this._now() - LAST_MODIFIED_RESOLUTION;
     const input = {
@@ -823,10 +830,11 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       if (conditional && s3ErrorName(e) === 'ConditionalRequestConflict' && attempt < CONFLICT_ATTEMPTS) {
         // A concurrent write or delete of the key is in flight: the object may not exist (yet, or
         // any more). Ask again; once the other operation is done, S3 answers 200 or 412.
-        return this.put(location, bytes, sha256, conditional, signal, attempt + 1);
+        return this.put(location, bytes, sha256, conditional, signal, plainFallback, attempt + 1);
       }
       if (conditional && kind === 'not-implemented') {
         this.conditionalPutUnsupported = true;
+        if (!plainFallback) return { exists: false, at, unsupported: true };
         return this.put(location, bytes, sha256, false, signal);
       }
       throw e;

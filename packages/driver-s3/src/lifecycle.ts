@@ -407,6 +407,15 @@ async function keepFresh<T>(
   reupload: (item: T, signal: AbortSignal) => Promise<StoredState>,
   signal: AbortSignal,
 ): Promise<{ state: StoredState; touched: boolean }> {
+  const began = b.now();
+  // Found missing after `began`: uploaded again, or (412) created by another writer since then.
+  const again = async () => {
+    const uploaded = await reupload(item, signal);
+    return {
+      state: { lastModified: uploaded.lastModified ?? began - TIME_RESOLUTION, head: undefined },
+      touched: true,
+    };
+  };
   let head = state.head;
   if (head === undefined) {
     try {
@@ -414,7 +423,7 @@ async function keepFresh<T>(
     } catch (e) {
       throw b.fail(e, 'store', location);
     }
-    if (head === undefined) return { state: await reupload(item, signal), touched: true };
+    if (head === undefined) return again();
     // Known now, and young: nothing to copy (checked again if it ages during this batch).
     if (head.lastModified !== undefined && b.now() - head.lastModified <= b.refreshAfter) {
       return { state: { lastModified: head.lastModified, head: undefined }, touched: false };
@@ -426,7 +435,7 @@ async function keepFresh<T>(
   } catch (e) {
     throw b.fail(e, 'store', location);
   }
-  if (result.kind === 'gone') return { state: await reupload(item, signal), touched: true };
+  if (result.kind === 'gone') return again();
   if (result.kind === 'refreshed')
     return { state: { lastModified: result.lastModified, head: undefined }, touched: true };
   // `changed`: another writer replaced the version we saw after our HEAD; look again next round.

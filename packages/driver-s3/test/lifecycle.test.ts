@@ -300,6 +300,32 @@ describe('refresh on a dedup hit', () => {
     });
   });
 
+  it('conditional-put on a server without conditional writes (501) looks first: an existing object is never rewritten (same ETag, new LastModified)', async () => {
+    const payloads = batch(2, 15);
+    const [old] = payloads as [Payload];
+    const [claim] = (await driverOf().store({}, [old])) as [StorageDriverClaim];
+    const before = await head(claim.claimData.key as string);
+    await sleep(1100);
+    proxy.inject = (r) =>
+      s3Operation(r) === 'PutObject' && r.headers['if-none-match']
+        ? { status: 501, code: 'NotImplemented' }
+        : undefined;
+    proxy.reset();
+    const d = driverOf({ existenceCheck: 'conditional-put' });
+    await d.store({}, [old]);
+    // The conditional PUT is refused (501), then a HEAD finds the object: no plain PUT over it.
+    expect(bucketRequests().map(s3Operation)).toEqual(['PutObject', 'HeadObject']);
+    expect((await head(claim.claimData.key as string)).LastModified).toEqual(before.LastModified);
+    proxy.reset();
+    await d.store({}, payloads);
+    expect(bucketRequests().map((r) => `${s3Operation(r)}${r.headers['if-none-match'] ? '*' : ''}`)).toEqual([
+      'HeadObject',
+      'HeadObject',
+      'PutObject',
+    ]);
+    proxy.inject = undefined;
+  });
+
   it('an object deleted just before its refresh copy is uploaded again: the claim the store returns resolves', async () => {
     const d = driverOf();
     const [p] = batch(1, 5) as [Payload];
