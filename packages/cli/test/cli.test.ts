@@ -63,7 +63,7 @@ it('prints help for the CLI and each command', async () => {
   }
   // The usage synopsis names every option of sweep, as the README does.
   const synopsis = (await run(['sweep', '--help'])).stdout.split('\n\n')[0] ?? '';
-  for (const option of ['--driver', '--older-than', '--dry-run', '--batch-size', '--max-batches', '--json']) {
+  for (const option of ['--driver', '--older-than', '--dry-run', '--limit', '--prefix', '--json']) {
     expect(synopsis).toContain(option);
   }
   const none = await run([]);
@@ -84,7 +84,7 @@ it('rejects bad command lines with a usage error (exit 2) and accepts --name=val
     [['serve', 'extra', '--config', config], 'serve takes no arguments, got extra'],
     [['serve', '--config', config, '--port', '-1'], "Option '--port' argument is ambiguous"],
     [['serve', '--config', config, '--port=65536x'], '--port must be an integer >= 0, got "65536x"'],
-    [['sweep', '--config', config, '--batch-size', '0'], '--batch-size must be an integer >= 1, got "0"'],
+    [['sweep', '--config', config, '--limit', '0'], '--limit must be an integer >= 1, got "0"'],
     [['get', '--config', config], 'get takes exactly one <reference>'],
   ];
   for (const [args, message] of cases) {
@@ -97,7 +97,7 @@ it('rejects bad command lines with a usage error (exit 2) and accepts --name=val
   expect((await run(['get', 'x', '-h'])).stdout).toContain('Usage: x-storage get');
   const equals = await run(['sweep', `--config=${config}`, '--driver=fs', '--driver', 'fs', '--dry-run']);
   expect(equals.code).toBe(0);
-  expect(equals.stdout.match(/^fs \(fs, local\.fsdriver\): sweep: dryRun=true/gm)).toHaveLength(2);
+  expect(equals.stdout.match(/^fs \(fs, local\.fsdriver\): would remove 0 of 0 expired payloads/gm)).toHaveLength(2);
 });
 
 it('reports bad configuration clearly', async () => {
@@ -241,35 +241,51 @@ it('fails get clearly for bad references and storage failures', async () => {
   expect(missingFile.code).toBe(2);
   expect(missingFile.stderr).toContain('cannot read reference file');
   const ref = await storeBig('will vanish');
-  await driver.sweep({ olderThan: 0 });
+  await driver.deleteExpired({ olderThan: 0 });
   const gone = await run(['get', JSON.stringify(payloadToJson(ref)), '--config', config]);
   expect(gone.code).toBe(1);
   expect(gone.stderr).toMatch(/E_NOT_FOUND/);
 });
 
-it('sweeps fs drivers (dry run, then for real) and skips drivers without a lifecycle (JS config)', async () => {
+it('sweeps fs drivers (dry run, then for real) and skips drivers without deleteExpired (JS config)', async () => {
   await storeBig('old payload');
   const dry = await run(['sweep', '--config', config, '--older-than', '0', '--dry-run']);
   expect(dry.code).toBe(0);
-  expect(dry.stdout).toMatch(/fs \(fs, local\.fsdriver\): sweep: dryRun=true .*removed=1/);
-  expect(dry.stdout).toMatch(/would remove v0\/d\/sha256\/[0-9a-f]{64}/);
+  expect(dry.stdout).toMatch(/^fs \(fs, local\.fsdriver\): would remove 1 of 1 expired payload \(\d+ B\)$/m);
   const real = await run(['sweep', '--config', config, '--older-than', '0', '--json']);
   expect(real.code).toBe(0);
   const [outcome] = JSON.parse(real.stdout);
-  expect(outcome).toMatchObject({ id: 'fs', method: 'sweep', result: { dryRun: false } });
-  expect(outcome.result.removed).toHaveLength(1);
-  expect((await run(['sweep', '--config', config, '--older-than', '0'])).stdout).toMatch(/removed=0/);
+  expect(outcome).toMatchObject({
+    id: 'fs',
+    driverName: 'fs',
+    driverType: 'local.fsdriver',
+    status: 'done',
+    dryRun: false,
+    result: { scanned: 1, removed: 1, more: false, errors: [] },
+  });
+  expect(outcome.result.removedBytes).toBeGreaterThan(0);
+  expect((await run(['sweep', '--config', config, '--older-than', '0'])).stdout).toMatch(
+    /removed 0 of 0 expired payloads/,
+  );
 
+  // A plain StorageDriver (no capabilities) is skipped; a lifecycle driver without a ttl needs --older-than.
   const js = path.join(dir, 'x-storage.config.mjs');
   await writeFile(
     js,
     `import { InMemoryStorageDriver } from ${JSON.stringify(require.resolve('@x/storage-driver-test-suite').replace(/src\/index\.ts$/, 'dist/index.js'))};
-export default async () => ({ drivers: { memory: new InMemoryStorageDriver({ name: 'memory' }) } });
+const plain = { name: 'plain', type: 'acme.plain', store: async () => [], retrieve: async () => [] };
+export default async () => ({ drivers: { plain, memory: new InMemoryStorageDriver({ name: 'memory' }) } });
 `,
   );
   const js_ = await run(['sweep', '--config', js]);
-  expect(js_.code).toBe(0);
-  expect(js_.stdout).toMatch(/^memory \(memory, memory\.inmemorydriver\): skipped: no sweep\(\) or deleteExpired\(\)/);
+  expect(js_.code).toBe(1);
+  expect(js_.stdout).toMatch(
+    /^plain \(plain, acme\.plain\): skipped: the driver declares no deleteExpired capability$/m,
+  );
+  expect(js_.stdout).toMatch(
+    /^memory \(memory, memory\.inmemorydriver\): failed: E_CONFIG deleteExpired needs olderThan/m,
+  );
+  expect((await run(['sweep', '--config', js, '--older-than', '1h'])).code).toBe(0);
   const badDuration = await run(['sweep', '--config', config, '--older-than', 'soon']);
   expect(badDuration.code).toBe(2);
   expect(badDuration.stderr).toContain('not a duration');
