@@ -8,11 +8,8 @@ export {
   S3_DRIVER_DEFAULT_CONCURRENCY,
   S3_DRIVER_DEFAULT_NAME,
   S3_DRIVER_TYPE,
-  S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
-  S3_EXISTENCE_CACHE_DEFAULT_TTL,
   type S3BucketSelector,
   type S3ClientLike,
-  type S3ExistenceCacheOptions,
   type S3ExistenceCheck,
   type S3ServerSideEncryption,
   S3StorageDriver,
@@ -20,6 +17,11 @@ export {
   type S3StorageLocation,
 } from './driver';
 export { classifyS3Error, type S3ErrorKind } from './errors';
+export {
+  S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
+  S3_EXISTENCE_CACHE_DEFAULT_TTL,
+  type S3ExistenceCacheOptions,
+} from './existence-cache';
 export {
   bucketProblem,
   isAccessPointArn,
