@@ -110,9 +110,11 @@ export function validateRefreshAfter(value: unknown): number {
 
 /** What a `HeadObject` said about an object: its version and what an in-place copy must preserve. */
 export interface ObjectHead {
+  /** The ETag, quoted as S3 sends it (`"…"` or `"…-N"`). */
   readonly etag: string | undefined;
   /** `LastModified` in milliseconds since the epoch. */
   readonly lastModified: number | undefined;
+  /** `Content-Length`. */
   readonly size: number | undefined;
   /** Number of tags, if the server said (`x-amz-tagging-count`). */
   readonly tagCount: number | undefined;
@@ -181,11 +183,17 @@ export function encodeTagging(tags: Readonly<Record<string, string>>): string {
 
 /** What the lifecycle functions need from the driver. */
 export interface S3LifecycleBackend {
+  /** The injected client. */
   readonly client: S3ClientLike;
+  /** Requests in flight per call. */
   readonly concurrency: number;
+  /** The driver's `keyPrefix` (`''` when off). */
   readonly keyPrefix: string;
+  /** Buckets listed and deleted from. */
   readonly allowedBuckets: readonly string[];
+  /** The driver's `refreshAfter` (ms). */
   readonly refreshAfter: number;
+  /** For error messages. */
   readonly driverName: string;
   /** The `Tagging` this driver puts on what it writes, if any. */
   readonly tagging: string | undefined;
