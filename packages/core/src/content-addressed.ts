@@ -8,10 +8,10 @@
  * @module
  */
 import { abortedError, type LinkedAbortController, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
-import { hashClaimFields, readClaimData, readClaimHash } from './claims';
-import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from './errors';
+import { hashClaimFields, readClaimData, readClaimHash, requireClaimField } from './claims';
+import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode, withErrorContext } from './errors';
 import { sha256Hex } from './hash';
-import { fitStorageKey, MAX_STORAGE_KEY_LENGTH, storageKeyPrefix } from './keys';
+import { fitStorageKey, MAX_STORAGE_KEY_LENGTH, parseStorageKey, storageKeyPrefix } from './keys';
 import type {
   DeleteExpiredOptions,
   DeleteExpiredResult,
@@ -540,7 +540,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       try {
         await this._close();
       } catch (e) {
-        if (isStorageDriverError(e)) throw this._withDriverName(e);
+        if (isStorageDriverError(e)) throw withErrorContext(e, { driverName: this.name });
         throw this._wrapError(e, { signal: new AbortController().signal, driverName: this.name, kind: 'close' });
       }
     })();
@@ -549,9 +549,13 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
   /**
    * Maps a content-addressed key (from {@link buildStorageKey}) to a backend location: `{ key }`
-   * as is, or with a prefix, a bucket, a resolved path…
+   * as is, or with a prefix, a bucket, a resolved path… Default: `{ key }`, for backends whose
+   * location is the storage key itself (override `_locate`, `_claimFields` and `_parseClaim`
+   * together when the location holds more).
    */
-  protected abstract _locate(key: string, context: StorageDriverStoreContext, payload: Payload, index: number): L;
+  protected _locate(key: string, _context: StorageDriverStoreContext, _payload: Payload, _index: number): L {
+    return { key } as L;
+  }
 
   /**
    * Longest content-addressed key handed to {@link ContentAddressedStorageDriver._locate}, in
@@ -569,14 +573,22 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     return location.key;
   }
 
-  /** Claim fields (besides the hash fields) that identify `location`. */
-  protected abstract _claimFields(location: L): Record<string, string>;
+  /** Claim fields (besides the hash fields) that identify `location`. Default: `{ key }`. */
+  protected _claimFields(location: L): Record<string, string> {
+    return { key: location.key };
+  }
 
   /**
    * Parses and validates a claim (untrusted) into a location inside this driver's store.
    * Must throw `E_INVALID_CLAIM` for anything that is malformed or points outside the store.
+   * Default: the claim's `key` must be a canonical storage key (`parseStorageKey`), and the
+   * location is `{ key }`.
    */
-  protected abstract _parseClaim(claimData: Record<string, string>, index: number): L;
+  protected _parseClaim(claimData: Record<string, string>, index: number): L {
+    const key = requireClaimField(claimData, 'key', index);
+    parseStorageKey(key);
+    return { key } as L;
+  }
 
   /**
    * Writes each item unless an object already exists at its location. An existing object must
@@ -700,18 +712,13 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     }
   }
 
-  private _withDriverName(e: StorageDriverError): StorageDriverError {
-    if (e.driverName === undefined) (e as { driverName: string | undefined }).driverName = this.name;
-    return e;
-  }
-
   #classify(e: unknown, signal: AbortSignal | undefined, op: BackendOperation): StorageDriverError {
     if (signal?.aborted) {
       return isStorageDriverError(e, StorageDriverErrorCode.ABORTED)
-        ? this._withDriverName(e)
+        ? withErrorContext(e, { driverName: this.name })
         : abortedError(signal, this.name);
     }
-    if (isStorageDriverError(e)) return this._withDriverName(e);
+    if (isStorageDriverError(e)) return withErrorContext(e, { driverName: this.name });
     return this._wrapError(e, op);
   }
 
@@ -728,8 +735,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     } catch (e) {
       if (isStorageDriverError(e)) {
         // Helpers such as parseStorageKey do not know the claim's position; the base does.
-        if (e.index === undefined) (e as { index: number | undefined }).index = index;
-        throw this._withDriverName(e);
+        throw withErrorContext(e, { driverName: this.name, index });
       }
       throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim ${index} is invalid`, {
         driverName: this.name,

@@ -90,3 +90,35 @@ export function isStorageDriverError(error: unknown, code?: StorageDriverErrorCo
   if ((error as Record<symbol, unknown>)[BRAND] !== true) return false;
   return code === undefined || (error as StorageDriverError).code === code;
 }
+
+/** Context {@link withErrorContext} fills in. */
+export interface StorageDriverErrorContext {
+  /** Name of the driver instance. */
+  driverName?: string;
+  /** Index in the batch. */
+  index?: number;
+  /** Storage key. */
+  key?: string;
+}
+
+/**
+ * `error` with `driverName`, `index` and `key` filled in where it has none: the error itself when
+ * nothing is missing, otherwise a new `StorageDriverError` with the same code, message,
+ * `retryable`, cause and stack (errors are immutable: helpers such as `parseStorageKey` throw
+ * without knowing the claim's position or the driver's name, and the driver adds them).
+ */
+export function withErrorContext(error: StorageDriverError, context: StorageDriverErrorContext): StorageDriverError {
+  const driverName = error.driverName ?? context.driverName;
+  const index = error.index ?? context.index;
+  const key = error.key ?? context.key;
+  if (driverName === error.driverName && index === error.index && key === error.key) return error;
+  const copy = new StorageDriverError(error.code, error.message, {
+    driverName,
+    index,
+    key,
+    retryable: error.retryable,
+    cause: error.cause,
+  });
+  if (error.stack !== undefined) copy.stack = error.stack;
+  return copy;
+}

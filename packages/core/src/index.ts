@@ -40,7 +40,9 @@ export {
   isStorageDriverError,
   StorageDriverError,
   StorageDriverErrorCode,
+  type StorageDriverErrorContext,
   type StorageDriverErrorOptions,
+  withErrorContext,
 } from './errors';
 export { HASH_ALGORITHM_SHA256, isSha256Hex, sha256Hex } from './hash';
 export {
@@ -78,6 +80,16 @@ export {
   validateMaxPayloadSize,
   validateTtl,
 } from './options';
+export {
+  byteView,
+  configError,
+  errorCodeOf,
+  loadPeerDependency,
+  REDACTED,
+  redactSecrets,
+  redactText,
+  requireOptionsObject,
+} from './plumbing';
 export { type DecodedPayload, decodePayload, encodedPayloadSize, encodePayload } from './proto';
 export {
   type ComposedStorageDriverSelector,

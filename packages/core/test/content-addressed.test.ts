@@ -38,15 +38,15 @@ class MapDriver extends ContentAddressedStorageDriver {
     super('map', options);
   }
 
-  protected _locate(key: string): StorageLocation {
+  protected override _locate(key: string): StorageLocation {
     return { key };
   }
 
-  protected _claimFields(location: StorageLocation): Record<string, string> {
+  protected override _claimFields(location: StorageLocation): Record<string, string> {
     return { key: location.key };
   }
 
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
     if (this.parseHook) return this.parseHook(claimData, index);
     const key = requireClaimField(claimData, 'key', index);
     parseStorageKey(key);
@@ -274,8 +274,15 @@ describe('store', () => {
       throw original;
     };
     const e = await expectRejectsCode(d.store({}, [json(1)]), 'E_CONFIG');
-    expect(e).toBe(original);
-    expect(e.driverName).toBe('map');
+    // Errors are immutable: the driver's name comes on a copy with the same message, flag and stack.
+    expect([e.message, e.retryable, e.stack, e.driverName]).toEqual([original.message, false, original.stack, 'map']);
+    expect(original.driverName).toBeUndefined();
+    // One that already names its driver passes through as is.
+    const named = new StorageDriverError('E_CONFIG', 'named', { driverName: 'other' });
+    d.hook = async () => {
+      throw named;
+    };
+    expect(await expectRejectsCode(d.store({}, [json(2)]), 'E_CONFIG')).toBe(named);
   });
 
   it('rejects E_ABORTED without a backend call for a pre-aborted signal', async () => {

@@ -36,13 +36,13 @@ class Driver extends ContentAddressedStorageDriver {
   constructor(options: ContentAddressedStorageDriverOptions = {}) {
     super('lifecycle', options);
   }
-  protected _locate(key: string): StorageLocation {
+  protected override _locate(key: string): StorageLocation {
     return { key };
   }
-  protected _claimFields(l: StorageLocation): Record<string, string> {
+  protected override _claimFields(l: StorageLocation): Record<string, string> {
     return { key: l.key };
   }
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
     const key = requireClaimField(claimData, 'key', index);
     parseStorageKey(key);
     return { key };
@@ -90,13 +90,13 @@ class PlainDriver extends ContentAddressedStorageDriver {
   constructor() {
     super('plain');
   }
-  protected _locate(key: string): StorageLocation {
+  protected override _locate(key: string): StorageLocation {
     return { key };
   }
-  protected _claimFields(l: StorageLocation): Record<string, string> {
+  protected override _claimFields(l: StorageLocation): Record<string, string> {
     return { key: l.key };
   }
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
     return { key: requireClaimField(claimData, 'key', index) };
   }
   protected async _putIfAbsent(): Promise<void> {}

@@ -68,14 +68,14 @@ class MapDriver extends ContentAddressedStorageDriver {
   constructor(name = 'map') {
     super(name);
   }
-  protected _locate(key: string): StorageLocation {
+  protected override _locate(key: string): StorageLocation {
     return { key };
   }
 
-  protected _claimFields(location: StorageLocation): Record<string, string> {
+  protected override _claimFields(location: StorageLocation): Record<string, string> {
     return { key: location.key };
   }
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
     return { key: requireClaimField(claimData, 'key', index) };
   }
   protected async _putIfAbsent(items: StoreItem[]): Promise<void> {

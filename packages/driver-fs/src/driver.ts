@@ -224,7 +224,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   }
 
   /** Claim fields: `{ key }` (the base adds the hash fields). */
-  protected _claimFields(location: FsStorageLocation): Record<string, string> {
+  protected override _claimFields(location: FsStorageLocation): Record<string, string> {
     return { key: location.key };
   }
 
@@ -239,7 +239,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    *
    * @throws StorageDriverError `E_INVALID_CLAIM`
    */
-  protected _parseClaim(claimData: Record<string, string>, index: number): FsStorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): FsStorageLocation {
     // keyToStoragePath parses the key strictly (core parseStorageKey, canonical spellings only, so
     // each object has exactly one key and one path); the base adds the index and driver name.
     return this.locationForKey(requireClaimField(claimData, 'key', index), index);

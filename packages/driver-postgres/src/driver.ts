@@ -13,9 +13,7 @@ import {
   isStorageDriverError,
   type ListedObject,
   type ListQuery,
-  parseStorageKey,
   raceAbort,
-  requireClaimField,
   type StorageDriverCapabilities,
   StorageDriverError,
   StorageDriverErrorCode,
@@ -458,30 +456,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     }
   }
 
-  /** Claim fields: `{ key }` (the base adds the hash fields). */
-  protected _claimFields(location: StorageLocation): Record<string, string> {
-    return { key: location.key };
-  }
-
-  /**
-   * The storage key is the primary key, as core builds it: at most 1024 characters (longer keys
-   * become `v0/ns/{namespace}/d/sha256/{hex}`), so it always fits the btree's 2.7 KB entries.
-   */
-  protected _locate(key: string): StorageLocation {
-    return { key };
-  }
-
-  /**
-   * Validates an (untrusted) claim: `key` is required and must parse strictly as a core storage
-   * key. Other fields (a `table`, a `schema`, ...) are ignored: the table is configuration.
-   *
-   * @throws StorageDriverError `E_INVALID_CLAIM`
-   */
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
-    const key = requireClaimField(claimData, 'key', index);
-    parseStorageKey(key);
-    return { key };
-  }
+  // Claims are `{ key }` with the canonical storage key, which is also the row's primary key (at
+  // most 1024 characters: longer keys become `v0/ns/{namespace}/d/sha256/{hex}`, so a key always
+  // fits the btree's 2.7 KB entries): the base class's key-only `_locate`, `_claimFields` and
+  // `_parseClaim` are exactly that. The table is configuration, never read from a claim.
 
   /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
   protected async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {

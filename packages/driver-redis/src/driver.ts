@@ -453,7 +453,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   }
 
   /** Claim fields: `{ key }`, the full Redis key (the base adds the hash fields). */
-  protected _claimFields(location: RedisStorageLocation): Record<string, string> {
+  protected override _claimFields(location: RedisStorageLocation): Record<string, string> {
     return { key: location.key };
   }
 
@@ -472,7 +472,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    *
    * @throws StorageDriverError `E_INVALID_CLAIM`
    */
-  protected _parseClaim(claimData: Record<string, string>, index: number): RedisStorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): RedisStorageLocation {
     const key = requireClaimField(claimData, 'key', index);
     const invalid = (why: string) =>
       this._error(StorageDriverErrorCode.INVALID_CLAIM, `Invalid Redis key in claim ${index}: ${why}`, { index });

@@ -437,7 +437,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     };
   }
 
-  protected _locate(
+  protected override _locate(
     key: string,
     context: StorageDriverStoreContext,
     payload: Payload,
@@ -483,11 +483,11 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     return JSON.stringify([location.bucket, location.key]);
   }
 
-  protected _claimFields(location: S3StorageLocation): Record<string, string> {
+  protected override _claimFields(location: S3StorageLocation): Record<string, string> {
     return { bucket: location.bucket, key: location.key };
   }
 
-  protected _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
     const bucket = validateClaimBucket(requireClaimField(claimData, 'bucket', index));
     if (!this.allowedBuckets.includes(bucket)) {
       throw this._error(

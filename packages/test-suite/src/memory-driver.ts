@@ -12,8 +12,6 @@ import {
   type DeleteOutcome,
   type ListedObject,
   type ListQuery,
-  parseStorageKey,
-  requireClaimField,
   type StorageDriverCapabilities,
   type StorageLocation,
   type StoreItem,
@@ -55,19 +53,8 @@ export class InMemoryStorageDriver extends ContentAddressedStorageDriver<Storage
     this.objects = options.store ?? new Map();
   }
 
-  protected _locate(key: string): StorageLocation {
-    return { key };
-  }
-
-  protected _claimFields(location: StorageLocation): Record<string, string> {
-    return { key: location.key };
-  }
-
-  protected _parseClaim(claimData: Record<string, string>, index: number): StorageLocation {
-    const key = requireClaimField(claimData, 'key', index);
-    parseStorageKey(key);
-    return { key };
-  }
+  // A key-only backend: the base class's default `_locate`, `_claimFields` and `_parseClaim`
+  // (claims `{ key }` holding a canonical storage key) are all it needs, so it writes two hooks.
 
   protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
     for (const item of items) {

@@ -198,13 +198,13 @@ class PathTrustingDriver extends ContentAddressedStorageDriver {
   ) {
     super('memory', options);
   }
-  protected _locate(key: string): StorageLocation {
+  protected override _locate(key: string): StorageLocation {
     return { key };
   }
-  protected _claimFields(l: StorageLocation): Record<string, string> {
+  protected override _claimFields(l: StorageLocation): Record<string, string> {
     return { key: l.key };
   }
-  protected _parseClaim(claimData: Record<string, string>): StorageLocation {
+  protected override _parseClaim(claimData: Record<string, string>): StorageLocation {
     return { key: requireClaimField(claimData, 'key') };
   }
   protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
