@@ -67,7 +67,7 @@ export interface StoreItem<L extends StorageLocation = StorageLocation> {
 
 /**
  * What a backend call is for (in error messages: `store failed: …`): the base class's own kinds, or
- * the name of a driver's maintenance operation run through `_operation` (e.g. `ensureSchema`).
+ * the name of a driver's maintenance operation run through `runOperation` (e.g. `ensureSchema`).
  */
 export type BackendOperationKind = 'store' | 'retrieve' | 'list' | 'delete' | 'close' | (string & {});
 
@@ -274,7 +274,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       if (!unique.has(id)) unique.set(id, { location, bytes, sha256 });
     }
 
-    await this._operation('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
+    await this.runOperation('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
 
     return locations.map((location) => {
       const item = unique.get(this._locationId(location)) as StoreItem<L>;
@@ -324,7 +324,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       }
     }
 
-    const found = await this._operation('retrieve', ctx.abortSignal, (op) => this._get(uniqueLocations, op));
+    const found = await this.runOperation('retrieve', ctx.abortSignal, (op) => this._get(uniqueLocations, op));
     if (!Array.isArray(found) || found.length !== uniqueLocations.length) {
       throw new StorageDriverError(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of objects', {
         driverName: this.name,
@@ -334,7 +334,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
     const digests = new Map<number, string>();
     const used = new Set<number>();
-    return parsed.map((p, index) => {
+    const payloads = parsed.map((p, index) => {
       const slot = order.get(p.id) as number;
       const bytes = found[slot];
       if (bytes === undefined || bytes === null) {
@@ -378,6 +378,8 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         throw e;
       }
     });
+    this._onVerified?.(uniqueLocations);
+    return payloads;
   }
 
   /**
@@ -389,7 +391,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    */
   async *list(options: ListStoredObjectsOptions = {}): AsyncIterable<StoredObject> {
     const { prefix, olderThan, signal } = checkListOptions(options, 'list');
-    const referencedBefore = olderThan === undefined ? undefined : new Date(this._now() - olderThan);
+    const referencedBefore = olderThan === undefined ? undefined : new Date(this.now() - olderThan);
     yield* this.#list(prefix, referencedBefore, signal);
   }
 
@@ -430,7 +432,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     const outcomes =
       entries.length === 0
         ? []
-        : await this._operation('delete', options.signal, (op) =>
+        : await this.runOperation('delete', options.signal, (op) =>
             del.call(
               this,
               entries.map((e) => e.entry),
@@ -457,30 +459,30 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   async deleteExpired(options: DeleteExpiredOptions = {}): Promise<DeleteExpiredResult> {
     const { prefix, olderThan: given, signal } = checkListOptions(options, 'deleteExpired');
     const { dryRun = false, limit, onProgress } = options;
-    if (typeof dryRun !== 'boolean') throw this._error(StorageDriverErrorCode.CONFIG, 'dryRun must be a boolean');
+    if (typeof dryRun !== 'boolean') throw this.createError(StorageDriverErrorCode.CONFIG, 'dryRun must be a boolean');
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
-      throw this._error(StorageDriverErrorCode.CONFIG, 'limit must be a positive integer');
+      throw this.createError(StorageDriverErrorCode.CONFIG, 'limit must be a positive integer');
     }
     if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw this._error(StorageDriverErrorCode.CONFIG, 'onProgress must be a function');
+      throw this.createError(StorageDriverErrorCode.CONFIG, 'onProgress must be a function');
     }
     this.#assertOpen('deleteExpired');
     if (!this.capabilities.deleteExpired) {
-      throw this._error(StorageDriverErrorCode.CONFIG, `deleteExpired is not supported by ${this.type}`);
+      throw this.createError(StorageDriverErrorCode.CONFIG, `deleteExpired is not supported by ${this.type}`);
     }
     const olderThan = given ?? this.ttl;
     if (olderThan === undefined) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.CONFIG,
         'deleteExpired needs olderThan (milliseconds) or a driver configured with a ttl',
       );
     }
-    const cutoff = new Date(this._now() - olderThan);
+    const cutoff = new Date(this.now() - olderThan);
     this.#checkCutoff(cutoff, 'deleteExpired');
     const del = this.#deleteHook('deleteExpired');
     const housekeeping = this._housekeeping;
     if (typeof housekeeping === 'function') {
-      await this._operation('delete', signal, (op) => housekeeping.call(this, { dryRun }, op));
+      await this.runOperation('delete', signal, (op) => housekeeping.call(this, { dryRun }, op));
     }
 
     let scanned = 0;
@@ -498,7 +500,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         for (const o of objects) removedBytes += o.size;
       } else {
         const entries = this.#deleteEntries(objects);
-        const outcomes = await this._operation('delete', signal, (op) =>
+        const outcomes = await this.runOperation('delete', signal, (op) =>
           del.call(
             this,
             entries.map((e) => e.entry),
@@ -613,7 +615,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   }
 
   /** Creates an error carrying this driver's name. */
-  protected _error(
+  protected createError(
     code: StorageDriverErrorCode,
     message: string,
     options: { key?: string; index?: number; cause?: unknown; retryable?: boolean } = {},
@@ -647,6 +649,13 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * temporary files of crashed writers. Must remove nothing in a dry run.
    */
   protected _housekeeping?(options: { readonly dryRun: boolean }, op: BackendOperation): Promise<void>;
+
+  /**
+   * Optional hook: called after a successful `retrieve` with the locations whose objects were
+   * read and verified against their claims' SHA-256 (their keys name that digest), e.g. to
+   * remember them as existing. Not called when the retrieve fails.
+   */
+  protected _onVerified?(locations: readonly L[]): void;
 
   /** Optional hook: releases what the driver created (owned clients, timers), once, at `close()`. */
   protected _close?(): Promise<void>;
@@ -682,7 +691,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   }
 
   /** The driver's clock (the `clock` option), in milliseconds since the epoch. */
-  protected _now(): number {
+  protected now(): number {
     return this.#clock();
   }
 
@@ -694,7 +703,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * For maintenance operations of a driver (`ensureSchema`, …). Rejects with `E_CONFIG` once the
    * driver is closed.
    */
-  protected async _operation<T>(
+  protected async runOperation<T>(
     kind: BackendOperationKind,
     signal: AbortSignal | undefined,
     fn: (op: BackendOperation) => Promise<T>,
@@ -724,7 +733,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
   #assertOpen(what: string): void {
     if (this.#closing !== undefined) {
-      throw this._error(StorageDriverErrorCode.CONFIG, `${what} failed: the driver is closed`, { retryable: false });
+      throw this.createError(StorageDriverErrorCode.CONFIG, `${what} failed: the driver is closed`, { retryable: false });
     }
   }
 
@@ -748,18 +757,18 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   #deleteHook(what: string): NonNullable<ContentAddressedStorageDriver<L>['_delete']> {
     const del = this._delete;
     if (typeof del !== 'function') {
-      throw this._error(StorageDriverErrorCode.CONFIG, `${what} is not supported by ${this.type}`);
+      throw this.createError(StorageDriverErrorCode.CONFIG, `${what} is not supported by ${this.type}`);
     }
     return del;
   }
 
   #checkCutoff(referencedBefore: Date, what: string): void {
     if (!(referencedBefore instanceof Date) || Number.isNaN(referencedBefore.getTime())) {
-      throw this._error(StorageDriverErrorCode.CONFIG, `${what}: referencedBefore must be a valid Date`);
+      throw this.createError(StorageDriverErrorCode.CONFIG, `${what}: referencedBefore must be a valid Date`);
     }
     const minimum = this._minimumDeleteAge();
-    if (minimum > 0 && referencedBefore.getTime() > this._now() - minimum) {
-      throw this._error(
+    if (minimum > 0 && referencedBefore.getTime() > this.now() - minimum) {
+      throw this.createError(
         StorageDriverErrorCode.CONFIG,
         `${what}: ${this.type} can only delete objects unreferenced for at least ${minimum} ms (a store refreshes an object's age only once it is older than that)`,
       );
@@ -806,7 +815,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     outcomes: readonly DeleteOutcome[],
   ): { deleted: number; deletedBytes: number; missing: number; kept: number; errors: LifecycleItemError[] } {
     if (!Array.isArray(outcomes) || outcomes.length !== entries.length) {
-      throw this._error(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of delete outcomes', {
+      throw this.createError(StorageDriverErrorCode.BACKEND, 'Backend returned the wrong number of delete outcomes', {
         retryable: false,
       });
     }
@@ -831,7 +840,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     this.#assertOpen('list');
     const hook = this._list;
     if (typeof hook !== 'function') {
-      throw this._error(StorageDriverErrorCode.CONFIG, `list is not supported by ${this.type}`);
+      throw this.createError(StorageDriverErrorCode.CONFIG, `list is not supported by ${this.type}`);
     }
     const link: LinkedAbortController = linkAbortSignals(signal);
     const op: BackendOperation = { signal: link.signal, driverName: this.name, kind: 'list' };

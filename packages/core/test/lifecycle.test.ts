@@ -48,7 +48,7 @@ class Driver extends ContentAddressedStorageDriver {
     return { key };
   }
   protected async _putIfAbsent(items: StoreItem[]): Promise<void> {
-    for (const i of items) this.objects.set(i.location.key, { bytes: i.bytes, at: this._now() });
+    for (const i of items) this.objects.set(i.location.key, { bytes: i.bytes, at: this.now() });
   }
   protected async _get(locations: StorageLocation[]): Promise<(Uint8Array | undefined)[]> {
     return locations.map((l) => this.objects.get(l.key)?.bytes);

@@ -385,10 +385,10 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       fail: (error: unknown, key: string, context?: string) => {
         const { code, message, retryable } = this.wrapFsError(error, 'delete');
         const text = context === undefined ? message : `${displayKey(key)}: ${context}: ${message}`;
-        return this._error(code, text, { key, cause: error, retryable });
+        return this.createError(code, text, { key, cause: error, retryable });
       },
       refuse: (key: string, why: string) =>
-        this._error(StorageDriverErrorCode.INVALID_CLAIM, `${displayKey(key)} ${why}`, { key }),
+        this.createError(StorageDriverErrorCode.INVALID_CLAIM, `${displayKey(key)} ${why}`, { key }),
     };
     const outcomes = await mapBounded(
       entries,
@@ -429,20 +429,20 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     const code = errnoCode(error);
     if (code === undefined) {
       const message = error instanceof Error ? error.message : String(error);
-      return this._error(StorageDriverErrorCode.BACKEND, `${kind} failed: ${message}`, { cause: error });
+      return this.createError(StorageDriverErrorCode.BACKEND, `${kind} failed: ${message}`, { cause: error });
     }
     const e = error as NodeJS.ErrnoException;
     const where = typeof e.path === 'string' ? ` on ${this.displayPath(e.path)}` : '';
     const syscall = typeof e.syscall === 'string' ? ` (${e.syscall})` : '';
     const message = `${kind} failed: ${code}${syscall}${where}`;
     if (CONFIG_CODES.has(code)) {
-      return this._error(
+      return this.createError(
         StorageDriverErrorCode.CONFIG,
         `${message}: the driver cannot write or read its root; check permissions and mount options`,
         { cause: error, retryable: false },
       );
     }
-    return this._error(StorageDriverErrorCode.BACKEND, message, { cause: error, retryable: TRANSIENT_CODES.has(code) });
+    return this.createError(StorageDriverErrorCode.BACKEND, message, { cause: error, retryable: TRANSIENT_CODES.has(code) });
   }
 
   /** `<root>/relative/path` for messages; never more of the absolute path. */
@@ -461,7 +461,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     // Belt and braces: the mapping never produces `.`/`..` components, but check anyway.
     const rel = path.relative(this.root, abs);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || !isInside(this.root, abs)) {
-      throw this._error(StorageDriverErrorCode.INVALID_CLAIM, 'Claim key resolves outside the root', {
+      throw this.createError(StorageDriverErrorCode.INVALID_CLAIM, 'Claim key resolves outside the root', {
         key,
         index,
       });
@@ -495,7 +495,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     } catch (e) {
       const code = errnoCode(e);
       if (code === 'ENOTDIR' || code === 'EEXIST') {
-        throw this._error(StorageDriverErrorCode.CONFIG, 'root (or a parent of it) is not a directory', { cause: e });
+        throw this.createError(StorageDriverErrorCode.CONFIG, 'root (or a parent of it) is not a directory', { cause: e });
       }
       throw e;
     }
@@ -514,7 +514,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         throw e;
       }
       if (!stats.isDirectory()) {
-        throw this._error(
+        throw this.createError(
           StorageDriverErrorCode.CONFIG,
           `<root>/${name} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a directory'}; refusing to use it (remove it; the driver recreates it)`,
         );
@@ -538,7 +538,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     if (checked === undefined) {
       checked = (async () => {
         const outside = () =>
-          this._error(
+          this.createError(
             StorageDriverErrorCode.CONFIG,
             `${this.displayPath(dir)} resolves outside the root (a symlinked directory); refusing to write through it`,
           );
@@ -606,7 +606,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       throw e;
     }
     if (!isInside(rootReal, parentReal)) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.INVALID_CLAIM,
         `Claim key ${displayKey(location.key)} resolves outside the root (symlinked directory)`,
         { key: location.key },
@@ -619,7 +619,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     } catch (e) {
       if (isMissing(e)) return undefined;
       if (errnoCode(e) === 'ELOOP') {
-        throw this._error(
+        throw this.createError(
           StorageDriverErrorCode.INVALID_CLAIM,
           `Claim key ${displayKey(location.key)} resolves to a symlink; refusing to follow it`,
           { key: location.key, cause: e },
@@ -630,7 +630,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) {
-        throw this._error(
+        throw this.createError(
           StorageDriverErrorCode.INVALID_CLAIM,
           `Claim key ${displayKey(location.key)} is not a regular file`,
           {
@@ -659,7 +659,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
     try {
       const stats = await lstat(file);
       if (!stats.isFile() || stats.size !== size) return 'mismatch';
-      const now = new Date(this._now());
+      const now = new Date(this.now());
       await lutimes(file, now, now);
       return 'present';
     } catch (e) {
@@ -687,7 +687,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         const state = await this.touchExisting(final, item.bytes.byteLength);
         if (state === 'present') return []; // Dedup hit: mtime refreshed, nothing to write.
         if (attempt >= MAX_PUT_ATTEMPTS) {
-          throw this._error(
+          throw this.createError(
             StorageDriverErrorCode.BACKEND,
             `Could not store ${this.displayPath(final)}: its directory kept disappearing (concurrent deletes?)`,
             { key: item.location.key },
@@ -746,7 +746,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       await handle.writeFile(bytes);
       throwIfAborted(signal, this.name);
       if (this.explicitTimes) {
-        const now = new Date(this._now());
+        const now = new Date(this.now());
         await handle.utimes(now, now);
       }
       await handle.sync();

@@ -310,7 +310,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     this.table = this.names.table;
     this.qualifiedTable = this.names.qualifiedTable;
     if (this.ttl !== undefined && this.ttl > POSTGRES_MAX_TTL) {
-      throw this._error(StorageDriverErrorCode.CONFIG, `ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
+      throw this.createError(StorageDriverErrorCode.CONFIG, `ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
     }
     this.pool = checked.pool;
     this.secrets = injectedPoolSecrets(checked.pool);
@@ -341,7 +341,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
           return undefined; // a row written by hand, not by a driver: not listed
         }
       },
-      error: (code, message) => this._error(code, message),
+      error: (code, message) => this.createError(code, message),
     };
   }
 
@@ -418,7 +418,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   async ensureSchema(options: PostgresEnsureSchemaOptions = {}): Promise<void> {
     const signal = options.signal;
     if (this.closed) {
-      throw this._error(StorageDriverErrorCode.CONFIG, 'ensureSchema failed: the driver is closed', {
+      throw this.createError(StorageDriverErrorCode.CONFIG, 'ensureSchema failed: the driver is closed', {
         retryable: false,
       });
     }
@@ -484,7 +484,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const found = new Map<string, Uint8Array>();
     for (const row of result.rows as { key?: unknown; data?: unknown }[]) {
       if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
-        throw this._error(
+        throw this.createError(
           StorageDriverErrorCode.CONFIG,
           'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
         );
@@ -574,7 +574,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const data =
       items.length === 1 ? asBuffer((items[0] as StoreItem).bytes) : Buffer.concat(items.map((i) => i.bytes));
     // The injected clock's time, or NULL for the server's now() (one clock for every writer).
-    const at = this.clockInjected ? new Date(this._now()) : null;
+    const at = this.clockInjected ? new Date(this.now()) : null;
     return { text: this.sql.store, values: [keys, data, starts, lengths, at] };
   }
 

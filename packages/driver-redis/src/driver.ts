@@ -330,7 +330,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     this.ownsClient = (options as { [OWNED]?: boolean })[OWNED] === true;
     this.batches = new NodeBatches(this.client, {
       classify: (error, kind, key) => this.classify(error, kind, key),
-      unexpected: (message) => this._error(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
     });
     this.lifecycle = {
       client: this.client,
@@ -340,8 +340,8 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       bounded: (kind, work) => this.bounded(kind, work),
       parse: (key) => this.parseKey(key),
       classify: (error, kind, key) => this.classify(error, kind, key),
-      unexpected: (message) => this._error(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
-      now: () => this._now(),
+      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+      now: () => this.now(),
     };
   }
 
@@ -475,7 +475,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   protected override _parseClaim(claimData: Record<string, string>, index: number): RedisStorageLocation {
     const key = requireClaimField(claimData, 'key', index);
     const invalid = (why: string) =>
-      this._error(StorageDriverErrorCode.INVALID_CLAIM, `Invalid Redis key in claim ${index}: ${why}`, { index });
+      this.createError(StorageDriverErrorCode.INVALID_CLAIM, `Invalid Redis key in claim ${index}: ${why}`, { index });
     if (!key.startsWith(this.keyStart)) throw invalid(`must start with the driver's prefix "${this.keyStart}"`);
     const rest = key.slice(this.keyStart.length);
     if (rest.includes('/')) throw invalid('segments must be separated by ":"');
@@ -544,7 +544,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       if (!isRedisClusterClient(this.client)) {
         const reply = await this.client.callBuffer('mget', ...locations.map((l) => l.key));
         if (!Array.isArray(reply) || reply.length !== locations.length) {
-          throw this._error(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', { retryable: false });
+          throw this.createError(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', { retryable: false });
         }
         return reply as unknown[];
       }
@@ -563,7 +563,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       if (value === null || value === undefined) return undefined;
       if (!Buffer.isBuffer(value)) {
         const key = (locations[i] as RedisStorageLocation).key;
-        throw this._error(StorageDriverErrorCode.INTEGRITY, `Value at ${key} is not a string`, { key });
+        throw this.createError(StorageDriverErrorCode.INTEGRITY, `Value at ${key} is not a string`, { key });
       }
       // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
       return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
@@ -615,33 +615,33 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const message = error instanceof Error ? error.message : String(error);
     const where = key === undefined ? '' : ` (key ${key})`;
     if (OLD_SERVER_ERROR.test(message)) {
-      return this._error(
+      return this.createError(
         StorageDriverErrorCode.CONFIG,
         `${kind} refused by Redis${where}: ${message} (this driver needs Redis 7.0 or later for PEXPIRE … GT)`,
         { key, cause: error },
       );
     }
     if (CONFIG_ERRORS.test(message)) {
-      return this._error(StorageDriverErrorCode.CONFIG, `${kind} refused by Redis${where}: ${message}`, {
+      return this.createError(StorageDriverErrorCode.CONFIG, `${kind} refused by Redis${where}: ${message}`, {
         key,
         cause: error,
       });
     }
     if (/^(?:MOVED|ASK|CROSSSLOT)\b/.test(message) && !isRedisClusterClient(this.client)) {
-      return this._error(
+      return this.createError(
         StorageDriverErrorCode.CONFIG,
         `${kind} failed: the server is a Redis Cluster node; pass an ioredis Cluster as the client (${message})`,
         { key, cause: error },
       );
     }
     if (/^WRONGTYPE\b/.test(message) && key !== undefined) {
-      return this._error(StorageDriverErrorCode.INTEGRITY, `Redis key ${key} does not hold a string value`, {
+      return this.createError(StorageDriverErrorCode.INTEGRITY, `Redis key ${key} does not hold a string value`, {
         key,
         cause: error,
       });
     }
     const hint = /^OOM\b/.test(message) ? ' (Redis is out of memory: raise maxmemory or lower the TTL)' : '';
-    return this._error(StorageDriverErrorCode.BACKEND, `${kind} failed${where}: ${message}${hint}`, {
+    return this.createError(StorageDriverErrorCode.BACKEND, `${kind} failed${where}: ${message}${hint}`, {
       key,
       cause: error,
       retryable: true,
@@ -659,7 +659,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(
-          this._error(
+          this.createError(
             StorageDriverErrorCode.BACKEND,
             `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
             { retryable: true },

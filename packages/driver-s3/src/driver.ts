@@ -432,7 +432,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       refreshAfter: this.refreshAfter,
       driverName: this.name,
       tagging: typeof put['Tagging'] === 'string' ? put['Tagging'] : undefined,
-      now: () => this._now(),
+      now: () => this.now(),
       fail: (error, kind, location) => this.wrapS3Error(error, kind, location),
     };
   }
@@ -447,20 +447,20 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     try {
       bucket = this.selectBucket(context, payload);
     } catch (e) {
-      throw this._error(StorageDriverErrorCode.CONFIG, `bucket selector failed for payload ${index}`, {
+      throw this.createError(StorageDriverErrorCode.CONFIG, `bucket selector failed for payload ${index}`, {
         index,
         cause: e,
       });
     }
     if (!isValidBucket(bucket)) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.CONFIG,
         `bucket selector returned a value that ${bucketProblem(bucket)} for payload ${index}`,
         { index },
       );
     }
     if (!this.allowedBuckets.includes(bucket)) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.CONFIG,
         `bucket selector returned ${bucket}, which is not in allowedBuckets (its claims could not be retrieved)`,
         { index },
@@ -490,7 +490,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   protected override _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
     const bucket = validateClaimBucket(requireClaimField(claimData, 'bucket', index));
     if (!this.allowedBuckets.includes(bucket)) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.INVALID_CLAIM,
         `Claim names bucket ${bucket}, which is not in allowedBuckets`,
         {
@@ -625,12 +625,12 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    */
   protected override _locateKey(key: string, index: number): S3StorageLocation {
     if (!isSpecKey(key)) {
-      throw this._error(StorageDriverErrorCode.INVALID_CLAIM, `delete: target ${index} is not a storage key`, {
+      throw this.createError(StorageDriverErrorCode.INVALID_CLAIM, `delete: target ${index} is not a storage key`, {
         index,
       });
     }
     if (this.defaultBucket === undefined) {
-      throw this._error(
+      throw this.createError(
         StorageDriverErrorCode.CONFIG,
         'delete: a storage key does not say which bucket it is in when bucket is a function; pass the objects list() yielded',
         { index },
@@ -659,7 +659,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         // existing object would give it a new LastModified with the same ETag, which a delete
         // conditional on the ETag listed before could then remove.
       }
-      const askedAt = this._now();
+      const askedAt = this.now();
       let head: Awaited<ReturnType<typeof headObject>>;
       let hidden = false;
       try {
@@ -715,7 +715,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     attempt = 1,
   ): Promise<{ exists: boolean; at: number; unsupported?: true }> {
     // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
-    const at = this._now() - LAST_MODIFIED_RESOLUTION;
+    const at = this.now() - LAST_MODIFIED_RESOLUTION;
     const input = {
       Bucket: location.bucket,
       Key: location.key,
@@ -798,7 +798,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   ): StorageDriverError {
     if (isStorageDriverError(error)) return error;
     if (isAbortError(error)) {
-      return this._error(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
+      return this.createError(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
     }
     const cause = redactSigningFields(error);
     const name = s3ErrorName(error) ?? 'Error';
@@ -811,7 +811,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       // The SDK refused to build a request for the ARN (path-style client, partition or region
       // mismatch, an endpoint it cannot prefix): configuration, not a transient failure.
       const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-      return this._error(
+      return this.createError(
         StorageDriverErrorCode.CONFIG,
         `${what}${message}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
         { key, cause, retryable: false },
@@ -819,19 +819,19 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     }
     switch (errorKind) {
       case 'archived':
-        return this._error(
+        return this.createError(
           StorageDriverErrorCode.CONFIG,
           `${what}: the object is archived (storage class GLACIER or DEEP_ARCHIVE, or an archive tier of INTELLIGENT_TIERING) and cannot be read until it is restored; restore it (RestoreObject), and do not store payloads with, or transition them by lifecycle rule to, a storage class that archives`,
           { key, cause, retryable: false },
         );
       case 'no-bucket':
-        return this._error(
+        return this.createError(
           StorageDriverErrorCode.CONFIG,
           `${what}: bucket ${location?.bucket ?? '?'} does not exist (check the bucket name, region and endpoint)`,
           { key, cause, retryable: false },
         );
       case 'access-denied':
-        return this._error(
+        return this.createError(
           StorageDriverErrorCode.CONFIG,
           `${what}: access denied; the credentials need ${
             kind === 'store'
@@ -844,11 +844,11 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         );
       case 'transient': {
         const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-        return this._error(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
+        return this.createError(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
       }
       default: {
         const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-        return this._error(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
+        return this.createError(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
       }
     }
   }

@@ -64,7 +64,7 @@ export class InMemoryStorageDriver extends ContentAddressedStorageDriver<Storage
       const key = item.location.key;
       if (!this.objects.has(key)) this.objects.set(key, item.bytes.slice());
       // First write or dedup hit: either way the object was just referenced.
-      this.#referenced().set(key, this._now());
+      this.#referenced().set(key, this.now());
     }
   }
 
