@@ -17,6 +17,8 @@ export {
   type RedisPipelineResult,
   redisClusterKeySlot,
 } from './client';
+export { RedisStorageDriver, type RedisStorageLocation } from './driver';
+export { REDIS_NO_TTL_HORIZON } from './lifecycle';
 export {
   REDIS_DEFAULT_KEY_PREFIX,
   REDIS_DEFAULT_OPERATION_TIMEOUT,
@@ -25,9 +27,6 @@ export {
   REDIS_MAX_KEY_PREFIX_LENGTH,
   REDIS_MAX_VALUE_SIZE,
   type RedisClusterNode,
-  RedisStorageDriver,
   type RedisStorageDriverConnectOptions,
   type RedisStorageDriverOptions,
-  type RedisStorageLocation,
-} from './driver';
-export { REDIS_NO_TTL_HORIZON } from './lifecycle';
+} from './options';
