@@ -14,9 +14,8 @@ import {
   type RedisPipelineResult,
   redisClusterKeySlot,
 } from './client';
+import { CONFIG_ERRORS } from './errors';
 
-/** Redis error prefixes that mean a permanent refusal (fix the configuration). */
-export const CONFIG_ERRORS = /^(?:NOAUTH|WRONGPASS|NOPERM|ERR unknown command|ERR syntax error)/;
 /** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
 const REDIRECT_ERRORS = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
 /** ioredis rejects a pipeline whose keys span nodes (the slot map changed under us). */
