@@ -1,10 +1,13 @@
 /**
- * Structural types of the ioredis clients the driver talks to, and Redis Cluster slot hashing.
- * Typed structurally (not against `ioredis`' classes) so the same driver accepts `Redis` and
- * `Cluster` instances from ioredis 5 and 6 without duplicate-type errors.
+ * The ioredis clients the driver talks to: their structural types (not `ioredis`' classes, so the
+ * same driver accepts `Redis` and `Cluster` instances from ioredis 5 and 6 without duplicate-type
+ * errors), Redis Cluster slot hashing, the clients the driver creates and closes itself
+ * (`fromUrl`, `fromClusterNodes`; ioredis loaded at runtime), and the bound on one call.
  *
  * @module
  */
+import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { invalidOption, type RedisClusterNode } from './options';
 
 /** An argument of a Redis command: ioredis sends strings and numbers as text, Buffers as is. */
 export type RedisCommandArgument = string | Buffer | number;
@@ -95,4 +98,112 @@ export function redisClusterKeySlot(key: string): number {
     if (close > open + 1) return crc16(bytes.subarray(open + 1, close)) % REDIS_CLUSTER_SLOTS;
   }
   return crc16(bytes) % REDIS_CLUSTER_SLOTS;
+}
+
+/** A client the driver created (from a URL or cluster nodes) and therefore closes. */
+export interface OwnedRedisClient extends RedisClientLike {
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+}
+
+/** The ioredis module as loaded at runtime by the static constructors. */
+interface IoredisModule {
+  Redis: new (url: string, options: Record<string, unknown>) => OwnedRedisClient;
+  Cluster: new (nodes: RedisClusterNode[], options: Record<string, unknown>) => OwnedRedisClient;
+}
+
+/** How long `close()` waits for a quitting connection to end before disconnecting hard. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
+function loadIoredis(): IoredisModule {
+  try {
+    // Loaded lazily: only the URL/cluster-node constructors need the ioredis module itself.
+    return require('ioredis') as IoredisModule;
+  } catch (e) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      'ioredis is not installed: run `npm install ioredis` (a peer dependency of @x/storage-driver-redis)',
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * A new ioredis `Redis` for `url`, which the driver then owns. ioredis is loaded here, at runtime.
+ *
+ * @throws StorageDriverError `E_CONFIG` if ioredis is not installed or `url` is not valid (the URL
+ *   is never echoed: it may hold a password).
+ */
+export function openRedisClient(url: string, clientOptions?: Readonly<Record<string, unknown>>): OwnedRedisClient {
+  const { Redis } = loadIoredis();
+  try {
+    return new Redis(url, { ...clientOptions });
+  } catch {
+    // No cause: ioredis' error (e.g. Node's ERR_INVALID_URL) carries the URL, password included.
+    throw invalidOption('url is not a valid Redis URL (redis://[[user]:password@]host:port[/db])');
+  }
+}
+
+/**
+ * A new ioredis `Cluster` for the startup `nodes`, which the driver then owns.
+ *
+ * @throws StorageDriverError `E_CONFIG` if ioredis is not installed or the nodes or options are not valid.
+ */
+export function openClusterClient(
+  nodes: readonly RedisClusterNode[],
+  clientOptions?: Readonly<Record<string, unknown>>,
+): OwnedRedisClient {
+  const { Cluster } = loadIoredis();
+  try {
+    return new Cluster([...nodes], { ...clientOptions });
+  } catch {
+    throw invalidOption('nodes or clientOptions are not valid for an ioredis Cluster');
+  }
+}
+
+/**
+ * Closes a client the driver created: `QUIT` and wait for the connection to end, falling back to a
+ * hard disconnect after 2 s (at once when the client is not connected, which also cancels a
+ * pending reconnection). Never throws.
+ */
+export async function closeOwnedClient(client: OwnedRedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    // Not connected (connecting, reconnecting): QUIT would wait in the offline queue. A hard
+    // disconnect cancels any pending reconnection; the client never connects again.
+    client.disconnect();
+    return;
+  }
+  // QUIT resolves on the server's OK; the connection is closed only at the 'end' event.
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      client.disconnect();
+      resolve();
+    }, CLOSE_TIMEOUT_MS);
+    client.once('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.quit().catch(() => client.disconnect());
+  });
+}
+
+/**
+ * Runs `work` bounded by `ms` milliseconds: past it, rejects with `timedOut()` (a late failure of
+ * `work` is then ignored, never unhandled).
+ */
+export async function withTimeout<T>(work: () => Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const running = work();
+  running.catch(() => {}); // a late failure after the timeout must not be unhandled
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  try {
+    return await Promise.race([running, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

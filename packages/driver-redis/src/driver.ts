@@ -13,13 +13,22 @@ import {
   parseStorageKey,
   requireClaimField,
   type StorageDriverCapabilities,
-  StorageDriverError,
+  type StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
 } from '@x/storage-driver-core';
 import { NodeBatches } from './batches';
-import { isRedisClusterClient, type RedisClientLike, type RedisPipelineLike } from './client';
+import {
+  closeOwnedClient,
+  isRedisClusterClient,
+  type OwnedRedisClient,
+  openClusterClient,
+  openRedisClient,
+  type RedisClientLike,
+  type RedisPipelineLike,
+  withTimeout,
+} from './client';
 import { classifyRedisError } from './errors';
 import { deleteRedisObjects, listRedisObjects, REDIS_NO_TTL_HORIZON, type RedisLifecycleBackend } from './lifecycle';
 import {
@@ -42,38 +51,8 @@ export interface RedisStorageLocation extends StorageLocation {
   readonly storageKey: string;
 }
 
-/** A client the driver created (from a URL or cluster nodes) and therefore closes. */
-interface OwnedRedisClient extends RedisClientLike {
-  quit(): Promise<unknown>;
-  disconnect(): void;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  once(event: 'end', listener: () => void): unknown;
-}
-
-/** The ioredis module as loaded at runtime by the static constructors. */
-interface IoredisModule {
-  Redis: new (url: string, options: Record<string, unknown>) => OwnedRedisClient;
-  Cluster: new (nodes: RedisClusterNode[], options: Record<string, unknown>) => OwnedRedisClient;
-}
-
-/** How long `close()` waits for a quitting connection to end before disconnecting hard. */
-const CLOSE_TIMEOUT_MS = 2_000;
-
 /** Marks options built by the static constructors (the driver then owns and closes the client). */
 const OWNED = Symbol('RedisStorageDriver.ownsClient');
-
-function loadIoredis(): IoredisModule {
-  try {
-    // Loaded lazily: only the URL/cluster-node constructors need the ioredis module itself.
-    return require('ioredis') as IoredisModule;
-  } catch (e) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'ioredis is not installed: run `npm install ioredis` (a peer dependency of @x/storage-driver-redis)',
-      { cause: e },
-    );
-  }
-}
 
 /** A zero-copy Buffer view of `bytes` (ioredis sends Buffers binary-safe, strings as UTF-8). */
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -182,15 +161,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     if (typeof url !== 'string' || url.length === 0) throw invalidOption('url must be a non-empty string');
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix); // fail before opening a connection
-    const { Redis } = loadIoredis();
-    let client: OwnedRedisClient;
-    try {
-      client = new Redis(url, { ...clientOptions });
-    } catch {
-      // No cause: ioredis' error (e.g. Node's ERR_INVALID_URL) carries the URL, password included.
-      throw invalidOption('url is not a valid Redis URL (redis://[[user]:password@]host:port[/db])');
-    }
-    return RedisStorageDriver.owning(client, driverOptions);
+    return RedisStorageDriver.owning(openRedisClient(url, clientOptions), driverOptions);
   }
 
   /**
@@ -207,14 +178,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     if (!Array.isArray(nodes) || nodes.length === 0) throw invalidOption('nodes must be a non-empty array');
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix);
-    const { Cluster } = loadIoredis();
-    let client: OwnedRedisClient;
-    try {
-      client = new Cluster([...nodes], { ...clientOptions });
-    } catch {
-      throw invalidOption('nodes or clientOptions are not valid for an ioredis Cluster');
-    }
-    return RedisStorageDriver.owning(client, driverOptions);
+    return RedisStorageDriver.owning(openClusterClient(nodes, clientOptions), driverOptions);
   }
 
   private static owning(client: OwnedRedisClient, options: Omit<RedisStorageDriverOptions, 'client'>) {
@@ -237,26 +201,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    */
   protected override async _close(): Promise<void> {
     if (!this.ownsClient) return;
-    const client = this.client as OwnedRedisClient;
-    if (client.status === 'end') return;
-    if (client.status !== 'ready') {
-      // Not connected (connecting, reconnecting): QUIT would wait in the offline queue. A hard
-      // disconnect cancels any pending reconnection; the client never connects again.
-      client.disconnect();
-      return;
-    }
-    // QUIT resolves on the server's OK; the connection is closed only at the 'end' event.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        client.disconnect();
-        resolve();
-      }, CLOSE_TIMEOUT_MS);
-      client.once('end', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      client.quit().catch(() => client.disconnect());
-    });
+    await closeOwnedClient(this.client as OwnedRedisClient);
   }
 
   /**
@@ -447,25 +392,13 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * Runs `work` bounded by `operationTimeout` (the base class already races the caller's signal,
    * and rejects every call once the driver is closed).
    */
-  private async bounded<T>(kind: string, work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const running = work();
-    running.catch(() => {}); // a late failure after the timeout must not be unhandled
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
-          this.createError(
-            StorageDriverErrorCode.BACKEND,
-            `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
-            { retryable: true },
-          ),
-        );
-      }, this.operationTimeout);
-    });
-    try {
-      return await Promise.race([running, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private bounded<T>(kind: string, work: () => Promise<T>): Promise<T> {
+    return withTimeout(work, this.operationTimeout, () =>
+      this.createError(
+        StorageDriverErrorCode.BACKEND,
+        `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
+        { retryable: true },
+      ),
+    );
   }
 }
