@@ -11,7 +11,14 @@ import { abortedError, type LinkedAbortController, linkAbortSignals, raceAbort, 
 import { hashClaimFields, readClaimData, readClaimHash, requireClaimField } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode, withErrorContext } from './errors';
 import { sha256Hex } from './hash';
-import { fitStorageKey, MAX_STORAGE_KEY_LENGTH, parseStorageKey, storageKeyPrefix } from './keys';
+import {
+  encodeKeySegment,
+  fitStorageKey,
+  type KeySegmentEncoder,
+  MAX_STORAGE_KEY_LENGTH,
+  parseStorageKey,
+  storageKeyPrefix,
+} from './keys';
 import type {
   DeleteExpiredOptions,
   DeleteExpiredResult,
@@ -260,14 +267,17 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     const unique = new Map<string, StoreItem<L>>();
     const locations: L[] = [];
     // Every key of the batch shares its target part: encoded once (the digest is ours, well-formed).
-    const keyPrefix = `${storageKeyPrefix(ctx.target)}d/sha256/`;
+    const encode = this.#encodeSegment;
+    const keyPrefix = `${storageKeyPrefix(ctx.target, encode)}d/sha256/`;
     const maxKeyLength = this._maxKeyLength();
+    // Keys of the S3 spec are ASCII (length = bytes); another encoder may keep Unicode: count bytes.
+    const keyLength = encode === encodeKeySegment ? (k: string) => k.length : (k: string) => Buffer.byteLength(k);
     for (const [index, payload] of payloads.entries()) {
       const bytes = encodePlannedPayload(plans[index] as PayloadPlan);
       const sha256 = sha256Hex(bytes);
       let key = keyPrefix + sha256;
       // Over the limit: the official drivers' namespace digest key (rare; ids of hundreds of bytes).
-      if (key.length > maxKeyLength) key = fitStorageKey(ctx.target, sha256, maxKeyLength);
+      if (keyLength(key) > maxKeyLength) key = fitStorageKey(ctx.target, sha256, maxKeyLength, encode);
       const location = this._locate(key, ctx, payload, index);
       locations.push(location);
       const id = this._locationId(location);
@@ -570,6 +580,22 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     return MAX_STORAGE_KEY_LENGTH;
   }
 
+  /**
+   * Escapes one dynamic key segment (namespace, type, id, run id) of the keys this driver writes.
+   * Default: {@link encodeKeySegment}, the S3 key spec every official driver but GCS follows.
+   * Override only to be wire-compatible with official drivers that escape another set (GCS).
+   */
+  protected _encodeKeySegment(value: string | undefined | null): string {
+    return encodeKeySegment(value);
+  }
+
+  /** `_encodeKeySegment`, or the core encoder itself when it is not overridden (its fast path). */
+  get #encodeSegment(): KeySegmentEncoder {
+    return this._encodeKeySegment === ContentAddressedStorageDriver.prototype._encodeKeySegment
+      ? encodeKeySegment
+      : (value) => this._encodeKeySegment(value);
+  }
+
   /** Identity of a location for dedup. Default: `location.key`. */
   protected _locationId(location: L): string {
     return location.key;
@@ -733,7 +759,9 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
   #assertOpen(what: string): void {
     if (this.#closing !== undefined) {
-      throw this.createError(StorageDriverErrorCode.CONFIG, `${what} failed: the driver is closed`, { retryable: false });
+      throw this.createError(StorageDriverErrorCode.CONFIG, `${what} failed: the driver is closed`, {
+        retryable: false,
+      });
     }
   }
 

@@ -49,6 +49,7 @@ export {
   buildStorageKey,
   encodeKeySegment,
   fitStorageKey,
+  type KeySegmentEncoder,
   MAX_STORAGE_KEY_LENGTH,
   MISSING_KEY_VALUE,
   type ParsedStorageKey,

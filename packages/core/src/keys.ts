@@ -63,18 +63,31 @@ export function buildStorageKey(target: StorageDriverTargetInfo | undefined | nu
 }
 
 /**
+ * Encodes one dynamic key segment; `undefined`, `null` and `''` must give the literal `null`.
+ * {@link encodeKeySegment} (the S3 key spec) unless a backend's official drivers escape another
+ * set of characters (Temporal's GCS drivers keep readable Unicode and escape only what GCS
+ * discourages).
+ */
+export type KeySegmentEncoder = (value: string | undefined | null) => string;
+
+/**
  * The part of {@link buildStorageKey}'s key before `d/sha256/{hex}` (`v0/` or
  * `v0/ns/{namespace}/wt/{type}/wi/{id}/ri/{runId}/`): every payload of a batch shares it, so it is
  * built once per batch.
  *
+ * `encode` escapes each segment (default: {@link encodeKeySegment}, the S3 key spec).
+ *
  * @throws TypeError if `target.kind` is unknown or a target field is not a string.
  */
-export function storageKeyPrefix(target: StorageDriverTargetInfo | undefined | null): string {
+export function storageKeyPrefix(
+  target: StorageDriverTargetInfo | undefined | null,
+  encode: KeySegmentEncoder = encodeKeySegment,
+): string {
   if (target === undefined || target === null) return 'v0/';
-  const ns = encodeKeySegment(target.namespace);
-  const type = encodeKeySegment(target.type);
-  const id = encodeKeySegment(target.id);
-  const run = encodeKeySegment(target.runId);
+  const ns = encode(target.namespace);
+  const type = encode(target.type);
+  const id = encode(target.id);
+  const run = encode(target.runId);
   switch (target.kind) {
     case 'workflow':
       return `v0/ns/${ns}/wt/${type}/wi/${id}/ri/${run}/`;
@@ -200,7 +213,7 @@ export const MAX_STORAGE_KEY_LENGTH = 1024;
 
 /**
  * The key of a payload whose stored bytes hash to `digest` for `target`, no longer than
- * `maxLength` characters (keys are ASCII: characters = bytes), following the rule of Temporal's
+ * `maxLength` bytes of UTF-8 (S3-spec keys are ASCII; another `encode` may keep Unicode), following the rule of Temporal's
  * official drivers so that every SDK writes the same object:
  *
  * 1. the full key of {@link buildStorageKey} when it fits;
@@ -220,14 +233,16 @@ export function fitStorageKey(
   target: StorageDriverTargetInfo | undefined | null,
   digest: string,
   maxLength: number = MAX_STORAGE_KEY_LENGTH,
+  encode: KeySegmentEncoder = encodeKeySegment,
 ): string {
   if (!(maxLength >= MIN_STORAGE_KEY_LENGTH))
     throw new TypeError(`maxLength must be at least ${MIN_STORAGE_KEY_LENGTH}`);
-  const key = buildStorageKey(target, digest);
-  if (key.length <= maxLength || target === undefined || target === null) return key;
-  const ns = encodeKeySegment(target.namespace);
+  if (!isSha256Hex(digest)) throw new TypeError('digest must be 64 lower-case hex characters');
+  const key = `${storageKeyPrefix(target, encode)}d/sha256/${digest}`;
+  if (utf8Length(key) <= maxLength || target === undefined || target === null) return key;
+  const ns = encode(target.namespace);
   const short = `v0/ns/${ns}/d/sha256/${digest}`;
-  if (short.length <= maxLength) return short;
+  if (utf8Length(short) <= maxLength) return short;
   return `v0/ns/%7E${sha256Hex(keyTextEncoder.encode(ns))}/d/sha256/${digest}`;
 }
 
@@ -235,3 +250,4 @@ export function fitStorageKey(
 const MIN_STORAGE_KEY_LENGTH = 'v0/ns/%7E/d/sha256/'.length + 128;
 
 const keyTextEncoder = new TextEncoder();
+const utf8Length = (text: string) => Buffer.byteLength(text, 'utf8');

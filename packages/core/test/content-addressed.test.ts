@@ -219,6 +219,31 @@ describe('store', () => {
     expect(claim?.claimData['key']).toBe(buildStorageKey(atLimit, hex));
   });
 
+  it('a driver can escape key segments its own way (GCS keeps Unicode), and the 1024 limit counts UTF-8 bytes', async () => {
+    class KeepUnicode extends MapDriver {
+      protected override _encodeKeySegment(value: string | undefined | null): string {
+        return value ? value.replaceAll('/', '%2F') : 'null';
+      }
+      protected override _parseClaim(claimData: Record<string, string>): StorageLocation {
+        return { key: claimData['key'] as string };
+      }
+    }
+    const d = new KeepUnicode();
+    const payload = json('unicode');
+    const hex = sha256Hex(encodePayload(payload));
+    const [short] = await d.store(
+      { target: { kind: 'workflow', namespace: 'prod ns', type: 'a/b', id: '日本', runId: '' } },
+      [payload],
+    );
+    expect(short?.claimData['key']).toBe(`v0/ns/prod ns/wt/a%2Fb/wi/日本/ri/null/d/sha256/${hex}`);
+    // 340 × '日' is 340 characters but 1,020 bytes: over the limit with the rest of the key.
+    const [long] = await d.store({ target: { kind: 'workflow', namespace: 'prod ns', id: '日'.repeat(340) } }, [
+      payload,
+    ]);
+    expect(long?.claimData['key']).toBe(`v0/ns/prod ns/d/sha256/${hex}`);
+    expect((await d.retrieve({}, [short as StorageDriverClaim, long as StorageDriverClaim])).length).toBe(2);
+  });
+
   it('scopes keys by target: the same payload under two targets gets two keys', async () => {
     const d = new MapDriver();
     const [c1] = await d.store({ target }, [json(1)]);
