@@ -1,11 +1,12 @@
 /**
  * One pipeline per batch, per master node on a Cluster: the round-trip machinery shared by
- * `store`, `retrieve` and the lifecycle operations (`delete`, conditional deletes), and the list of
- * master nodes `list` scans. Internal to the package.
+ * `store`, `retrieve` and the lifecycle operations (`delete`, conditional deletes), the list of
+ * master nodes `list` scans, and the commands of a `store` and a `retrieve` batch. Internal to
+ * the package.
  *
  * @module
  */
-import type { StorageDriverError } from '@x/storage-driver-core';
+import { type StorageDriverError, StorageDriverErrorCode, type StoreItem } from '@x/storage-driver-core';
 import {
   isRedisClusterClient,
   type RedisClientLike,
@@ -14,6 +15,7 @@ import {
   type RedisPipelineResult,
   redisClusterKeySlot,
 } from './client';
+import type { RedisStorageLocation } from './driver';
 import { CONFIG_ERRORS } from './errors';
 
 /** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
@@ -33,6 +35,37 @@ export interface BatchErrors {
   classify(error: unknown, kind: string, key?: string): StorageDriverError;
   /** A reply of the wrong shape (retryable `E_BACKEND`). */
   unexpected(message: string): StorageDriverError;
+}
+
+/** What the store, retrieve and lifecycle batches need from the driver. */
+export interface RedisBackend extends BatchErrors {
+  /** The driver's client (`Redis` or `Cluster`). */
+  readonly client: RedisClientLike;
+  /** `{keyPrefix}:`. */
+  readonly keyStart: string;
+  /** Expiry every `store` sets: `ttl`, or {@link REDIS_NO_TTL_HORIZON}. */
+  readonly horizon: number;
+  /** The driver's `ttl`: with one, a store never shortens a longer expiry (`PEXPIRE … GT`). */
+  readonly ttl: number | undefined;
+  /** One pipeline per batch, per master on a Cluster. */
+  readonly batches: NodeBatches;
+  /** Runs one backend call bounded by `operationTimeout`. */
+  bounded<T>(kind: string, work: () => Promise<T>): Promise<T>;
+  /** The location of a Redis key under `keyStart`, or `undefined` if it is not a payload key. */
+  parse(redisKey: string): RedisStorageLocation | undefined;
+  /** The driver's error factory (adds its name). */
+  createError(
+    code: StorageDriverErrorCode,
+    message: string,
+    options: { key?: string; retryable?: boolean },
+  ): StorageDriverError;
+  /** The driver's clock (the base's `clock` option), ms since the epoch. */
+  now(): number;
+}
+
+/** A zero-copy Buffer view of `bytes` (ioredis sends Buffers binary-safe, strings as UTF-8). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Whether `error` is a Redis Cluster redirection or transient cluster state. */
@@ -213,4 +246,73 @@ async function waitForSlots(client: RedisClusterLike): Promise<void> {
   } finally {
     if (listening) events.removeListener?.('node error', onNodeError);
   }
+}
+
+/**
+ * A `store` batch: per item, `PEXPIRE key H GT` then `SET key value NX PX H` (H: the horizon;
+ * without a `ttl`, `PEXPIRE` without `GT`), in one pipeline per batch, per master on a Cluster.
+ */
+export async function storeBatch(b: RedisBackend, items: readonly StoreItem<RedisStorageLocation>[]): Promise<void> {
+  const horizon = b.horizon;
+  // With a ttl: never shorten a longer expiry (GT). Without: every key gets the horizon, keys of
+  // other tools without any expiry included, so a dedup hit dates them too.
+  const extend = b.ttl === undefined ? [] : ['GT'];
+  const queue = (p: RedisPipelineLike | RedisClientLike, item: StoreItem<RedisStorageLocation>) => {
+    const key = item.location.key;
+    const value = asBuffer(item.bytes);
+    return [p.call('pexpire', key, horizon, ...extend), p.call('set', key, value, 'PX', horizon, 'NX')];
+  };
+  await b.batches.run(
+    items,
+    (item) => item.location.key,
+    (pipeline, item) => {
+      queue(pipeline, item);
+    },
+    2,
+    async (item) => {
+      // Redirected during a resharding: through ioredis' routing, sent in order. Promise.all, not
+      // two awaits: if the first command fails, the second's rejection must not go unhandled.
+      return Promise.all(queue(b.client, item) as Promise<unknown>[]);
+    },
+  );
+}
+
+/**
+ * A `retrieve` batch: one `MGET`, or one pipeline of `GET`s per master on a Cluster; `undefined`
+ * where a key does not exist.
+ */
+export async function retrieveBatch(
+  b: RedisBackend,
+  locations: readonly RedisStorageLocation[],
+): Promise<(Uint8Array | undefined)[]> {
+  const values = await (async () => {
+    if (!isRedisClusterClient(b.client)) {
+      const reply = await b.client.callBuffer('mget', ...locations.map((l) => l.key));
+      if (!Array.isArray(reply) || reply.length !== locations.length) {
+        throw b.createError(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', {
+          retryable: false,
+        });
+      }
+      return reply as unknown[];
+    }
+    const replies = await b.batches.run(
+      locations,
+      (l) => l.key,
+      (pipeline, l) => {
+        pipeline.callBuffer('get', l.key);
+      },
+      1,
+      async (l) => [await b.client.callBuffer('get', l.key)],
+    );
+    return replies.map((r) => r[0]);
+  })();
+  return values.map((value, i) => {
+    if (value === null || value === undefined) return undefined;
+    if (!Buffer.isBuffer(value)) {
+      const key = (locations[i] as RedisStorageLocation).key;
+      throw b.createError(StorageDriverErrorCode.INTEGRITY, `Value at ${key} is not a string`, { key });
+    }
+    // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  });
 }

@@ -18,19 +18,17 @@ import {
   type StorageLocation,
   type StoreItem,
 } from '@x/storage-driver-core';
-import { NodeBatches } from './batches';
+import { NodeBatches, type RedisBackend, retrieveBatch, storeBatch } from './batches';
 import {
   closeOwnedClient,
-  isRedisClusterClient,
   type OwnedRedisClient,
   openClusterClient,
   openRedisClient,
   type RedisClientLike,
-  type RedisPipelineLike,
   withTimeout,
 } from './client';
 import { classifyRedisError } from './errors';
-import { deleteRedisObjects, listRedisObjects, REDIS_NO_TTL_HORIZON, type RedisLifecycleBackend } from './lifecycle';
+import { deleteRedisObjects, listRedisObjects, REDIS_NO_TTL_HORIZON } from './lifecycle';
 import {
   checkOptions,
   invalidOption,
@@ -53,11 +51,6 @@ export interface RedisStorageLocation extends StorageLocation {
 
 /** Marks options built by the static constructors (the driver then owns and closes the client). */
 const OWNED = Symbol('RedisStorageDriver.ownsClient');
-
-/** A zero-copy Buffer view of `bytes` (ioredis sends Buffers binary-safe, strings as UTF-8). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /**
  * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis`).
@@ -115,8 +108,8 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   private readonly horizon: number;
   /** One pipeline per batch, per master node on a Cluster. */
   private readonly batches: NodeBatches;
-  /** What the lifecycle module needs from this driver (created once). */
-  private readonly lifecycle: RedisLifecycleBackend;
+  /** What the batch and lifecycle modules need from this driver (created once). */
+  private readonly backend: RedisBackend;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is missing or
@@ -136,15 +129,17 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       classify: (error, kind, key) => this.classify(error, kind, key),
       unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
     });
-    this.lifecycle = {
+    this.backend = {
       client: this.client,
       keyStart: this.keyStart,
       horizon: this.horizon,
+      ttl: this.ttl,
       batches: this.batches,
       bounded: (kind, work) => this.bounded(kind, work),
       parse: (key) => this.parseKey(key),
       classify: (error, kind, key) => this.classify(error, kind, key),
       unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+      createError: (code, message, options) => this.createError(code, message, options),
       now: () => this.now(),
     };
   }
@@ -282,64 +277,12 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * `list` derives its last-referenced time.
    */
   protected async _putIfAbsent(items: StoreItem<RedisStorageLocation>[], op: BackendOperation): Promise<void> {
-    const horizon = this.horizon;
-    // With a ttl: never shorten a longer expiry (GT). Without: every key gets the horizon, keys of
-    // other tools without any expiry included, so a dedup hit dates them too.
-    const extend = this.ttl === undefined ? [] : ['GT'];
-    const queue = (p: RedisPipelineLike | RedisClientLike, item: StoreItem<RedisStorageLocation>) => {
-      const key = item.location.key;
-      const value = asBuffer(item.bytes);
-      return [p.call('pexpire', key, horizon, ...extend), p.call('set', key, value, 'PX', horizon, 'NX')];
-    };
-    await this.bounded(op.kind, () =>
-      this.batches.run(
-        items,
-        (item) => item.location.key,
-        (pipeline, item) => {
-          queue(pipeline, item);
-        },
-        2,
-        async (item) => {
-          // Redirected during a resharding: through ioredis' routing, sent in order. Promise.all, not
-          // two awaits: if the first command fails, the second's rejection must not go unhandled.
-          return Promise.all(queue(this.client, item) as Promise<unknown>[]);
-        },
-      ),
-    );
+    await this.bounded(op.kind, () => storeBatch(this.backend, items));
   }
 
   /** One `MGET` per batch, or one pipeline of `GET`s per master node on a Cluster. */
   protected async _get(locations: RedisStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    const values = await this.bounded(op.kind, async () => {
-      if (!isRedisClusterClient(this.client)) {
-        const reply = await this.client.callBuffer('mget', ...locations.map((l) => l.key));
-        if (!Array.isArray(reply) || reply.length !== locations.length) {
-          throw this.createError(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', {
-            retryable: false,
-          });
-        }
-        return reply as unknown[];
-      }
-      const replies = await this.batches.run(
-        locations,
-        (l) => l.key,
-        (pipeline, l) => {
-          pipeline.callBuffer('get', l.key);
-        },
-        1,
-        async (l) => [await this.client.callBuffer('get', l.key)],
-      );
-      return replies.map((r) => r[0]);
-    });
-    return values.map((value, i) => {
-      if (value === null || value === undefined) return undefined;
-      if (!Buffer.isBuffer(value)) {
-        const key = (locations[i] as RedisStorageLocation).key;
-        throw this.createError(StorageDriverErrorCode.INTEGRITY, `Value at ${key} is not a string`, { key });
-      }
-      // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
-      return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    });
+    return this.bounded(op.kind, () => retrieveBatch(this.backend, locations));
   }
 
   /**
@@ -356,7 +299,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * derived from the remaining expiry on the server's clock.
    */
   protected override _list(query: ListQuery): AsyncIterable<ListedObject<RedisStorageLocation>> {
-    return listRedisObjects(this.lifecycle, query);
+    return listRedisObjects(this.backend, query);
   }
 
   /**
@@ -369,7 +312,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     options: { readonly referencedBefore: Date | undefined },
     op: BackendOperation,
   ): Promise<DeleteOutcome[]> {
-    return this.bounded(op.kind, () => deleteRedisObjects(this.lifecycle, entries, options.referencedBefore));
+    return this.bounded(op.kind, () => deleteRedisObjects(this.backend, entries, options.referencedBefore));
   }
 
   /**

@@ -14,10 +14,9 @@ import {
   type DeleteOutcome,
   type ListedObject,
   type ListQuery,
-  type StorageDriverError,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import type { NodeBatches } from './batches';
+import type { RedisBackend } from './batches';
 import type { RedisClientLike } from './client';
 import type { RedisStorageLocation } from './driver';
 
@@ -53,28 +52,6 @@ return 2`;
 const CONDITIONAL_DELETE_SHA = createHash('sha1').update(CONDITIONAL_DELETE_SCRIPT).digest('hex');
 const SCRIPT_OUTCOMES: Readonly<Record<number, DeleteOutcome>> = { 0: 'missing', 1: 'deleted', 2: 'kept' };
 
-/** What the lifecycle operations need from the driver. */
-export interface RedisLifecycleBackend {
-  /** The driver's client (`Redis` or `Cluster`). */
-  readonly client: RedisClientLike;
-  /** `{keyPrefix}:`. */
-  readonly keyStart: string;
-  /** Expiry every `store` sets: `ttl`, or {@link REDIS_NO_TTL_HORIZON}. */
-  readonly horizon: number;
-  /** One pipeline per batch, per master on a Cluster. */
-  readonly batches: NodeBatches;
-  /** Runs one backend call bounded by `operationTimeout`. */
-  bounded<T>(kind: string, work: () => Promise<T>): Promise<T>;
-  /** The location of a Redis key under `keyStart`, or `undefined` if it is not a payload key. */
-  parse(redisKey: string): RedisStorageLocation | undefined;
-  /** Classifies a Redis error (of the key `key`). */
-  classify(error: unknown, kind: string, key?: string): StorageDriverError;
-  /** A reply of the wrong shape. */
-  unexpected(message: string): StorageDriverError;
-  /** The driver's clock (the base's `clock` option), ms since the epoch. */
-  now(): number;
-}
-
 /** `text` with Redis glob characters (`* ? [ ] \`) escaped, for a `SCAN MATCH` pattern. */
 export function escapeGlob(text: string): string {
   return text.replace(/[\\*?[\]]/g, '\\$&');
@@ -108,7 +85,7 @@ function serverTime(reply: unknown): number | undefined {
  * not payload keys (another layout, another type) are skipped.
  */
 export async function* listRedisObjects(
-  b: RedisLifecycleBackend,
+  b: RedisBackend,
   query: ListQuery,
 ): AsyncGenerator<ListedObject<RedisStorageLocation>> {
   const pattern = scanPattern(b.keyStart, query.prefix);
@@ -133,7 +110,7 @@ export async function* listRedisObjects(
 }
 
 async function scanPage(
-  b: RedisLifecycleBackend,
+  b: RedisBackend,
   node: RedisClientLike,
   cursor: string,
   pattern: string,
@@ -147,7 +124,7 @@ async function scanPage(
 
 /** One pipeline on `node`: its `TIME`, then `PTTL` and `STRLEN` of each key. */
 async function inspect(
-  b: RedisLifecycleBackend,
+  b: RedisBackend,
   node: RedisClientLike,
   locations: readonly RedisStorageLocation[],
 ): Promise<ListedObject<RedisStorageLocation>[]> {
@@ -196,7 +173,7 @@ async function inspect(
  * the server) is over `now − referencedBefore` (on the driver's clock) when the batch is sent.
  */
 export async function deleteRedisObjects(
-  b: RedisLifecycleBackend,
+  b: RedisBackend,
   entries: readonly DeleteEntry<RedisStorageLocation>[],
   referencedBefore: Date | undefined,
 ): Promise<DeleteOutcome[]> {
