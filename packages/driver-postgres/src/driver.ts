@@ -7,220 +7,41 @@ import {
   abortedError,
   type BackendOperation,
   ContentAddressedStorageDriver,
-  type ContentAddressedStorageDriverOptions,
   type DeleteEntry,
   type DeleteOutcome,
   isStorageDriverError,
   type ListedObject,
   type ListQuery,
-  raceAbort,
   type StorageDriverCapabilities,
-  StorageDriverError,
+  type StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { wrapPostgresError } from './errors';
+import { connectionSecrets, injectedPoolSecrets, wrapPostgresError } from './errors';
 import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
-import type {
-  OwnedPostgresPool,
-  PostgresOwnedPoolConfig,
-  PostgresPool,
-  PostgresPoolClient,
-  PostgresQueryConfig,
-} from './pool';
 import {
-  ensureSchemaStatements,
-  type PostgresSchemaState,
-  type PostgresTableName,
+  checkOptions,
+  config,
+  POSTGRES_DRIVER_DEFAULT_NAME,
+  POSTGRES_DRIVER_TYPE,
+  POSTGRES_MAX_TTL,
+  type PostgresConnectionStringOptions,
+  type PostgresEnsureSchemaOptions,
+  type PostgresStorageDriverOptions,
   type ResolvedPostgresTable,
   resolvePostgresTable,
-} from './schema';
-
-/** `type` of {@link PostgresStorageDriver}. */
-export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
-/** Default `name` of {@link PostgresStorageDriver}. */
-export const POSTGRES_DRIVER_DEFAULT_NAME = 'postgres';
-/**
- * Largest accepted `maxPayloadSize`: 255 MiB (267386880 bytes). `pg` reads a `bytea` value as one
- * hex string (2 characters per byte); above 268435443 bytes that string exceeds V8's maximum
- * string length (536870888 characters), and a stored value could never be read back.
- */
-export const POSTGRES_MAX_PAYLOAD_SIZE_LIMIT = 255 * 1024 * 1024;
-/** Longest accepted `ttl`: 100 years, in milliseconds. */
-export const POSTGRES_MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
-/**
- * Most payload bytes sent in one `INSERT`. A batch above it (only possible with several large
- * payloads) is written with one statement per 256 MiB; every batch below it is one statement.
- */
-export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
-/** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
-export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
-
-/** SQLSTATEs of a concurrent CREATE racing ours on the catalogs; `ensureSchema` retries once. */
-const DDL_RACE_SQLSTATES: ReadonlySet<string> = new Set(['23505', '42P07', '42P06', '42710']);
-
-/** Options of {@link PostgresStorageDriver}. */
-export interface PostgresStorageDriverOptions extends ContentAddressedStorageDriverOptions, PostgresTableName {
-  /**
-   * Connection pool, typically a `pg.Pool` (any object with a compatible `connect()`). Required.
-   * The driver checks out one connection per call and never ends this pool. Attach your own
-   * `pool.on('error', ...)` handler: `pg` emits errors of idle connections there (a server
-   * restart), and an unhandled `error` event ends the process.
-   */
-  pool: PostgresPool;
-  /**
-   * Schema of the payload table: 1–63 characters of `a-z`, `0-9`, `_`, not starting with a digit
-   * or `pg_`. Always quoted and schema-qualified in SQL (never depends on `search_path`).
-   * Default: `public`.
-   */
-  schema?: string;
-  /** Name of the payload table: 1–48 characters of `a-z`, `0-9`, `_`. Default: `temporal_payloads`. */
-  table?: string;
-  /**
-   * Per-instance routing key written into workflow history; override it to run several instances
-   * side by side. Default: `postgres`.
-   */
-  name?: string;
-  /**
-   * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
-   * At most 267386880 (255 MiB). Default: 52428800 (50 MiB).
-   */
-  maxPayloadSize?: number;
-  /**
-   * How long a payload lives after its last reference (the latest store that returned a claim
-   * for it, recorded in `last_referenced`), in milliseconds: the default `olderThan` of
-   * `deleteExpired`. Nothing expires by itself: rows stay readable until `deleteExpired` (a cron
-   * job, `x-storage sweep`) removes them. At most 100 years. Default: none.
-   */
-  ttl?: number;
-  /**
-   * The clock, in milliseconds since the epoch. When given, every store records its time as the
-   * row's `last_referenced` (and `created_at`) instead of the database's `now()`, and ages are
-   * measured from it; for tests that age rows without waiting. Default: the database's `now()` for
-   * the times recorded, `Date.now` for the cutoffs of `list({ olderThan })` and `deleteExpired`.
-   */
-  clock?: () => number;
-}
-
-/** Options of {@link PostgresStorageDriver.fromConnectionString}. */
-export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDriverOptions, 'pool'> {
-  /** Settings of the pool the driver creates (and ends in `close()`). Default: `{}`. */
-  poolConfig?: PostgresOwnedPoolConfig;
-}
-
-/** Options of {@link PostgresStorageDriver.ensureSchema}. */
-export interface PostgresEnsureSchemaOptions {
-  /** Honoured while waiting for a connection and between statements. */
-  signal?: AbortSignal;
-}
-
-/** Names the password (and its encoded form) of a connection string, for scrubbing. */
-function connectionSecrets(connectionString: string): string[] {
-  let url: URL;
-  try {
-    url = new URL(connectionString);
-  } catch {
-    // No cause: the URL parser's error carries the whole input, password included.
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'connectionString must be a URL such as postgres://user:password@host:5432/database',
-    );
-  }
-  const secrets = new Set<string>();
-  const add = (s: string | null) => {
-    if (s) secrets.add(s);
-  };
-  add(url.password);
-  try {
-    add(decodeURIComponent(url.password));
-  } catch {
-    // malformed escape: the raw form is scrubbed already
-  }
-  add(url.searchParams.get('password'));
-  return [...secrets].sort((a, b) => b.length - a.length);
-}
-
-/** Password of an injected `pg.Pool` (read defensively from `pool.options`), for scrubbing. */
-function injectedPoolSecrets(pool: PostgresPool): string[] {
-  const options = (pool as { options?: unknown }).options;
-  if (typeof options !== 'object' || options === null) return [];
-  const { password, connectionString } = options as { password?: unknown; connectionString?: unknown };
-  const secrets: string[] = [];
-  if (typeof password === 'string' && password.length > 0) secrets.push(password);
-  if (typeof connectionString === 'string') {
-    try {
-      secrets.push(...connectionSecrets(connectionString));
-    } catch {
-      // not a URL: nothing to extract
-    }
-  }
-  return secrets;
-}
-
-function loadPg(): { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool } {
-  try {
-    return require('pg') as { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool };
-  } catch (e) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'fromConnectionString needs the pg package: npm i pg (or pass an injected pool)',
-      { cause: e },
-    );
-  }
-}
-
-function config(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
-}
-
-function checkOptions(options: unknown): PostgresStorageDriverOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw config('PostgresStorageDriver options must be an object with a pool');
-  }
-  const pool = (options as { pool?: unknown }).pool;
-  if (typeof pool !== 'object' || pool === null || typeof (pool as { connect?: unknown }).connect !== 'function') {
-    throw config('pool must be a pg.Pool (an object with a connect() method)');
-  }
-  const max = (options as { maxPayloadSize?: unknown }).maxPayloadSize;
-  if (typeof max === 'number' && max > POSTGRES_MAX_PAYLOAD_SIZE_LIMIT) {
-    throw config(`maxPayloadSize must be at most ${POSTGRES_MAX_PAYLOAD_SIZE_LIMIT} bytes, got ${max}`);
-  }
-  return options as PostgresStorageDriverOptions;
-}
-
-/** SQLSTATE of a pg error, if any. */
-function sqlState(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-/** Whether a failed statement leaves its connection unusable (it is then destroyed, not reused). */
-function breaksConnection(error: unknown): boolean {
-  if (isStorageDriverError(error)) return false;
-  const state = sqlState(error);
-  return state === undefined || state.startsWith('08') || state.startsWith('57');
-}
-
-/** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */
-function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let size = 0;
-  for (const item of items) {
-    if (current.length > 0 && size + item.bytes.byteLength > POSTGRES_MAX_STATEMENT_BYTES) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(item);
-    size += item.bytes.byteLength;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
+} from './options';
+import {
+  createOwnedPool,
+  type OwnedPostgresPool,
+  type PostgresPool,
+  type PostgresPoolClient,
+  withClient,
+} from './pool';
+import { ensureSchema } from './schema';
+import { PostgresStatements } from './statements';
 
 /**
  * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
@@ -233,10 +54,6 @@ function ownBytes(data: Uint8Array): Uint8Array {
     return new Uint8Array(data.buffer, 0, data.byteLength);
   }
   return new Uint8Array(data);
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
@@ -286,7 +103,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   readonly pool: PostgresPool;
 
   private readonly names: ResolvedPostgresTable;
-  private readonly sql: { store: string; retrieve: string };
+  private readonly statements: PostgresStatements;
   private readonly lifecycle: LifecycleTarget;
   /** Whether the `clock` option was given (stores then record its time, not the server's). */
   private readonly clockInjected: boolean;
@@ -315,24 +132,9 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     this.pool = checked.pool;
     this.secrets = injectedPoolSecrets(checked.pool);
     this.clockInjected = checked.clock !== undefined;
-    const t = this.qualifiedTable;
-    this.sql = {
-      // Rows arrive sorted by key (no lock-order deadlocks between concurrent batches). A dedup
-      // hit only moves last_referenced forward; data, size and created_at are never rewritten.
-      // The conflicting row is locked even when the WHERE skips the update, so a conditional
-      // delete (FOR UPDATE SKIP LOCKED) never removes a row a store is re-referencing.
-      store: [
-        `INSERT INTO ${t} AS existing (key, data, size, created_at, last_referenced)`,
-        'SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
-        '  coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now())',
-        'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
-        'ON CONFLICT (key) DO UPDATE SET last_referenced = EXCLUDED.last_referenced',
-        'WHERE existing.last_referenced < EXCLUDED.last_referenced',
-      ].join('\n'),
-      retrieve: `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`,
-    };
+    this.statements = new PostgresStatements(this.names);
     this.lifecycle = {
-      table: t,
+      statements: this.statements,
       run: (signal, query) => this.withClient(signal, (client) => client.query(query)),
       locate: (key) => {
         try {
@@ -368,16 +170,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const secrets = connectionSecrets(connectionString);
     const { poolConfig, ...rest } = options;
     resolvePostgresTable(rest); // fail before creating a pool
-    const pg = loadPg();
-    const pool = new pg.Pool({
-      application_name: 'x-storage-driver-postgres',
-      connectionTimeoutMillis: 10_000,
-      ...poolConfig,
-      connectionString,
-    });
-    // Idle connections error out when the server restarts; pg removes them from the pool and
-    // the next call connects afresh. Without a listener the 'error' event would end the process.
-    pool.on('error', () => {});
+    const pool = createOwnedPool(connectionString, poolConfig);
     let driver: PostgresStorageDriver;
     try {
       driver = new PostgresStorageDriver({ ...rest, pool });
@@ -422,37 +215,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
         retryable: false,
       });
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.withClient(signal, async (client) => {
-          const found = ensureSchemaStatements(this.names, await this.inspectSchema(client));
-          if (found.definitions.length === 0 && found.index.length === 0) return;
-          // Table and column first (catalog-only DDL under a short ACCESS EXCLUSIVE lock), then
-          // the index in a transaction of its own, so its build blocks writes but not reads.
-          for (const step of ['definitions', 'index'] as const) {
-            throwIfAborted(signal, this.name);
-            await client.query({ text: 'BEGIN' });
-            try {
-              await client.query({
-                text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
-                values: [POSTGRES_SCHEMA_LOCK_ID, this.names.qualifiedTable],
-              });
-              // Another process may have done it while this one waited for the lock.
-              const todo = ensureSchemaStatements(this.names, await this.inspectSchema(client))[step];
-              for (const statement of todo) await client.query({ text: statement });
-              await client.query({ text: 'COMMIT' });
-            } catch (e) {
-              await client.query({ text: 'ROLLBACK' }).catch(() => {});
-              throw e;
-            }
-          }
-        });
-        return;
-      } catch (e) {
-        const state = sqlState(e);
-        if (attempt === 0 && state !== undefined && DDL_RACE_SQLSTATES.has(state)) continue;
-        throw this.wrap(e, 'ensureSchema', signal);
-      }
+    try {
+      await ensureSchema(this.withClient, this.names, this.statements, signal);
+    } catch (e) {
+      throw this.wrap(e, 'ensureSchema', signal);
     }
   }
 
@@ -463,14 +229,11 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
 
   /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
   protected async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {
-    const sorted = [...items].sort((a, b) =>
-      a.location.key < b.location.key ? -1 : a.location.key > b.location.key ? 1 : 0,
-    );
-    const chunks = chunkByBytes(sorted);
+    const at = this.clockInjected ? new Date(this.now()) : null;
     await this.withClient(op.signal, async (client) => {
-      for (const chunk of chunks) {
+      for (const statement of this.statements.store(items, at)) {
         throwIfAborted(op.signal, this.name);
-        await client.query(this.storeQuery(chunk));
+        await client.query(statement);
       }
     });
   }
@@ -478,9 +241,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */
   protected async _get(locations: StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     const keys = locations.map((l) => l.key);
-    const result = await this.withClient(op.signal, (client) =>
-      client.query({ text: this.sql.retrieve, values: [keys] }),
-    );
+    const result = await this.withClient(op.signal, (client) => client.query(this.statements.retrieve(keys)));
     const found = new Map<string, Uint8Array>();
     for (const row of result.rows as { key?: unknown; data?: unknown }[]) {
       if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
@@ -539,45 +300,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
 
   // ---------------------------------------------------------------------------------------------
 
-  /** One catalog query: what of the schema, table, column and index exists. */
-  private async inspectSchema(client: PostgresPoolClient): Promise<PostgresSchemaState> {
-    const r = await client.query({
-      text: [
-        'SELECT to_regnamespace($3) IS NOT NULL AS has_schema, to_regclass($1) IS NOT NULL AS has_table,',
-        '  EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1)',
-        "    AND attname = 'last_referenced' AND NOT attisdropped) AS has_column,",
-        '  (SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($2)) AS index_valid',
-      ].join('\n'),
-      values: [this.names.qualifiedTable, this.names.qualifiedLastReferencedIndex, `"${this.names.schema}"`],
-    });
-    const row = (r.rows[0] ?? {}) as Record<string, unknown>;
-    return {
-      hasSchema: row['has_schema'] === true,
-      hasTable: row['has_table'] === true,
-      hasColumn: row['has_column'] === true,
-      indexValid: typeof row['index_valid'] === 'boolean' ? row['index_valid'] : undefined,
-    };
-  }
-
-  private storeQuery(items: StoreItem<StorageLocation>[]): PostgresQueryConfig {
-    const keys: string[] = [];
-    const starts: number[] = [];
-    const lengths: number[] = [];
-    let offset = 1; // substring() positions are 1-based
-    for (const item of items) {
-      keys.push(item.location.key);
-      starts.push(offset);
-      lengths.push(item.bytes.byteLength);
-      offset += item.bytes.byteLength;
-    }
-    // One binary parameter for all payload bytes (a bytea[] would travel as hex text, twice the size).
-    const data =
-      items.length === 1 ? asBuffer((items[0] as StoreItem).bytes) : Buffer.concat(items.map((i) => i.bytes));
-    // The injected clock's time, or NULL for the server's now() (one clock for every writer).
-    const at = this.clockInjected ? new Date(this.now()) : null;
-    return { text: this.sql.store, values: [keys, data, starts, lengths, at] };
-  }
-
   private wrap(error: unknown, what: string, signal: AbortSignal | undefined): StorageDriverError {
     if (signal?.aborted && !isStorageDriverError(error, StorageDriverErrorCode.ABORTED)) {
       return abortedError(signal, this.name);
@@ -587,48 +309,9 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return wrapped;
   }
 
-  /**
-   * Checks out a connection, honouring `signal` while waiting (a connection handed over after an
-   * abort is released unused), runs `fn`, and releases the connection once `fn` settles — even
-   * if the caller stopped waiting. Connections whose statement failed at the connection level
-   * are destroyed instead of reused.
-   */
-  private async withClient<T>(
+  /** Runs `fn` on a connection of the pool checked out for it (see `withClient` in `pool.ts`). */
+  private readonly withClient = <T>(
     signal: AbortSignal | undefined,
     fn: (client: PostgresPoolClient) => Promise<T>,
-  ): Promise<T> {
-    throwIfAborted(signal, this.name);
-    let pending: Promise<PostgresPoolClient>;
-    try {
-      pending = Promise.resolve(this.pool.connect());
-    } catch (e) {
-      pending = Promise.reject(e);
-    }
-    let client: PostgresPoolClient;
-    try {
-      client = await raceAbort(pending, signal, this.name);
-    } catch (e) {
-      // Aborted while waiting: give the connection back the moment the pool hands it over.
-      pending.then(
-        (c) => c.release(),
-        () => {},
-      );
-      throw e;
-    }
-    // Errors of a connection in use surface through its active query; this listener only keeps
-    // an 'error' event emitted between statements from ending the process.
-    const onError = () => {};
-    client.on('error', onError);
-    let destroy: Error | undefined;
-    try {
-      throwIfAborted(signal, this.name);
-      return await fn(client);
-    } catch (e) {
-      if (breaksConnection(e)) destroy = e instanceof Error ? e : new Error(String(e));
-      throw e;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(destroy);
-    }
-  }
+  ): Promise<T> => withClient(this.pool, signal, fn);
 }

@@ -1,9 +1,11 @@
 /**
- * Classification of `pg` and socket errors, and scrubbing of connection secrets from them.
+ * Classification of `pg` and socket errors (into `StorageDriverError` codes, and whether a failed
+ * connection is reused), and the connection secrets scrubbed from them.
  *
  * @module
  */
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import type { PostgresPool } from './pool';
 
 /**
  * SQLSTATEs that mean the configuration or the database setup is wrong (missing table or schema,
@@ -25,6 +27,9 @@ const CONFIG_SQLSTATES: ReadonlyMap<string, string> = new Map([
 /** SQLSTATE classes / codes of transient failures: retrying later may succeed. */
 const RETRYABLE_SQLSTATE_CLASSES: ReadonlySet<string> = new Set(['08', '53', '57', '40', '58']);
 const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['55P03', '55006']);
+
+/** SQLSTATEs of a concurrent CREATE racing ours on the catalogs; `ensureSchema` retries once. */
+const DDL_RACE_SQLSTATES: ReadonlySet<string> = new Set(['23505', '42P07', '42P06', '42710']);
 
 /** Node.js socket error codes: the connection failed or was lost. */
 const SOCKET_CODES: ReadonlySet<string> = new Set([
@@ -50,6 +55,69 @@ const CONNECTION_MESSAGES = [
   'connection was closed',
   'Client was closed',
 ];
+
+/** Names the password (and its encoded form) of a connection string, for scrubbing. */
+export function connectionSecrets(connectionString: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    // No cause: the URL parser's error carries the whole input, password included.
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      'connectionString must be a URL such as postgres://user:password@host:5432/database',
+    );
+  }
+  const secrets = new Set<string>();
+  const add = (s: string | null) => {
+    if (s) secrets.add(s);
+  };
+  add(url.password);
+  try {
+    add(decodeURIComponent(url.password));
+  } catch {
+    // malformed escape: the raw form is scrubbed already
+  }
+  add(url.searchParams.get('password'));
+  return [...secrets].sort((a, b) => b.length - a.length);
+}
+
+/** Password of an injected `pg.Pool` (read defensively from `pool.options`), for scrubbing. */
+export function injectedPoolSecrets(pool: PostgresPool): string[] {
+  const options = (pool as { options?: unknown }).options;
+  if (typeof options !== 'object' || options === null) return [];
+  const { password, connectionString } = options as { password?: unknown; connectionString?: unknown };
+  const secrets: string[] = [];
+  if (typeof password === 'string' && password.length > 0) secrets.push(password);
+  if (typeof connectionString === 'string') {
+    try {
+      secrets.push(...connectionSecrets(connectionString));
+    } catch {
+      // not a URL: nothing to extract
+    }
+  }
+  return secrets;
+}
+
+/** SQLSTATE of a pg error, if any. */
+function sqlState(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** Whether a failed statement leaves its connection unusable (it is then destroyed, not reused). */
+export function breaksConnection(error: unknown): boolean {
+  if (isStorageDriverError(error)) return false;
+  const state = sqlState(error);
+  return state === undefined || state.startsWith('08') || state.startsWith('57');
+}
+
+/** Whether `error` is a concurrent CREATE racing ours on the catalogs (`ensureSchema` retries once). */
+export function isSchemaRace(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && DDL_RACE_SQLSTATES.has(state);
+}
 
 /** Replaces every secret in `text` with `***`. */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {

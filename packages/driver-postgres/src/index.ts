@@ -6,36 +6,34 @@
  *
  * @packageDocumentation
  */
+export { PostgresStorageDriver } from './driver';
+export { scrubSecrets, wrapPostgresError } from './errors';
+export { POSTGRES_LIFECYCLE_BATCH_SIZE } from './lifecycle';
 export {
+  POSTGRES_DEFAULT_SCHEMA,
+  POSTGRES_DEFAULT_TABLE,
   POSTGRES_DRIVER_DEFAULT_NAME,
   POSTGRES_DRIVER_TYPE,
   POSTGRES_MAX_PAYLOAD_SIZE_LIMIT,
-  POSTGRES_MAX_STATEMENT_BYTES,
+  POSTGRES_MAX_SCHEMA_LENGTH,
+  POSTGRES_MAX_TABLE_LENGTH,
   POSTGRES_MAX_TTL,
-  POSTGRES_SCHEMA_LOCK_ID,
   type PostgresConnectionStringOptions,
   type PostgresEnsureSchemaOptions,
-  PostgresStorageDriver,
+  type PostgresOwnedPoolConfig,
   type PostgresStorageDriverOptions,
-} from './driver';
-export { scrubSecrets, wrapPostgresError } from './errors';
-export { POSTGRES_LIFECYCLE_BATCH_SIZE } from './lifecycle';
+  type PostgresTableName,
+  type ResolvedPostgresTable,
+  resolvePostgresTable,
+} from './options';
 export type {
   OwnedPostgresPool,
-  PostgresOwnedPoolConfig,
   PostgresPool,
   PostgresPoolClient,
   PostgresQueryConfig,
   PostgresQueryResult,
 } from './pool';
 export {
-  POSTGRES_DEFAULT_SCHEMA,
-  POSTGRES_DEFAULT_TABLE,
-  POSTGRES_MAX_SCHEMA_LENGTH,
-  POSTGRES_MAX_TABLE_LENGTH,
-  type PostgresTableName,
-  type ResolvedPostgresTable,
-  resolvePostgresTable,
   schemaCleanupSql,
   schemaCleanupStatements,
   schemaSql,
@@ -43,3 +41,4 @@ export {
   schemaUpgradeSql,
   schemaUpgradeStatements,
 } from './schema';
+export { POSTGRES_MAX_STATEMENT_BYTES, POSTGRES_SCHEMA_LOCK_ID } from './statements';

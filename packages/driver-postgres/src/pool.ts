@@ -1,9 +1,13 @@
 /**
- * Structural types of the `pg` objects the driver uses, so the published declarations do not
- * depend on `@types/pg`. A `pg.Pool` satisfies {@link PostgresPool}.
+ * The connection pool: structural types of the `pg` objects the driver uses (so the published
+ * declarations do not depend on `@types/pg`; a `pg.Pool` satisfies {@link PostgresPool}), the
+ * pool `fromConnectionString` creates, and checking a connection out for a call.
  *
  * @module
  */
+import { raceAbort, StorageDriverError, StorageDriverErrorCode, throwIfAborted } from '@x/storage-driver-core';
+import { breaksConnection } from './errors';
+import type { PostgresOwnedPoolConfig } from './options';
 
 /** A query as the driver sends it: SQL text with `$n` placeholders and their values. */
 export interface PostgresQueryConfig {
@@ -53,21 +57,90 @@ export interface OwnedPostgresPool extends PostgresPool {
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
+/** Runs `fn` on a connection checked out for it (see {@link withClient}). */
+export type WithClient = <T>(
+  signal: AbortSignal | undefined,
+  fn: (client: PostgresPoolClient) => Promise<T>,
+) => Promise<T>;
+
+function loadPg(): { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool } {
+  try {
+    return require('pg') as { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool };
+  } catch (e) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      'fromConnectionString needs the pg package: npm i pg (or pass an injected pool)',
+      { cause: e },
+    );
+  }
+}
+
 /**
- * Settings of the pool {@link PostgresStorageDriver.fromConnectionString} creates; passed to
- * `new pg.Pool()` together with the connection string.
+ * Creates the `pg.Pool` of {@link PostgresStorageDriver.fromConnectionString} (loading `pg` at
+ * runtime), with a 10 s connect timeout and an `application_name` unless `poolConfig` says
+ * otherwise, and an `error` listener.
+ *
+ * @throws StorageDriverError `E_CONFIG` if `pg` is not installed.
  */
-export interface PostgresOwnedPoolConfig {
-  /** Largest number of connections. Default: 10 (pg's default). */
-  max?: number;
-  /** How long a call waits for a connection before failing with `E_BACKEND`, in ms. Default: 10000. */
-  connectionTimeoutMillis?: number;
-  /** How long an idle connection is kept, in ms. Default: 10000 (pg's default). */
-  idleTimeoutMillis?: number;
-  /** Server-side statement timeout, in ms. Default: none (the server's setting). */
-  statement_timeout?: number;
-  /** Name shown in `pg_stat_activity`. Default: `x-storage-driver-postgres`. */
-  application_name?: string;
-  /** TLS settings, as `pg` accepts them (`true` or a `tls.ConnectionOptions` object). Default: from the URL. */
-  ssl?: boolean | Record<string, unknown>;
+export function createOwnedPool(
+  connectionString: string,
+  poolConfig: PostgresOwnedPoolConfig | undefined,
+): OwnedPostgresPool {
+  const pg = loadPg();
+  const pool = new pg.Pool({
+    application_name: 'x-storage-driver-postgres',
+    connectionTimeoutMillis: 10_000,
+    ...poolConfig,
+    connectionString,
+  });
+  // Idle connections error out when the server restarts; pg removes them from the pool and
+  // the next call connects afresh. Without a listener the 'error' event would end the process.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/**
+ * Checks out a connection, honouring `signal` while waiting (a connection handed over after an
+ * abort is released unused), runs `fn`, and releases the connection once `fn` settles — even
+ * if the caller stopped waiting. Connections whose statement failed at the connection level
+ * are destroyed instead of reused.
+ */
+export async function withClient<T>(
+  pool: PostgresPool,
+  signal: AbortSignal | undefined,
+  fn: (client: PostgresPoolClient) => Promise<T>,
+): Promise<T> {
+  throwIfAborted(signal);
+  let pending: Promise<PostgresPoolClient>;
+  try {
+    pending = Promise.resolve(pool.connect());
+  } catch (e) {
+    pending = Promise.reject(e);
+  }
+  let client: PostgresPoolClient;
+  try {
+    client = await raceAbort(pending, signal);
+  } catch (e) {
+    // Aborted while waiting: give the connection back the moment the pool hands it over.
+    pending.then(
+      (c) => c.release(),
+      () => {},
+    );
+    throw e;
+  }
+  // Errors of a connection in use surface through its active query; this listener only keeps
+  // an 'error' event emitted between statements from ending the process.
+  const onError = () => {};
+  client.on('error', onError);
+  let destroy: Error | undefined;
+  try {
+    throwIfAborted(signal);
+    return await fn(client);
+  } catch (e) {
+    if (breaksConnection(e)) destroy = e instanceof Error ? e : new Error(String(e));
+    throw e;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(destroy);
+  }
 }

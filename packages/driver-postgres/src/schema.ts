@@ -1,95 +1,20 @@
 /**
- * Table names, identifier validation and the DDL of the payload table.
+ * The schema of the payload table: its DDL, the upgrade of tables created by earlier releases, and
+ * `ensureSchema`, which inspects the catalogs and applies what is missing.
  *
  * @module
  */
-import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
-
-/** Default schema of the payload table. */
-export const POSTGRES_DEFAULT_SCHEMA = 'public';
-/** Default name of the payload table. */
-export const POSTGRES_DEFAULT_TABLE = 'temporal_payloads';
-/** Longest accepted schema name (PostgreSQL's identifier limit, `NAMEDATALEN - 1`). */
-export const POSTGRES_MAX_SCHEMA_LENGTH = 63;
-/**
- * Longest accepted table name: 63 minus the 15 characters of the longest index-name suffix
- * (`_expires_at_idx`, the index of tables created by earlier releases; `_last_ref_idx` is shorter),
- * so no index name is ever silently truncated by the server.
- */
-export const POSTGRES_MAX_TABLE_LENGTH = 48;
-
-/** Lower-case letters, digits and `_`, not starting with a digit: identical quoted and unquoted. */
-const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
-
-/** Where the payload table lives. */
-export interface PostgresTableName {
-  /** Schema name. Default: `public`. */
-  schema?: string;
-  /** Table name. Default: `temporal_payloads`. */
-  table?: string;
-}
-
-/** A validated, quoted table reference. */
-export interface ResolvedPostgresTable {
-  /** Schema name as given (validated). */
-  readonly schema: string;
-  /** Table name as given (validated). */
-  readonly table: string;
-  /** Name of the index on `last_referenced`: `<table>_last_ref_idx`. */
-  readonly lastReferencedIndex: string;
-  /** `"schema"."table"`, ready to splice into SQL. */
-  readonly qualifiedTable: string;
-  /** `"schema"."<table>_last_ref_idx"`, ready to splice into SQL. */
-  readonly qualifiedLastReferencedIndex: string;
-  /**
-   * `"schema"."<table>_expires_at_idx"`: the expiry index of tables created by earlier releases,
-   * which {@link schemaCleanupStatements} drops.
-   */
-  readonly qualifiedLegacyExpiryIndex: string;
-}
-
-function validateIdentifier(value: unknown, what: 'schema' | 'table', maxLength: number): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !IDENTIFIER.test(value)) {
-    const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value;
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      `${what} must be 1–${maxLength} characters of a-z, 0-9 and _, not starting with a digit; got ${shown}`,
-    );
-  }
-  if (what === 'schema' && value.startsWith('pg_')) {
-    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'schema must not start with pg_ (reserved)');
-  }
-  return value;
-}
-
-/** Double-quotes a validated identifier. */
-function quoteIdentifier(identifier: string): string {
-  return `"${identifier}"`;
-}
-
-/**
- * Validates `schema` and `table` (lower-case letters, digits and `_`, not starting with a digit;
- * schema at most 63 characters and not `pg_*`, table at most 48) and returns quoted references.
- * Nothing else is ever spliced into SQL; every value is a bind parameter.
- *
- * @throws StorageDriverError `E_CONFIG` for anything else (quotes, dots, spaces, upper case, ...).
- */
-export function resolvePostgresTable(name: PostgresTableName = {}): ResolvedPostgresTable {
-  if (typeof name !== 'object' || name === null) {
-    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'table name options must be an object');
-  }
-  const schema = validateIdentifier(name.schema ?? POSTGRES_DEFAULT_SCHEMA, 'schema', POSTGRES_MAX_SCHEMA_LENGTH);
-  const table = validateIdentifier(name.table ?? POSTGRES_DEFAULT_TABLE, 'table', POSTGRES_MAX_TABLE_LENGTH);
-  const lastReferencedIndex = `${table}_last_ref_idx`;
-  return {
-    schema,
-    table,
-    lastReferencedIndex,
-    qualifiedTable: `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`,
-    qualifiedLastReferencedIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(lastReferencedIndex)}`,
-    qualifiedLegacyExpiryIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_expires_at_idx`)}`,
-  };
-}
+import { throwIfAborted } from '@x/storage-driver-core';
+import { isSchemaRace } from './errors';
+import {
+  POSTGRES_DEFAULT_SCHEMA,
+  type PostgresTableName,
+  quoteIdentifier,
+  type ResolvedPostgresTable,
+  resolvePostgresTable,
+} from './options';
+import type { PostgresPoolClient, WithClient } from './pool';
+import type { PostgresStatements } from './statements';
 
 /**
  * The DDL statements of a new payload table, in order: the schema (unless it is `public`), the
@@ -256,4 +181,60 @@ export function ensureSchemaStatements(
     index.push(createIndex);
   }
   return { definitions, index };
+}
+
+/** What of the schema, table, column and index exists (one catalog query). */
+async function inspectSchema(client: PostgresPoolClient, statements: PostgresStatements): Promise<PostgresSchemaState> {
+  const r = await client.query(statements.inspectSchema());
+  const row = (r.rows[0] ?? {}) as Record<string, unknown>;
+  return {
+    hasSchema: row['has_schema'] === true,
+    hasTable: row['has_table'] === true,
+    hasColumn: row['has_column'] === true,
+    indexValid: typeof row['index_valid'] === 'boolean' ? row['index_valid'] : undefined,
+  };
+}
+
+/**
+ * What {@link PostgresStorageDriver.ensureSchema} does: inspects the catalogs and, when anything is
+ * missing, runs {@link ensureSchemaStatements} under the schema's advisory lock, re-checked once
+ * the lock is held, in two transactions; retries once when a CREATE outside that lock races it.
+ *
+ * @throws whatever the statements throw (raw `pg` errors, for the driver to classify); `E_ABORTED`.
+ * @internal
+ */
+export async function ensureSchema(
+  withClient: WithClient,
+  t: ResolvedPostgresTable,
+  statements: PostgresStatements,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await withClient(signal, async (client) => {
+        const found = ensureSchemaStatements(t, await inspectSchema(client, statements));
+        if (found.definitions.length === 0 && found.index.length === 0) return;
+        // Table and column first (catalog-only DDL under a short ACCESS EXCLUSIVE lock), then
+        // the index in a transaction of its own, so its build blocks writes but not reads.
+        for (const step of ['definitions', 'index'] as const) {
+          throwIfAborted(signal);
+          await client.query({ text: 'BEGIN' });
+          try {
+            await client.query(statements.schemaLock());
+            // Another process may have done it while this one waited for the lock.
+            const todo = ensureSchemaStatements(t, await inspectSchema(client, statements))[step];
+            for (const statement of todo) await client.query({ text: statement });
+            await client.query({ text: 'COMMIT' });
+          } catch (e) {
+            await client.query({ text: 'ROLLBACK' }).catch(() => {});
+            throw e;
+          }
+        }
+      });
+      return;
+    } catch (e) {
+      if (attempt === 0 && isSchemaRace(e)) continue;
+      throw e;
+    }
+  }
 }

@@ -6,8 +6,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StoredObject } from '@x/storage-driver-core';
 import type { Pool } from 'pg';
-import { POSTGRES_LIFECYCLE_BATCH_SIZE, PostgresStorageDriver } from '../src';
-import { listPageQuery, prefixUpperBound } from '../src/lifecycle';
+import { POSTGRES_LIFECYCLE_BATCH_SIZE, PostgresStorageDriver, resolvePostgresTable } from '../src';
+import { PostgresStatements, prefixUpperBound } from '../src/statements';
 import { release0Statements } from './fixtures/release-0';
 import {
   captureStorageDriverError,
@@ -124,7 +124,12 @@ describe('list', () => {
     for (let ns = 0; ns < 10; ns++) await seedRows(pool, driver, { n: 2500, namespace: `ns${ns}` });
     await pool.query(`ANALYZE ${driver.qualifiedTable}`);
     const plan = async (prefix: string, after?: string) => {
-      const q = listPageQuery(driver.qualifiedTable, prefix, undefined, after);
+      const q = new PostgresStatements(resolvePostgresTable(driver)).listPage(
+        prefix,
+        undefined,
+        after,
+        POSTGRES_LIFECYCLE_BATCH_SIZE,
+      );
       const r = await pool.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${q.text}`, values: q.values });
       return { sql: q.text, plan: r.rows.map((row) => row['QUERY PLAN']).join('\n') };
     };

@@ -1,0 +1,203 @@
+/**
+ * Options of the PostgreSQL driver: their types, the defaults and limits, the table names they
+ * resolve to, and their validation.
+ *
+ * @module
+ */
+import {
+  type ContentAddressedStorageDriverOptions,
+  StorageDriverError,
+  StorageDriverErrorCode,
+} from '@x/storage-driver-core';
+import type { PostgresPool } from './pool';
+
+/** `type` of {@link PostgresStorageDriver}. */
+export const POSTGRES_DRIVER_TYPE = 'postgres.pgdriver';
+/** Default `name` of {@link PostgresStorageDriver}. */
+export const POSTGRES_DRIVER_DEFAULT_NAME = 'postgres';
+/**
+ * Largest accepted `maxPayloadSize`: 255 MiB (267386880 bytes). `pg` reads a `bytea` value as one
+ * hex string (2 characters per byte); above 268435443 bytes that string exceeds V8's maximum
+ * string length (536870888 characters), and a stored value could never be read back.
+ */
+export const POSTGRES_MAX_PAYLOAD_SIZE_LIMIT = 255 * 1024 * 1024;
+/** Longest accepted `ttl`: 100 years, in milliseconds. */
+export const POSTGRES_MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
+/** Default schema of the payload table. */
+export const POSTGRES_DEFAULT_SCHEMA = 'public';
+/** Default name of the payload table. */
+export const POSTGRES_DEFAULT_TABLE = 'temporal_payloads';
+/** Longest accepted schema name (PostgreSQL's identifier limit, `NAMEDATALEN - 1`). */
+export const POSTGRES_MAX_SCHEMA_LENGTH = 63;
+/**
+ * Longest accepted table name: 63 minus the 15 characters of the longest index-name suffix
+ * (`_expires_at_idx`, the index of tables created by earlier releases; `_last_ref_idx` is shorter),
+ * so no index name is ever silently truncated by the server.
+ */
+export const POSTGRES_MAX_TABLE_LENGTH = 48;
+
+/** Where the payload table lives. */
+export interface PostgresTableName {
+  /** Schema name. Default: `public`. */
+  schema?: string;
+  /** Table name. Default: `temporal_payloads`. */
+  table?: string;
+}
+
+/** Options of {@link PostgresStorageDriver}. */
+export interface PostgresStorageDriverOptions extends ContentAddressedStorageDriverOptions, PostgresTableName {
+  /**
+   * Connection pool, typically a `pg.Pool` (any object with a compatible `connect()`). Required.
+   * The driver checks out one connection per call and never ends this pool. Attach your own
+   * `pool.on('error', ...)` handler: `pg` emits errors of idle connections there (a server
+   * restart), and an unhandled `error` event ends the process.
+   */
+  pool: PostgresPool;
+  /**
+   * Schema of the payload table: 1–63 characters of `a-z`, `0-9`, `_`, not starting with a digit
+   * or `pg_`. Always quoted and schema-qualified in SQL (never depends on `search_path`).
+   * Default: `public`.
+   */
+  schema?: string;
+  /** Name of the payload table: 1–48 characters of `a-z`, `0-9`, `_`. Default: `temporal_payloads`. */
+  table?: string;
+  /**
+   * Per-instance routing key written into workflow history; override it to run several instances
+   * side by side. Default: `postgres`.
+   */
+  name?: string;
+  /**
+   * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
+   * At most 267386880 (255 MiB). Default: 52428800 (50 MiB).
+   */
+  maxPayloadSize?: number;
+  /**
+   * How long a payload lives after its last reference (the latest store that returned a claim
+   * for it, recorded in `last_referenced`), in milliseconds: the default `olderThan` of
+   * `deleteExpired`. Nothing expires by itself: rows stay readable until `deleteExpired` (a cron
+   * job, `x-storage sweep`) removes them. At most 100 years. Default: none.
+   */
+  ttl?: number;
+  /**
+   * The clock, in milliseconds since the epoch. When given, every store records its time as the
+   * row's `last_referenced` (and `created_at`) instead of the database's `now()`, and ages are
+   * measured from it; for tests that age rows without waiting. Default: the database's `now()` for
+   * the times recorded, `Date.now` for the cutoffs of `list({ olderThan })` and `deleteExpired`.
+   */
+  clock?: () => number;
+}
+
+/** Options of {@link PostgresStorageDriver.fromConnectionString}. */
+export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDriverOptions, 'pool'> {
+  /** Settings of the pool the driver creates (and ends in `close()`). Default: `{}`. */
+  poolConfig?: PostgresOwnedPoolConfig;
+}
+
+/**
+ * Settings of the pool {@link PostgresStorageDriver.fromConnectionString} creates; passed to
+ * `new pg.Pool()` together with the connection string.
+ */
+export interface PostgresOwnedPoolConfig {
+  /** Largest number of connections. Default: 10 (pg's default). */
+  max?: number;
+  /** How long a call waits for a connection before failing with `E_BACKEND`, in ms. Default: 10000. */
+  connectionTimeoutMillis?: number;
+  /** How long an idle connection is kept, in ms. Default: 10000 (pg's default). */
+  idleTimeoutMillis?: number;
+  /** Server-side statement timeout, in ms. Default: none (the server's setting). */
+  statement_timeout?: number;
+  /** Name shown in `pg_stat_activity`. Default: `x-storage-driver-postgres`. */
+  application_name?: string;
+  /** TLS settings, as `pg` accepts them (`true` or a `tls.ConnectionOptions` object). Default: from the URL. */
+  ssl?: boolean | Record<string, unknown>;
+}
+
+/** Options of {@link PostgresStorageDriver.ensureSchema}. */
+export interface PostgresEnsureSchemaOptions {
+  /** Honoured while waiting for a connection and between statements. */
+  signal?: AbortSignal;
+}
+
+/** A validated, quoted table reference. */
+export interface ResolvedPostgresTable {
+  /** Schema name as given (validated). */
+  readonly schema: string;
+  /** Table name as given (validated). */
+  readonly table: string;
+  /** Name of the index on `last_referenced`: `<table>_last_ref_idx`. */
+  readonly lastReferencedIndex: string;
+  /** `"schema"."table"`, ready to splice into SQL. */
+  readonly qualifiedTable: string;
+  /** `"schema"."<table>_last_ref_idx"`, ready to splice into SQL. */
+  readonly qualifiedLastReferencedIndex: string;
+  /**
+   * `"schema"."<table>_expires_at_idx"`: the expiry index of tables created by earlier releases,
+   * which {@link schemaCleanupStatements} drops.
+   */
+  readonly qualifiedLegacyExpiryIndex: string;
+}
+
+/** Lower-case letters, digits and `_`, not starting with a digit: identical quoted and unquoted. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+function validateIdentifier(value: unknown, what: 'schema' | 'table', maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !IDENTIFIER.test(value)) {
+    const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value;
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      `${what} must be 1–${maxLength} characters of a-z, 0-9 and _, not starting with a digit; got ${shown}`,
+    );
+  }
+  if (what === 'schema' && value.startsWith('pg_')) {
+    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'schema must not start with pg_ (reserved)');
+  }
+  return value;
+}
+
+/** Double-quotes a validated identifier. */
+export function quoteIdentifier(identifier: string): string {
+  return `"${identifier}"`;
+}
+
+/**
+ * Validates `schema` and `table` (lower-case letters, digits and `_`, not starting with a digit;
+ * schema at most 63 characters and not `pg_*`, table at most 48) and returns quoted references.
+ * Nothing else is ever spliced into SQL; every value is a bind parameter.
+ *
+ * @throws StorageDriverError `E_CONFIG` for anything else (quotes, dots, spaces, upper case, ...).
+ */
+export function resolvePostgresTable(name: PostgresTableName = {}): ResolvedPostgresTable {
+  if (typeof name !== 'object' || name === null) {
+    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'table name options must be an object');
+  }
+  const schema = validateIdentifier(name.schema ?? POSTGRES_DEFAULT_SCHEMA, 'schema', POSTGRES_MAX_SCHEMA_LENGTH);
+  const table = validateIdentifier(name.table ?? POSTGRES_DEFAULT_TABLE, 'table', POSTGRES_MAX_TABLE_LENGTH);
+  const lastReferencedIndex = `${table}_last_ref_idx`;
+  return {
+    schema,
+    table,
+    lastReferencedIndex,
+    qualifiedTable: `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`,
+    qualifiedLastReferencedIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(lastReferencedIndex)}`,
+    qualifiedLegacyExpiryIndex: `${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_expires_at_idx`)}`,
+  };
+}
+
+export function config(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+}
+
+export function checkOptions(options: unknown): PostgresStorageDriverOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw config('PostgresStorageDriver options must be an object with a pool');
+  }
+  const pool = (options as { pool?: unknown }).pool;
+  if (typeof pool !== 'object' || pool === null || typeof (pool as { connect?: unknown }).connect !== 'function') {
+    throw config('pool must be a pg.Pool (an object with a connect() method)');
+  }
+  const max = (options as { maxPayloadSize?: unknown }).maxPayloadSize;
+  if (typeof max === 'number' && max > POSTGRES_MAX_PAYLOAD_SIZE_LIMIT) {
+    throw config(`maxPayloadSize must be at most ${POSTGRES_MAX_PAYLOAD_SIZE_LIMIT} bytes, got ${max}`);
+  }
+  return options as PostgresStorageDriverOptions;
+}

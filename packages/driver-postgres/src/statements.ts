@@ -1,0 +1,222 @@
+/**
+ * Every statement the driver sends on its store, retrieve, list, delete and `ensureSchema` paths,
+ * built once from the resolved table names, with their bind parameters. Identifiers come only from
+ * {@link ResolvedPostgresTable} (validated and quoted); every value is a `$n` parameter. The DDL
+ * itself is in `schema.ts`.
+ *
+ * @module
+ */
+import type { StorageLocation, StoreItem } from '@x/storage-driver-core';
+import type { ResolvedPostgresTable } from './options';
+import type { PostgresQueryConfig } from './pool';
+
+/**
+ * Most payload bytes sent in one `INSERT`. A batch above it (only possible with several large
+ * payloads) is written with one statement per 256 MiB; every batch below it is one statement.
+ */
+export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
+/** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
+export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
+
+/** The statements of one payload table. */
+export class PostgresStatements {
+  readonly #table: ResolvedPostgresTable;
+  readonly #store: string;
+  readonly #retrieve: string;
+  readonly #delete: string;
+  readonly #deleteReferencedBefore: string;
+
+  constructor(table: ResolvedPostgresTable) {
+    this.#table = table;
+    const t = table.qualifiedTable;
+    // Rows arrive sorted by key (no lock-order deadlocks between concurrent batches). A dedup
+    // hit only moves last_referenced forward; data, size and created_at are never rewritten.
+    // The conflicting row is locked even when the WHERE skips the update, so a conditional
+    // delete (FOR UPDATE SKIP LOCKED) never removes a row a store is re-referencing.
+    this.#store = [
+      `INSERT INTO ${t} AS existing (key, data, size, created_at, last_referenced)`,
+      'SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
+      '  coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now())',
+      'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
+      'ON CONFLICT (key) DO UPDATE SET last_referenced = EXCLUDED.last_referenced',
+      'WHERE existing.last_referenced < EXCLUDED.last_referenced',
+    ].join('\n');
+    this.#retrieve = `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`;
+    this.#delete = `DELETE FROM ${t} WHERE key = ANY($1::text[]) RETURNING key`;
+    // The rows still last referenced before $2 are locked with FOR UPDATE SKIP LOCKED and deleted
+    // (a row a concurrent store holds is being re-referenced: skipped, never waited for); the same
+    // statement reports which keys existed when it started (its snapshot still shows the rows it
+    // deletes).
+    this.#deleteReferencedBefore = [
+      'WITH doomed AS (',
+      `  SELECT key FROM ${t} WHERE key = ANY($1::text[]) AND last_referenced < $2::timestamptz`,
+      '  FOR UPDATE SKIP LOCKED',
+      '), deleted AS (',
+      `  DELETE FROM ${t} AS target USING doomed`,
+      '  WHERE target.key = doomed.key AND target.last_referenced < $2::timestamptz',
+      '  RETURNING target.key',
+      ')',
+      'SELECT item.key, deleted.key IS NOT NULL AS deleted,',
+      `  EXISTS (SELECT 1 FROM ${t} AS existing WHERE existing.key = item.key) AS present`,
+      'FROM unnest($1::text[]) AS item(key) LEFT JOIN deleted ON deleted.key = item.key',
+    ].join('\n');
+  }
+
+  /**
+   * The `INSERT … ON CONFLICT` statements that store `items`: sorted by key, one statement per
+   * {@link POSTGRES_MAX_STATEMENT_BYTES} of payload bytes (one for every ordinary batch), all bytes
+   * of a statement in one binary parameter (a `bytea[]` would travel as hex text, twice the size).
+   *
+   * @param at - the time to record as `last_referenced` (and `created_at` of new rows); `null` for
+   *   the server's `now()` (one clock for every writer).
+   */
+  store(items: readonly StoreItem<StorageLocation>[], at: Date | null): PostgresQueryConfig[] {
+    const sorted = [...items].sort((a, b) =>
+      a.location.key < b.location.key ? -1 : a.location.key > b.location.key ? 1 : 0,
+    );
+    return chunkByBytes(sorted).map((chunk) => {
+      const keys: string[] = [];
+      const starts: number[] = [];
+      const lengths: number[] = [];
+      let offset = 1; // substring() positions are 1-based
+      for (const item of chunk) {
+        keys.push(item.location.key);
+        starts.push(offset);
+        lengths.push(item.bytes.byteLength);
+        offset += item.bytes.byteLength;
+      }
+      const data =
+        chunk.length === 1 ? asBuffer((chunk[0] as StoreItem).bytes) : Buffer.concat(chunk.map((i) => i.bytes));
+      return { text: this.#store, values: [keys, data, starts, lengths, at] };
+    });
+  }
+
+  /** `SELECT key, data … WHERE key = ANY($1)`: the rows of `keys` that exist, in no order. */
+  retrieve(keys: readonly string[]): PostgresQueryConfig {
+    return { text: this.#retrieve, values: [keys] };
+  }
+
+  /**
+   * One page of the keyset-paginated listing: `key`, `size` and `referenced_ms` (last_referenced
+   * in milliseconds as float8, independent of any timestamptz type parser installed on the pool)
+   * of at most `limit` rows after `after`, in key order. `ORDER BY key` and `key > $after` both use
+   * the key column's own collation, so they agree whatever it is (PostgreSQL's deterministic
+   * collations are total orders) and the primary key index serves both. The prefix is matched as
+   * its byte-order range (`key COLLATE "C" >= $prefix AND key COLLATE "C" < $upper`; no `LIKE`
+   * pattern, so `%` and `_` in keys are plain characters), an index range when the column is
+   * `COLLATE "C"` (tables created by this release) and an exact filter otherwise; `starts_with` is
+   * added only where the range is not exact (a prefix ending in a non-ASCII character), because
+   * its default selectivity makes the planner sort every match on every page. The age filter is
+   * `last_referenced < $before`.
+   */
+  listPage(
+    prefix: string | undefined,
+    before: Date | undefined,
+    after: string | undefined,
+    limit: number,
+  ): PostgresQueryConfig {
+    const p = new Params();
+    const where: string[] = [];
+    if (after !== undefined) where.push(`key > ${p.add(after, 'text')}`);
+    if (prefix !== undefined && prefix.length > 0) {
+      const start = p.add(prefix, 'text');
+      where.push(`key COLLATE "C" >= ${start}`);
+      const upper = prefixUpperBound(prefix);
+      if (upper !== undefined) where.push(`key COLLATE "C" < ${p.add(upper, 'text')}`);
+      if (upper === undefined || upper.length < prefix.length) where.push(`starts_with(key, ${start})`);
+    }
+    if (before !== undefined) where.push(`last_referenced < ${p.add(before, 'timestamptz')}`);
+    return {
+      text: [
+        `SELECT key, size, (extract(epoch FROM last_referenced) * 1000)::float8 AS referenced_ms FROM ${this.#table.qualifiedTable}`,
+        ...(where.length > 0 ? [`WHERE ${where.join(' AND ')}`] : []),
+        `ORDER BY key LIMIT ${limit}`,
+      ].join('\n'),
+      values: p.values,
+    };
+  }
+
+  /** `DELETE … WHERE key = ANY($1) RETURNING key`: the keys deleted. */
+  delete(keys: readonly string[]): PostgresQueryConfig {
+    return { text: this.#delete, values: [keys] };
+  }
+
+  /**
+   * Deletes the rows of `keys` still last referenced before `before`, skipping rows another
+   * transaction holds (`FOR UPDATE SKIP LOCKED`); returns one row per key with `deleted` and
+   * `present` (the row existed when the statement started).
+   */
+  deleteReferencedBefore(keys: readonly string[], before: Date): PostgresQueryConfig {
+    return { text: this.#deleteReferencedBefore, values: [keys, before] };
+  }
+
+  /**
+   * One catalog query: `has_schema`, `has_table`, `has_column` (`last_referenced`) and
+   * `index_valid` (`null` when the `last_referenced` index does not exist).
+   */
+  inspectSchema(): PostgresQueryConfig {
+    return {
+      text: [
+        'SELECT to_regnamespace($3) IS NOT NULL AS has_schema, to_regclass($1) IS NOT NULL AS has_table,',
+        '  EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1)',
+        "    AND attname = 'last_referenced' AND NOT attisdropped) AS has_column,",
+        '  (SELECT indisvalid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($2)) AS index_valid',
+      ].join('\n'),
+      values: [this.#table.qualifiedTable, this.#table.qualifiedLastReferencedIndex, `"${this.#table.schema}"`],
+    };
+  }
+
+  /** The transaction-scoped advisory lock `ensureSchema` runs its DDL under. */
+  schemaLock(): PostgresQueryConfig {
+    return {
+      text: 'SELECT pg_advisory_xact_lock($1::integer, hashtext($2))',
+      values: [POSTGRES_SCHEMA_LOCK_ID, this.#table.qualifiedTable],
+    };
+  }
+}
+
+/**
+ * The byte-order (`COLLATE "C"`) range of keys that start with `prefix`: `[prefix, upper)`, where
+ * `upper` is `prefix` cut after its last character below U+007F, that character incremented (UTF-8
+ * byte order is code point order, so every string starting with `prefix` is below it); `undefined`
+ * when there is no such character. When that character is the last one, the range is exactly the
+ * keys starting with `prefix`.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const c = prefix.charCodeAt(i);
+    if (c < 0x7f) return prefix.slice(0, i) + String.fromCharCode(c + 1);
+  }
+  return undefined;
+}
+
+/** Collects bind parameters, returning the `$n` placeholder of each. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type: 'text' | 'timestamptz'): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+}
+
+/** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */
+function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    if (current.length > 0 && size + item.bytes.byteLength > POSTGRES_MAX_STATEMENT_BYTES) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += item.bytes.byteLength;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
