@@ -5,17 +5,17 @@
  *
  * @packageDocumentation
  */
+export { FsStorageDriver } from './driver';
+export { FS_TEMP_FILE_MAX_AGE, FS_TMP_DIR } from './lifecycle';
 export {
   FS_DRIVER_DEFAULT_CONCURRENCY,
   FS_DRIVER_DEFAULT_NAME,
   FS_DRIVER_TYPE,
   FS_MAX_ROOT_BYTES,
-  FsStorageDriver,
   type FsStorageDriverOptions,
-  type FsStorageLocation,
-} from './driver';
-export { FS_TEMP_FILE_MAX_AGE, FS_TMP_DIR } from './lifecycle';
+} from './options';
 export {
+  type FsStorageLocation,
   keyToRelativePath,
   keyToStoragePath,
   MAX_DIRECT_PATH_BYTES,

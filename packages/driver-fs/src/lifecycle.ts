@@ -15,17 +15,9 @@ import {
   type StorageDriverError,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import {
-  errnoCode,
-  isInside,
-  isMissing,
-  LINK_UNSUPPORTED_CODES,
-  MAX_PUT_ATTEMPTS,
-  mkdirs,
-  TEMP_FILE_NAME,
-  tempFileName,
-} from './fsutil';
-import { MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
+import { LINK_UNSUPPORTED_CODES, MAX_PUT_ATTEMPTS, mkdirs, TEMP_FILE_NAME, tempFileName } from './atomic-write';
+import { errnoCode, isMissing } from './errors';
+import { isInside, MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
 
 /** Directory under the root holding in-flight temporary files. */
 export const FS_TMP_DIR = '.tmp';

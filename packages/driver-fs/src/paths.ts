@@ -26,12 +26,24 @@
  *
  * @module
  */
+import * as path from 'node:path';
 import {
   MAX_STORAGE_KEY_LENGTH,
   parseStorageKey,
   StorageDriverError,
   StorageDriverErrorCode,
+  type StorageLocation,
 } from '@x/storage-driver-core';
+
+/** Where one payload lives: its claim key plus the resolved paths. */
+export interface FsStorageLocation extends StorageLocation {
+  /** The core storage key, as written into the claim (relative, `/`-separated). */
+  readonly key: string;
+  /** Path of the file relative to the root, `/`-separated (see `keyToStoragePath`). */
+  readonly relativePath: string;
+  /** Absolute path of the file. */
+  readonly path: string;
+}
 
 /** Longest key segment, in bytes, kept as a single path component. Longer ones are split. */
 export const MAX_SEGMENT_COMPONENT_BYTES = 200;
@@ -171,4 +183,11 @@ export function prefixDirectory(prefix: string | undefined): string | undefined 
   const out: string[] = [];
   for (const segment of complete) segmentComponents(segment, out);
   return out.join('/');
+}
+
+/** Whether `child` is `parent` or lies below it (both absolute, normalised). */
+export function isInside(parent: string, child: string): boolean {
+  if (child === parent) return true;
+  const prefix = parent.endsWith(path.sep) ? parent : parent + path.sep;
+  return child.startsWith(prefix);
 }

@@ -1,0 +1,115 @@
+/**
+ * Reading payload files for `retrieve`, hardened against hostile claims and planted files: the
+ * real path of each file's directory must lie inside the root's, the file is opened with
+ * `O_NOFOLLOW | O_NONBLOCK` and must be a regular file. A missing file reads as `undefined`.
+ *
+ * @module
+ */
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, open, realpath } from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  displayKey,
+  mapBounded,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  throwIfAborted,
+} from '@x/storage-driver-core';
+import { errnoCode, isMissing } from './errors';
+import { type FsStorageLocation, isInside } from './paths';
+
+const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fsConstants.O_NONBLOCK ?? 0;
+/** Read-only, never through a symlink, never blocking on a FIFO planted at a payload path. */
+const OPEN_EXISTING = fsConstants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+
+/** Delay before the one re-read of a payload that was missing (see {@link readPayloadFiles}). */
+const MISSING_RETRY_DELAY_MS = 20;
+
+/** One batch of reads. */
+export interface ReadBatch {
+  /** Real path of the root, resolved for this batch. */
+  readonly rootReal: string;
+  /** Files read in parallel. */
+  readonly concurrency: number;
+  /** Name of the driver instance (for errors). */
+  readonly driverName: string;
+  /** Stops the reads (`E_ABORTED`). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Reads every location (`undefined` where no file exists), at most `concurrency` at a time. A
+ * miss is retried once after {@link MISSING_RETRY_DELAY_MS}: a concurrent conditional delete
+ * that finds a stale payload re-referenced moves it aside and puts it back within microseconds,
+ * and a reader must not fail in between.
+ *
+ * @throws StorageDriverError `E_INVALID_CLAIM` for a file behind a symlinked directory, a
+ *   symlink or a non-regular file; `E_ABORTED`; the filesystem's errors as they are
+ */
+export function readPayloadFiles(
+  locations: FsStorageLocation[],
+  batch: ReadBatch,
+): Promise<(Uint8Array | undefined)[]> {
+  // Locations of one batch mostly share a directory: resolve each parent once.
+  const parents = new Map<string, Promise<string>>();
+  return mapBounded(
+    locations,
+    batch.concurrency,
+    async (location, _i, signal) => {
+      const first = await readOnce(location, batch, parents, signal);
+      if (first !== undefined) return first;
+      await new Promise((resolve) => setTimeout(resolve, MISSING_RETRY_DELAY_MS));
+      parents.delete(path.dirname(location.path));
+      return readOnce(location, batch, parents, signal);
+    },
+    batch.signal,
+    batch.driverName,
+  );
+}
+
+async function readOnce(
+  location: FsStorageLocation,
+  batch: ReadBatch,
+  parents: Map<string, Promise<string>>,
+  signal: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  const refuse = (why: string, cause?: unknown) =>
+    new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `Claim key ${displayKey(location.key)} ${why}`, {
+      key: location.key,
+      driverName: batch.driverName,
+      cause,
+    });
+  throwIfAborted(signal, batch.driverName);
+  let parentReal: string;
+  try {
+    const parent = path.dirname(location.path);
+    let resolved = parents.get(parent);
+    if (resolved === undefined) {
+      resolved = realpath(parent);
+      parents.set(parent, resolved);
+    }
+    parentReal = await resolved;
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  if (!isInside(batch.rootReal, parentReal)) throw refuse('resolves outside the root (symlinked directory)');
+  throwIfAborted(signal, batch.driverName);
+  let handle: FileHandle;
+  try {
+    handle = await open(path.join(parentReal, path.basename(location.path)), OPEN_EXISTING);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    if (errnoCode(e) === 'ELOOP') throw refuse('resolves to a symlink; refusing to follow it', e);
+    throw e;
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw refuse('is not a regular file');
+    const buffer = await handle.readFile({ signal });
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  } finally {
+    await handle.close();
+  }
+}
