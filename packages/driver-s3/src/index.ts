@@ -4,24 +4,8 @@
  *
  * @packageDocumentation
  */
-export {
-  S3_DRIVER_DEFAULT_CONCURRENCY,
-  S3_DRIVER_DEFAULT_NAME,
-  S3_DRIVER_TYPE,
-  type S3BucketSelector,
-  type S3ClientLike,
-  type S3ExistenceCheck,
-  type S3ServerSideEncryption,
-  S3StorageDriver,
-  type S3StorageDriverOptions,
-  type S3StorageLocation,
-} from './driver';
+export { S3_DRIVER_TYPE, S3StorageDriver } from './driver';
 export { classifyS3Error, type S3ErrorKind } from './errors';
-export {
-  S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
-  S3_EXISTENCE_CACHE_DEFAULT_TTL,
-  type S3ExistenceCacheOptions,
-} from './existence-cache';
 export {
   bucketProblem,
   isAccessPointArn,
@@ -31,14 +15,24 @@ export {
   S3_MAX_CLAIM_KEY_BYTES,
   S3_MAX_KEY_BYTES,
   S3_MAX_KEY_PREFIX_BYTES,
+  type S3StorageLocation,
   validateClaimBucket,
   validateClaimKey,
   validateKeyPrefix,
 } from './keys';
+export { refreshAllowance, s3MinimumDeleteAge } from './lifecycle';
 export {
-  refreshAllowance,
   S3_DEFAULT_REFRESH_AFTER,
+  S3_DRIVER_DEFAULT_CONCURRENCY,
+  S3_DRIVER_DEFAULT_NAME,
+  S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
+  S3_EXISTENCE_CACHE_DEFAULT_TTL,
   S3_MAX_REFRESH_AFTER,
   S3_MIN_REFRESH_AFTER,
-  s3MinimumDeleteAge,
-} from './lifecycle';
+  type S3BucketSelector,
+  type S3ClientLike,
+  type S3ExistenceCacheOptions,
+  type S3ExistenceCheck,
+  type S3ServerSideEncryption,
+  type S3StorageDriverOptions,
+} from './options';

@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { isSha256Hex, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { isSha256Hex, StorageDriverError, StorageDriverErrorCode, type StorageLocation } from '@x/storage-driver-core';
+
+/** Where one payload lives in S3. */
+export interface S3StorageLocation extends StorageLocation {
+  /** Bucket name or S3 access point ARN. */
+  readonly bucket: string;
+  /** Full object key (with `keyPrefix`), as written into the claim. */
+  readonly key: string;
+}
 
 /** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
 export const S3_MAX_KEY_BYTES = 1024;

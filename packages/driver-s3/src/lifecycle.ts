@@ -38,16 +38,10 @@ import {
   StorageDriverErrorCode,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import type { S3ClientLike, S3StorageLocation } from './driver';
 import { classifyS3Error, s3ErrorName } from './errors';
-import { isAccessPointArn, isSpecKey, validateClaimKey } from './keys';
+import { isAccessPointArn, isSpecKey, type S3StorageLocation, validateClaimKey } from './keys';
+import type { S3ClientLike } from './options';
 
-/** Default `refreshAfter`: one day. */
-export const S3_DEFAULT_REFRESH_AFTER = 86_400_000;
-/** Smallest `refreshAfter`: S3's `LastModified` has a resolution of one second. */
-export const S3_MIN_REFRESH_AFTER = 1000;
-/** Largest `refreshAfter`: one year. */
-export const S3_MAX_REFRESH_AFTER = 365 * 86_400_000;
 /** Resolution of S3's `LastModified` (it is truncated to whole seconds). */
 const TIME_RESOLUTION = 1000;
 /** Cap of {@link refreshAllowance}. */
@@ -84,28 +78,6 @@ export function s3MinimumDeleteAge(refreshAfter: number): number {
  */
 export function listingFreshness(refreshAfter: number): number {
   return refreshAfter - refreshAllowance(refreshAfter);
-}
-
-/**
- * Validates `refreshAfter` (an integer number of milliseconds from 1000 to one year); `undefined`
- * gives the default (one day).
- *
- * @throws StorageDriverError `E_CONFIG`
- */
-export function validateRefreshAfter(value: unknown): number {
-  if (value === undefined) return S3_DEFAULT_REFRESH_AFTER;
-  if (
-    typeof value !== 'number' ||
-    !Number.isSafeInteger(value) ||
-    value < S3_MIN_REFRESH_AFTER ||
-    value > S3_MAX_REFRESH_AFTER
-  ) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      `refreshAfter must be an integer number of milliseconds from ${S3_MIN_REFRESH_AFTER} (S3 times have 1 s resolution) to ${S3_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
-    );
-  }
-  return value;
 }
 
 /** What a `HeadObject` said about an object: its version and what an in-place copy must preserve. */

@@ -1,0 +1,329 @@
+/**
+ * Options of the S3 driver: their types, defaults, and validation.
+ *
+ * @module
+ */
+import {
+  type ContentAddressedStorageDriverOptions,
+  type Payload,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageDriverStoreContext,
+} from '@x/storage-driver-core';
+import { bucketProblem, isAccessPointArn, isValidBucket } from './keys';
+
+/** Default `name` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
+export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
+/** Default number of S3 requests in flight per `store`/`retrieve` call. */
+export const S3_DRIVER_DEFAULT_CONCURRENCY = 16;
+/**
+ * The part of an `S3Client` (`@aws-sdk/client-s3` v3) the driver uses. Typed structurally so a
+ * client of any 3.x version type-checks; the driver never destroys it.
+ */
+export interface S3ClientLike {
+  /** Sends one command; `options.abortSignal` cancels the request. */
+  send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  /** The client's resolved configuration; only `forcePathStyle` is read (access point ARNs need it off). */
+  readonly config?: { readonly forcePathStyle?: unknown };
+}
+
+/** Picks the bucket (name or access point ARN) for one payload (called once per payload of a `store` call). */
+export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Payload) => string;
+
+/**
+ * How `store` avoids re-uploading an object that already exists.
+ *
+ * - `auto` (default): `HeadObject` first; if the object is missing, a `PutObject` with
+ *   `If-None-Match: *`, so a concurrent writer of the same key is not overwritten either. Two
+ *   requests per new object; a repeat store issues only the `HeadObject` (no `PutObject`, no body).
+ * - `head`: `HeadObject` first, then a plain `PutObject` if the object is missing (exactly the
+ *   official drivers' requests).
+ * - `conditional-put`: only a `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
+ *   409 `ConditionalRequestConflict` (a concurrent write or delete in flight) is retried. One request per new object, but a
+ *   repeat store issues a `PutObject` and uploads the body once more before S3 rejects it.
+ *
+ * In every mode a `HeadObject` answered 403 (the caller has `s3:PutObject` but not
+ * `s3:ListBucket`, so S3 hides whether the object exists) falls through to the `PutObject`, and
+ * a server that answers a conditional `PutObject` with 501 `NotImplemented` gets plain
+ * `PutObject`s from then on (remembered per driver instance).
+ */
+export type S3ExistenceCheck = 'auto' | 'conditional-put' | 'head';
+
+/** Server-side encryption settings passed to every `PutObject`. */
+export type S3ServerSideEncryption =
+  | {
+      /** SSE-S3: objects encrypted with S3-managed keys. */
+      type: 'AES256';
+    }
+  | {
+      /** SSE-KMS. */
+      type: 'aws:kms';
+      /** KMS key id, ARN or alias. Default: the AWS-managed `aws/s3` key (or the bucket default). */
+      kmsKeyId?: string;
+      /** Use an S3 Bucket Key (fewer KMS requests). Default: the bucket's setting. */
+      bucketKeyEnabled?: boolean;
+    };
+
+/** Options of {@link S3StorageDriver}. */
+export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOptions {
+  /**
+   * An `S3Client` from `@aws-sdk/client-s3` v3 (region, credentials, `endpoint`,
+   * `forcePathStyle`, retries: all the client's). Required. Never destroyed by the driver.
+   */
+  client: S3ClientLike;
+  /**
+   * The bucket to store into: a name, an S3 access point ARN
+   * (`arn:{aws|aws-cn|aws-us-gov}:s3:{region}:{account}:accesspoint/{name}`, as the official
+   * Python driver accepts), or a function `(context, payload) => name or ARN` called once per
+   * payload (route by namespace, workflow type or size). Required. The bucket is written into
+   * each claim, so retrieval needs no configuration beyond `allowedBuckets`. Access point ARNs
+   * need a client without `forcePathStyle` (the SDK addresses them by host name); S3 Object
+   * Lambda, Outposts and multi-region access points are rejected with `E_CONFIG`.
+   */
+  bucket: string | S3BucketSelector;
+  /**
+   * Buckets (names or access point ARNs, compared exactly) that claims may name; a claim naming any other bucket is rejected with
+   * `E_INVALID_CLAIM` before any request, so a forged claim in history cannot make a worker
+   * read from another bucket its credentials can reach. A bucket selector returning a bucket
+   * outside this list fails the store with `E_CONFIG`. Default: `[bucket]` when `bucket` is a
+   * string; required when `bucket` is a function.
+   */
+  allowedBuckets?: readonly string[];
+  /**
+   * Per-instance routing key written into workflow history. Default: `aws.s3driver` (the
+   * official drivers' name: claims stay retrievable across SDKs).
+   */
+  name?: string;
+  /**
+   * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
+   * Default: 52428800 (50 MiB).
+   */
+  maxPayloadSize?: number;
+  /** S3 requests in flight per `store`/`retrieve` call (1–10000). Default: 16. */
+  concurrency?: number;
+  /** How to skip objects that already exist (see {@link S3ExistenceCheck}). Default: `auto`. */
+  existenceCheck?: S3ExistenceCheck;
+  /**
+   * Opt-in: remember keys known to exist so a repeat store skips S3 entirely (see
+   * {@link S3ExistenceCacheOptions}; `{}` for the defaults `{ maxEntries: 10000, ttl: 600000 }`).
+   * Default: `false` (every store asks S3, as the official drivers do).
+   */
+  existenceCache?: S3ExistenceCacheOptions | false;
+  /**
+   * Prefix put in front of every key this driver writes, e.g. `temporal/` (must end with `/`;
+   * at most 512 bytes). Claims carry the full key, so any driver can read them; keys of other
+   * drivers (without the prefix) are still readable. Off by default: keys are then exactly
+   * the official drivers' keys. Default: `''`.
+   */
+  keyPrefix?: string;
+  /** Server-side encryption of written objects. Default: none set (the bucket's default encryption applies). */
+  serverSideEncryption?: S3ServerSideEncryption;
+  /**
+   * Storage class of written objects, e.g. `STANDARD`, `INTELLIGENT_TIERING`, `STANDARD_IA`.
+   * Avoid archive classes (`GLACIER`, `DEEP_ARCHIVE`): archived objects cannot be read back
+   * directly (retrieve fails with `E_CONFIG` `InvalidObjectState` until the object is restored). Default: none set (`STANDARD`).
+   */
+  storageClass?: string;
+  /**
+   * Tags set on every written object, so lifecycle rules can target offloaded payloads (e.g.
+   * `{ 'temporal-payload': 'true' }`). At most 10 tags; keys 1–128, values 0–256 characters of letters, digits, spaces and `_ . : / = + - @`.
+   * Requires `s3:PutObjectTagging` in addition to `s3:PutObject`. Default: none.
+   */
+  tags?: Readonly<Record<string, string>>;
+  /**
+   * How old (milliseconds since its `LastModified`) an existing object must be before a `store`
+   * that dedups onto it copies it onto itself, so that its age restarts: the object's
+   * last-referenced time is its `LastModified`, at most `refreshAfter` behind the latest store
+   * that returned a claim for it. Shorter means more copies on repeat stores; longer means
+   * `deleteExpired` and bucket lifecycle rules must wait longer (the minimum delete age is
+   * `refreshAfter` plus a quarter of it, at most 15 minutes, plus 1 s). An integer from 1000 to
+   * 31536000000 (one year). Default: 86400000 (one day).
+   */
+  refreshAfter?: number;
+  /**
+   * Default `olderThan` of `deleteExpired`, in milliseconds: payloads not referenced for this long
+   * are removed by a sweep. S3 does not expire anything by itself; see the README's Lifecycle
+   * section for a bucket rule instead. At least the minimum delete age (`refreshAfter` plus a
+   * quarter of it, at most 15 minutes, plus 1 s). Default: undefined (`deleteExpired` needs an
+   * `olderThan`).
+   */
+  ttl?: number;
+}
+
+/** Default `refreshAfter`: one day. */
+export const S3_DEFAULT_REFRESH_AFTER = 86_400_000;
+/** Smallest `refreshAfter`: S3's `LastModified` has a resolution of one second. */
+export const S3_MIN_REFRESH_AFTER = 1000;
+/** Largest `refreshAfter`: one year. */
+export const S3_MAX_REFRESH_AFTER = 365 * 86_400_000;
+/** Default {@link S3ExistenceCacheOptions.maxEntries}. */
+export const S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES = 10_000;
+/**
+ * Default {@link S3ExistenceCacheOptions.ttl}: 10 minutes (or half of `refreshAfter`, if that is
+ * shorter).
+ */
+export const S3_EXISTENCE_CACHE_DEFAULT_TTL = 10 * 60_000;
+
+/**
+ * The in-process cache of objects this driver instance knows exist (it wrote them, a
+ * `HeadObject`/conditional `PutObject` found them, or it retrieved and verified them under a key
+ * naming their digest), each with its `LastModified`. Keys are content-addressed, so an object
+ * that exists holds exactly the bytes a store would write: a store of a cached key that is not
+ * due for a refresh sends no request at all; one older than `refreshAfter` is looked up and
+ * refreshed as without the cache. Bounded by entries and by age, because an object can disappear
+ * behind the driver's back (a lifecycle expiration, a manual delete).
+ */
+export interface S3ExistenceCacheOptions {
+  /** Most keys remembered (least recently confirmed dropped first), 1–10000000. Default: 10000. */
+  maxEntries?: number;
+  /**
+   * How long a key is trusted after S3 last confirmed it, in milliseconds: from 1 ms to one day,
+   * and less than `refreshAfter`. Default: 600000 (10 minutes), or half of `refreshAfter` if that
+   * is shorter.
+   */
+  ttl?: number;
+}
+
+/**
+ * Validates `existenceCache` against `refreshAfter`; resolves its defaults, or `undefined` when off.
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+export function checkExistenceCache(
+  cache: unknown,
+  refreshAfter: number,
+): { maxEntries: number; ttl: number } | undefined {
+  if (cache === undefined || cache === false) return undefined;
+  if (typeof cache !== 'object' || cache === null) throw configError('existenceCache must be an object or false');
+  const { maxEntries, ttl } = cache as S3ExistenceCacheOptions;
+  if (maxEntries !== undefined && (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > 10_000_000)) {
+    throw configError('existenceCache.maxEntries must be an integer from 1 to 10000000');
+  }
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400_000)) {
+    throw configError('existenceCache.ttl must be an integer number of milliseconds from 1 to 86400000 (1 day)');
+  }
+  if (ttl !== undefined && ttl >= refreshAfter) {
+    throw configError(`existenceCache.ttl (${ttl} ms) must be less than refreshAfter (${refreshAfter} ms)`);
+  }
+  return {
+    maxEntries: maxEntries ?? S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
+    ttl: ttl ?? Math.min(S3_EXISTENCE_CACHE_DEFAULT_TTL, Math.floor(refreshAfter / 2)),
+  };
+}
+
+/** Characters S3 allows in tag keys and values. */
+const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+function configError(message: string): StorageDriverError {
+  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+}
+
+export function checkTags(tags: unknown): Readonly<Record<string, string>> | undefined {
+  if (tags === undefined) return undefined;
+  if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw configError('tags must be an object');
+  const entries = Object.entries(tags);
+  if (entries.length > 10) throw configError('tags: S3 allows at most 10 tags per object');
+  for (const [k, v] of entries) {
+    if (k.length < 1 || k.length > 128) throw configError('tags: keys must be 1-128 characters');
+    if (typeof v !== 'string' || v.length > 256)
+      throw configError(`tags: value of ${k} must be a string of at most 256 characters`);
+    if (k.startsWith('aws:')) throw configError('tags: the aws: prefix is reserved');
+    if (!TAG_TEXT.test(k) || !TAG_TEXT.test(v)) {
+      throw configError(`tags: ${k} has characters S3 does not allow (letters, digits, spaces and _ . : / = + - @)`);
+    }
+  }
+  return Object.freeze({ ...(tags as Record<string, string>) });
+}
+
+export function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
+  if (sse === undefined) return undefined;
+  if (typeof sse !== 'object' || sse === null) throw configError('serverSideEncryption must be an object');
+  const s = sse as { type?: unknown; kmsKeyId?: unknown; bucketKeyEnabled?: unknown };
+  if (s.type === 'AES256') return { type: 'AES256' };
+  if (s.type === 'aws:kms') {
+    if (s.kmsKeyId !== undefined && (typeof s.kmsKeyId !== 'string' || s.kmsKeyId.length === 0)) {
+      throw configError('serverSideEncryption.kmsKeyId must be a non-empty string');
+    }
+    if (s.bucketKeyEnabled !== undefined && typeof s.bucketKeyEnabled !== 'boolean') {
+      throw configError('serverSideEncryption.bucketKeyEnabled must be a boolean');
+    }
+    return {
+      type: 'aws:kms',
+      ...(s.kmsKeyId === undefined ? {} : { kmsKeyId: s.kmsKeyId as string }),
+      ...(s.bucketKeyEnabled === undefined ? {} : { bucketKeyEnabled: s.bucketKeyEnabled as boolean }),
+    };
+  }
+  throw configError('serverSideEncryption.type must be "AES256" or "aws:kms"');
+}
+
+/**
+ * Validates the driver-specific options before `super()`.
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+export function checkOptions(options: unknown): S3StorageDriverOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw configError('S3StorageDriver options must be an object with a client and a bucket');
+  }
+  const o = options as Partial<S3StorageDriverOptions>;
+  if (typeof o.client !== 'object' || o.client === null || typeof o.client.send !== 'function') {
+    throw configError('client must be an S3Client (an object with a send method)');
+  }
+  if (typeof o.bucket === 'string') {
+    if (!isValidBucket(o.bucket)) throw configError(`bucket ${JSON.stringify(o.bucket)} ${bucketProblem(o.bucket)}`);
+  } else if (typeof o.bucket !== 'function') {
+    throw configError('bucket must be a bucket name or a function returning one');
+  } else if (o.allowedBuckets === undefined) {
+    throw configError('allowedBuckets is required when bucket is a function (claims name their bucket)');
+  }
+  if (o.allowedBuckets !== undefined) {
+    if (!Array.isArray(o.allowedBuckets) || o.allowedBuckets.length === 0) {
+      throw configError('allowedBuckets must be a non-empty array of bucket names');
+    }
+    for (const b of o.allowedBuckets) {
+      if (!isValidBucket(b)) throw configError(`allowedBuckets: ${JSON.stringify(b)} ${bucketProblem(b)}`);
+    }
+    if (typeof o.bucket === 'string' && !o.allowedBuckets.includes(o.bucket)) {
+      throw configError('allowedBuckets must include bucket');
+    }
+  }
+  const arns = [...(typeof o.bucket === 'string' ? [o.bucket] : []), ...(o.allowedBuckets ?? [])].filter(
+    isAccessPointArn,
+  );
+  if (arns.length > 0 && o.client.config?.forcePathStyle === true) {
+    throw configError(
+      `access point ARN ${arns[0]} needs a client without forcePathStyle (the AWS SDK addresses access points by host name)`,
+    );
+  }
+  if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
+    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+  }
+  if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
+    throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
+  }
+  return o as S3StorageDriverOptions;
+}
+
+/**
+ * Validates `refreshAfter` (an integer number of milliseconds from 1000 to one year); `undefined`
+ * gives the default (one day).
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+export function validateRefreshAfter(value: unknown): number {
+  if (value === undefined) return S3_DEFAULT_REFRESH_AFTER;
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < S3_MIN_REFRESH_AFTER ||
+    value > S3_MAX_REFRESH_AFTER
+  ) {
+    throw new StorageDriverError(
+      StorageDriverErrorCode.CONFIG,
+      `refreshAfter must be an integer number of milliseconds from ${S3_MIN_REFRESH_AFTER} (S3 times have 1 s resolution) to ${S3_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
+    );
+  }
+  return value;
+}
