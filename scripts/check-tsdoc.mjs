@@ -50,7 +50,7 @@ for (const entry of entries) {
       const mods = ts.getCombinedModifierFlags(md);
       if (mods & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
       if (member.flags & ts.SymbolFlags.TypeParameter) continue;
-      if (member.name.startsWith('_')) continue;
+      if (member.name.startsWith('_') || member.name.startsWith('#')) continue; // hooks, ECMAScript #private
       if (ts.isConstructorDeclaration(md)) continue;
       if (!hasDoc(member)) missing.push(`${pkg}: ${exported.name}.${member.name}`);
     }
