@@ -11,10 +11,8 @@ import {
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
-  displayKey,
   type ListedObject,
   type ListQuery,
-  mapBounded,
   requireClaimField,
   type StorageDriverCapabilities,
   type StorageDriverError,
@@ -24,13 +22,7 @@ import {
 } from '@x/storage-driver-core';
 import { AtomicWriter } from './atomic-write';
 import { displayPath, errnoCode, fsError, isMissing } from './errors';
-import {
-  deletePayloadFile,
-  FS_TMP_DIR,
-  removeEmptyDirectories,
-  removeStaleTempFiles,
-  walkPayloadFiles,
-} from './lifecycle';
+import { deletePayloadFiles, FS_TMP_DIR, listPayloadFiles, removeStaleTempFiles } from './lifecycle';
 import {
   checkOptions,
   FS_DRIVER_DEFAULT_CONCURRENCY,
@@ -202,31 +194,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       throw e;
     }
     await this.checkOwnDirectories(true);
-    if (start !== 'v0') {
-      // The directory of a prefix: never through a symlinked directory (the walk below never
-      // follows one either).
-      const expected = path.join(rootReal, ...start.split('/'));
-      const real = await realpath(expected).catch((e: unknown) => {
-        if (isMissing(e)) return undefined;
-        throw e;
-      });
-      if (real !== expected) return;
-    }
-    const files = walkPayloadFiles({
-      root: this.root,
-      start,
-      prefix: query.prefix,
-      before: query.referencedBefore?.getTime(),
-      signal: query.signal,
-    });
-    for await (const f of files) {
-      yield {
-        location: { key: f.key, relativePath: f.relativePath, path: f.path },
-        key: f.key,
-        size: f.size,
-        lastReferenced: new Date(f.mtimeMs),
-      };
-    }
+    yield* listPayloadFiles({ root: this.root, rootReal, start, query });
   }
 
   /**
@@ -253,30 +221,17 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       await this.checkOwnDirectories(true);
       rootReal = await this.realRoot();
     } else rootReal = await this.prepareRoot();
-    const ctx = {
-      rootReal,
-      directories: new Map<string, Promise<string>>(),
-      cutoff,
-      fail: (error: unknown, key: string, context?: string) => {
-        const { code, message, retryable } = this.wrapFsError(error, 'delete');
-        const text = context === undefined ? message : `${displayKey(key)}: ${context}: ${message}`;
-        return this.createError(code, text, { key, cause: error, retryable });
+    return deletePayloadFiles(
+      entries.map((e) => e.location),
+      {
+        rootReal,
+        cutoff,
+        concurrency: this.concurrency,
+        driverName: this.name,
+        signal: op.signal,
+        classify: (error) => this.wrapFsError(error, 'delete'),
       },
-      refuse: (key: string, why: string) =>
-        this.createError(StorageDriverErrorCode.INVALID_CLAIM, `${displayKey(key)} ${why}`, { key }),
-    };
-    const outcomes = await mapBounded(
-      entries,
-      this.concurrency,
-      (entry) => deletePayloadFile(ctx, entry.location),
-      op.signal,
-      this.name,
     );
-    await removeEmptyDirectories(
-      rootReal,
-      entries.filter((_, i) => outcomes[i] === 'deleted').map((e) => path.posix.dirname(e.location.relativePath)),
-    );
-    return outcomes;
   }
 
   /**

@@ -11,13 +11,18 @@ import { link, lstat, opendir, realpath, rename, rmdir, unlink } from 'node:fs/p
 import * as path from 'node:path';
 import {
   type DeleteOutcome,
+  displayKey,
   isStorageDriverError,
-  type StorageDriverError,
+  type ListedObject,
+  type ListQuery,
+  mapBounded,
+  StorageDriverError,
+  StorageDriverErrorCode,
   throwIfAborted,
 } from '@x/storage-driver-core';
 import { LINK_UNSUPPORTED_CODES, MAX_PUT_ATTEMPTS, mkdirs, TEMP_FILE_NAME, tempFileName } from './atomic-write';
 import { errnoCode, isMissing } from './errors';
-import { isInside, MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
+import { type FsStorageLocation, isInside, MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
 
 /** Directory under the root holding in-flight temporary files. */
 export const FS_TMP_DIR = '.tmp';
@@ -34,26 +39,63 @@ const LIST_PAGE = 64;
 /** Directory entries Node reads per `readdir` call of an open directory. */
 const DIR_BUFFER = 128;
 
-/** Where one payload lives (the driver's location type). */
-export interface PayloadFileLocation {
-  /** The core storage key, as written into the claim. */
-  readonly key: string;
-  /** Path of the file relative to the root, `/`-separated. */
-  readonly relativePath: string;
-  /** Absolute path of the file (under the root as configured). */
-  readonly path: string;
-}
-
 /** A payload file found by {@link walkPayloadFiles}. */
-export interface FoundPayloadFile extends PayloadFileLocation {
+interface FoundPayloadFile extends FsStorageLocation {
   /** Size in bytes. */
   readonly size: number;
   /** mtime in milliseconds since the epoch: the last-referenced time. */
   readonly mtimeMs: number;
 }
 
+/** What {@link listPayloadFiles} lists. */
+export interface ListBatch {
+  /** The driver's root (absolute, normalised). */
+  readonly root: string;
+  /** Real path of the root, resolved for this listing. */
+  readonly rootReal: string;
+  /** Directory to walk, relative to the root: `prefixDirectory` of the query's prefix. */
+  readonly start: string;
+  /** What to list. */
+  readonly query: ListQuery;
+}
+
+/**
+ * The driver's `list`: streams the payload files under `<root>/<start>` as listed objects (see
+ * {@link walkPayloadFiles}). The directory of a prefix is never entered through a symlinked
+ * directory (the walk never follows one either).
+ *
+ * @throws the filesystem error of a directory or file that cannot be read (not `ENOENT`),
+ *   `StorageDriverError` `E_ABORTED` when the query's signal fires
+ */
+export async function* listPayloadFiles(batch: ListBatch): AsyncGenerator<ListedObject<FsStorageLocation>> {
+  const { root, rootReal, start, query } = batch;
+  if (start !== 'v0') {
+    const expected = path.join(rootReal, ...start.split('/'));
+    const real = await realpath(expected).catch((e: unknown) => {
+      if (isMissing(e)) return undefined;
+      throw e;
+    });
+    if (real !== expected) return;
+  }
+  const files = walkPayloadFiles({
+    root,
+    start,
+    prefix: query.prefix,
+    before: query.referencedBefore?.getTime(),
+    signal: query.signal,
+  });
+  for await (const f of files) {
+    yield {
+      location: { key: f.key, relativePath: f.relativePath, path: f.path },
+      key: f.key,
+      size: f.size,
+      lastReferenced: new Date(f.mtimeMs),
+    };
+  }
+}
+
 /** What {@link walkPayloadFiles} walks and filters. */
-export interface WalkOptions {
+interface WalkOptions {
   /** The driver's root (absolute, normalised). */
   readonly root: string;
   /** Directory to walk, relative to the root (`v0`, or deeper for a key prefix). */
@@ -84,7 +126,7 @@ interface OpenDirectory {
  * @throws the filesystem error of a directory or file that cannot be read (not `ENOENT`),
  *   `StorageDriverError` `E_ABORTED` when `signal` fires
  */
-export async function* walkPayloadFiles(options: WalkOptions): AsyncGenerator<FoundPayloadFile> {
+async function* walkPayloadFiles(options: WalkOptions): AsyncGenerator<FoundPayloadFile> {
   const stack: OpenDirectory[] = [];
   const enter = async (rel: string, abs: string, depth: number): Promise<void> => {
     try {
@@ -130,7 +172,7 @@ export async function* walkPayloadFiles(options: WalkOptions): AsyncGenerator<Fo
 
 /** Decodes, filters and stats one page of file names of `dir` (the `lstat`s run together). */
 async function* statPage(options: WalkOptions, dir: OpenDirectory, names: string[]): AsyncGenerator<FoundPayloadFile> {
-  const candidates: PayloadFileLocation[] = [];
+  const candidates: FsStorageLocation[] = [];
   for (const name of names) {
     const relativePath = `${dir.rel}/${name}`;
     const key = storagePathToKey(relativePath);
@@ -154,8 +196,60 @@ async function* statPage(options: WalkOptions, dir: OpenDirectory, names: string
   }
 }
 
+/** One batch of deletes. */
+export interface DeleteBatch {
+  /** Real path of the root, resolved for this call. */
+  readonly rootReal: string;
+  /**
+   * Delete only files whose mtime is before this (milliseconds), atomically with respect to a
+   * store's refresh; `undefined` to delete unconditionally.
+   */
+  readonly cutoff: number | undefined;
+  /** Files deleted in parallel. */
+  readonly concurrency: number;
+  /** Name of the driver instance (for errors). */
+  readonly driverName: string;
+  /** Stops the deletes (`E_ABORTED`). */
+  readonly signal: AbortSignal;
+  /** The driver's classification of a filesystem error (see `fsError`). */
+  readonly classify: (error: unknown) => StorageDriverError;
+}
+
+/**
+ * The driver's `delete`: deletes payload files, at most `concurrency` at a time (see
+ * {@link deletePayloadFile}), then the directories that became empty; one outcome per location,
+ * in order. Per-file failures are outcomes.
+ */
+export async function deletePayloadFiles(locations: FsStorageLocation[], batch: DeleteBatch): Promise<DeleteOutcome[]> {
+  const { rootReal, driverName } = batch;
+  const ctx: DeleteContext = {
+    rootReal,
+    directories: new Map<string, Promise<string>>(),
+    cutoff: batch.cutoff,
+    fail: (error, key, context) => {
+      const { code, message, retryable } = batch.classify(error);
+      const text = context === undefined ? message : `${displayKey(key)}: ${context}: ${message}`;
+      return new StorageDriverError(code, text, { key, cause: error, retryable, driverName });
+    },
+    refuse: (key, why) =>
+      new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, `${displayKey(key)} ${why}`, { key, driverName }),
+  };
+  const outcomes = await mapBounded(
+    locations,
+    batch.concurrency,
+    (location) => deletePayloadFile(ctx, location),
+    batch.signal,
+    driverName,
+  );
+  await removeEmptyDirectories(
+    rootReal,
+    locations.filter((_, i) => outcomes[i] === 'deleted').map((l) => path.posix.dirname(l.relativePath)),
+  );
+  return outcomes;
+}
+
 /** What {@link deletePayloadFile} needs from the driver. */
-export interface DeleteContext {
+interface DeleteContext {
   /** Real path of the root, resolved for this call. */
   readonly rootReal: string;
   /**
@@ -189,7 +283,7 @@ export interface DeleteContext {
  *   returned is never lost.
  * - A missing file is `missing`.
  */
-export async function deletePayloadFile(ctx: DeleteContext, location: PayloadFileLocation): Promise<DeleteOutcome> {
+async function deletePayloadFile(ctx: DeleteContext, location: FsStorageLocation): Promise<DeleteOutcome> {
   try {
     return await deleteOne(ctx, location);
   } catch (e) {
@@ -198,7 +292,7 @@ export async function deletePayloadFile(ctx: DeleteContext, location: PayloadFil
   }
 }
 
-async function deleteOne(ctx: DeleteContext, location: PayloadFileLocation): Promise<DeleteOutcome> {
+async function deleteOne(ctx: DeleteContext, location: FsStorageLocation): Promise<DeleteOutcome> {
   const relDir = path.posix.dirname(location.relativePath);
   let dirReal: string;
   try {
@@ -293,7 +387,7 @@ async function restoreFile(from: string, dest: string): Promise<void> {
  * directory that is not empty, so a directory a store has just written into stays; a store that
  * finds its directory removed creates it again. Best effort: failures are left for the next run.
  */
-export async function removeEmptyDirectories(rootReal: string, relDirs: Iterable<string>): Promise<void> {
+async function removeEmptyDirectories(rootReal: string, relDirs: Iterable<string>): Promise<void> {
   const byDepth = new Map<number, Set<string>>();
   const add = (rel: string) => {
     const depth = rel.split('/').length;
