@@ -4,17 +4,14 @@
  * @module
  */
 import {
-  abortedError,
   type BackendOperation,
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
-  isStorageDriverError,
   type ListedObject,
   type ListQuery,
   type StorageDriverCapabilities,
   type StorageDriverError,
-  StorageDriverErrorCode,
   type StorageLocation,
   type StoreItem,
   throwIfAborted,
@@ -22,16 +19,14 @@ import {
 import { connectionSecrets, injectedPoolSecrets, wrapPostgresError } from './errors';
 import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
 import {
+  checkConnectionStringOptions,
   checkOptions,
-  config,
   POSTGRES_DRIVER_DEFAULT_NAME,
   POSTGRES_DRIVER_TYPE,
-  POSTGRES_MAX_TTL,
   type PostgresConnectionStringOptions,
   type PostgresEnsureSchemaOptions,
   type PostgresStorageDriverOptions,
   type ResolvedPostgresTable,
-  resolvePostgresTable,
 } from './options';
 import {
   createOwnedPool,
@@ -41,20 +36,7 @@ import {
   withClient,
 } from './pool';
 import { ensureSchema } from './schema';
-import { PostgresStatements } from './statements';
-
-/**
- * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
- * other bytes (Node's Buffer pool), so a retrieved payload never keeps a pooled slab alive or
- * aliases another row's bytes, and callers get a plain `Uint8Array` rather than a `Buffer`
- * (whose `slice()` is a view, not a copy).
- */
-function ownBytes(data: Uint8Array): Uint8Array {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
-    return new Uint8Array(data.buffer, 0, data.byteLength);
-  }
-  return new Uint8Array(data);
-}
+import { PostgresStatements, readRetrieved } from './statements';
 
 /**
  * Stores payloads as rows of one PostgreSQL table (DESIGN §5, type `postgres.pgdriver`).
@@ -109,8 +91,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   private readonly clockInjected: boolean;
   private secrets: string[];
   private ownedPool: OwnedPostgresPool | undefined;
-  /** Set by `_close`; only `ensureSchema` (not a base-class method) reads it. */
-  private closed = false;
 
   /**
    * Creates a driver over an injected pool. Does no I/O.
@@ -121,17 +101,14 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    */
   constructor(options: PostgresStorageDriverOptions) {
     const checked = checkOptions(options);
-    super(POSTGRES_DRIVER_DEFAULT_NAME, checked);
-    this.names = resolvePostgresTable(checked);
+    super(POSTGRES_DRIVER_DEFAULT_NAME, checked.options);
+    this.names = checked.table;
     this.schema = this.names.schema;
     this.table = this.names.table;
     this.qualifiedTable = this.names.qualifiedTable;
-    if (this.ttl !== undefined && this.ttl > POSTGRES_MAX_TTL) {
-      throw this.createError(StorageDriverErrorCode.CONFIG, `ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
-    }
     this.pool = checked.pool;
     this.secrets = injectedPoolSecrets(checked.pool);
-    this.clockInjected = checked.clock !== undefined;
+    this.clockInjected = checked.clockInjected;
     this.statements = new PostgresStatements(this.names);
     this.lifecycle = {
       statements: this.statements,
@@ -143,7 +120,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
           return undefined; // a row written by hand, not by a driver: not listed
         }
       },
-      error: (code, message) => this.createError(code, message),
     };
   }
 
@@ -163,13 +139,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     connectionString: string,
     options: PostgresConnectionStringOptions = {},
   ): PostgresStorageDriver {
-    if (typeof connectionString !== 'string' || connectionString.length === 0) {
-      throw config('connectionString must be a non-empty string');
-    }
-    if (typeof options !== 'object' || options === null) throw config('options must be an object');
-    const secrets = connectionSecrets(connectionString);
-    const { poolConfig, ...rest } = options;
-    resolvePostgresTable(rest); // fail before creating a pool
+    const { poolConfig, rest } = checkConnectionStringOptions(connectionString, options);
     const pool = createOwnedPool(connectionString, poolConfig);
     let driver: PostgresStorageDriver;
     try {
@@ -179,7 +149,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       throw e;
     }
     driver.ownedPool = pool;
-    driver.secrets = [...new Set([...secrets, ...driver.secrets])];
+    driver.secrets = [...new Set([...connectionSecrets(connectionString), ...driver.secrets])];
     return driver;
   }
 
@@ -209,17 +179,9 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    *   closed), `E_BACKEND` (connection failures), `E_ABORTED` if `signal` fires.
    */
   async ensureSchema(options: PostgresEnsureSchemaOptions = {}): Promise<void> {
-    const signal = options.signal;
-    if (this.closed) {
-      throw this.createError(StorageDriverErrorCode.CONFIG, 'ensureSchema failed: the driver is closed', {
-        retryable: false,
-      });
-    }
-    try {
-      await ensureSchema(this.withClient, this.names, this.statements, signal);
-    } catch (e) {
-      throw this.wrap(e, 'ensureSchema', signal);
-    }
+    return this.runOperation('ensureSchema', options.signal, (op) =>
+      ensureSchema(this.withClient, this.names, this.statements, op.signal),
+    );
   }
 
   // Claims are `{ key }` with the canonical storage key, which is also the row's primary key (at
@@ -242,17 +204,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   protected async _get(locations: StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     const keys = locations.map((l) => l.key);
     const result = await this.withClient(op.signal, (client) => client.query(this.statements.retrieve(keys)));
-    const found = new Map<string, Uint8Array>();
-    for (const row of result.rows as { key?: unknown; data?: unknown }[]) {
-      if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
-        throw this.createError(
-          StorageDriverErrorCode.CONFIG,
-          'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
-        );
-      }
-      found.set(row.key, ownBytes(row.data));
-    }
-    return keys.map((k) => found.get(k));
+    return readRetrieved(result.rows, keys);
   }
 
   /** Last-referenced times are exact (every store sets them); a batch is one statement. */
@@ -289,7 +241,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
 
   /** Ends the pool if the driver created it (`fromConnectionString`); an injected pool is left alone. */
   protected override async _close(): Promise<void> {
-    this.closed = true;
     await this.ownedPool?.end();
   }
 
@@ -299,15 +250,6 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  private wrap(error: unknown, what: string, signal: AbortSignal | undefined): StorageDriverError {
-    if (signal?.aborted && !isStorageDriverError(error, StorageDriverErrorCode.ABORTED)) {
-      return abortedError(signal, this.name);
-    }
-    const wrapped = wrapPostgresError(error, what, this.name, this.secrets);
-    if (wrapped.driverName === undefined) (wrapped as { driverName: string | undefined }).driverName = this.name;
-    return wrapped;
-  }
 
   /** Runs `fn` on a connection of the pool checked out for it (see `withClient` in `pool.ts`). */
   private readonly withClient = <T>(

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { errorCodeOf, isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 import type { PostgresPool } from './pool';
 
 /**
@@ -56,18 +56,13 @@ const CONNECTION_MESSAGES = [
   'Client was closed',
 ];
 
-/** Names the password (and its encoded form) of a connection string, for scrubbing. */
+/**
+ * The password of a connection string (as written and decoded, and a `password` query parameter),
+ * longest first, for scrubbing; none if it is not a URL.
+ */
 export function connectionSecrets(connectionString: string): string[] {
-  let url: URL;
-  try {
-    url = new URL(connectionString);
-  } catch {
-    // No cause: the URL parser's error carries the whole input, password included.
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'connectionString must be a URL such as postgres://user:password@host:5432/database',
-    );
-  }
+  if (!URL.canParse(connectionString)) return [];
+  const url = new URL(connectionString);
   const secrets = new Set<string>();
   const add = (s: string | null) => {
     if (s) secrets.add(s);
@@ -89,21 +84,14 @@ export function injectedPoolSecrets(pool: PostgresPool): string[] {
   const { password, connectionString } = options as { password?: unknown; connectionString?: unknown };
   const secrets: string[] = [];
   if (typeof password === 'string' && password.length > 0) secrets.push(password);
-  if (typeof connectionString === 'string') {
-    try {
-      secrets.push(...connectionSecrets(connectionString));
-    } catch {
-      // not a URL: nothing to extract
-    }
-  }
+  if (typeof connectionString === 'string') secrets.push(...connectionSecrets(connectionString));
   return secrets;
 }
 
 /** SQLSTATE of a pg error, if any. */
 function sqlState(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const code = errorCodeOf(error);
+  return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /** Whether a failed statement leaves its connection unusable (it is then destroyed, not reused). */
@@ -154,12 +142,6 @@ export function sanitizeCause(error: unknown, secrets: readonly string[]): unkno
   return copy;
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /**
  * Converts an error from `pg` (or the socket under it) into a {@link StorageDriverError}:
  * - SQLSTATE `42P01`, `3F000`, `42703` (table/schema/column missing), `42501` (privilege),
@@ -183,15 +165,16 @@ export function wrapPostgresError(
   const raw = error instanceof Error ? error.message : String(error);
   const message = scrubSecrets(raw, secrets);
   const cause = sanitizeCause(error, secrets);
-  const code = errorCode(error);
+  const code = errorCodeOf(error);
+  const state = sqlState(error);
   const make = (c: StorageDriverErrorCode, text: string, retryable: boolean) =>
     new StorageDriverError(c, text, { driverName, cause, retryable });
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
-    const hint = CONFIG_SQLSTATES.get(code);
+  if (state !== undefined) {
+    const hint = CONFIG_SQLSTATES.get(state);
     if (hint !== undefined)
-      return make(StorageDriverErrorCode.CONFIG, `${what} failed: ${message} (${code}): ${hint}`, false);
-    const retryable = RETRYABLE_SQLSTATE_CLASSES.has(code.slice(0, 2)) || RETRYABLE_SQLSTATES.has(code);
-    return make(StorageDriverErrorCode.BACKEND, `${what} failed: ${message} (${code})`, retryable);
+      return make(StorageDriverErrorCode.CONFIG, `${what} failed: ${message} (${state}): ${hint}`, false);
+    const retryable = RETRYABLE_SQLSTATE_CLASSES.has(state.slice(0, 2)) || RETRYABLE_SQLSTATES.has(state);
+    return make(StorageDriverErrorCode.BACKEND, `${what} failed: ${message} (${state})`, retryable);
   }
   if (code !== undefined && SOCKET_CODES.has(code)) {
     return make(StorageDriverErrorCode.BACKEND, `${what} failed: cannot reach the server: ${message}`, true);

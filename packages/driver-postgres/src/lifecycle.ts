@@ -6,11 +6,10 @@
  * @module
  */
 import {
+  configError,
   type DeleteOutcome,
   type ListedObject,
   type ListQuery,
-  type StorageDriverError,
-  StorageDriverErrorCode,
   type StorageLocation,
   throwIfAborted,
 } from '@x/storage-driver-core';
@@ -34,8 +33,6 @@ export interface LifecycleTarget {
   readonly run: RunStatement;
   /** The location of a listed key (what `_parseClaim({ key })` returns), or `undefined` to skip the row. */
   readonly locate: (key: string) => StorageLocation | undefined;
-  /** Error factory carrying the driver's name. */
-  readonly error: (code: StorageDriverErrorCode, message: string) => StorageDriverError;
 }
 
 /**
@@ -62,8 +59,7 @@ export async function* listRows(target: LifecycleTarget, query: ListQuery): Asyn
     for (const row of rows) {
       const { key, size, referenced_ms: ms } = row;
       if (typeof key !== 'string' || typeof size !== 'number' || typeof ms !== 'number' || !Number.isFinite(ms)) {
-        throw target.error(
-          StorageDriverErrorCode.CONFIG,
+        throw configError(
           'list got a row without a text key, an integer size and a time: is a custom type parser installed on the pool?',
         );
       }

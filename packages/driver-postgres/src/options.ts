@@ -4,11 +4,7 @@
  *
  * @module
  */
-import {
-  type ContentAddressedStorageDriverOptions,
-  StorageDriverError,
-  StorageDriverErrorCode,
-} from '@x/storage-driver-core';
+import { type ContentAddressedStorageDriverOptions, configError, requireOptionsObject } from '@x/storage-driver-core';
 import type { PostgresPool } from './pool';
 
 /** `type` of {@link PostgresStorageDriver}. */
@@ -114,7 +110,11 @@ export interface PostgresOwnedPoolConfig {
 
 /** Options of {@link PostgresStorageDriver.ensureSchema}. */
 export interface PostgresEnsureSchemaOptions {
-  /** Honoured while waiting for a connection and between statements. */
+  /**
+   * Aborts the call: it rejects at once with `E_ABORTED`; a statement already sent finishes on the
+   * server (a DDL transaction commits or rolls back as a whole), and nothing further is sent.
+   * Default: none.
+   */
   signal?: AbortSignal;
 }
 
@@ -143,14 +143,11 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 function validateIdentifier(value: unknown, what: 'schema' | 'table', maxLength: number): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !IDENTIFIER.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value;
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
+    throw configError(
       `${what} must be 1–${maxLength} characters of a-z, 0-9 and _, not starting with a digit; got ${shown}`,
     );
   }
-  if (what === 'schema' && value.startsWith('pg_')) {
-    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'schema must not start with pg_ (reserved)');
-  }
+  if (what === 'schema' && value.startsWith('pg_')) throw configError('schema must not start with pg_ (reserved)');
   return value;
 }
 
@@ -167,9 +164,7 @@ export function quoteIdentifier(identifier: string): string {
  * @throws StorageDriverError `E_CONFIG` for anything else (quotes, dots, spaces, upper case, ...).
  */
 export function resolvePostgresTable(name: PostgresTableName = {}): ResolvedPostgresTable {
-  if (typeof name !== 'object' || name === null) {
-    throw new StorageDriverError(StorageDriverErrorCode.CONFIG, 'table name options must be an object');
-  }
+  requireOptionsObject(name, 'table name options must be an object');
   const schema = validateIdentifier(name.schema ?? POSTGRES_DEFAULT_SCHEMA, 'schema', POSTGRES_MAX_SCHEMA_LENGTH);
   const table = validateIdentifier(name.table ?? POSTGRES_DEFAULT_TABLE, 'table', POSTGRES_MAX_TABLE_LENGTH);
   const lastReferencedIndex = `${table}_last_ref_idx`;
@@ -183,21 +178,71 @@ export function resolvePostgresTable(name: PostgresTableName = {}): ResolvedPost
   };
 }
 
-export function config(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+/** What {@link checkOptions} returns: the options, validated, and what they resolve to. */
+export interface ResolvedPostgresOptions {
+  /** The options as given, for the base class (which validates `name`, `maxPayloadSize`, `ttl`, `clock`). */
+  readonly options: PostgresStorageDriverOptions;
+  /** The pool. */
+  readonly pool: PostgresPool;
+  /** The payload table. */
+  readonly table: ResolvedPostgresTable;
+  /** Whether the `clock` option was given (stores then record its time, not the server's). */
+  readonly clockInjected: boolean;
 }
 
-export function checkOptions(options: unknown): PostgresStorageDriverOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw config('PostgresStorageDriver options must be an object with a pool');
-  }
-  const pool = (options as { pool?: unknown }).pool;
+/**
+ * Validates the driver-specific options (the base class validates the others): `pool` has a
+ * `connect()`, `maxPayloadSize` is at most {@link POSTGRES_MAX_PAYLOAD_SIZE_LIMIT}, `ttl` at most
+ * {@link POSTGRES_MAX_TTL}, `schema` and `table` are plain identifiers.
+ *
+ * @throws StorageDriverError `E_CONFIG`
+ */
+export function checkOptions(options: unknown): ResolvedPostgresOptions {
+  const o = requireOptionsObject<PostgresStorageDriverOptions>(
+    options,
+    'PostgresStorageDriver options must be an object with a pool',
+  );
+  const pool: unknown = o.pool;
   if (typeof pool !== 'object' || pool === null || typeof (pool as { connect?: unknown }).connect !== 'function') {
-    throw config('pool must be a pg.Pool (an object with a connect() method)');
+    throw configError('pool must be a pg.Pool (an object with a connect() method)');
   }
-  const max = (options as { maxPayloadSize?: unknown }).maxPayloadSize;
+  const max: unknown = o.maxPayloadSize;
   if (typeof max === 'number' && max > POSTGRES_MAX_PAYLOAD_SIZE_LIMIT) {
-    throw config(`maxPayloadSize must be at most ${POSTGRES_MAX_PAYLOAD_SIZE_LIMIT} bytes, got ${max}`);
+    throw configError(`maxPayloadSize must be at most ${POSTGRES_MAX_PAYLOAD_SIZE_LIMIT} bytes, got ${max}`);
   }
-  return options as PostgresStorageDriverOptions;
+  const ttl: unknown = o.ttl;
+  if (typeof ttl === 'number' && ttl > POSTGRES_MAX_TTL) {
+    throw configError(`ttl must be at most ${POSTGRES_MAX_TTL} ms (100 years)`);
+  }
+  return { options: o, pool: o.pool, table: resolvePostgresTable(o), clockInjected: o.clock !== undefined };
+}
+
+/**
+ * Validates the arguments of {@link PostgresStorageDriver.fromConnectionString} before any pool
+ * exists: a URL connection string, an options object, valid table names (the driver's constructor
+ * validates the rest).
+ *
+ * @throws StorageDriverError `E_CONFIG`, never with the connection string in it (a URL parser's
+ *   error carries the whole input, password included, so it is not the cause).
+ */
+export function checkConnectionStringOptions(
+  connectionString: unknown,
+  options: unknown,
+): {
+  connectionString: string;
+  poolConfig: PostgresOwnedPoolConfig | undefined;
+  rest: Omit<PostgresConnectionStringOptions, 'poolConfig'>;
+} {
+  if (typeof connectionString !== 'string' || connectionString.length === 0) {
+    throw configError('connectionString must be a non-empty string');
+  }
+  const { poolConfig, ...rest } = requireOptionsObject<PostgresConnectionStringOptions>(
+    options,
+    'options must be an object',
+  );
+  if (!URL.canParse(connectionString)) {
+    throw configError('connectionString must be a URL such as postgres://user:password@host:5432/database');
+  }
+  resolvePostgresTable(rest);
+  return { connectionString, poolConfig, rest };
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { raceAbort, StorageDriverError, StorageDriverErrorCode, throwIfAborted } from '@x/storage-driver-core';
+import { loadPeerDependency, raceAbort, throwIfAborted } from '@x/storage-driver-core';
 import { breaksConnection } from './errors';
 import type { PostgresOwnedPoolConfig } from './options';
 
@@ -63,18 +63,6 @@ export type WithClient = <T>(
   fn: (client: PostgresPoolClient) => Promise<T>,
 ) => Promise<T>;
 
-function loadPg(): { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool } {
-  try {
-    return require('pg') as { Pool: new (config: Record<string, unknown>) => OwnedPostgresPool };
-  } catch (e) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'fromConnectionString needs the pg package: npm i pg (or pass an injected pool)',
-      { cause: e },
-    );
-  }
-}
-
 /**
  * Creates the `pg.Pool` of {@link PostgresStorageDriver.fromConnectionString} (loading `pg` at
  * runtime), with a 10 s connect timeout and an `application_name` unless `poolConfig` says
@@ -86,7 +74,11 @@ export function createOwnedPool(
   connectionString: string,
   poolConfig: PostgresOwnedPoolConfig | undefined,
 ): OwnedPostgresPool {
-  const pg = loadPg();
+  const pg = loadPeerDependency<{ Pool: new (config: Record<string, unknown>) => OwnedPostgresPool }>(
+    require,
+    'pg',
+    '@x/storage-driver-postgres',
+  );
   const pool = new pg.Pool({
     application_name: 'x-storage-driver-postgres',
     connectionTimeoutMillis: 10_000,

@@ -1,12 +1,13 @@
 /**
  * Every statement the driver sends on its store, retrieve, list, delete and `ensureSchema` paths,
- * built once from the resolved table names, with their bind parameters. Identifiers come only from
+ * built once from the resolved table names, with their bind parameters (and the reading of the
+ * rows `retrieve` returns). Identifiers come only from
  * {@link ResolvedPostgresTable} (validated and quoted); every value is a `$n` parameter. The DDL
  * itself is in `schema.ts`.
  *
  * @module
  */
-import type { StorageLocation, StoreItem } from '@x/storage-driver-core';
+import { byteView, configError, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
 import type { ResolvedPostgresTable } from './options';
 import type { PostgresQueryConfig } from './pool';
 
@@ -86,7 +87,7 @@ export class PostgresStatements {
         offset += item.bytes.byteLength;
       }
       const data =
-        chunk.length === 1 ? asBuffer((chunk[0] as StoreItem).bytes) : Buffer.concat(chunk.map((i) => i.bytes));
+        chunk.length === 1 ? byteView((chunk[0] as StoreItem).bytes) : Buffer.concat(chunk.map((i) => i.bytes));
       return { text: this.#store, values: [keys, data, starts, lengths, at] };
     });
   }
@@ -176,6 +177,38 @@ export class PostgresStatements {
 }
 
 /**
+ * The bytes of each of `keys` among the rows of {@link PostgresStatements.retrieve}, in the order
+ * of `keys` (`undefined` where no row came back).
+ *
+ * @throws StorageDriverError `E_CONFIG` if rows come back with other types (a custom type parser).
+ */
+export function readRetrieved(rows: readonly unknown[], keys: readonly string[]): (Uint8Array | undefined)[] {
+  const found = new Map<string, Uint8Array>();
+  for (const row of rows as { key?: unknown; data?: unknown }[]) {
+    if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
+      throw configError(
+        'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
+      );
+    }
+    found.set(row.key, ownBytes(row.data));
+  }
+  return keys.map((k) => found.get(k));
+}
+
+/**
+ * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
+ * other bytes (Node's Buffer pool), so a retrieved payload never keeps a pooled slab alive or
+ * aliases another row's bytes, and callers get a plain `Uint8Array` rather than a `Buffer`
+ * (whose `slice()` is a view, not a copy).
+ */
+function ownBytes(data: Uint8Array): Uint8Array {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+    return new Uint8Array(data.buffer, 0, data.byteLength);
+  }
+  return new Uint8Array(data);
+}
+
+/**
  * The byte-order (`COLLATE "C"`) range of keys that start with `prefix`: `[prefix, upper)`, where
  * `upper` is `prefix` cut after its last character below U+007F, that character incremented (UTF-8
  * byte order is code point order, so every string starting with `prefix` is below it); `undefined`
@@ -215,8 +248,4 @@ function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
