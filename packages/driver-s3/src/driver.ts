@@ -9,7 +9,6 @@ import {
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
-  displayKey,
   isStorageDriverError,
   type ListedObject,
   type ListQuery,
@@ -27,11 +26,10 @@ import {
   type StoreItem,
   validateConcurrency,
 } from '@x/storage-driver-core';
-import { classifyS3Error, isClientSideRefusal, redactSigningFields, s3ErrorName, s3HttpStatus } from './errors';
+import { classifyS3Error, s3ErrorName, toStorageDriverError } from './errors';
 import { ExistenceCache } from './existence-cache';
 import {
   bucketProblem,
-  isAccessPointArn,
   isSpecKey,
   isValidBucket,
   S3_MAX_KEY_BYTES,
@@ -69,11 +67,6 @@ export const S3_DRIVER_TYPE = 'aws.s3driver';
 
 function configError(message: string): StorageDriverError {
   return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
-}
-
-function isAbortError(error: unknown): boolean {
-  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
-  return name === 'AbortError';
 }
 
 /** Output fields of `GetObject` the driver reads. */
@@ -571,61 +564,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     kind: 'store' | 'retrieve' | 'list' | 'delete',
     location: S3StorageLocation | undefined,
   ): StorageDriverError {
-    if (isStorageDriverError(error)) return error;
-    if (isAbortError(error)) {
-      return this.createError(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
-    }
-    const cause = redactSigningFields(error);
-    const name = s3ErrorName(error) ?? 'Error';
-    const status = s3HttpStatus(error);
-    const where = location === undefined ? '' : ` s3://${location.bucket}/${displayKey(location.key)}`;
-    const what = `${kind}${where} failed: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`;
-    const key = location?.key;
-    const errorKind = classifyS3Error(error);
-    if (location !== undefined && isAccessPointArn(location.bucket) && isClientSideRefusal(error)) {
-      // The SDK refused to build a request for the ARN (path-style client, partition or region
-      // mismatch, an endpoint it cannot prefix): configuration, not a transient failure.
-      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-      return this.createError(
-        StorageDriverErrorCode.CONFIG,
-        `${what}${message}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
-        { key, cause, retryable: false },
-      );
-    }
-    switch (errorKind) {
-      case 'archived':
-        return this.createError(
-          StorageDriverErrorCode.CONFIG,
-          `${what}: the object is archived (storage class GLACIER or DEEP_ARCHIVE, or an archive tier of INTELLIGENT_TIERING) and cannot be read until it is restored; restore it (RestoreObject), and do not store payloads with, or transition them by lifecycle rule to, a storage class that archives`,
-          { key, cause, retryable: false },
-        );
-      case 'no-bucket':
-        return this.createError(
-          StorageDriverErrorCode.CONFIG,
-          `${what}: bucket ${location?.bucket ?? '?'} does not exist (check the bucket name, region and endpoint)`,
-          { key, cause, retryable: false },
-        );
-      case 'access-denied':
-        return this.createError(
-          StorageDriverErrorCode.CONFIG,
-          `${what}: access denied; the credentials need ${
-            kind === 'store'
-              ? `s3:PutObject${this.putOptions['Tagging'] !== undefined ? ' and s3:PutObjectTagging' : ''}${
-                  this.putOptions['ServerSideEncryption'] === 'aws:kms' ? ' (and kms:GenerateDataKey on the key)' : ''
-                }, and s3:GetObject to see existing objects and to refresh old ones by an in-place copy (with s3:GetObjectTagging and s3:PutObjectTagging for tagged objects, kms:Decrypt for SSE-KMS ones)`
-              : PERMISSIONS[kind]
-          } on this bucket`,
-          { key, cause, retryable: false },
-        );
-      case 'transient': {
-        const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-        return this.createError(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
-      }
-      default: {
-        const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-        return this.createError(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
-      }
-    }
+    return toStorageDriverError(error, kind, location, { driverName: this.name, putFields: this.putOptions });
   }
 }
 
@@ -634,13 +573,6 @@ const CONFLICT_ATTEMPTS = 3;
 
 /** S3's `LastModified` is truncated to whole seconds. */
 const LAST_MODIFIED_RESOLUTION = 1000;
-
-/** What an access-denied message says each kind of call needs. */
-const PERMISSIONS = {
-  retrieve: 's3:GetObject (and kms:Decrypt for SSE-KMS objects)',
-  list: 's3:ListBucket',
-  delete: 's3:DeleteObject (and s3:GetObject: HeadObject and conditional deletes)',
-} as const;
 
 /** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
 const MAX_PREALLOCATED = 2 ** 32;

@@ -3,6 +3,14 @@
  *
  * @module
  */
+import {
+  displayKey,
+  isStorageDriverError,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageDriverErrorOptions,
+} from '@x/storage-driver-core';
+import { isAccessPointArn, type S3StorageLocation } from './keys';
 
 /** What the driver makes of an error thrown by `client.send`. */
 export type S3ErrorKind =
@@ -193,3 +201,96 @@ export function redactSigningFields(error: unknown): unknown {
   }
   return error;
 }
+
+function isAbortError(error: unknown): boolean {
+  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+  return name === 'AbortError';
+}
+
+/** The kinds of driver call an error message names. */
+export type S3CallKind = 'store' | 'retrieve' | 'list' | 'delete';
+
+/** What {@link toStorageDriverError} needs from the driver. */
+export interface S3ErrorContext {
+  /** Name of the driver instance. */
+  readonly driverName: string;
+  /** Fields every `PutObject` carries (`Tagging`, `ServerSideEncryption`): what a store needs permission for. */
+  readonly putFields: Readonly<Record<string, string | boolean>>;
+}
+
+/**
+ * Converts an error thrown by `client.send` into a coded `StorageDriverError` naming bucket and
+ * key (see {@link classifyS3Error}); its `cause` is the SDK error without signing material.
+ * A `StorageDriverError` is returned as it is.
+ */
+export function toStorageDriverError(
+  error: unknown,
+  kind: S3CallKind,
+  location: S3StorageLocation | undefined,
+  context: S3ErrorContext,
+): StorageDriverError {
+  const createError = (code: StorageDriverErrorCode, message: string, options: StorageDriverErrorOptions) =>
+    new StorageDriverError(code, message, { ...options, driverName: context.driverName });
+  if (isStorageDriverError(error)) return error;
+  if (isAbortError(error)) {
+    return createError(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
+  }
+  const cause = redactSigningFields(error);
+  const name = s3ErrorName(error) ?? 'Error';
+  const status = s3HttpStatus(error);
+  const where = location === undefined ? '' : ` s3://${location.bucket}/${displayKey(location.key)}`;
+  const what = `${kind}${where} failed: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`;
+  const key = location?.key;
+  const errorKind = classifyS3Error(error);
+  if (location !== undefined && isAccessPointArn(location.bucket) && isClientSideRefusal(error)) {
+    // The SDK refused to build a request for the ARN (path-style client, partition or region
+    // mismatch, an endpoint it cannot prefix): configuration, not a transient failure.
+    const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+    return createError(
+      StorageDriverErrorCode.CONFIG,
+      `${what}${message}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
+      { key, cause, retryable: false },
+    );
+  }
+  switch (errorKind) {
+    case 'archived':
+      return createError(
+        StorageDriverErrorCode.CONFIG,
+        `${what}: the object is archived (storage class GLACIER or DEEP_ARCHIVE, or an archive tier of INTELLIGENT_TIERING) and cannot be read until it is restored; restore it (RestoreObject), and do not store payloads with, or transition them by lifecycle rule to, a storage class that archives`,
+        { key, cause, retryable: false },
+      );
+    case 'no-bucket':
+      return createError(
+        StorageDriverErrorCode.CONFIG,
+        `${what}: bucket ${location?.bucket ?? '?'} does not exist (check the bucket name, region and endpoint)`,
+        { key, cause, retryable: false },
+      );
+    case 'access-denied':
+      return createError(
+        StorageDriverErrorCode.CONFIG,
+        `${what}: access denied; the credentials need ${
+          kind === 'store'
+            ? `s3:PutObject${context.putFields['Tagging'] !== undefined ? ' and s3:PutObjectTagging' : ''}${
+                context.putFields['ServerSideEncryption'] === 'aws:kms' ? ' (and kms:GenerateDataKey on the key)' : ''
+              }, and s3:GetObject to see existing objects and to refresh old ones by an in-place copy (with s3:GetObjectTagging and s3:PutObjectTagging for tagged objects, kms:Decrypt for SSE-KMS ones)`
+            : PERMISSIONS[kind]
+        } on this bucket`,
+        { key, cause, retryable: false },
+      );
+    case 'transient': {
+      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+      return createError(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
+    }
+    default: {
+      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
+      return createError(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
+    }
+  }
+}
+
+/** What an access-denied message says each kind of call needs. */
+const PERMISSIONS = {
+  retrieve: 's3:GetObject (and kms:Decrypt for SSE-KMS objects)',
+  list: 's3:ListBucket',
+  delete: 's3:DeleteObject (and s3:GetObject: HeadObject and conditional deletes)',
+} as const;
