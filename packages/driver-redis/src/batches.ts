@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type StorageDriverError, StorageDriverErrorCode, type StoreItem } from '@x/storage-driver-core';
+import { byteView, type StorageDriverError, StorageDriverErrorCode, type StoreItem } from '@x/storage-driver-core';
 import {
   isRedisClusterClient,
   type RedisClientLike,
@@ -61,11 +61,6 @@ export interface RedisBackend extends BatchErrors {
   ): StorageDriverError;
   /** The driver's clock (the base's `clock` option), ms since the epoch. */
   now(): number;
-}
-
-/** A zero-copy Buffer view of `bytes` (ioredis sends Buffers binary-safe, strings as UTF-8). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Whether `error` is a Redis Cluster redirection or transient cluster state. */
@@ -259,7 +254,7 @@ export async function storeBatch(b: RedisBackend, items: readonly StoreItem<Redi
   const extend = b.ttl === undefined ? [] : ['GT'];
   const queue = (p: RedisPipelineLike | RedisClientLike, item: StoreItem<RedisStorageLocation>) => {
     const key = item.location.key;
-    const value = asBuffer(item.bytes);
+    const value = byteView(item.bytes);
     return [p.call('pexpire', key, horizon, ...extend), p.call('set', key, value, 'PX', horizon, 'NX')];
   };
   await b.batches.run(

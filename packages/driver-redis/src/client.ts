@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
-import { invalidOption, type RedisClusterNode } from './options';
+import { configError, loadPeerDependency } from '@x/storage-driver-core';
+import type { RedisClusterNode } from './options';
 
 /** An argument of a Redis command: ioredis sends strings and numbers as text, Buffers as is. */
 export type RedisCommandArgument = string | Buffer | number;
@@ -117,17 +117,9 @@ interface IoredisModule {
 /** How long `close()` waits for a quitting connection to end before disconnecting hard. */
 const CLOSE_TIMEOUT_MS = 2_000;
 
+/** The ioredis module, loaded at runtime: only the URL/cluster-node constructors need it. */
 function loadIoredis(): IoredisModule {
-  try {
-    // Loaded lazily: only the URL/cluster-node constructors need the ioredis module itself.
-    return require('ioredis') as IoredisModule;
-  } catch (e) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
-      'ioredis is not installed: run `npm install ioredis` (a peer dependency of @x/storage-driver-redis)',
-      { cause: e },
-    );
-  }
+  return loadPeerDependency<IoredisModule>(require, 'ioredis', '@x/storage-driver-redis');
 }
 
 /**
@@ -142,7 +134,7 @@ export function openRedisClient(url: string, clientOptions?: Readonly<Record<str
     return new Redis(url, { ...clientOptions });
   } catch {
     // No cause: ioredis' error (e.g. Node's ERR_INVALID_URL) carries the URL, password included.
-    throw invalidOption('url is not a valid Redis URL (redis://[[user]:password@]host:port[/db])');
+    throw configError('url is not a valid Redis URL (redis://[[user]:password@]host:port[/db])');
   }
 }
 
@@ -159,7 +151,7 @@ export function openClusterClient(
   try {
     return new Cluster([...nodes], { ...clientOptions });
   } catch {
-    throw invalidOption('nodes or clientOptions are not valid for an ioredis Cluster');
+    throw configError('nodes or clientOptions are not valid for an ioredis Cluster');
   }
 }
 

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { isStorageDriverError, type StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import {
+  isStorageDriverError,
+  redactSecrets,
+  type StorageDriverError,
+  StorageDriverErrorCode,
+} from '@x/storage-driver-core';
 import { isRedisClusterClient, type RedisClientLike } from './client';
 
 /** Redis error prefixes that mean a permanent refusal (fix the configuration). */
@@ -17,67 +22,49 @@ const OLD_SERVER_ERROR = /^ERR wrong number of arguments for 'pexpire' command/i
 const CREDENTIAL_COMMANDS = new Set(['auth', 'hello']);
 /** Error properties ioredis nests errors under (`cause`, `lastNodeError` of a Cluster, `errors`). */
 const NESTED_ERROR_KEYS = ['cause', 'lastNodeError', 'previousErrors', 'errors'];
-const REDACTED = '[redacted]';
+/** How deep nested errors are searched for credentials (as deep as core's `redactSecrets` copies). */
+const MAX_DEPTH = 8;
 
-/** The password (and ACL username) a client was configured with, if any (Redis and Cluster options). */
+/** The password a client was configured with, if any (`Redis` options, a `Cluster`'s `redisOptions`). */
 function clientSecrets(client: RedisClientLike): string[] {
-  type Auth = { password?: unknown; username?: unknown };
+  type Auth = { password?: unknown };
   const options = (client as { options?: Auth & { redisOptions?: Auth } }).options;
   const found = [options?.password, options?.redisOptions?.password];
   return found.filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 
 /**
- * `error` with every credential removed (DESIGN: errors never carry credentials). ioredis rejects
- * the commands queued behind a failed handshake with the `AUTH`/`HELLO` reply error itself, whose
- * `command.args` hold the password; a Cluster nests such errors as `lastNodeError`. Returns
- * `error` itself when there is nothing to remove, otherwise a copy (the original, which ioredis
- * also emits to the application's `error` listeners, is left alone).
+ * The arguments of a failed `AUTH`/`HELLO … AUTH` command attached to `error` or to any error
+ * nested in it. ioredis rejects the commands queued behind a failed handshake with that command's
+ * reply error, whose `command.args` hold the password; a Cluster nests such errors as
+ * `lastNodeError`.
  */
-function redactCredentials(error: unknown, known: readonly string[]): unknown {
-  if (!(error instanceof Error)) return error;
-  const secrets = new Set(known);
-  const collect = (e: unknown, depth: number) => {
-    if (!(e instanceof Error) || depth > 8) return;
-    const command = (e as { command?: { name?: unknown; args?: unknown } }).command;
-    if (
-      command &&
-      typeof command.name === 'string' &&
-      CREDENTIAL_COMMANDS.has(command.name.toLowerCase()) &&
-      Array.isArray(command.args)
-    ) {
-      const args: unknown[] = command.args;
-      const from =
-        command.name.toLowerCase() === 'hello' ? args.findIndex((a) => String(a).toUpperCase() === 'AUTH') + 1 : 0;
-      if (from >= 0) for (const a of args.slice(from)) if (typeof a === 'string' && a.length > 0) secrets.add(a);
-    }
-    for (const k of NESTED_ERROR_KEYS) {
-      const nested = (e as unknown as Record<string, unknown>)[k];
-      for (const n of Array.isArray(nested) ? nested : [nested]) collect(n, depth + 1);
-    }
-  };
-  collect(error, 0);
-  if (secrets.size === 0) return error;
-  const scrub = (text: string) => {
-    let out = text;
-    for (const secret of secrets) out = out.split(secret).join(REDACTED);
-    return out;
-  };
-  const copy = (value: unknown, depth: number): unknown => {
-    if (typeof value === 'string') return scrub(value);
-    if (depth > 8 || value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
-    if (Array.isArray(value)) return value.map((v) => copy(v, depth + 1));
-    const proto = Object.getPrototypeOf(value) as object | null;
-    if (!(value instanceof Error) && proto !== Object.prototype && proto !== null) return value;
-    const out = Object.create(proto) as Record<PropertyKey, unknown>;
-    for (const k of Reflect.ownKeys(value)) {
-      const d = Object.getOwnPropertyDescriptor(value, k) as PropertyDescriptor;
-      if ('value' in d) d.value = copy(d.value, depth + 1);
-      Object.defineProperty(out, k, d);
-    }
-    return out;
-  };
-  return copy(error, 0);
+function handshakeSecrets(error: unknown, found: Set<string>, depth = 0): Set<string> {
+  if (!(error instanceof Error) || depth > MAX_DEPTH) return found;
+  const command = (error as { command?: { name?: unknown; args?: unknown } }).command;
+  const name = typeof command?.name === 'string' ? command.name.toLowerCase() : undefined;
+  if (name !== undefined && CREDENTIAL_COMMANDS.has(name) && Array.isArray(command?.args)) {
+    const args: unknown[] = command.args;
+    // AUTH [username] password; HELLO protover [AUTH username password] [SETNAME name].
+    const at = name === 'hello' ? args.findIndex((a) => String(a).toUpperCase() === 'AUTH') : -1;
+    const secrets = name === 'auth' ? args : at >= 0 ? args.slice(at + 1, at + 3) : [];
+    for (const a of secrets) if (typeof a === 'string' && a.length > 0) found.add(a);
+  }
+  for (const k of NESTED_ERROR_KEYS) {
+    const nested = (error as unknown as Record<string, unknown>)[k];
+    for (const n of Array.isArray(nested) ? nested : [nested]) handshakeSecrets(n, found, depth + 1);
+  }
+  return found;
+}
+
+/**
+ * Every credential `error` can carry (DESIGN: errors never carry credentials): the password the
+ * client was configured with, and the arguments of a failed handshake anywhere in the error. Core's
+ * `redactSecrets` then scrubs them from a copy of the error (the original, which ioredis also
+ * emits to the application's `error` listeners, is left alone).
+ */
+export function redisSecrets(error: unknown, client: RedisClientLike): string[] {
+  return [...handshakeSecrets(error, new Set(clientSecrets(client)))];
 }
 
 /** What classification needs from the driver. */
@@ -107,7 +94,7 @@ export function classifyRedisError(
 ): StorageDriverError {
   const { client, createError } = context;
   if (isStorageDriverError(raw)) return raw;
-  const error = redactCredentials(raw, clientSecrets(client));
+  const error = redactSecrets(raw, redisSecrets(raw, client));
   const message = error instanceof Error ? error.message : String(error);
   const where = key === undefined ? '' : ` (key ${key})`;
   if (OLD_SERVER_ERROR.test(message)) {
