@@ -1,11 +1,14 @@
 /**
- * The Redis / Redis Cluster storage driver.
+ * The Redis / Redis Cluster storage driver: the class and its hooks. The commands live in
+ * `batches.ts` (store, retrieve, per-node pipelines) and `lifecycle.ts` (list, delete), the
+ * clients in `client.ts`, the options in `options.ts`, error classification in `errors.ts`.
  *
  * @module
  */
 import {
   type BackendOperation,
   ContentAddressedStorageDriver,
+  configError,
   type DeleteEntry,
   type DeleteOutcome,
   type ListedObject,
@@ -18,7 +21,7 @@ import {
   type StorageLocation,
   type StoreItem,
 } from '@x/storage-driver-core';
-import { NodeBatches, type RedisBackend, retrieveBatch, storeBatch } from './batches';
+import { type BatchErrors, NodeBatches, type RedisBackend, retrieveBatch, storeBatch } from './batches';
 import {
   closeOwnedClient,
   type OwnedRedisClient,
@@ -28,17 +31,17 @@ import {
   withTimeout,
 } from './client';
 import { classifyRedisError } from './errors';
-import { deleteRedisObjects, listRedisObjects, REDIS_NO_TTL_HORIZON } from './lifecycle';
+import { deleteRedisObjects, listRedisObjects } from './lifecycle';
 import {
   checkOptions,
-  invalidOption,
+  OWNED,
   REDIS_DRIVER_DEFAULT_NAME,
   REDIS_DRIVER_TYPE,
+  REDIS_NO_TTL_HORIZON,
   type RedisClusterNode,
   type RedisStorageDriverConnectOptions,
   type RedisStorageDriverOptions,
   validateKeyPrefix,
-  validateOperationTimeout,
 } from './options';
 
 /** Where one payload lives in Redis. */
@@ -48,9 +51,6 @@ export interface RedisStorageLocation extends StorageLocation {
   /** The core storage key (`v0/...`, `/`-separated). */
   readonly storageKey: string;
 }
-
-/** Marks options built by the static constructors (the driver then owns and closes the client). */
-const OWNED = Symbol('RedisStorageDriver.ownsClient');
 
 /**
  * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis`).
@@ -103,13 +103,10 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   /** Whether the driver created the client and closes it in `close()`. */
   readonly ownsClient: boolean;
 
-  private readonly keyStart: string;
-  /** Expiry every store sets: `ttl`, or {@link REDIS_NO_TTL_HORIZON} without one. */
-  private readonly horizon: number;
-  /** One pipeline per batch, per master node on a Cluster. */
-  private readonly batches: NodeBatches;
-  /** What the batch and lifecycle modules need from this driver (created once). */
-  private readonly backend: RedisBackend;
+  /** `{keyPrefix}:`, the start of every payload key. */
+  readonly #keyStart: string;
+  /** What the batch and lifecycle modules need from this driver. */
+  readonly #backend: RedisBackend;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is missing or
@@ -117,31 +114,14 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    *   is invalid. Does no I/O.
    */
   constructor(options: RedisStorageDriverOptions) {
-    const checked = checkOptions(options);
-    super(REDIS_DRIVER_DEFAULT_NAME, checked);
-    this.client = checked.client;
-    this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
-    this.keyStart = `${this.keyPrefix}:`;
-    this.horizon = this.ttl ?? REDIS_NO_TTL_HORIZON;
-    this.operationTimeout = validateOperationTimeout(checked.operationTimeout);
-    this.ownsClient = (options as { [OWNED]?: boolean })[OWNED] === true;
-    this.batches = new NodeBatches(this.client, {
-      classify: (error, kind, key) => this.classify(error, kind, key),
-      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
-    });
-    this.backend = {
-      client: this.client,
-      keyStart: this.keyStart,
-      horizon: this.horizon,
-      ttl: this.ttl,
-      batches: this.batches,
-      bounded: (kind, work) => this.bounded(kind, work),
-      parse: (key) => this.parseKey(key),
-      classify: (error, kind, key) => this.classify(error, kind, key),
-      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
-      createError: (code, message, options) => this.createError(code, message, options),
-      now: () => this.now(),
-    };
+    const resolved = checkOptions(options);
+    super(REDIS_DRIVER_DEFAULT_NAME, resolved);
+    this.client = resolved.client;
+    this.keyPrefix = resolved.keyPrefix;
+    this.operationTimeout = resolved.operationTimeout;
+    this.ownsClient = resolved.ownsClient;
+    this.#keyStart = `${this.keyPrefix}:`;
+    this.#backend = this.#createBackend();
   }
 
   /**
@@ -153,10 +133,10 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    *   installed, or an option is invalid (the URL is never echoed: it may hold a password).
    */
   static fromUrl(url: string, options: RedisStorageDriverConnectOptions = {}): RedisStorageDriver {
-    if (typeof url !== 'string' || url.length === 0) throw invalidOption('url must be a non-empty string');
+    if (typeof url !== 'string' || url.length === 0) throw configError('url must be a non-empty string');
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix); // fail before opening a connection
-    return RedisStorageDriver.owning(openRedisClient(url, clientOptions), driverOptions);
+    return RedisStorageDriver.#owning(openRedisClient(url, clientOptions), driverOptions);
   }
 
   /**
@@ -170,61 +150,15 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     nodes: readonly RedisClusterNode[],
     options: RedisStorageDriverConnectOptions = {},
   ): RedisStorageDriver {
-    if (!Array.isArray(nodes) || nodes.length === 0) throw invalidOption('nodes must be a non-empty array');
+    if (!Array.isArray(nodes) || nodes.length === 0) throw configError('nodes must be a non-empty array');
     const { clientOptions, ...driverOptions } = options;
     validateKeyPrefix(driverOptions.keyPrefix);
-    return RedisStorageDriver.owning(openClusterClient(nodes, clientOptions), driverOptions);
-  }
-
-  private static owning(client: OwnedRedisClient, options: Omit<RedisStorageDriverOptions, 'client'>) {
-    // Connection errors surface through the calls that hit them (as E_BACKEND); without a
-    // listener ioredis would also print every reconnect failure as an unhandled error event.
-    client.on('error', () => {});
-    try {
-      return new RedisStorageDriver({ ...options, client, [OWNED]: true } as RedisStorageDriverOptions);
-    } catch (e) {
-      client.disconnect();
-      throw e;
-    }
-  }
-
-  /**
-   * Releases the client if the driver created it (`fromUrl`/`fromClusterNodes`): `QUIT` and wait
-   * for the connection to end, falling back to a hard disconnect after 2 s (at once when the client
-   * is not connected, which also cancels a pending reconnection). Never touches an injected client.
-   * Run once by `close()`, which makes every later call fail with `E_CONFIG`. Never throws.
-   */
-  protected override async _close(): Promise<void> {
-    if (!this.ownsClient) return;
-    await closeOwnedClient(this.client as OwnedRedisClient);
-  }
-
-  /**
-   * The Redis key for a core storage key (`v0/...`): `{keyPrefix}:{storageKey with "/" → ":"}`.
-   *
-   * @throws StorageDriverError `E_INVALID_CLAIM` if `storageKey` is not a well-formed storage key.
-   */
-  redisKey(storageKey: string): string {
-    const parsed = parseStorageKey(storageKey, { canonical: false });
-    return `${this.keyStart}${parsed.segments.join(':')}`;
-  }
-
-  /**
-   * No length limit: keys are written in full whatever their length, as Temporal's Python Redis
-   * sample does (it has no long-key fallback), so both store one object for the same payload.
-   */
-  protected override _maxKeyLength(): number {
-    return Number.POSITIVE_INFINITY;
-  }
-
-  /** Claim fields: `{ key }`, the full Redis key (the base adds the hash fields). */
-  protected override _claimFields(location: RedisStorageLocation): Record<string, string> {
-    return { key: location.key };
+    return RedisStorageDriver.#owning(openClusterClient(nodes, clientOptions), driverOptions);
   }
 
   /** Maps a content-addressed key to its Redis key under the prefix. */
   protected override _locate(storageKey: string): RedisStorageLocation {
-    return { key: `${this.keyStart}${storageKey.split('/').join(':')}`, storageKey };
+    return { key: `${this.#keyStart}${storageKey.split('/').join(':')}`, storageKey };
   }
 
   /**
@@ -241,8 +175,8 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     const key = requireClaimField(claimData, 'key', index);
     const invalid = (why: string) =>
       this.createError(StorageDriverErrorCode.INVALID_CLAIM, `Invalid Redis key in claim ${index}: ${why}`, { index });
-    if (!key.startsWith(this.keyStart)) throw invalid(`must start with the driver's prefix "${this.keyStart}"`);
-    const rest = key.slice(this.keyStart.length);
+    if (!key.startsWith(this.#keyStart)) throw invalid(`must start with the driver's prefix "${this.#keyStart}"`);
+    const rest = key.slice(this.#keyStart.length);
     if (rest.includes('/')) throw invalid('segments must be separated by ":"');
     const storageKey = rest.split(':').join('/');
     parseStorageKey(storageKey, { canonical: false });
@@ -250,23 +184,11 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   }
 
   /**
-   * Location of a bare storage key given to `delete`: its Redis key under `keyPrefix`.
-   *
-   * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key
+   * No length limit: keys are written in full whatever their length, as Temporal's Python Redis
+   * sample does (it has no long-key fallback), so both store one object for the same payload.
    */
-  protected override _locateKey(key: string, index: number): RedisStorageLocation {
-    // The grammar has no ":", so "/" → ":" names exactly this key and parses back to it.
-    parseStorageKey(key, { canonical: false });
-    return this._parseClaim({ key: `${this.keyStart}${key.split('/').join(':')}` }, index);
-  }
-
-  /** The location of a Redis key found by `SCAN`, or `undefined` if it is not a payload key of this prefix. */
-  private parseKey(key: string): RedisStorageLocation | undefined {
-    try {
-      return this._parseClaim({ key }, 0);
-    } catch {
-      return undefined;
-    }
+  protected override _maxKeyLength(): number {
+    return Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -276,13 +198,25 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * store, first write or dedup hit, leaves the key with at least its horizon left, from which
    * `list` derives its last-referenced time.
    */
-  protected async _putIfAbsent(items: StoreItem<RedisStorageLocation>[], op: BackendOperation): Promise<void> {
-    await this.bounded(op.kind, () => storeBatch(this.backend, items));
+  protected override async _putIfAbsent(items: StoreItem<RedisStorageLocation>[], op: BackendOperation): Promise<void> {
+    await this.#backend.bounded(op.kind, () => storeBatch(this.#backend, items));
   }
 
   /** One `MGET` per batch, or one pipeline of `GET`s per master node on a Cluster. */
-  protected async _get(locations: RedisStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    return this.bounded(op.kind, () => retrieveBatch(this.backend, locations));
+  protected override async _get(
+    locations: RedisStorageLocation[],
+    op: BackendOperation,
+  ): Promise<(Uint8Array | undefined)[]> {
+    return this.#backend.bounded(op.kind, () => retrieveBatch(this.#backend, locations));
+  }
+
+  /**
+   * Classifies Redis and ioredis errors (see `classifyRedisError`): authentication/permission
+   * refusals and a cluster node behind a plain client are `E_CONFIG`; everything else (connection
+   * lost, `OOM`, `READONLY`, `LOADING`, ...) is `E_BACKEND`, retryable. Never carries a credential.
+   */
+  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
+    return this.#backend.classify(error, op.kind);
   }
 
   /**
@@ -299,7 +233,7 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * derived from the remaining expiry on the server's clock.
    */
   protected override _list(query: ListQuery): AsyncIterable<ListedObject<RedisStorageLocation>> {
-    return listRedisObjects(this.backend, query);
+    return listRedisObjects(this.#backend, query);
   }
 
   /**
@@ -312,36 +246,89 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     options: { readonly referencedBefore: Date | undefined },
     op: BackendOperation,
   ): Promise<DeleteOutcome[]> {
-    return this.bounded(op.kind, () => deleteRedisObjects(this.backend, entries, options.referencedBefore));
+    return this.#backend.bounded(op.kind, () => deleteRedisObjects(this.#backend, entries, options.referencedBefore));
   }
 
   /**
-   * Classifies Redis and ioredis errors: authentication/permission refusals and a cluster node
-   * behind a plain client (`MOVED`, `ASK`, `CROSSSLOT`) are `E_CONFIG`; everything else (connection lost, `OOM`, `READONLY`,
-   * `LOADING`, ...) is `E_BACKEND`, retryable.
+   * Location of a bare storage key given to `delete`: its Redis key under `keyPrefix`.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key
    */
-  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
-    return this.classify(error, op.kind);
+  protected override _locateKey(key: string, index: number): RedisStorageLocation {
+    // The grammar has no ":", so "/" → ":" names exactly this key and parses back to it.
+    parseStorageKey(key, { canonical: false });
+    return this._parseClaim({ key: `${this.#keyStart}${key.split('/').join(':')}` }, index);
   }
 
-  private classify(raw: unknown, kind: string, key?: string): StorageDriverError {
-    return classifyRedisError(raw, kind, key, {
-      client: this.client,
+  /**
+   * Releases the client if the driver created it (`fromUrl`/`fromClusterNodes`): `QUIT` and wait
+   * for the connection to end, falling back to a hard disconnect after 2 s (at once when the client
+   * is not connected, which also cancels a pending reconnection). Never touches an injected client.
+   * Run once by `close()`, which makes every later call fail with `E_CONFIG`. Never throws.
+   */
+  protected override async _close(): Promise<void> {
+    if (this.ownsClient) await closeOwnedClient(this.client as OwnedRedisClient);
+  }
+
+  /**
+   * The Redis key for a core storage key (`v0/...`): `{keyPrefix}:{storageKey with "/" → ":"}`.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` if `storageKey` is not a well-formed storage key.
+   */
+  redisKey(storageKey: string): string {
+    const parsed = parseStorageKey(storageKey, { canonical: false });
+    return `${this.#keyStart}${parsed.segments.join(':')}`;
+  }
+
+  /** Creates a driver over a client it created, which it then owns (and closes in `close()`). */
+  static #owning(client: OwnedRedisClient, options: Omit<RedisStorageDriverOptions, 'client'>): RedisStorageDriver {
+    // Connection errors surface through the calls that hit them (as E_BACKEND); without a
+    // listener ioredis would also print every reconnect failure as an unhandled error event.
+    client.on('error', () => {});
+    try {
+      return new RedisStorageDriver({ ...options, client, [OWNED]: true } as RedisStorageDriverOptions);
+    } catch (e) {
+      client.disconnect();
+      throw e;
+    }
+  }
+
+  /** What the batch and lifecycle modules need: the client, the key layout, errors, the bound on a call. */
+  #createBackend(): RedisBackend {
+    const client = this.client;
+    const errors: BatchErrors = {
+      classify: (error, kind, key) =>
+        classifyRedisError(error, kind, key, {
+          client,
+          createError: (code, message, options) => this.createError(code, message, options),
+        }),
+      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+    };
+    return {
+      ...errors,
+      client,
+      keyStart: this.#keyStart,
+      horizon: this.ttl ?? REDIS_NO_TTL_HORIZON,
+      ttl: this.ttl,
+      batches: new NodeBatches(client, errors),
+      // The base class already races the caller's signal and rejects every call once closed.
+      bounded: (kind, work) =>
+        withTimeout(work, this.operationTimeout, () =>
+          this.createError(
+            StorageDriverErrorCode.BACKEND,
+            `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${client.status})`,
+            { retryable: true },
+          ),
+        ),
+      parse: (key) => {
+        try {
+          return this._parseClaim({ key }, 0);
+        } catch {
+          return undefined; // not a payload key of this prefix
+        }
+      },
       createError: (code, message, options) => this.createError(code, message, options),
-    });
-  }
-
-  /**
-   * Runs `work` bounded by `operationTimeout` (the base class already races the caller's signal,
-   * and rejects every call once the driver is closed).
-   */
-  private bounded<T>(kind: string, work: () => Promise<T>): Promise<T> {
-    return withTimeout(work, this.operationTimeout, () =>
-      this.createError(
-        StorageDriverErrorCode.BACKEND,
-        `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${this.client.status})`,
-        { retryable: true },
-      ),
-    );
+      now: () => this.now(),
+    };
   }
 }

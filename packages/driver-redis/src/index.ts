@@ -18,7 +18,6 @@ export {
   redisClusterKeySlot,
 } from './client';
 export { RedisStorageDriver, type RedisStorageLocation } from './driver';
-export { REDIS_NO_TTL_HORIZON } from './lifecycle';
 export {
   REDIS_DEFAULT_KEY_PREFIX,
   REDIS_DEFAULT_OPERATION_TIMEOUT,
@@ -26,6 +25,7 @@ export {
   REDIS_DRIVER_TYPE,
   REDIS_MAX_KEY_PREFIX_LENGTH,
   REDIS_MAX_VALUE_SIZE,
+  REDIS_NO_TTL_HORIZON,
   type RedisClusterNode,
   type RedisStorageDriverConnectOptions,
   type RedisStorageDriverOptions,

@@ -20,13 +20,6 @@ import type { RedisBackend } from './batches';
 import type { RedisClientLike } from './client';
 import type { RedisStorageLocation } from './driver';
 
-/**
- * Expiry, in milliseconds, of a payload stored by a driver without `ttl`: 100 years (36,525 days)
- * after its last reference. It gives every payload an expiry from which its last-referenced time
- * can be derived, as a `ttl` does; in practice it never expires.
- */
-export const REDIS_NO_TTL_HORIZON = 36_525 * 24 * 60 * 60 * 1000;
-
 /** Keys per `SCAN` page (a hint to the server), each followed by one pipeline of `PTTL` + `STRLEN`. */
 const SCAN_COUNT = 1000;
 
