@@ -13,13 +13,14 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, link, lstat, lutimes, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
+  errorCodeOf,
   mapBounded,
   StorageDriverError,
   StorageDriverErrorCode,
   type StoreItem,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { errnoCode, isMissing } from './errors';
+import { isMissing } from './errors';
 import { type FsStorageLocation, isInside } from './paths';
 
 /** Retries of the mkdir+link loops when a concurrent delete keeps removing an empty directory. */
@@ -55,7 +56,7 @@ export async function mkdirs(dir: string): Promise<string | undefined> {
       return await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
       // A concurrent delete removed a parent between two steps of the recursive mkdir.
-      if (errnoCode(e) !== 'ENOENT' || attempt >= MAX_PUT_ATTEMPTS) throw e;
+      if (errorCodeOf(e) !== 'ENOENT' || attempt >= MAX_PUT_ATTEMPTS) throw e;
     }
   }
 }
@@ -232,7 +233,7 @@ export class AtomicWriter {
           }
           break;
         } catch (e) {
-          const code = errnoCode(e);
+          const code = errorCodeOf(e);
           if (code === 'EEXIST') continue; // Someone stored the same content meanwhile: touch it.
           if (code === 'ENOENT') {
             firstCreated = (await mkdirs(dir)) ?? firstCreated;
@@ -262,7 +263,7 @@ export class AtomicWriter {
     try {
       handle = await open(file, 'wx', 0o600);
     } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
+      if (errorCodeOf(e) !== 'ENOENT') throw e;
       await mkdirs(tmpDir); // Someone removed .tmp; recreate it once.
       handle = await open(file, 'wx', 0o600);
     }
@@ -308,7 +309,7 @@ async function syncDirectory(dir: string): Promise<void> {
   try {
     await handle.sync();
   } catch (e) {
-    const code = errnoCode(e);
+    const code = errorCodeOf(e);
     if (code === undefined || !DIR_SYNC_IGNORED_CODES.has(code)) throw e;
   } finally {
     await handle.close();

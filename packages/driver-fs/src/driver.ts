@@ -1,5 +1,8 @@
 /**
- * The filesystem storage driver.
+ * The filesystem storage driver: the class and its hooks. The hooks delegate to the modules
+ * beside it: `options.ts` (options and validation), `errors.ts` (error classification),
+ * `paths.ts` (key ↔ path), `atomic-write.ts` (the write protocol), `read.ts` (hardened reads),
+ * `lifecycle.ts` (list, delete, housekeeping).
  *
  * @module
  */
@@ -11,6 +14,7 @@ import {
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
+  errorCodeOf,
   type ListedObject,
   type ListQuery,
   requireClaimField,
@@ -18,19 +22,12 @@ import {
   type StorageDriverError,
   StorageDriverErrorCode,
   type StoreItem,
-  validateConcurrency,
 } from '@x/storage-driver-core';
 import { AtomicWriter } from './atomic-write';
-import { displayPath, errnoCode, fsError, isMissing } from './errors';
-import { deletePayloadFiles, FS_TMP_DIR, listPayloadFiles, removeStaleTempFiles } from './lifecycle';
-import {
-  checkOptions,
-  FS_DRIVER_DEFAULT_CONCURRENCY,
-  FS_DRIVER_DEFAULT_NAME,
-  FS_DRIVER_TYPE,
-  type FsStorageDriverOptions,
-} from './options';
-import { type FsStorageLocation, isInside, keyToStoragePath, prefixDirectory } from './paths';
+import { displayPath, fsError, isMissing } from './errors';
+import { deletePayloadFiles, listPayloadFiles, removeStaleTempFiles } from './lifecycle';
+import { checkOptions, FS_DRIVER_DEFAULT_NAME, FS_DRIVER_TYPE, type FsStorageDriverOptions } from './options';
+import { FS_TMP_DIR, type FsStorageLocation, keyToStoragePath, prefixDirectory, storageLocation } from './paths';
 import { readPayloadFiles } from './read';
 
 /**
@@ -72,10 +69,10 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   /** Files read or written in parallel per call. */
   readonly concurrency: number;
 
-  private readonly tmpDir: string;
+  readonly #tmpDir: string;
+  readonly #writer: AtomicWriter;
   /** Last resolved real path of the root (for error messages only; checks resolve it anew). */
-  private rootRealResolved: string | undefined;
-  private readonly writer: AtomicWriter;
+  #rootReal: string | undefined;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `root` is missing, not
@@ -83,72 +80,56 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    *   `clock` or `concurrency` is invalid.
    */
   constructor(options: FsStorageDriverOptions) {
-    const checked = checkOptions(options);
-    super(FS_DRIVER_DEFAULT_NAME, checked);
-    this.root = path.resolve(checked.root);
-    this.tmpDir = path.join(this.root, FS_TMP_DIR);
-    this.concurrency = validateConcurrency(checked.concurrency, FS_DRIVER_DEFAULT_CONCURRENCY);
-    this.writer = new AtomicWriter({
+    const resolved = checkOptions(options);
+    super(FS_DRIVER_DEFAULT_NAME, options);
+    this.root = resolved.root;
+    this.concurrency = resolved.concurrency;
+    this.#tmpDir = path.join(this.root, FS_TMP_DIR);
+    this.#writer = new AtomicWriter({
       root: this.root,
-      tmpDir: this.tmpDir,
+      tmpDir: this.#tmpDir,
       concurrency: this.concurrency,
       driverName: this.name,
       now: () => this.now(),
-      explicitTimes: checked.clock !== undefined,
-      displayPath: (p) => this.displayPath(p),
+      explicitTimes: resolved.explicitTimes,
+      displayPath: (p) => this.#displayPath(p),
     });
   }
 
-  /**
-   * Absolute path of the file that holds (or would hold) the payload stored under `key`.
-   *
-   * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
-   */
-  pathForKey(key: string): string {
-    return path.join(this.root, ...keyToStoragePath(key).split('/'));
-  }
+  // --- store and retrieve -----------------------------------------------------------------------
 
-  /** Claim fields: `{ key }` (the base adds the hash fields). */
-  protected override _claimFields(location: FsStorageLocation): Record<string, string> {
-    return { key: location.key };
-  }
-
-  /** Maps a content-addressed key to its file under the root. */
+  /** Maps a content-addressed key to its file under the root (see `storageLocation`). */
   protected override _locate(key: string): FsStorageLocation {
-    return this.locationForKey(key, undefined);
+    return storageLocation(this.root, key);
   }
 
   /**
-   * Validates an (untrusted) claim: `key` is required, must parse as a core storage key, and must
-   * map to a path inside the root.
+   * Validates an (untrusted) claim: `key` is required, must parse as a core storage key
+   * (canonical spellings only, so each object has exactly one key and one path), and must map to
+   * a path inside the root. The base adds the index and the driver's name to the error.
    *
    * @throws StorageDriverError `E_INVALID_CLAIM`
    */
   protected override _parseClaim(claimData: Record<string, string>, index: number): FsStorageLocation {
-    // keyToStoragePath parses the key strictly (core parseStorageKey, canonical spellings only, so
-    // each object has exactly one key and one path); the base adds the index and driver name.
-    return this.locationForKey(requireClaimField(claimData, 'key', index), index);
+    return storageLocation(this.root, requireClaimField(claimData, 'key', index));
   }
 
   /**
-   * Writes every item that is not already stored (temp file, fsync, `link()` to the final path,
-   * fsync of the directory), and refreshes the mtime of those that are, at most `concurrency`
-   * at a time.
+   * Writes every item that is not already stored and refreshes the mtime of those that are (see
+   * `AtomicWriter`: temp file, fsync, `link()` to the final path, directory fsync), creating the
+   * root, `.tmp` and `v0` first where missing.
    */
-  protected async _putIfAbsent(items: StoreItem<FsStorageLocation>[], op: BackendOperation): Promise<void> {
-    const rootReal = await this.prepareRoot();
-    await this.writer.writeAll(items, rootReal, op.signal);
+  protected override async _putIfAbsent(items: StoreItem<FsStorageLocation>[], op: BackendOperation): Promise<void> {
+    await this.#writer.writeAll(items, await this.#prepareRoot(), op.signal);
   }
 
-  /** Reads every location (`undefined` where no file exists), at most `concurrency` at a time. */
-  protected async _get(locations: FsStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    let rootReal: string;
-    try {
-      rootReal = await this.realRoot();
-    } catch (e) {
-      if (isMissing(e)) return locations.map(() => undefined);
-      throw e;
-    }
+  /** Reads every location (`undefined` where no file exists; see `readPayloadFiles`). */
+  protected override async _get(
+    locations: FsStorageLocation[],
+    op: BackendOperation,
+  ): Promise<(Uint8Array | undefined)[]> {
+    const rootReal = await this.#existingRoot();
+    if (rootReal === undefined) return locations.map(() => undefined);
     return readPayloadFiles(locations, {
       rootReal,
       concurrency: this.concurrency,
@@ -158,17 +139,16 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   }
 
   /**
-   * Classifies filesystem errors: `ENOSPC`, `EDQUOT`, `EIO`, `EMFILE`, `ENFILE`, `EAGAIN`,
-   * `EBUSY`, `EINTR`, `ETIMEDOUT`, `ESTALE`, `ENOMEM` → `E_BACKEND` (retryable); `EACCES`,
-   * `EPERM`, `EROFS` → `E_CONFIG` (not retryable); any other errno → `E_BACKEND` (not
-   * retryable); anything else → `E_BACKEND` (retryable). Messages name the path relative to the
-   * root (`<root>/...`); the original error is the `cause`.
+   * Classifies filesystem errors (see `fsError`): `ENOSPC`, `EIO`, `EMFILE`, `EAGAIN`, `EBUSY`
+   * and similar → `E_BACKEND` (retryable); `EACCES`, `EPERM`, `EROFS` → `E_CONFIG`; any other
+   * errno → `E_BACKEND` (not retryable). Messages name the path relative to the root
+   * (`<root>/...`); the original error is the `cause`.
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
-    return this.wrapFsError(error, op.kind);
+    return this.#fsError(error, op.kind);
   }
 
-  // --- lifecycle hooks (the walk, deletes and housekeeping are in ./lifecycle) ----------------
+  // --- lifecycle (the walk, the deletes and the housekeeping are in ./lifecycle) ----------------
 
   /** Last-referenced times are exact: every store that returns a claim sets the file's mtime. */
   protected override _capabilities(): Partial<StorageDriverCapabilities> {
@@ -186,41 +166,31 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   protected override async *_list(query: ListQuery): AsyncIterable<ListedObject<FsStorageLocation>> {
     const start = prefixDirectory(query.prefix);
     if (start === undefined) return; // no stored key can start with the prefix
-    let rootReal: string;
-    try {
-      rootReal = await this.realRoot();
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw e;
-    }
-    await this.checkOwnDirectories(true);
+    const rootReal = await this.#existingRoot();
+    if (rootReal === undefined) return;
+    await this.#checkOwnDirectories(true);
     yield* listPayloadFiles({ root: this.root, rootReal, start, query });
   }
 
   /**
-   * Deletes payload files, at most `concurrency` at a time (see `deletePayloadFile`: conditional
-   * deletes go through a quarantine in `.tmp` and put back a file a store refreshed), then the
-   * directories that became empty. A missing root: every entry is `missing`, nothing is created.
+   * Deletes payload files (see `deletePayloadFiles`: conditional deletes go through a quarantine
+   * in `.tmp` and put back a file a store refreshed), then the directories that became empty. A
+   * missing root: every entry is `missing`, nothing is created.
    */
   protected override async _delete(
     entries: DeleteEntry<FsStorageLocation>[],
     options: { readonly referencedBefore: Date | undefined },
     op: BackendOperation,
   ): Promise<DeleteOutcome[]> {
-    try {
-      await this.realRoot();
-    } catch (e) {
-      if (isMissing(e)) return entries.map(() => 'missing');
-      throw e;
-    }
+    if ((await this.#existingRoot()) === undefined) return entries.map(() => 'missing');
     const cutoff = options.referencedBefore?.getTime();
     // A conditional delete needs `.tmp` (recreated if an operator removed it); both check that
     // `.tmp` and `v0` are real directories.
     let rootReal: string;
     if (cutoff === undefined) {
-      await this.checkOwnDirectories(true);
-      rootReal = await this.realRoot();
-    } else rootReal = await this.prepareRoot();
+      await this.#checkOwnDirectories(true);
+      rootReal = await this.#realRoot();
+    } else rootReal = await this.#prepareRoot();
     return deletePayloadFiles(
       entries.map((e) => e.location),
       {
@@ -229,7 +199,7 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
         concurrency: this.concurrency,
         driverName: this.name,
         signal: op.signal,
-        classify: (error) => this.wrapFsError(error, 'delete'),
+        classify: (error) => this.#fsError(error, 'delete'),
       },
     );
   }
@@ -239,52 +209,52 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * `FS_TEMP_FILE_MAX_AGE`); nothing in a dry run, nothing in a missing root.
    */
   protected override async _housekeeping(options: { readonly dryRun: boolean }, op: BackendOperation): Promise<void> {
-    try {
-      await this.realRoot();
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw e;
-    }
+    if ((await this.#existingRoot()) === undefined) return;
     // Checked in a dry run too: a planted `.tmp` symlink is reported, not walked.
-    await this.checkOwnDirectories(true);
+    await this.#checkOwnDirectories(true);
     if (options.dryRun) return;
-    await removeStaleTempFiles(this.tmpDir, op.signal);
+    await removeStaleTempFiles(this.#tmpDir, op.signal);
   }
 
-  // ---------------------------------------------------------------------------------------------
+  // --- the driver's own methods -------------------------------------------------------------------
 
-  /** Converts an error from `fs` into a `StorageDriverError` (see `_wrapError`). */
-  private wrapFsError(error: unknown, kind: string): StorageDriverError {
-    return fsError(error, kind, { driverName: this.name, displayPath: (p) => this.displayPath(p) });
+  /**
+   * Absolute path of the file that holds (or would hold) the payload stored under `key`.
+   *
+   * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key.
+   */
+  pathForKey(key: string): string {
+    return path.join(this.root, ...keyToStoragePath(key).split('/'));
   }
 
-  /** `<root>/relative/path` for messages; never more of the absolute path. */
-  private displayPath(p: string): string {
-    return displayPath(p, this.root, this.rootRealResolved);
+  // --- private helpers ----------------------------------------------------------------------------
+
+  #fsError(error: unknown, kind: string): StorageDriverError {
+    return fsError(error, kind, { driverName: this.name, displayPath: (p) => this.#displayPath(p) });
   }
 
-  private locationForKey(key: string, index: number | undefined): FsStorageLocation {
-    const relativePath = keyToStoragePath(key);
-    const abs = path.resolve(this.root, ...relativePath.split('/'));
-    // Belt and braces: the mapping never produces `.`/`..` components, but check anyway.
-    const rel = path.relative(this.root, abs);
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || !isInside(this.root, abs)) {
-      throw this.createError(StorageDriverErrorCode.INVALID_CLAIM, 'Claim key resolves outside the root', {
-        key,
-        index,
-      });
-    }
-    return { key, relativePath, path: abs };
+  #displayPath(p: string): string {
+    return displayPath(p, this.root, this.#rootReal);
   }
 
   /**
    * Real path of the root, resolved anew for each batch (one syscall) so that re-pointing a root
    * symlink (a `current -> disk2` migration) takes effect without a restart.
    */
-  private async realRoot(): Promise<string> {
+  async #realRoot(): Promise<string> {
     const real = await realpath(this.root);
-    this.rootRealResolved = real;
+    this.#rootReal = real;
     return real;
+  }
+
+  /** The real path of the root, or `undefined` when the root does not exist. */
+  async #existingRoot(): Promise<string | undefined> {
+    try {
+      return await this.#realRoot();
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
   }
 
   /**
@@ -294,14 +264,14 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    * @throws StorageDriverError `E_CONFIG` if the root is not a directory or `.tmp`/`v0` is not a
    *   real directory.
    */
-  private async prepareRoot(): Promise<string> {
+  async #prepareRoot(): Promise<string> {
     try {
-      await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+      await mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
       await mkdir(path.join(this.root, 'v0'), { mode: 0o700 }).catch((e: unknown) => {
-        if (errnoCode(e) !== 'EEXIST') throw e;
+        if (errorCodeOf(e) !== 'EEXIST') throw e;
       });
     } catch (e) {
-      const code = errnoCode(e);
+      const code = errorCodeOf(e);
       if (code === 'ENOTDIR' || code === 'EEXIST') {
         throw this.createError(StorageDriverErrorCode.CONFIG, 'root (or a parent of it) is not a directory', {
           cause: e,
@@ -309,12 +279,12 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
       }
       throw e;
     }
-    await this.checkOwnDirectories(false);
-    return this.realRoot();
+    await this.#checkOwnDirectories(false);
+    return this.#realRoot();
   }
 
   /** Checks that `.tmp` and `v0` under the root, where present, are real directories. */
-  private async checkOwnDirectories(allowMissing: boolean): Promise<void> {
+  async #checkOwnDirectories(allowMissing: boolean): Promise<void> {
     for (const name of [FS_TMP_DIR, 'v0']) {
       let stats: Stats;
       try {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as path from 'node:path';
-import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { errorCodeOf, isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { isInside } from './paths';
 
 /** errno codes of transient failures: retrying later may succeed. */
@@ -26,17 +26,9 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 /** errno codes of permanent refusals: fix the configuration (permissions, mount options). */
 const CONFIG_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
 
-/** The errno code of a Node.js filesystem error, if it is one. */
-export function errnoCode(error: unknown): string | undefined {
-  if (isStorageDriverError(error)) return undefined;
-  if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** `ENOENT` or `ENOTDIR`: nothing there. */
 export function isMissing(error: unknown): boolean {
-  const code = errnoCode(error);
+  const code = errorCodeOf(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
@@ -72,7 +64,7 @@ export function fsError(error: unknown, kind: string, ctx: FsErrorContext): Stor
   if (isStorageDriverError(error)) return error;
   const create = (code: StorageDriverErrorCode, message: string, retryable: boolean) =>
     new StorageDriverError(code, message, { driverName: ctx.driverName, cause: error, retryable });
-  const code = errnoCode(error);
+  const code = errorCodeOf(error);
   if (code === undefined) {
     const message = error instanceof Error ? error.message : String(error);
     return create(StorageDriverErrorCode.BACKEND, `${kind} failed: ${message}`, true);

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { FsStorageDriver } from './driver';
-export { FS_TEMP_FILE_MAX_AGE, FS_TMP_DIR } from './lifecycle';
+export { FS_TEMP_FILE_MAX_AGE } from './lifecycle';
 export {
   FS_DRIVER_DEFAULT_CONCURRENCY,
   FS_DRIVER_DEFAULT_NAME,
@@ -15,6 +15,7 @@ export {
   type FsStorageDriverOptions,
 } from './options';
 export {
+  FS_TMP_DIR,
   type FsStorageLocation,
   keyToRelativePath,
   keyToStoragePath,

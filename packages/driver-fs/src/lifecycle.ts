@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import {
   type DeleteOutcome,
   displayKey,
+  errorCodeOf,
   isStorageDriverError,
   type ListedObject,
   type ListQuery,
@@ -21,11 +22,8 @@ import {
   throwIfAborted,
 } from '@x/storage-driver-core';
 import { LINK_UNSUPPORTED_CODES, MAX_PUT_ATTEMPTS, mkdirs, TEMP_FILE_NAME, tempFileName } from './atomic-write';
-import { errnoCode, isMissing } from './errors';
-import { type FsStorageLocation, isInside, MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
-
-/** Directory under the root holding in-flight temporary files. */
-export const FS_TMP_DIR = '.tmp';
+import { isMissing } from './errors';
+import { FS_TMP_DIR, type FsStorageLocation, isInside, MAX_PATH_COMPONENTS, storagePathToKey } from './paths';
 
 /**
  * Age after which `deleteExpired` removes a temporary file left in `.tmp` by a crashed writer
@@ -371,7 +369,7 @@ async function restoreFile(from: string, dest: string): Promise<void> {
       else await link(from, dest);
       return;
     } catch (e) {
-      const code = errnoCode(e);
+      const code = errorCodeOf(e);
       if (code === 'EEXIST') return;
       if (attempt >= MAX_PUT_ATTEMPTS) throw e;
       if (code === 'ENOENT') await mkdirs(path.dirname(dest));
@@ -405,7 +403,7 @@ async function removeEmptyDirectories(rootReal: string, relDirs: Iterable<string
       try {
         await rmdir(path.join(rootReal, ...rel.split('/')));
       } catch (e) {
-        if (errnoCode(e) !== 'ENOENT') continue; // not empty (or not removable): its parents are not either
+        if (errorCodeOf(e) !== 'ENOENT') continue; // not empty (or not removable): its parents are not either
       }
       add(rel.slice(0, rel.lastIndexOf('/')));
     }

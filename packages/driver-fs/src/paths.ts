@@ -45,6 +45,9 @@ export interface FsStorageLocation extends StorageLocation {
   readonly path: string;
 }
 
+/** Directory under the root holding in-flight temporary files (never walked by `list`). */
+export const FS_TMP_DIR = '.tmp';
+
 /** Longest key segment, in bytes, kept as a single path component. Longer ones are split. */
 export const MAX_SEGMENT_COMPONENT_BYTES = 200;
 
@@ -183,6 +186,24 @@ export function prefixDirectory(prefix: string | undefined): string | undefined 
   const out: string[] = [];
   for (const segment of complete) segmentComponents(segment, out);
   return out.join('/');
+}
+
+/**
+ * The location of the file for `key` under `root` (absolute, normalised): the key, its
+ * {@link keyToStoragePath} and the absolute path, checked to lie inside `root`.
+ *
+ * @throws StorageDriverError `E_INVALID_CLAIM` if `key` is not a well-formed storage key, is
+ *   longer than 1,024 characters, or (never, by construction of the mapping) maps outside `root`
+ */
+export function storageLocation(root: string, key: string): FsStorageLocation {
+  const relativePath = keyToStoragePath(key);
+  const abs = path.resolve(root, ...relativePath.split('/'));
+  // Belt and braces: the mapping never produces `.`/`..` components, but check anyway.
+  const rel = path.relative(root, abs);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || !isInside(root, abs)) {
+    throw new StorageDriverError(StorageDriverErrorCode.INVALID_CLAIM, 'Claim key resolves outside the root', { key });
+  }
+  return { key, relativePath, path: abs };
 }
 
 /** Whether `child` is `parent` or lies below it (both absolute, normalised). */

@@ -10,12 +10,13 @@ import { type FileHandle, open, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   displayKey,
+  errorCodeOf,
   mapBounded,
   StorageDriverError,
   StorageDriverErrorCode,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { errnoCode, isMissing } from './errors';
+import { isMissing } from './errors';
 import { type FsStorageLocation, isInside } from './paths';
 
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
@@ -101,7 +102,7 @@ async function readOnce(
     handle = await open(path.join(parentReal, path.basename(location.path)), OPEN_EXISTING);
   } catch (e) {
     if (isMissing(e)) return undefined;
-    if (errnoCode(e) === 'ELOOP') throw refuse('resolves to a symlink; refusing to follow it', e);
+    if (errorCodeOf(e) === 'ELOOP') throw refuse('resolves to a symlink; refusing to follow it', e);
     throw e;
   }
   try {
