@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { types } from 'node:util';
 import { StorageDriverError, StorageDriverErrorCode } from './errors';
 
 /**
@@ -65,6 +66,14 @@ export function redactText(text: string, secrets: Iterable<string>): string {
 const NESTED_ERROR_KEYS = ['cause', 'lastNodeError', 'previousErrors', 'errors'];
 const MAX_DEPTH = 8;
 
+/**
+ * An error object, also from another realm (a `vm` context such as jest's, where errors Node
+ * creates, e.g. an `ENOENT` from `fs`, are not `instanceof` the context's `Error`).
+ */
+function isError(value: object): boolean {
+  return value instanceof Error || types.isNativeError(value);
+}
+
 function mentions(value: unknown, secrets: readonly string[], depth: number, seen: Set<object>): boolean {
   if (typeof value === 'string') return secrets.some((s) => s.length > 0 && value.includes(s));
   if (depth > MAX_DEPTH || typeof value !== 'object' || value === null || seen.has(value)) return false;
@@ -74,7 +83,7 @@ function mentions(value: unknown, secrets: readonly string[], depth: number, see
     const d = Object.getOwnPropertyDescriptor(value, k);
     if (d !== undefined && 'value' in d && mentions(d.value, secrets, depth + 1, seen)) return true;
   }
-  if (value instanceof Error) {
+  if (isError(value)) {
     for (const k of NESTED_ERROR_KEYS)
       if (mentions((value as unknown as Record<string, unknown>)[k], secrets, depth + 1, seen)) return true;
   }
@@ -106,7 +115,7 @@ export function redactSecrets<T>(value: T, secrets: readonly string[]): T {
     }
     const proto = Object.getPrototypeOf(v) as object | null;
     // Errors and plain objects are copied; class instances (sockets, clients) are left as they are.
-    if (!(v instanceof Error) && proto !== Object.prototype && proto !== null) return v;
+    if (!isError(v) && proto !== Object.prototype && proto !== null) return v;
     const out = Object.create(proto) as Record<PropertyKey, unknown>;
     copies.set(v, out);
     for (const k of Reflect.ownKeys(v)) {

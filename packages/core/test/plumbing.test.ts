@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import {
   byteView,
   configError,
@@ -69,6 +70,17 @@ describe('redactSecrets', () => {
     expect(copy.lastNodeError).toBe(c); // shared nodes stay shared
     expect(JSON.stringify(copy.stack ?? '')).not.toContain('hunter2');
     expect(inner.message).toContain('hunter2'); // the original is untouched
+  });
+
+  it('copies an error of another realm (an fs error seen from a vm context such as jest)', () => {
+    const foreign = runInNewContext("Object.assign(new Error('open /x/hunter2'), { path: '/x/hunter2' })") as Error & {
+      path: string;
+    };
+    expect(foreign).not.toBeInstanceOf(Error);
+    const copy = redactSecrets(foreign, ['hunter2']);
+    expect(copy).not.toBe(foreign);
+    expect([copy.message, copy.path]).toEqual([`open /x/${REDACTED}`, `/x/${REDACTED}`]);
+    expect(String(copy.stack)).not.toContain('hunter2');
   });
 
   it('survives cycles', () => {
