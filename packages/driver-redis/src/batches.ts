@@ -64,7 +64,7 @@ export interface RedisBackend extends BatchErrors {
 }
 
 /** Whether `error` is a Redis Cluster redirection or transient cluster state. */
-export function isRedirect(error: Error): boolean {
+function isRedirect(error: Error): boolean {
   return REDIRECT_ERRORS.test(error.message);
 }
 
@@ -79,10 +79,13 @@ export class NodeBatches {
   /** The one in-flight wait for a Cluster's first slot map, shared by every concurrent call. */
   #slotsLoading: Promise<void> | undefined;
 
-  constructor(
-    private readonly client: RedisClientLike,
-    private readonly errors: BatchErrors,
-  ) {}
+  readonly #client: RedisClientLike;
+  readonly #errors: BatchErrors;
+
+  constructor(client: RedisClientLike, errors: BatchErrors) {
+    this.#client = client;
+    this.#errors = errors;
+  }
 
   /**
    * Sends `entries` in one pipeline (standalone), or one pipeline per master node in parallel
@@ -101,7 +104,7 @@ export class NodeBatches {
     failed?: Map<number, Error>,
   ): Promise<unknown[][]> {
     const results = new Array<unknown[]>(entries.length);
-    const client = this.client;
+    const client = this.#client;
     const group = { entries, keyOf, add, perEntry, results, failed };
     if (!isRedisClusterClient(client)) {
       await this.#send(
@@ -123,7 +126,7 @@ export class NodeBatches {
             results[i] = await single(entries[i] as E);
           } catch (e) {
             if (failed !== undefined && e instanceof Error) failed.set(i, e);
-            else throw this.errors.classify(e, 'cluster command', keyOf(entries[i] as E));
+            else throw this.#errors.classify(e, 'cluster command', keyOf(entries[i] as E));
           }
         }),
       );
@@ -136,7 +139,7 @@ export class NodeBatches {
    * is loaded), each as a client of that node alone.
    */
   async masters(): Promise<RedisClientLike[]> {
-    const client = this.client;
+    const client = this.#client;
     if (!isRedisClusterClient(client)) return [client];
     await this.#slots(client);
     return client.nodes('master');
@@ -203,7 +206,7 @@ export class NodeBatches {
       throw e;
     }
     if (!Array.isArray(replies) || replies.length !== indexes.length * perEntry) {
-      throw this.errors.unexpected('Redis pipeline returned an unexpected reply');
+      throw this.#errors.unexpected('Redis pipeline returned an unexpected reply');
     }
     for (const [n, i] of indexes.entries()) {
       const own = replies.slice(n * perEntry, (n + 1) * perEntry);
@@ -211,7 +214,7 @@ export class NodeBatches {
       if (error) {
         if (isRedisClusterClient(client) && isRedirect(error)) redirected.push(i);
         else if (failed !== undefined) failed.set(i, error);
-        else throw this.errors.classify(error, 'command', keyOf(entries[i] as E));
+        else throw this.#errors.classify(error, 'command', keyOf(entries[i] as E));
         continue;
       }
       results[i] = own.map(([, value]) => value);
@@ -280,27 +283,7 @@ export async function retrieveBatch(
   b: RedisBackend,
   locations: readonly RedisStorageLocation[],
 ): Promise<(Uint8Array | undefined)[]> {
-  const values = await (async () => {
-    if (!isRedisClusterClient(b.client)) {
-      const reply = await b.client.callBuffer('mget', ...locations.map((l) => l.key));
-      if (!Array.isArray(reply) || reply.length !== locations.length) {
-        throw b.createError(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', {
-          retryable: false,
-        });
-      }
-      return reply as unknown[];
-    }
-    const replies = await b.batches.run(
-      locations,
-      (l) => l.key,
-      (pipeline, l) => {
-        pipeline.callBuffer('get', l.key);
-      },
-      1,
-      async (l) => [await b.client.callBuffer('get', l.key)],
-    );
-    return replies.map((r) => r[0]);
-  })();
+  const values = await readValues(b, locations);
   return values.map((value, i) => {
     if (value === null || value === undefined) return undefined;
     if (!Buffer.isBuffer(value)) {
@@ -310,4 +293,25 @@ export async function retrieveBatch(
     // Hand out a plain Uint8Array view, not the Buffer ioredis returned (no copy; core copies if two claims share it).
     return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   });
+}
+
+/** The raw replies for `locations`, in order: `MGET` on one server, `GET`s per master on a Cluster. */
+async function readValues(b: RedisBackend, locations: readonly RedisStorageLocation[]): Promise<unknown[]> {
+  if (!isRedisClusterClient(b.client)) {
+    const reply = await b.client.callBuffer('mget', ...locations.map((l) => l.key));
+    if (!Array.isArray(reply) || reply.length !== locations.length) {
+      throw b.createError(StorageDriverErrorCode.BACKEND, 'MGET returned an unexpected reply', { retryable: false });
+    }
+    return reply as unknown[];
+  }
+  const replies = await b.batches.run(
+    locations,
+    (l) => l.key,
+    (pipeline, l) => {
+      pipeline.callBuffer('get', l.key);
+    },
+    1,
+    async (l) => [await b.client.callBuffer('get', l.key)],
+  );
+  return replies.map((r) => r[0]);
 }
