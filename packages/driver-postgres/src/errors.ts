@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { errorCodeOf, isStorageDriverError, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import {
+  errorCodeOf,
+  isStorageDriverError,
+  redactSecrets,
+  redactText,
+  StorageDriverError,
+  StorageDriverErrorCode,
+} from '@x/storage-driver-core';
 import type { PostgresPool } from './pool';
 
 /**
@@ -107,40 +114,12 @@ export function isSchemaRace(error: unknown): boolean {
   return state !== undefined && DDL_RACE_SQLSTATES.has(state);
 }
 
-/** Replaces every secret in `text` with `***`. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length > 0) out = out.split(s).join('***');
-  return out;
-}
-
-function containsSecret(value: unknown, secrets: readonly string[], depth = 0): boolean {
-  if (typeof value === 'string') return secrets.some((s) => s.length > 0 && value.includes(s));
-  if (typeof value !== 'object' || value === null || depth > 2) return false;
-  if (value instanceof Error && (containsSecret(value.message, secrets) || containsSecret(value.stack, secrets)))
-    return true;
-  for (const v of Object.values(value)) if (containsSecret(v, secrets, depth + 1)) return true;
-  return value instanceof Error && containsSecret(value.cause, secrets, depth + 1);
-}
-
 /**
- * Returns `error` itself if it mentions none of `secrets`; otherwise a plain `Error` copy whose
- * message and string properties (`code`, `severity`, `detail`, ...) are scrubbed, so the original
- * (which may hold the password in `message`, `input` or `path`) is never exposed as a `cause`.
+ * Replaces every secret in `text` with core's `REDACTED` placeholder (`[redacted]`; it was `***`).
+ *
+ * @deprecated Use `redactText` from `@x/storage-driver-core` (this is the same function).
  */
-export function sanitizeCause(error: unknown, secrets: readonly string[]): unknown {
-  if (secrets.length === 0 || !containsSecret(error, secrets)) return error;
-  if (typeof error !== 'object' || error === null) return scrubSecrets(String(error), secrets);
-  const message = error instanceof Error ? error.message : String(error);
-  const copy = new Error(scrubSecrets(message, secrets)) as Error & Record<string, unknown>;
-  if (error instanceof Error) copy.name = error.name;
-  for (const [k, v] of Object.entries(error)) {
-    if (typeof v === 'string') copy[k] = scrubSecrets(v, secrets);
-    else if (typeof v === 'number' || typeof v === 'boolean') copy[k] = v;
-  }
-  copy.stack = `${copy.name}: ${copy.message}\n    (stack removed: it mentioned a connection secret)`;
-  return copy;
-}
+export const scrubSecrets: (text: string, secrets: readonly string[]) => string = redactText;
 
 /**
  * Converts an error from `pg` (or the socket under it) into a {@link StorageDriverError}:
@@ -153,7 +132,9 @@ export function sanitizeCause(error: unknown, secrets: readonly string[]): unkno
  * - socket errors (`ECONNREFUSED`, `ECONNRESET`, ...), `pg`'s "Connection terminated" and pool
  *   connect timeouts, and anything unknown → `E_BACKEND`, retryable.
  *
- * Messages and causes never contain `secrets` (the connection string's password).
+ * Messages and causes never contain `secrets` (the connection string's password): each is
+ * replaced by `[redacted]` (core's `redactText`; a cause that mentions one is a redacted copy,
+ * core's `redactSecrets`).
  */
 export function wrapPostgresError(
   error: unknown,
@@ -163,8 +144,9 @@ export function wrapPostgresError(
 ): StorageDriverError {
   if (isStorageDriverError(error)) return error;
   const raw = error instanceof Error ? error.message : String(error);
-  const message = scrubSecrets(raw, secrets);
-  const cause = sanitizeCause(error, secrets);
+  const message = redactText(raw, secrets);
+  // The original may hold the password in `message`, `stack`, `input` or `path`: never the cause.
+  const cause = redactSecrets(error, secrets);
   const code = errorCodeOf(error);
   const state = sqlState(error);
   const make = (c: StorageDriverErrorCode, text: string, retryable: boolean) =>
