@@ -14,9 +14,11 @@ import {
   type RedisPipelineLike,
   type RedisPipelineResult,
   redisClusterKeySlot,
+  withTimeout,
 } from './client';
 import type { RedisStorageLocation } from './driver';
-import { CONFIG_ERRORS } from './errors';
+import { CONFIG_ERRORS, classifyRedisError } from './errors';
+import { REDIS_NO_TTL_HORIZON } from './options';
 
 /** Cluster redirections and transient cluster states: retried once through ioredis' own routing. */
 const REDIRECT_ERRORS = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
@@ -57,10 +59,63 @@ export interface RedisBackend extends BatchErrors {
   createError(
     code: StorageDriverErrorCode,
     message: string,
-    options: { key?: string; retryable?: boolean },
+    options: { key?: string | undefined; cause?: unknown; retryable?: boolean },
   ): StorageDriverError;
   /** The driver's clock (the base's `clock` option), ms since the epoch. */
   now(): number;
+}
+
+/** What {@link createRedisBackend} takes from the driver. */
+export interface RedisBackendOptions {
+  readonly client: RedisClientLike;
+  /** `{keyPrefix}:`. */
+  readonly keyStart: string;
+  readonly ttl: number | undefined;
+  readonly operationTimeout: number;
+  /** The driver's error factory (adds its name). */
+  createError: RedisBackend['createError'];
+  /** The driver's clock. */
+  now(): number;
+  /** The location of a payload key (throws for anything else): the driver's `_parseClaim`. */
+  parseKey(redisKey: string): RedisStorageLocation;
+}
+
+/**
+ * The driver's backend: its client and key layout, errors classified by `classifyRedisError`
+ * (never carrying a credential), and every call bounded by `operationTimeout` with a retryable
+ * `E_BACKEND` (the base class already races the caller's signal and rejects calls once closed).
+ */
+export function createRedisBackend(o: RedisBackendOptions): RedisBackend {
+  const { client, createError } = o;
+  const errors: BatchErrors = {
+    classify: (error, kind, key) => classifyRedisError(error, kind, key, { client, createError }),
+    unexpected: (message) => createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
+  };
+  return {
+    ...errors,
+    client,
+    keyStart: o.keyStart,
+    horizon: o.ttl ?? REDIS_NO_TTL_HORIZON,
+    ttl: o.ttl,
+    batches: new NodeBatches(client, errors),
+    bounded: (kind, work) =>
+      withTimeout(work, o.operationTimeout, () =>
+        createError(
+          StorageDriverErrorCode.BACKEND,
+          `${kind} timed out after ${o.operationTimeout} ms (Redis connection status: ${client.status})`,
+          { retryable: true },
+        ),
+      ),
+    parse: (key) => {
+      try {
+        return o.parseKey(key);
+      } catch {
+        return undefined; // not a payload key of this prefix
+      }
+    },
+    createError,
+    now: () => o.now(),
+  };
 }
 
 /** Whether `error` is a Redis Cluster redirection or transient cluster state. */

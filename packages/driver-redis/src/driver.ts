@@ -21,16 +21,14 @@ import {
   type StorageLocation,
   type StoreItem,
 } from '@x/storage-driver-core';
-import { type BatchErrors, NodeBatches, type RedisBackend, retrieveBatch, storeBatch } from './batches';
+import { createRedisBackend, type RedisBackend, retrieveBatch, storeBatch } from './batches';
 import {
   closeOwnedClient,
   type OwnedRedisClient,
   openClusterClient,
   openRedisClient,
   type RedisClientLike,
-  withTimeout,
 } from './client';
-import { classifyRedisError } from './errors';
 import { deleteRedisObjects, listRedisObjects } from './lifecycle';
 import {
   checkOptions,
@@ -53,28 +51,13 @@ export interface RedisStorageLocation extends StorageLocation {
 }
 
 /**
- * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis`).
- *
- * - Content-addressed: a payload lives at `{keyPrefix}:{storage key with "/" replaced by ":"}`,
- *   e.g. `temporalio:payloads:v0:ns:default:wt:W:wi:order-1:ri:run-1:d:sha256:<hex>`; the value
- *   is the serialized `Payload` protobuf (binary-safe Buffers, never strings).
- * - One round trip per batch: `store` sends one pipeline of `PEXPIRE key ttl GT` +
- *   `SET key value NX PX ttl` per distinct payload (without a `ttl`: `PEXPIRE key H` +
- *   `SET key value NX PX H`, H = 100 years); `retrieve` sends one `MGET`. On a Cluster the batch
- *   is grouped per master node and each node gets one pipeline, all in parallel (no CROSSSLOT
- *   errors); commands redirected by `MOVED`/`ASK` during a resharding are retried once through
- *   ioredis' normal redirect handling.
- * - Expiry is extended, never shortened: `PEXPIRE ... GT` runs before `SET ... NX`, so a payload
- *   that exists when the store runs ends up with at least `ttl` left, and one that does not (or
- *   that expired in between) is written fresh.
- * - Lifecycle (DESIGN §8): a payload's last-referenced time is derived from its remaining expiry
- *   (`horizon − PTTL`, on the server's clock); `list` scans every master, `delete` unlinks in one
- *   pipeline per node, and `deleteExpired` deletes with a Lua script that re-checks the age on the
- *   server atomically, so a payload a concurrent `store` refreshed is kept. Keys without any expiry
- *   (written by other tools) have no known age: listed without `lastReferenced`, never expired.
- * - Bounded: every call is limited by `operationTimeout` and the abort signal, so a call made while
- *   the server is down rejects with `E_BACKEND` (retryable) instead of waiting in ioredis' offline
- *   queue; once ioredis has reconnected, the next call succeeds.
+ * Stores payloads in Redis or Redis Cluster (DESIGN §5, type `redis`): a payload lives at
+ * `{keyPrefix}:{storage key with "/" replaced by ":"}` as its serialized `Payload` bytes. One round
+ * trip per batch (`store`: `PEXPIRE … GT` + `SET … NX PX` per payload, `retrieve`: `MGET`; one
+ * pipeline per master node on a Cluster), an expiry that a store extends and never shortens and
+ * from which the lifecycle (DESIGN §8) derives last-referenced times, and every call bounded by
+ * `operationTimeout`, so a call made while Redis is down fails instead of waiting in ioredis'
+ * offline queue. The package README has the details.
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (connection lost, timeout, `OOM`,
@@ -121,7 +104,15 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     this.operationTimeout = resolved.operationTimeout;
     this.ownsClient = resolved.ownsClient;
     this.#keyStart = `${this.keyPrefix}:`;
-    this.#backend = this.#createBackend();
+    this.#backend = createRedisBackend({
+      client: this.client,
+      keyStart: this.#keyStart,
+      ttl: this.ttl,
+      operationTimeout: this.operationTimeout,
+      createError: (code, message, opts) => this.createError(code, message, opts),
+      now: () => this.now(),
+      parseKey: (key) => this._parseClaim({ key }, 0),
+    });
   }
 
   /**
@@ -291,44 +282,5 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
       client.disconnect();
       throw e;
     }
-  }
-
-  /** What the batch and lifecycle modules need: the client, the key layout, errors, the bound on a call. */
-  #createBackend(): RedisBackend {
-    const client = this.client;
-    const errors: BatchErrors = {
-      classify: (error, kind, key) =>
-        classifyRedisError(error, kind, key, {
-          client,
-          createError: (code, message, options) => this.createError(code, message, options),
-        }),
-      unexpected: (message) => this.createError(StorageDriverErrorCode.BACKEND, message, { retryable: true }),
-    };
-    return {
-      ...errors,
-      client,
-      keyStart: this.#keyStart,
-      horizon: this.ttl ?? REDIS_NO_TTL_HORIZON,
-      ttl: this.ttl,
-      batches: new NodeBatches(client, errors),
-      // The base class already races the caller's signal and rejects every call once closed.
-      bounded: (kind, work) =>
-        withTimeout(work, this.operationTimeout, () =>
-          this.createError(
-            StorageDriverErrorCode.BACKEND,
-            `${kind} timed out after ${this.operationTimeout} ms (Redis connection status: ${client.status})`,
-            { retryable: true },
-          ),
-        ),
-      parse: (key) => {
-        try {
-          return this._parseClaim({ key }, 0);
-        } catch {
-          return undefined; // not a payload key of this prefix
-        }
-      },
-      createError: (code, message, options) => this.createError(code, message, options),
-      now: () => this.now(),
-    };
   }
 }
