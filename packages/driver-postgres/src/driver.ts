@@ -28,13 +28,7 @@ import {
   type PostgresStorageDriverOptions,
   type ResolvedPostgresTable,
 } from './options';
-import {
-  createOwnedPool,
-  type OwnedPostgresPool,
-  type PostgresPool,
-  type PostgresPoolClient,
-  withClient,
-} from './pool';
+import { createOwnedPool, type OwnedPostgresPool, type PostgresPool, runStatement, withClient } from './pool';
 import { ensureSchema } from './schema';
 import { PostgresStatements, readRetrieved } from './statements';
 
@@ -84,13 +78,19 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   /** The pool the driver uses (injected, or created by `fromConnectionString`). */
   readonly pool: PostgresPool;
 
-  private readonly names: ResolvedPostgresTable;
-  private readonly statements: PostgresStatements;
-  private readonly lifecycle: LifecycleTarget;
+  /** `true` if the driver created its pool (`fromConnectionString`) and ends it in `close()`. */
+  get ownsPool(): boolean {
+    return this.#ownedPool !== undefined;
+  }
+
+  readonly #names: ResolvedPostgresTable;
+  readonly #statements: PostgresStatements;
+  readonly #lifecycle: LifecycleTarget;
   /** Whether the `clock` option was given (stores then record its time, not the server's). */
-  private readonly clockInjected: boolean;
-  private secrets: string[];
-  private ownedPool: OwnedPostgresPool | undefined;
+  readonly #clockInjected: boolean;
+  /** The connection password (and its forms), redacted from every error. */
+  #secrets: string[];
+  #ownedPool: OwnedPostgresPool | undefined;
 
   /**
    * Creates a driver over an injected pool. Does no I/O.
@@ -102,17 +102,17 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   constructor(options: PostgresStorageDriverOptions) {
     const checked = checkOptions(options);
     super(POSTGRES_DRIVER_DEFAULT_NAME, checked.options);
-    this.names = checked.table;
-    this.schema = this.names.schema;
-    this.table = this.names.table;
-    this.qualifiedTable = this.names.qualifiedTable;
+    this.#names = checked.table;
+    this.schema = checked.table.schema;
+    this.table = checked.table.table;
+    this.qualifiedTable = checked.table.qualifiedTable;
     this.pool = checked.pool;
-    this.secrets = injectedPoolSecrets(checked.pool);
-    this.clockInjected = checked.clockInjected;
-    this.statements = new PostgresStatements(this.names);
-    this.lifecycle = {
-      statements: this.statements,
-      run: (signal, query) => this.withClient(signal, (client) => client.query(query)),
+    this.#secrets = injectedPoolSecrets(checked.pool);
+    this.#clockInjected = checked.clockInjected;
+    this.#statements = new PostgresStatements(checked.table);
+    this.#lifecycle = {
+      statements: this.#statements,
+      pool: this.pool,
       locate: (key) => {
         try {
           return this._parseClaim({ key }, 0);
@@ -148,14 +148,73 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       void pool.end().catch(() => {});
       throw e;
     }
-    driver.ownedPool = pool;
-    driver.secrets = [...new Set([...connectionSecrets(connectionString), ...driver.secrets])];
+    driver.#ownedPool = pool;
+    driver.#secrets = [...new Set([...connectionSecrets(connectionString), ...driver.#secrets])];
     return driver;
   }
 
-  /** `true` if the driver created its pool (`fromConnectionString`) and ends it in `close()`. */
-  get ownsPool(): boolean {
-    return this.ownedPool !== undefined;
+  // Claims are `{ key }` with the canonical storage key, which is also the row's primary key (at
+  // most 1024 characters: longer keys become `v0/ns/{namespace}/d/sha256/{hex}`, so a key always
+  // fits the btree's 2.7 KB entries): the base class's key-only `_locate`, `_claimFields` and
+  // `_parseClaim` are exactly that. The table is configuration, never read from a claim.
+
+  /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
+  protected override async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {
+    const at = this.#clockInjected ? new Date(this.now()) : null;
+    await withClient(this.pool, op.signal, async (client) => {
+      for (const statement of this.#statements.store(items, at)) {
+        throwIfAborted(op.signal);
+        await client.query(statement);
+      }
+    });
+  }
+
+  /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */
+  protected override async _get(
+    locations: StorageLocation[],
+    op: BackendOperation,
+  ): Promise<(Uint8Array | undefined)[]> {
+    const keys = locations.map((l) => l.key);
+    const result = await runStatement(this.pool, op.signal, this.#statements.retrieve(keys));
+    return readRetrieved(result.rows, keys);
+  }
+
+  /** Classifies `pg` errors (see `wrapPostgresError`); never exposes the connection password. */
+  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
+    return wrapPostgresError(error, op.kind, this.name, this.#secrets);
+  }
+
+  /** Last-referenced times are exact (every store sets them); a batch is one statement. */
+  protected override _capabilities(): Partial<StorageDriverCapabilities> {
+    return { lastReferenced: 'exact', batchedWrites: true };
+  }
+
+  /**
+   * Pages through the table by key, 1,000 rows a `SELECT` (a connection per page, released before
+   * the page is yielded), filtered by `query.prefix` (its byte-order range: an index range on a
+   * `COLLATE "C"` key) and `query.referencedBefore` (`last_referenced < $n`) in SQL.
+   */
+  protected override _list(query: ListQuery): AsyncIterable<ListedObject> {
+    return listRows(this.#lifecycle, query);
+  }
+
+  /**
+   * One statement per 1,000 keys: `DELETE … WHERE key = ANY($1) RETURNING key`; with
+   * `referencedBefore`, only rows still last referenced before it, locked `FOR UPDATE SKIP LOCKED`
+   * (a row a concurrent store holds is kept), in a statement that also tells `kept` from `missing`.
+   */
+  protected override _delete(
+    entries: DeleteEntry[],
+    options: { readonly referencedBefore: Date | undefined },
+    op: BackendOperation,
+  ): Promise<DeleteOutcome[]> {
+    const keys = entries.map((e) => e.location.key);
+    return deleteRows(this.#lifecycle, keys, options.referencedBefore, op.signal);
+  }
+
+  /** Ends the pool if the driver created it (`fromConnectionString`); an injected pool is left alone. */
+  protected override async _close(): Promise<void> {
+    await this.#ownedPool?.end();
   }
 
   /**
@@ -180,80 +239,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    */
   async ensureSchema(options: PostgresEnsureSchemaOptions = {}): Promise<void> {
     return this.runOperation('ensureSchema', options.signal, (op) =>
-      ensureSchema(this.withClient, this.names, this.statements, op.signal),
+      ensureSchema(this.pool, this.#names, this.#statements, op.signal),
     );
   }
-
-  // Claims are `{ key }` with the canonical storage key, which is also the row's primary key (at
-  // most 1024 characters: longer keys become `v0/ns/{namespace}/d/sha256/{hex}`, so a key always
-  // fits the btree's 2.7 KB entries): the base class's key-only `_locate`, `_claimFields` and
-  // `_parseClaim` are exactly that. The table is configuration, never read from a claim.
-
-  /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
-  protected async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {
-    const at = this.clockInjected ? new Date(this.now()) : null;
-    await this.withClient(op.signal, async (client) => {
-      for (const statement of this.statements.store(items, at)) {
-        throwIfAborted(op.signal, this.name);
-        await client.query(statement);
-      }
-    });
-  }
-
-  /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */
-  protected async _get(locations: StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
-    const keys = locations.map((l) => l.key);
-    const result = await this.withClient(op.signal, (client) => client.query(this.statements.retrieve(keys)));
-    return readRetrieved(result.rows, keys);
-  }
-
-  /** Last-referenced times are exact (every store sets them); a batch is one statement. */
-  protected override _capabilities(): Partial<StorageDriverCapabilities> {
-    return { lastReferenced: 'exact', batchedWrites: true };
-  }
-
-  /**
-   * Pages through the table by key, 1,000 rows a `SELECT` (a connection per page, released before
-   * the page is yielded), filtered by `query.prefix` (its byte-order range: an index range on a
-   * `COLLATE "C"` key) and `query.referencedBefore` (`last_referenced < $n`) in SQL.
-   */
-  protected override _list(query: ListQuery): AsyncIterable<ListedObject> {
-    return listRows(this.lifecycle, query);
-  }
-
-  /**
-   * One statement per 1,000 keys: `DELETE … WHERE key = ANY($1) RETURNING key`; with
-   * `referencedBefore`, only rows still last referenced before it, locked `FOR UPDATE SKIP LOCKED`
-   * (a row a concurrent store holds is kept), in a statement that also tells `kept` from `missing`.
-   */
-  protected override _delete(
-    entries: DeleteEntry[],
-    options: { readonly referencedBefore: Date | undefined },
-    op: BackendOperation,
-  ): Promise<DeleteOutcome[]> {
-    return deleteRows(
-      this.lifecycle,
-      entries.map((e) => e.location.key),
-      options.referencedBefore,
-      op.signal,
-    );
-  }
-
-  /** Ends the pool if the driver created it (`fromConnectionString`); an injected pool is left alone. */
-  protected override async _close(): Promise<void> {
-    await this.ownedPool?.end();
-  }
-
-  /** Classifies `pg` errors (see `wrapPostgresError`); never exposes the connection password. */
-  protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
-    return wrapPostgresError(error, op.kind, this.name, this.secrets);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-
-  /** Runs `fn` on a connection of the pool checked out for it (see `withClient` in `pool.ts`). */
-  private readonly withClient = <T>(
-    signal: AbortSignal | undefined,
-    fn: (client: PostgresPoolClient) => Promise<T>,
-  ): Promise<T> => withClient(this.pool, signal, fn);
 }

@@ -13,7 +13,7 @@ import {
   type StorageLocation,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import type { PostgresQueryConfig, PostgresQueryResult } from './pool';
+import { type PostgresPool, runStatement } from './pool';
 import type { PostgresStatements } from './statements';
 
 /**
@@ -22,15 +22,12 @@ import type { PostgresStatements } from './statements';
  */
 export const POSTGRES_LIFECYCLE_BATCH_SIZE = 1000;
 
-/** Runs one statement on a pooled connection checked out for it (honouring `signal` while waiting). */
-export type RunStatement = (signal: AbortSignal, query: PostgresQueryConfig) => Promise<PostgresQueryResult>;
-
 /** What the lifecycle statements need from the driver. */
 export interface LifecycleTarget {
   /** The statements of the driver's table. */
   readonly statements: PostgresStatements;
-  /** Runs one statement. */
-  readonly run: RunStatement;
+  /** The pool; each statement runs on a connection checked out for it. */
+  readonly pool: PostgresPool;
   /** The location of a listed key (what `_parseClaim({ key })` returns), or `undefined` to skip the row. */
   readonly locate: (key: string) => StorageLocation | undefined;
 }
@@ -42,7 +39,7 @@ export interface LifecycleTarget {
  * key (written by hand) are skipped.
  *
  * @throws StorageDriverError `E_CONFIG` if rows come back with other types (a custom type parser);
- *   whatever `run` throws (raw `pg` errors, for the base class to wrap).
+ *   whatever the statements throw (raw `pg` errors, for the base class to wrap).
  */
 export async function* listRows(target: LifecycleTarget, query: ListQuery): AsyncIterable<ListedObject> {
   const { prefix, referencedBefore, signal } = query;
@@ -51,7 +48,8 @@ export async function* listRows(target: LifecycleTarget, query: ListQuery): Asyn
   let after: string | undefined;
   for (;;) {
     throwIfAborted(signal);
-    const result = await target.run(
+    const result = await runStatement(
+      target.pool,
       signal,
       target.statements.listPage(prefix, referencedBefore, after, POSTGRES_LIFECYCLE_BATCH_SIZE),
     );
@@ -83,7 +81,7 @@ export async function* listRows(target: LifecycleTarget, query: ListQuery): Asyn
  *   (its snapshot still shows the rows it deletes): existing but not deleted is `kept`, absent is
  *   `missing`.
  *
- * @throws whatever `run` throws (raw `pg` errors, for the base class to wrap); `E_ABORTED` between
+ * @throws whatever the statements throw (raw `pg` errors, for the base class to wrap); `E_ABORTED` between
  *   batches.
  */
 export async function deleteRows(
@@ -99,10 +97,14 @@ export async function deleteRows(
     const deleted = new Set<string>();
     const present = new Set<string>();
     if (referencedBefore === undefined) {
-      const r = await target.run(signal, target.statements.delete(batch));
+      const r = await runStatement(target.pool, signal, target.statements.delete(batch));
       for (const row of r.rows as { key?: unknown }[]) if (typeof row.key === 'string') deleted.add(row.key);
     } else {
-      const r = await target.run(signal, target.statements.deleteReferencedBefore(batch, referencedBefore));
+      const r = await runStatement(
+        target.pool,
+        signal,
+        target.statements.deleteReferencedBefore(batch, referencedBefore),
+      );
       for (const row of r.rows as { key?: unknown; deleted?: unknown; present?: unknown }[]) {
         if (typeof row.key !== 'string') continue;
         if (row.deleted === true) deleted.add(row.key);

@@ -57,12 +57,6 @@ export interface OwnedPostgresPool extends PostgresPool {
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-/** Runs `fn` on a connection checked out for it (see {@link withClient}). */
-export type WithClient = <T>(
-  signal: AbortSignal | undefined,
-  fn: (client: PostgresPoolClient) => Promise<T>,
-) => Promise<T>;
-
 /**
  * Creates the `pg.Pool` of {@link PostgresStorageDriver.fromConnectionString} (loading `pg` at
  * runtime), with a 10 s connect timeout and an `application_name` unless `poolConfig` says
@@ -135,4 +129,13 @@ export async function withClient<T>(
     client.removeListener('error', onError);
     client.release(destroy);
   }
+}
+
+/** Runs one statement on a connection checked out for it (see {@link withClient}). */
+export function runStatement(
+  pool: PostgresPool,
+  signal: AbortSignal | undefined,
+  query: PostgresQueryConfig,
+): Promise<PostgresQueryResult> {
+  return withClient(pool, signal, (client) => client.query(query));
 }

@@ -13,7 +13,7 @@ import {
   type ResolvedPostgresTable,
   resolvePostgresTable,
 } from './options';
-import type { PostgresPoolClient, WithClient } from './pool';
+import { type PostgresPool, type PostgresPoolClient, withClient } from './pool';
 import type { PostgresStatements } from './statements';
 
 /**
@@ -204,14 +204,14 @@ async function inspectSchema(client: PostgresPoolClient, statements: PostgresSta
  * @internal
  */
 export async function ensureSchema(
-  withClient: WithClient,
+  pool: PostgresPool,
   t: ResolvedPostgresTable,
   statements: PostgresStatements,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await withClient(signal, async (client) => {
+      await withClient(pool, signal, async (client) => {
         const found = ensureSchemaStatements(t, await inspectSchema(client, statements));
         if (found.definitions.length === 0 && found.index.length === 0) return;
         // Table and column first (catalog-only DDL under a short ACCESS EXCLUSIVE lock), then
