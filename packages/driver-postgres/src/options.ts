@@ -32,11 +32,30 @@ export const POSTGRES_MAX_SCHEMA_LENGTH = 63;
  */
 export const POSTGRES_MAX_TABLE_LENGTH = 48;
 
+/**
+ * What {@link PostgresStorageDriver.fromConnectionString} sets on the pool it creates unless
+ * `poolConfig` says otherwise.
+ *
+ * @internal
+ */
+export const OWNED_POOL_DEFAULTS: Readonly<PostgresOwnedPoolConfig> = Object.freeze({
+  application_name: 'x-storage-driver-postgres',
+  connectionTimeoutMillis: 10_000,
+});
+
 /** Where the payload table lives. */
 export interface PostgresTableName {
-  /** Schema name. Default: `public`. */
+  /**
+   * Schema name.
+   *
+   * @default 'public' ({@link POSTGRES_DEFAULT_SCHEMA})
+   */
   schema?: string;
-  /** Table name. Default: `temporal_payloads`. */
+  /**
+   * Table name.
+   *
+   * @default 'temporal_payloads' ({@link POSTGRES_DEFAULT_TABLE})
+   */
   table?: string;
 }
 
@@ -52,40 +71,57 @@ export interface PostgresStorageDriverOptions extends ContentAddressedStorageDri
   /**
    * Schema of the payload table: 1–63 characters of `a-z`, `0-9`, `_`, not starting with a digit
    * or `pg_`. Always quoted and schema-qualified in SQL (never depends on `search_path`).
-   * Default: `public`.
+   *
+   * @default 'public' ({@link POSTGRES_DEFAULT_SCHEMA})
    */
   schema?: string;
-  /** Name of the payload table: 1–48 characters of `a-z`, `0-9`, `_`. Default: `temporal_payloads`. */
+  /**
+   * Name of the payload table: 1–48 characters of `a-z`, `0-9`, `_`, not starting with a digit.
+   *
+   * @default 'temporal_payloads' ({@link POSTGRES_DEFAULT_TABLE})
+   */
   table?: string;
   /**
    * Per-instance routing key written into workflow history; override it to run several instances
-   * side by side. Default: `postgres`.
+   * side by side.
+   *
+   * @default 'postgres' ({@link POSTGRES_DRIVER_DEFAULT_NAME})
    */
   name?: string;
   /**
    * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
-   * At most 267386880 (255 MiB). Default: 52428800 (50 MiB).
+   * At most 267386880 (255 MiB, {@link POSTGRES_MAX_PAYLOAD_SIZE_LIMIT}).
+   *
+   * @default 52428800 (50 MiB)
    */
   maxPayloadSize?: number;
   /**
    * How long a payload lives after its last reference (the latest store that returned a claim
    * for it, recorded in `last_referenced`), in milliseconds: the default `olderThan` of
    * `deleteExpired`. Nothing expires by itself: rows stay readable until `deleteExpired` (a cron
-   * job, `x-storage sweep`) removes them. At most 100 years. Default: none.
+   * job, `x-storage sweep`) removes them. At most 100 years ({@link POSTGRES_MAX_TTL}).
+   *
+   * @default undefined (`deleteExpired` then needs an explicit `olderThan`)
    */
   ttl?: number;
   /**
    * The clock, in milliseconds since the epoch. When given, every store records its time as the
    * row's `last_referenced` (and `created_at`) instead of the database's `now()`, and ages are
-   * measured from it; for tests that age rows without waiting. Default: the database's `now()` for
-   * the times recorded, `Date.now` for the cutoffs of `list({ olderThan })` and `deleteExpired`.
+   * measured from it; for tests that age rows without waiting.
+   *
+   * @default undefined (the database's `now()` for the times recorded, `Date.now` for the cutoffs
+   *   of `list({ olderThan })` and `deleteExpired`)
    */
   clock?: () => number;
 }
 
 /** Options of {@link PostgresStorageDriver.fromConnectionString}. */
 export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDriverOptions, 'pool'> {
-  /** Settings of the pool the driver creates (and ends in `close()`). Default: `{}`. */
+  /**
+   * Settings of the pool the driver creates (and ends in `close()`).
+   *
+   * @default {}
+   */
   poolConfig?: PostgresOwnedPoolConfig;
 }
 
@@ -94,17 +130,41 @@ export interface PostgresConnectionStringOptions extends Omit<PostgresStorageDri
  * `new pg.Pool()` together with the connection string.
  */
 export interface PostgresOwnedPoolConfig {
-  /** Largest number of connections. Default: 10 (pg's default). */
+  /**
+   * Largest number of connections.
+   *
+   * @default 10 (pg's default)
+   */
   max?: number;
-  /** How long a call waits for a connection before failing with `E_BACKEND`, in ms. Default: 10000. */
+  /**
+   * How long a call waits for a connection before failing with `E_BACKEND`, in ms.
+   *
+   * @default 10000 (pg's own default, 0, would wait forever)
+   */
   connectionTimeoutMillis?: number;
-  /** How long an idle connection is kept, in ms. Default: 10000 (pg's default). */
+  /**
+   * How long an idle connection is kept, in ms.
+   *
+   * @default 10000 (pg's default)
+   */
   idleTimeoutMillis?: number;
-  /** Server-side statement timeout, in ms. Default: none (the server's setting). */
+  /**
+   * Server-side statement timeout, in ms.
+   *
+   * @default undefined (the server's setting)
+   */
   statement_timeout?: number;
-  /** Name shown in `pg_stat_activity`. Default: `x-storage-driver-postgres`. */
+  /**
+   * Name shown in `pg_stat_activity`.
+   *
+   * @default 'x-storage-driver-postgres'
+   */
   application_name?: string;
-  /** TLS settings, as `pg` accepts them (`true` or a `tls.ConnectionOptions` object). Default: from the URL. */
+  /**
+   * TLS settings, as `pg` accepts them (`true` or a `tls.ConnectionOptions` object).
+   *
+   * @default undefined (from the URL's `sslmode`)
+   */
   ssl?: boolean | Record<string, unknown>;
 }
 
@@ -113,7 +173,8 @@ export interface PostgresEnsureSchemaOptions {
   /**
    * Aborts the call: it rejects at once with `E_ABORTED`; a statement already sent finishes on the
    * server (a DDL transaction commits or rolls back as a whole), and nothing further is sent.
-   * Default: none.
+   *
+   * @default undefined
    */
   signal?: AbortSignal;
 }

@@ -7,7 +7,7 @@
  */
 import { loadPeerDependency, raceAbort, throwIfAborted } from '@x/storage-driver-core';
 import { breaksConnection } from './errors';
-import type { PostgresOwnedPoolConfig } from './options';
+import { OWNED_POOL_DEFAULTS, type PostgresOwnedPoolConfig } from './options';
 
 /** A query as the driver sends it: SQL text with `$n` placeholders and their values. */
 export interface PostgresQueryConfig {
@@ -59,8 +59,8 @@ export interface OwnedPostgresPool extends PostgresPool {
 
 /**
  * Creates the `pg.Pool` of {@link PostgresStorageDriver.fromConnectionString} (loading `pg` at
- * runtime), with a 10 s connect timeout and an `application_name` unless `poolConfig` says
- * otherwise, and an `error` listener.
+ * runtime) with {@link OWNED_POOL_DEFAULTS} (a 10 s connect timeout, an `application_name`) unless
+ * `poolConfig` says otherwise, and an `error` listener.
  *
  * @throws StorageDriverError `E_CONFIG` if `pg` is not installed.
  */
@@ -73,12 +73,7 @@ export function createOwnedPool(
     'pg',
     '@x/storage-driver-postgres',
   );
-  const pool = new pg.Pool({
-    application_name: 'x-storage-driver-postgres',
-    connectionTimeoutMillis: 10_000,
-    ...poolConfig,
-    connectionString,
-  });
+  const pool = new pg.Pool({ ...OWNED_POOL_DEFAULTS, ...poolConfig, connectionString });
   // Idle connections error out when the server restarts; pg removes them from the pool and
   // the next call connects afresh. Without a listener the 'error' event would end the process.
   pool.on('error', () => {});

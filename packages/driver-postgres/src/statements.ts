@@ -27,6 +27,7 @@ export class PostgresStatements {
   readonly #delete: string;
   readonly #deleteReferencedBefore: string;
 
+  /** Builds the statement texts of `table` (validated, quoted names only). */
   constructor(table: ResolvedPostgresTable) {
     this.#table = table;
     const t = table.qualifiedTable;
