@@ -337,7 +337,9 @@ describe('a live workload while x-storage gc --delete runs', () => {
       let stop = false;
       const gcLoop = (async () => {
         while (!stop) {
-          gcRuns.push(await runGc(env.server, ['--config', store.config, '--namespace', namespace, ...GRACE, '--delete']));
+          gcRuns.push(
+            await runGc(env.server, ['--config', store.config, '--namespace', namespace, ...GRACE, '--delete']),
+          );
         }
       })();
       /**

@@ -132,12 +132,16 @@ export class RpcRunner {
     }
   }
 
-  /** Waits for the next start time the rate allows (starts are spaced evenly). */
+  /**
+   * Waits for the next start time the rate allows (starts are spaced evenly). The wait is short
+   * and checks the signal afterwards (no listener per waiting call).
+   */
   async #takeSlot(): Promise<void> {
     if (this.#signal?.aborted) throw this.#signal.reason;
     const now = Date.now();
     const start = Math.max(now, this.#nextStart);
     this.#nextStart = start + this.#interval;
-    if (start > now) await sleep(start - now, this.#signal);
+    if (start > now) await new Promise((resolve) => setTimeout(resolve, start - now));
+    if (this.#signal?.aborted) throw this.#signal.reason;
   }
 }
