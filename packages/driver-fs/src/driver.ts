@@ -31,20 +31,11 @@ import { FS_TMP_DIR, type FsStorageLocation, keyToStoragePath, prefixDirectory, 
 import { readPayloadFiles } from './read';
 
 /**
- * Stores payloads as files under a root directory (DESIGN §5, type `local.fsdriver`).
- *
- * - Content-addressed: the file for a payload lives at the path mapped from its core storage key
- *   (`<root>/v0/...`, see `keyToStoragePath`); identical payloads share one file.
- * - Atomic: each file is written to `<root>/.tmp`, fsynced, then hard-linked (`link()`, atomic
- *   put-if-absent) to its final path, and the directory is fsynced; a reader never sees a partial
- *   file and a crash never leaves one at a final path.
- * - Claims carry only `key` (relative, never the root) plus `hash_algorithm`/`hash_value`; they
- *   are untrusted: keys are parsed strictly, mapped inside the root, and read without following
- *   symlinks out of it.
- * - Lifecycle (DESIGN §8): a file's mtime is its last-referenced time (a dedup hit refreshes
- *   it); `list` walks `<root>/v0` as a stream, `delete` and `deleteExpired` remove files (a
- *   conditional delete is race-free against concurrent stores), `deleteExpired` also removes
- *   the temporary files of crashed writers. See the base class for the methods.
+ * Stores payloads as files under a root directory (DESIGN §5, type `local.fsdriver`):
+ * content-addressed (`<root>/v0/...`, one file per distinct payload), written atomically (temp
+ * file, fsync, `link()`, directory fsync), read without following symlinks out of the root from
+ * claims that carry only `key` and the hash; a file's mtime is its last-referenced time, which
+ * `list`, `delete` and `deleteExpired` (DESIGN §8) go by. The package README has the details.
  *
  * Errors (all `StorageDriverError`): the constructor throws `E_CONFIG` for invalid options;
  * `store` throws `E_TOO_LARGE`, `E_ABORTED`, `E_BACKEND` (retryable for `ENOSPC`, `EIO`,
