@@ -3,13 +3,11 @@
  *
  * @module
  */
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   type BackendOperation,
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
-  isStorageDriverError,
   type ListedObject,
   type ListQuery,
   mapBounded,
@@ -26,7 +24,7 @@ import {
   type StoreItem,
   validateConcurrency,
 } from '@x/storage-driver-core';
-import { classifyS3Error, s3ErrorName, toStorageDriverError } from './errors';
+import { classifyS3Error, toStorageDriverError } from './errors';
 import { ExistenceCache } from './existence-cache';
 import {
   bucketProblem,
@@ -40,8 +38,6 @@ import {
 } from './keys';
 import {
   deleteObjects,
-  encodeTagging,
-  headObject,
   listObjects,
   refreshStale,
   type S3LifecycleBackend,
@@ -61,19 +57,13 @@ import {
   type S3StorageDriverOptions,
   validateRefreshAfter,
 } from './options';
+import { encodeTagging, getObject, headObject, putObject } from './requests';
 
 /** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_TYPE = 'aws.s3driver';
 
 function configError(message: string): StorageDriverError {
   return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
-}
-
-/** Output fields of `GetObject` the driver reads. */
-interface GetOutput {
-  Body?: unknown;
-  ContentLength?: number;
-  LastModified?: Date;
 }
 
 /**
@@ -431,7 +421,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       let head: Awaited<ReturnType<typeof headObject>>;
       let hidden = false;
       try {
-        head = await headObject(this.backend, location, signal);
+        head = await headObject(this.client, location, signal);
       } catch (e) {
         // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
         if (classifyS3Error(e) !== 'access-denied') throw e;
@@ -468,10 +458,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   }
 
   /**
-   * One `PutObject`. The SHA-256 computed for the key (`sha256`, hex) is reused twice, so the
-   * body is never hashed again: as the request checksum (`ChecksumSHA256`: S3 verifies the upload,
-   * and the AWS SDK computes no CRC32 of its own), and as the SigV4 payload hash
-   * (`x-amz-content-sha256`, which the signer otherwise computes over the whole body).
+   * One `PutObject` (see `putObject` in `requests.ts`); a conditional one answered 501 (no
+   * conditional writes on this server) is remembered and, with `plainFallback`, sent again plain.
    */
   private async put(
     location: S3StorageLocation,
@@ -480,80 +468,33 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     conditional: boolean,
     signal: AbortSignal,
     plainFallback = true,
-    attempt = 1,
   ): Promise<{ exists: boolean; at: number; unsupported?: true }> {
     // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
     const at = this.now() - LAST_MODIFIED_RESOLUTION;
-    const input = {
-      Bucket: location.bucket,
-      Key: location.key,
-      Body: bytes,
-      ContentLength: bytes.byteLength,
-      ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-      ...this.putOptions,
-      ...(conditional ? { IfNoneMatch: '*' } : {}),
-    };
-    try {
-      const command = new PutObjectCommand(input);
-      command.middlewareStack.add(
-        (next) => async (args) => {
-          const request = args.request as { headers?: Record<string, string> } | undefined;
-          if (request?.headers !== undefined) request.headers['x-amz-content-sha256'] = sha256;
-          return next(args);
-        },
-        { step: 'build', name: 'xStoragePayloadSha256' },
-      );
-      await this.client.send(command, { abortSignal: signal });
-      return { exists: false, at };
-    } catch (e) {
-      const kind = classifyS3Error(e);
-      // Already stored (content-addressed: same bytes), of unknown age.
-      if (conditional && kind === 'exists') return { exists: true, at };
-      if (conditional && s3ErrorName(e) === 'ConditionalRequestConflict' && attempt < CONFLICT_ATTEMPTS) {
-        // A concurrent write or delete of the key is in flight: the object may not exist (yet, or
-        // any more). Ask again; once the other operation is done, S3 answers 200 or 412.
-        return this.put(location, bytes, sha256, conditional, signal, plainFallback, attempt + 1);
-      }
-      if (conditional && kind === 'not-implemented') {
-        this.conditionalPutUnsupported = true;
-        if (!plainFallback) return { exists: false, at, unsupported: true };
-        return this.put(location, bytes, sha256, false, signal);
-      }
-      throw e;
+    const result = await putObject(this.client, location, bytes, sha256, this.putOptions, conditional, signal);
+    // Already stored (content-addressed: same bytes), of unknown age.
+    if (result === 'exists') return { exists: true, at };
+    if (result === 'unsupported') {
+      this.conditionalPutUnsupported = true;
+      if (!plainFallback) return { exists: false, at, unsupported: true };
+      return this.put(location, bytes, sha256, false, signal);
     }
+    return { exists: false, at };
   }
 
-  /**
-   * One `GetObject`. The bytes are verified against the claim's SHA-256 by core, so the AWS SDK's
-   * own response checksum validation (on by default since 3.729: `ChecksumMode: 'ENABLED'`, which
-   * hashes the whole body a second time, SHA-256 for objects this driver wrote) is switched off for
-   * this request only; the injected client's configuration is left alone.
-   */
+  /** One `GetObject` (see `getObject` in `requests.ts`); `undefined` for `NoSuchKey`. */
   private async getOne(location: S3StorageLocation, signal: AbortSignal): Promise<Uint8Array | undefined> {
     try {
-      const command = new GetObjectCommand({ Bucket: location.bucket, Key: location.key });
-      command.middlewareStack.add(
-        (next) => async (args) => {
-          // Build step: after the SDK's input middleware set ChecksumMode, before its response
-          // middleware reads it (any SDK version: no relative placement on a middleware it may lack).
-          delete (args.input as { ChecksumMode?: unknown }).ChecksumMode;
-          const request = args.request as { headers?: Record<string, string> } | undefined;
-          if (request?.headers !== undefined) delete request.headers['x-amz-checksum-mode'];
-          return next(args);
-        },
-        { step: 'build', name: 'xStorageNoResponseChecksum' },
-      );
-      const out = (await this.client.send(command, { abortSignal: signal })) as GetOutput;
-      const bytes = await readBody(out.Body, out.ContentLength);
-      if (this.known !== undefined && out.LastModified instanceof Date) {
-        this.retrieved.set(this._locationId(location), out.LastModified.getTime());
-      }
-      return bytes;
-    } catch (e) {
-      if (!isStorageDriverError(e) && classifyS3Error(e) === 'not-found') {
+      const got = await getObject(this.client, location, signal);
+      if (got === undefined) {
         this.known?.delete(this._locationId(location)); // Gone (expired, deleted): the next store uploads it.
         return undefined;
       }
+      if (this.known !== undefined && got.lastModified !== undefined) {
+        this.retrieved.set(this._locationId(location), got.lastModified);
+      }
+      return got.bytes;
+    } catch (e) {
       throw this.wrapS3Error(e, 'retrieve', location);
     }
   }
@@ -568,52 +509,5 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   }
 }
 
-/** Conditional PUTs sent for one object while S3 answers 409 `ConditionalRequestConflict`. */
-const CONFLICT_ATTEMPTS = 3;
-
 /** S3's `LastModified` is truncated to whole seconds. */
 const LAST_MODIFIED_RESOLUTION = 1000;
-
-/** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
-const MAX_PREALLOCATED = 2 ** 32;
-
-/**
- * Reads an SDK response body (Node stream with the SDK mixin, any async iterable, or bytes) into
- * one `Uint8Array`. With a `Content-Length`, the chunks are copied straight into one buffer of
- * that size as they arrive: one copy of the object in memory instead of the chunks plus their
- * concatenation (`transformToByteArray`), which halves the peak for large payloads.
- */
-async function readBody(body: unknown, contentLength?: number): Promise<Uint8Array> {
-  if (body === undefined || body === null) return new Uint8Array(0);
-  if (body instanceof Uint8Array) return body;
-  const b = body as { transformToByteArray?: () => Promise<Uint8Array>; [Symbol.asyncIterator]?: unknown };
-  if (
-    typeof b[Symbol.asyncIterator] === 'function' &&
-    Number.isSafeInteger(contentLength) &&
-    (contentLength as number) >= 0 &&
-    (contentLength as number) < MAX_PREALLOCATED
-  ) {
-    const out = new Uint8Array(contentLength as number);
-    let offset = 0;
-    for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      if (offset + bytes.byteLength > out.byteLength) {
-        // More bytes than announced: no preallocation to trust; the integrity check decides.
-        throw new StorageDriverError(
-          StorageDriverErrorCode.BACKEND,
-          'GetObject body is longer than its Content-Length',
-        );
-      }
-      out.set(bytes, offset);
-      offset += bytes.byteLength;
-    }
-    return offset === out.byteLength ? out : out.subarray(0, offset);
-  }
-  if (typeof b.transformToByteArray === 'function') return b.transformToByteArray();
-  if (typeof b[Symbol.asyncIterator] === 'function') {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of body as AsyncIterable<Uint8Array>) chunks.push(chunk);
-    return Buffer.concat(chunks);
-  }
-  throw new TypeError('Unsupported GetObject body type');
-}

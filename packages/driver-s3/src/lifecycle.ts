@@ -16,18 +16,6 @@
  * @module
  */
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectTaggingCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
-import {
   type DeleteEntry,
   type DeleteOutcome,
   isStorageDriverError,
@@ -39,17 +27,24 @@ import {
   throwIfAborted,
 } from '@x/storage-driver-core';
 import { classifyS3Error, s3ErrorName } from './errors';
-import { isAccessPointArn, isSpecKey, type S3StorageLocation, validateClaimKey } from './keys';
+import { isSpecKey, type S3StorageLocation, validateClaimKey } from './keys';
 import type { S3ClientLike } from './options';
+import {
+  copyObjectInPlace,
+  DELETE_OBJECTS_MAX,
+  deleteObjectIfMatch,
+  deleteObjectsBatch,
+  getObjectTagging,
+  headObject,
+  listObjectsPage,
+  multipartCopyInPlace,
+  type ObjectHead,
+} from './requests';
 
 /** Resolution of S3's `LastModified` (it is truncated to whole seconds). */
 const TIME_RESOLUTION = 1000;
 /** Cap of {@link refreshAllowance}. */
 const MAX_ALLOWANCE = 15 * 60_000;
-/** DeleteObjects takes at most 1,000 keys. */
-const DELETE_OBJECTS_MAX = 1000;
-/** ListObjectsV2 page size (the S3 maximum). */
-const LIST_PAGE = 1000;
 /** Rounds of the end-of-batch refresh check before a store gives up (clocks that disagree wildly). */
 const MAX_REFRESH_ROUNDS = 8;
 
@@ -80,79 +75,6 @@ export function listingFreshness(refreshAfter: number): number {
   return refreshAfter - refreshAllowance(refreshAfter);
 }
 
-/** What a `HeadObject` said about an object: its version and what an in-place copy must preserve. */
-export interface ObjectHead {
-  /** The ETag, quoted as S3 sends it (`"…"` or `"…-N"`). */
-  readonly etag: string | undefined;
-  /** `LastModified` in milliseconds since the epoch. */
-  readonly lastModified: number | undefined;
-  /** `Content-Length`. */
-  readonly size: number | undefined;
-  /** Number of tags, if the server said (`x-amz-tagging-count`). */
-  readonly tagCount: number | undefined;
-  /** Attributes a `CopyObject`/`CreateMultipartUpload` takes to keep the object as it is. */
-  readonly attributes: Readonly<Record<string, unknown>>;
-}
-
-/** Output fields of `HeadObject` the driver reads. */
-interface HeadOutput {
-  ETag?: string;
-  LastModified?: Date;
-  ContentLength?: number;
-  TagCount?: number;
-  ContentType?: string;
-  ContentEncoding?: string;
-  ContentDisposition?: string;
-  ContentLanguage?: string;
-  CacheControl?: string;
-  Expires?: Date;
-  WebsiteRedirectLocation?: string;
-  Metadata?: Record<string, string>;
-  ServerSideEncryption?: string;
-  SSEKMSKeyId?: string;
-  BucketKeyEnabled?: boolean;
-  StorageClass?: string;
-}
-
-/** Head fields copied verbatim into a copy request (same names in both APIs). */
-const PRESERVED = [
-  'ContentType',
-  'ContentEncoding',
-  'ContentDisposition',
-  'ContentLanguage',
-  'CacheControl',
-  'WebsiteRedirectLocation',
-  'ServerSideEncryption',
-  'SSEKMSKeyId',
-  'BucketKeyEnabled',
-  'StorageClass',
-] as const;
-
-function readHead(out: HeadOutput): ObjectHead {
-  const attributes: Record<string, unknown> = {};
-  for (const field of PRESERVED) {
-    const v = out[field];
-    if (v !== undefined && v !== null && v !== '') attributes[field] = v;
-  }
-  if (out.Expires instanceof Date && !Number.isNaN(out.Expires.getTime())) attributes['Expires'] = out.Expires;
-  if (out.Metadata !== undefined && Object.keys(out.Metadata).length > 0) attributes['Metadata'] = out.Metadata;
-  const lastModified = out.LastModified instanceof Date ? out.LastModified.getTime() : undefined;
-  return {
-    etag: typeof out.ETag === 'string' && out.ETag !== '' ? out.ETag : undefined,
-    lastModified: Number.isFinite(lastModified) ? lastModified : undefined,
-    size: typeof out.ContentLength === 'number' ? out.ContentLength : undefined,
-    tagCount: typeof out.TagCount === 'number' ? out.TagCount : undefined,
-    attributes,
-  };
-}
-
-/** Encodes tags as the `Tagging` header value (URL query syntax). */
-export function encodeTagging(tags: Readonly<Record<string, string>>): string {
-  return Object.entries(tags)
-    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
-    .join('&');
-}
-
 /** What the lifecycle functions need from the driver. */
 export interface S3LifecycleBackend {
   /** The injected client. */
@@ -173,32 +95,6 @@ export interface S3LifecycleBackend {
   now(): number;
   /** Converts an SDK error into a coded error naming the object. */
   fail(error: unknown, kind: 'store' | 'list' | 'delete', location: S3StorageLocation | undefined): StorageDriverError;
-}
-
-/**
- * `HeadObject`; `undefined` if there is no object (404). Other errors are thrown as the SDK
- * raised them.
- */
-export async function headObject(
-  b: S3LifecycleBackend,
-  location: S3StorageLocation,
-  signal: AbortSignal,
-): Promise<ObjectHead | undefined> {
-  try {
-    const out = (await b.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }), {
-      abortSignal: signal,
-    })) as HeadOutput;
-    return readHead(out);
-  } catch (e) {
-    if (classifyS3Error(e) === 'not-found') return undefined;
-    throw e;
-  }
-}
-
-/** The `x-amz-copy-source` of an object: bucket (or access point ARN) and URL-encoded key. */
-function copySource(location: S3StorageLocation): string {
-  const key = location.key.split('/').map(encodeURIComponent).join('/');
-  return isAccessPointArn(location.bucket) ? `${location.bucket}/object/${key}` : `${location.bucket}/${key}`;
 }
 
 /**
@@ -224,29 +120,19 @@ export async function refreshObject(
   head: ObjectHead,
   signal: AbortSignal,
 ): Promise<RefreshResult> {
-  const Bucket = location.bucket;
-  const Key = location.key;
-  const CopySource = copySource(location);
-  const ifMatch = head.etag === undefined ? {} : { CopySourceIfMatch: head.etag };
   const started = b.now();
   try {
     if (head.etag === undefined || head.etag.includes('-')) {
-      await b.client.send(
-        new CopyObjectCommand({
-          Bucket,
-          Key,
-          CopySource,
-          ...ifMatch,
-          ...head.attributes,
-          MetadataDirective: 'REPLACE',
-          TaggingDirective: 'COPY',
-          // The SHA-256 checksum the driver's uploads carry (S3 computes it server-side).
-          ChecksumAlgorithm: 'SHA256',
-        } as ConstructorParameters<typeof CopyObjectCommand>[0]),
-        { abortSignal: signal },
-      );
+      await copyObjectInPlace(b.client, location, head, signal);
     } else {
-      await multipartCopy(b, location, head, CopySource, ifMatch, signal);
+      // A multipart upload does not copy tags. S3 reports how many an object has in the HEAD
+      // (x-amz-tagging-count, only for tagged objects and only to callers allowed to read tags): read
+      // them when it says there are some; without the header, re-apply the driver's own tags (what it
+      // puts on what it writes) if it has any.
+      let tagging = head.tagCount === undefined ? b.tagging : undefined;
+      if (head.tagCount !== undefined && head.tagCount > 0)
+        tagging = await getObjectTagging(b.client, location, signal);
+      await multipartCopyInPlace(b.client, location, head, tagging, signal);
     }
   } catch (e) {
     const kind = classifyS3Error(e);
@@ -257,61 +143,6 @@ export async function refreshObject(
   // S3 dates the new version at the start of the copy (a multipart one at its initiation), to
   // the second: assume the earliest it can be, in this driver's clock.
   return { kind: 'refreshed', lastModified: started - TIME_RESOLUTION };
-}
-
-async function multipartCopy(
-  b: S3LifecycleBackend,
-  location: S3StorageLocation,
-  head: ObjectHead,
-  CopySource: string,
-  ifMatch: { CopySourceIfMatch?: string },
-  signal: AbortSignal,
-): Promise<void> {
-  const Bucket = location.bucket;
-  const Key = location.key;
-  // A multipart upload does not copy tags. S3 reports how many an object has in the HEAD
-  // (x-amz-tagging-count, only for tagged objects and only to callers allowed to read tags): read
-  // them when it says there are some; without the header, re-apply the driver's own tags (what it
-  // puts on what it writes) if it has any.
-  let Tagging = head.tagCount === undefined ? b.tagging : undefined;
-  if (head.tagCount !== undefined && head.tagCount > 0) {
-    const tags = (await b.client.send(new GetObjectTaggingCommand({ Bucket, Key }), { abortSignal: signal })) as {
-      TagSet?: { Key?: string; Value?: string }[];
-    };
-    const set = (tags.TagSet ?? []).filter((t) => typeof t.Key === 'string');
-    if (set.length > 0) Tagging = encodeTagging(Object.fromEntries(set.map((t) => [t.Key, t.Value ?? ''])));
-  }
-  const created = (await b.client.send(
-    new CreateMultipartUploadCommand({
-      Bucket,
-      Key,
-      ...head.attributes,
-      ...(Tagging === undefined ? {} : { Tagging }),
-    } as ConstructorParameters<typeof CreateMultipartUploadCommand>[0]),
-    { abortSignal: signal },
-  )) as { UploadId?: string };
-  const UploadId = created.UploadId;
-  if (UploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
-  try {
-    const part = (await b.client.send(
-      new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: 1, CopySource, ...ifMatch }),
-      { abortSignal: signal },
-    )) as { CopyPartResult?: { ETag?: string } };
-    await b.client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket,
-        Key,
-        UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.CopyPartResult?.ETag }] },
-      }),
-      { abortSignal: signal },
-    );
-  } catch (e) {
-    // Best effort, not tied to the (possibly aborted) signal; a bucket rule
-    // AbortIncompleteMultipartUpload cleans up what this cannot.
-    await b.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
-    throw e;
-  }
 }
 
 /** What the driver knows about one object of a store batch once its upload step is done. */
@@ -399,7 +230,7 @@ async function keepFresh<T>(
   let head = state.head;
   if (head === undefined) {
     try {
-      head = await headObject(b, location, signal);
+      head = await headObject(b.client, location, signal);
     } catch (e) {
       throw b.fail(e, 'store', location);
     }
@@ -475,44 +306,35 @@ export async function* listObjects(
   b: S3LifecycleBackend,
   query: ListQuery,
 ): AsyncGenerator<ListedObject<S3StorageLocation>> {
-  const Prefix = listPrefix(b.keyPrefix, query.prefix);
-  if (Prefix === undefined) return;
+  const prefix = listPrefix(b.keyPrefix, query.prefix);
+  if (prefix === undefined) return;
   for (const bucket of new Set(b.allowedBuckets)) {
-    let ContinuationToken: string | undefined;
+    let continuationToken: string | undefined;
     do {
       throwIfAborted(query.signal, b.driverName);
       const listedAt = b.now();
-      let out: {
-        Contents?: { Key?: string; Size?: number; LastModified?: Date; ETag?: string }[];
-        IsTruncated?: boolean;
-        NextContinuationToken?: string;
-      };
+      let page: Awaited<ReturnType<typeof listObjectsPage>>;
       try {
-        out = (await b.client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix, MaxKeys: LIST_PAGE, ContinuationToken }),
-          { abortSignal: query.signal },
-        )) as typeof out;
+        page = await listObjectsPage(b.client, bucket, prefix, continuationToken, query.signal);
       } catch (e) {
-        throw b.fail(e, 'list', { bucket, key: Prefix });
+        throw b.fail(e, 'list', { bucket, key: prefix });
       }
-      for (const o of out.Contents ?? []) {
-        const key = storageKeyOf(b.keyPrefix, o.Key);
+      for (const o of page.objects) {
+        const key = storageKeyOf(b.keyPrefix, o.key);
         if (key === undefined) continue;
-        const lastModified = o.LastModified instanceof Date ? o.LastModified.getTime() : Number.NaN;
-        const known = Number.isFinite(lastModified);
         yield {
-          location: { bucket, key: o.Key as string },
+          location: { bucket, key: o.key },
           key,
-          size: typeof o.Size === 'number' ? o.Size : 0,
-          lastReferenced: known ? new Date(lastModified) : undefined,
+          size: o.size,
+          lastReferenced: o.lastModified === undefined ? undefined : new Date(o.lastModified),
           version:
-            known && typeof o.ETag === 'string' && o.ETag !== ''
-              ? encodeVersion(o.ETag, lastModified, listedAt)
+            o.lastModified !== undefined && o.etag !== undefined
+              ? encodeVersion(o.etag, o.lastModified, listedAt)
               : undefined,
         };
       }
-      ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (ContinuationToken !== undefined);
+      continuationToken = page.next;
+    } while (continuationToken !== undefined);
   }
 }
 
@@ -571,23 +393,12 @@ async function deleteIfUnreferenced(
     if (listed.lastModified >= cutoff) return 'kept';
     etag = listed.etag;
   } else {
-    const head = await headObject(b, location, signal);
+    const head = await headObject(b.client, location, signal);
     if (head === undefined) return 'missing';
     if (head.etag === undefined || head.lastModified === undefined || head.lastModified >= cutoff) return 'kept';
     etag = head.etag;
   }
-  try {
-    await b.client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key, IfMatch: etag }), {
-      abortSignal: signal,
-    });
-    return 'deleted';
-  } catch (e) {
-    const kind = classifyS3Error(e);
-    if (kind === 'exists') return 'kept'; // 412: another version now (refreshed since)
-    if (kind === 'not-found') return 'missing';
-    if (s3ErrorName(e) === 'ConditionalRequestConflict') return 'kept'; // 409: a write in flight
-    throw e;
-  }
+  return deleteObjectIfMatch(b.client, location, etag, signal);
 }
 
 async function deleteUnconditionally(
@@ -605,7 +416,7 @@ async function deleteUnconditionally(
     async (i, _n, s) => {
       const location = (entries[i] as DeleteEntry<S3StorageLocation>).location;
       try {
-        if ((await headObject(b, location, s)) === undefined) outcomes[i] = 'missing';
+        if ((await headObject(b.client, location, s)) === undefined) outcomes[i] = 'missing';
       } catch (e) {
         if (isAbort(e, s)) throw e;
         outcomes[i] = b.fail(e, 'delete', location);
@@ -626,32 +437,21 @@ async function deleteUnconditionally(
       throwIfAborted(signal, b.driverName);
       const chunk = indices.slice(start, start + DELETE_OBJECTS_MAX);
       const keyOf = (i: number) => (entries[i] as DeleteEntry<S3StorageLocation>).location.key;
-      let out: { Deleted?: { Key?: string }[]; Errors?: { Key?: string; Code?: string; Message?: string }[] };
+      let result: Awaited<ReturnType<typeof deleteObjectsBatch>>;
       try {
-        out = (await b.client.send(
-          new DeleteObjectsCommand({
-            Bucket: bucket,
-            Delete: { Objects: chunk.map((i) => ({ Key: keyOf(i) })), Quiet: false },
-          }),
-          { abortSignal: signal },
-        )) as typeof out;
+        result = await deleteObjectsBatch(b.client, bucket, chunk.map(keyOf), signal);
       } catch (e) {
         if (isAbort(e, signal)) throw e;
         const error = b.fail(e, 'delete', { bucket, key: keyOf(chunk[0] as number) });
         for (const i of chunk) outcomes[i] = error;
         continue;
       }
-      const deleted = new Set((out.Deleted ?? []).map((d) => d.Key));
-      const failed = new Map((out.Errors ?? []).map((d) => [d.Key, d]));
       for (const i of chunk) {
         const key = keyOf(i);
-        const error = failed.get(key);
-        if (error !== undefined) {
-          const cause = Object.assign(new Error(error.Message ?? error.Code ?? 'DeleteObjects error'), {
-            name: error.Code ?? 'Error',
-          });
+        const cause = result.failed.get(key);
+        if (cause !== undefined) {
           outcomes[i] = classifyS3Error(cause) === 'not-found' ? 'missing' : b.fail(cause, 'delete', { bucket, key });
-        } else if (deleted.has(key)) outcomes[i] = 'deleted';
+        } else if (result.deleted.has(key)) outcomes[i] = 'deleted';
         else {
           outcomes[i] = new StorageDriverError(
             StorageDriverErrorCode.BACKEND,
