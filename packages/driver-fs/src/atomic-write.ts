@@ -298,7 +298,7 @@ function directoriesToSync(dir: string, firstCreated: string | undefined): strin
 }
 
 /** fsyncs a directory's entries; a directory deleted meanwhile or a filesystem without directory fsync is fine. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle;
   try {
     handle = await open(dir, fsConstants.O_RDONLY);

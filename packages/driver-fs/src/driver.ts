@@ -23,7 +23,7 @@ import {
   StorageDriverErrorCode,
   type StoreItem,
 } from '@x/storage-driver-core';
-import { AtomicWriter } from './atomic-write';
+import { AtomicWriter, syncDirectory } from './atomic-write';
 import { displayPath, fsError, isMissing } from './errors';
 import { deletePayloadFiles, listPayloadFiles, removeStaleTempFiles } from './lifecycle';
 import { checkOptions, FS_DRIVER_DEFAULT_NAME, FS_DRIVER_TYPE, type FsStorageDriverOptions } from './options';
@@ -257,10 +257,26 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
    */
   async #prepareRoot(): Promise<string> {
     try {
-      await mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
-      await mkdir(path.join(this.root, 'v0'), { mode: 0o700 }).catch((e: unknown) => {
-        if (errorCodeOf(e) !== 'EEXIST') throw e;
-      });
+      // The first directory mkdir created (the root itself, or a parent of it), if any.
+      const created = await mkdir(this.#tmpDir, { recursive: true, mode: 0o700 });
+      const v0Created = await mkdir(path.join(this.root, 'v0'), { mode: 0o700 }).then(
+        () => true,
+        (e: unknown) => {
+          if (errorCodeOf(e) !== 'EEXIST') throw e;
+          return false;
+        },
+      );
+      // A fresh root: make its new entries durable too (the write protocol syncs `v0` and below).
+      if (created !== undefined || v0Created) {
+        // The root, and every directory from the root up to the parent of the first one created.
+        const dirs = [this.root];
+        const top = created === undefined ? this.root : path.dirname(created);
+        for (let d = this.root; d !== top && d !== path.dirname(d); ) {
+          d = path.dirname(d);
+          dirs.push(d);
+        }
+        for (const d of dirs) await syncDirectory(d);
+      }
     } catch (e) {
       const code = errorCodeOf(e);
       if (code === 'ENOTDIR' || code === 'EEXIST') {

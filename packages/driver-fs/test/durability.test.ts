@@ -116,7 +116,7 @@ afterEach(async () => {
     const linked = indexOf(calls, (c) => c.call === 'link' && c.to === final, 'link() to the final path');
     const temp = (calls[linked] as { from: string }).from;
     expect(path.dirname(temp)).toBe(path.join(driver.root, '.tmp'));
-    const files = fsynced(calls).filter((p) => !p.endsWith(`/v0`) && !p.includes('/v0/'));
+    const files = fsynced(calls).filter((p) => p.startsWith(path.join(driver.root, '.tmp')));
     expect(files).toEqual([temp]);
     expect(indexOf(calls, (c) => c.call === 'fsync' && c.path === temp, 'fsync of the temp file')).toBeLessThan(linked);
   });
@@ -134,6 +134,17 @@ afterEach(async () => {
     expect(firstDirectorySync).toBeGreaterThan(lastLink);
     // The three temp files: one fsync each.
     expect(fsynced(calls).filter((p) => p.startsWith(path.join(driver.root, '.tmp')))).toHaveLength(3);
+  });
+
+  it('the first store into a fresh root fsyncs the root and the directory that gained it; later stores do not', async () => {
+    const root = driver.root;
+    const calls = recordFsCalls();
+    await driver.store({}, [payload('first')]);
+    const outside = fsynced(calls).filter((p) => !p.startsWith(`${root}/`));
+    expect(outside.sort()).toEqual([root, path.dirname(root)].sort());
+    calls.length = 0;
+    await driver.store({}, [payload('second')]);
+    expect(fsynced(calls).filter((p) => !p.startsWith(`${root}/`))).toEqual([]);
   });
 
   it('a store into an existing directory fsyncs its file and that directory only', async () => {
