@@ -12,14 +12,10 @@ import {
   type ListQuery,
   mapBounded,
   type Payload,
-  readClaimData,
-  readClaimHash,
   requireClaimField,
   type StorageDriverCapabilities,
-  type StorageDriverClaim,
   StorageDriverError,
   StorageDriverErrorCode,
-  type StorageDriverRetrieveContext,
   type StorageDriverStoreContext,
   type StoreItem,
   validateConcurrency,
@@ -136,8 +132,12 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   private conditionalPutUnsupported = false;
   /** Keys known to exist (undefined when `existenceCache: false`). */
   private readonly known: ExistenceCache | undefined;
-  /** `LastModified` of objects a running retrieve read, until it has verified them (cache on only). */
-  private readonly retrieved = new Map<string, number>();
+  /**
+   * `LastModified` of the objects running retrieves read (cache on only), by location object: the
+   * base class hands `_onVerified` the locations it handed `_get`, and a failed retrieve's entries
+   * go with its locations.
+   */
+  private readonly retrieved = new WeakMap<S3StorageLocation, number>();
   /** What the lifecycle module needs from this driver. */
   private readonly backend: S3LifecycleBackend;
 
@@ -290,44 +290,6 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     }
   }
 
-  /**
-   * Retrieves payloads (see the base class). With `existenceCache` on, every object of a
-   * successful retrieve whose key ends in the digest its bytes were just verified against
-   * (`…/d/sha256/{hash_value}`, a content-addressed key) is remembered as existing, so storing the
-   * same payload again in the same scope (a workflow passing its input on to an activity) sends
-   * no request.
-   *
-   * @throws StorageDriverError as the base class: `E_INVALID_CLAIM`, `E_NOT_FOUND`, `E_INTEGRITY`,
-   *   `E_ABORTED`, `E_BACKEND`, `E_CONFIG`
-   * @throws TypeError if `claims` is not an array of objects
-   */
-  override async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
-    if (this.known === undefined) return super.retrieve(context, claims);
-    let verified = false;
-    try {
-      const payloads = await super.retrieve(context, claims);
-      verified = true;
-      return payloads;
-    } finally {
-      // The objects were read by _get (which noted their LastModified) and, if verified, are cached.
-      for (const claim of claims) {
-        try {
-          const data = readClaimData(claim);
-          const { bucket, key } = data;
-          if (bucket === undefined || key === undefined) continue;
-          const id = this._locationId({ bucket, key });
-          const lastModified = this.retrieved.get(id);
-          this.retrieved.delete(id);
-          if (verified && lastModified !== undefined && key.endsWith(`/d/sha256/${readClaimHash(data)}`)) {
-            this.known.add(id, lastModified);
-          }
-        } catch {
-          // A malformed claim: the base class has already rejected the call.
-        }
-      }
-    }
-  }
-
   /** Downloads each location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
   protected async _get(locations: S3StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     return mapBounded(
@@ -337,6 +299,22 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       op.signal,
       this.name,
     );
+  }
+
+  /**
+   * With `existenceCache` on, remembers the objects of a successful retrieve as existing (each
+   * with the `LastModified` its `GetObject` returned), so storing the same payload again in the
+   * same scope (a workflow passing its input on to an activity) sends no request. The base class
+   * calls it only once every object was verified against its claim's SHA-256, which is the digest
+   * the object's key names (a claim whose hash differs from its key's is refused before any
+   * request): a content-addressed key, known to hold the bytes a store would write.
+   */
+  protected override _onVerified(locations: readonly S3StorageLocation[]): void {
+    if (this.known === undefined) return;
+    for (const location of locations) {
+      const lastModified = this.retrieved.get(location);
+      if (lastModified !== undefined) this.known.add(this._locationId(location), lastModified);
+    }
   }
 
   /**
@@ -491,7 +469,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         return undefined;
       }
       if (this.known !== undefined && got.lastModified !== undefined) {
-        this.retrieved.set(this._locationId(location), got.lastModified);
+        this.retrieved.set(location, got.lastModified);
       }
       return got.bytes;
     } catch (e) {

@@ -68,18 +68,19 @@ describe('existence cache', () => {
     expect(methods()).toEqual([]);
   });
 
-  it('a retrieve that fails (tampered object) teaches the cache nothing', async () => {
+  it('a retrieve that fails (tampered object) teaches the cache nothing, not even the objects it verified', async () => {
     const writer = new S3StorageDriver({ client, bucket });
-    const [p, q] = batch(2, 11);
-    const [claim] = await writer.store({}, [p!]);
-    const [other] = await writer.store({}, [q!]);
-    // A forged claim: p's key, q's digest (the bytes at p's key do not match it).
-    const forged = { claimData: { ...claim!.claimData, hash_value: other!.claimData.hash_value as string } };
+    const [p, q, r] = batch(3, 11);
+    const [good, tampered] = await writer.store({}, [r!, p!]);
+    // q's bytes (same size) planted at p's key: p's genuine claim reads them and fails its check.
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: tampered!.claimData.key, Body: encodePayload(q!) }));
     const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
-    expect(await errorCode(() => reader.retrieve({}, [forged as never]))).toBe(StorageDriverErrorCode.INTEGRITY);
     proxy.reset();
-    await reader.store({}, [p!]);
-    expect(methods()).toEqual(['HEAD']);
+    expect(await errorCode(() => reader.retrieve({}, [good!, tampered!]))).toBe(StorageDriverErrorCode.INTEGRITY);
+    expect(methods()).toEqual(['GET', 'GET']); // both read; r's bytes verified, p's did not
+    proxy.reset();
+    await reader.store({}, [r!, p!]);
+    expect(methods()).toEqual(['HEAD', 'HEAD']);
   });
 
   it('a claim whose hash is not the digest its key names is refused before any request and teaches the cache nothing', async () => {
