@@ -19,3 +19,11 @@ export {
   type NamespaceSpec,
   type XStorageConfigFile,
 } from './config';
+export {
+  type CollectGarbageOptions,
+  collectGarbage,
+  GC_DEFAULT_GRACE_MS,
+  GC_MIN_GRACE_MS,
+  type GcProgress,
+  type GcReport,
+} from './gc/collect';

@@ -451,7 +451,13 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
             ),
           );
     const tally = this.#tally(entries, outcomes);
-    return { deleted: tally.deleted, missing: tally.missing, kept: tally.kept, errors: tally.errors };
+    return {
+      deleted: tally.deleted,
+      deletedBytes: tally.deletedBytes,
+      missing: tally.missing,
+      kept: tally.kept,
+      errors: tally.errors,
+    };
   }
 
   /**

@@ -145,6 +145,11 @@ export interface LifecycleItemError {
 export interface DeleteStoredObjectsResult {
   /** Objects deleted by this call. */
   readonly deleted: number;
+  /**
+   * Bytes of the deleted objects that were given as listed objects (their `size`); a storage key
+   * given as a string counts 0 (its size is not known without a request).
+   */
+  readonly deletedBytes: number;
   /** Objects that did not exist (already deleted or expired): not an error. */
   readonly missing: number;
   /** Objects kept because they were referenced at or after `referencedBefore`. */

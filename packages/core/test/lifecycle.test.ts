@@ -195,6 +195,7 @@ describe('delete', () => {
     expect(seen[0]).toHaveLength(2);
     expect(r).toEqual({
       deleted: 1,
+      deletedBytes: a!.size,
       missing: 0,
       kept: 0,
       errors: [{ key: b!.key, code: 'E_BACKEND', message: 'disk on fire' }],

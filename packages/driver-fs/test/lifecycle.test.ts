@@ -94,9 +94,21 @@ describe('deleteExpired on a filesystem', () => {
   it('an unconditional delete removes the file and its emptied directories, never v0', async () => {
     const d = makeDriver(dir);
     const claims = await d.store({ target: workflowTarget('wf') }, [payload('a'), payload('b')]);
-    expect(await d.delete([keyOf(claims[0])])).toEqual({ deleted: 1, missing: 0, kept: 0, errors: [] });
+    expect(await d.delete([keyOf(claims[0])])).toEqual({
+      deleted: 1,
+      deletedBytes: 0,
+      missing: 0,
+      kept: 0,
+      errors: [],
+    });
     expect((await listDirs(d.root)).some((x) => x.endsWith('wi/wf'))).toBe(true); // b is still there
-    expect(await d.delete([keyOf(claims[1])])).toEqual({ deleted: 1, missing: 0, kept: 0, errors: [] });
+    expect(await d.delete([keyOf(claims[1])])).toEqual({
+      deleted: 1,
+      deletedBytes: 0,
+      missing: 0,
+      kept: 0,
+      errors: [],
+    });
     expect((await listDirs(d.root)).sort()).toEqual(['.tmp', 'v0']);
   });
 

@@ -555,10 +555,22 @@ describe('conditional delete', () => {
       s3Operation(r) === 'DeleteObject' ? { status: 409, code: 'ConditionalRequestConflict' } : undefined;
     proxy.reset();
     const cutoff = new Date(Date.now() - d.minimumDeleteAge);
-    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({ deleted: 0, missing: 1, kept: 1, errors: [] });
+    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({
+      deleted: 0,
+      deletedBytes: 0,
+      missing: 1,
+      kept: 1,
+      errors: [],
+    });
     expect(operations()).toEqual({ HeadObject: 2, DeleteObject: 1 });
     proxy.inject = undefined;
-    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({ deleted: 1, missing: 1, kept: 0, errors: [] });
+    expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({
+      deleted: 1,
+      deletedBytes: 0,
+      missing: 1,
+      kept: 0,
+      errors: [],
+    });
   });
 
   it('per-object failures are reported and the others carry on; list and delete name the permission they need', async () => {

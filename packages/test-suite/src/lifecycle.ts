@@ -246,7 +246,10 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
       const listed = declared.list ? await collect(d.list()) : [];
       const byListed = listed.find((o) => o.id === d.objectIdOf(c1));
       const first = await d.delete(byListed ? [byListed] : [parseKeyOf(d, c1)]);
-      assert.deepEqual({ ...first, errors: [...first.errors] }, { deleted: 1, missing: 0, kept: 0, errors: [] });
+      assert.deepEqual(
+        { ...first, errors: [...first.errors] },
+        { deleted: 1, deletedBytes: byListed ? byListed.size : 0, missing: 0, kept: 0, errors: [] },
+      );
       const byKey = listed.find((o) => o.id === d.objectIdOf(c2))?.key ?? parseKeyOf(d, c2);
       const second = await d.delete([byKey]);
       assert.equal(second.deleted, 1, 'delete by storage key');
@@ -262,7 +265,10 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
       const key = parseKeyOf(d, claim);
       assert.equal((await d.delete([key])).deleted, 1);
       const again = await d.delete([key, key]);
-      assert.deepEqual({ ...again, errors: [...again.errors] }, { deleted: 0, missing: 1, kept: 0, errors: [] });
+      assert.deepEqual(
+        { ...again, errors: [...again.errors] },
+        { deleted: 0, deletedBytes: 0, missing: 1, kept: 0, errors: [] },
+      );
       const none = await d.delete([]);
       assert.equal(none.deleted + none.missing + none.kept, 0);
       await assertRejectsWithCode(d.delete(['../../etc/passwd']), StorageDriverErrorCode.INVALID_CLAIM);

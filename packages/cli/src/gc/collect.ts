@@ -262,7 +262,6 @@ function skipped(
     otherNamespaces: {},
     withoutNamespace: { objects: 0, bytes: 0 },
     unrecognizedKeys: { objects: 0, bytes: 0 },
-    freedBytesUpperBound: false,
     errors: [],
     durationMs: 0,
   };

@@ -49,7 +49,7 @@ function sweepRows(d: DriverSweep): string[][] {
       n(s.orphans),
       formatBytes(s.orphanBytes),
       d.dryRun ? '-' : n(s.deleted),
-      d.dryRun ? '-' : `${d.freedBytesUpperBound ? '≤ ' : ''}${formatBytes(s.freedBytes)}`,
+      d.dryRun ? '-' : formatBytes(s.freedBytes),
     ]);
   }
   return rows;

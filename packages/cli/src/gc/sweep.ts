@@ -46,10 +46,7 @@ export interface NamespaceSweep {
   orphanBytes: number;
   /** Orphans deleted. */
   deleted: number;
-  /**
-   * Bytes freed: exact unless {@link DriverSweep.freedBytesUpperBound} (a delete batch with kept
-   * or missing objects, whose sizes the driver does not report one by one).
-   */
+  /** Bytes freed (the sizes of the objects the driver reports deleted). */
   freedBytes: number;
   /** Orphans a store re-referenced during the run: kept by the conditional delete. */
   kept: number;
@@ -87,8 +84,6 @@ export interface DriverSweep {
   withoutNamespace: ObjectCount;
   /** Objects whose key is not a storage key: never deleted. */
   unrecognizedKeys: ObjectCount;
-  /** `true` when `freedBytes` may count objects that were kept or missing. */
-  freedBytesUpperBound: boolean;
   /** Per-object delete failures. */
   errors: LifecycleItemError[];
   /** Milliseconds the sweep took. */
@@ -203,7 +198,6 @@ export async function sweepDriver(
     otherNamespaces: Object.create(null),
     withoutNamespace: { objects: 0, bytes: 0 },
     unrecognizedKeys: { objects: 0, bytes: 0 },
-    freedBytesUpperBound: false,
     errors: [],
     durationMs: 0,
   };
@@ -233,10 +227,7 @@ export async function sweepDriver(
       referencedBefore: options.cutoff,
       signal: options.signal,
     });
-    const failed = new Set(result.errors.map((e) => e.key));
-    let bytes = 0;
-    for (const o of batch) if (!failed.has(o.key)) bytes += o.size;
-    if (result.kept > 0 || result.missing > 0) outcome.freedBytesUpperBound = true;
+    const bytes = result.deletedBytes;
     stats.deleted += result.deleted;
     stats.kept += result.kept;
     stats.missing += result.missing;
