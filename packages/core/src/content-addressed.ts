@@ -39,6 +39,7 @@ import {
   StorageDriverClaim,
   type StorageDriverRetrieveContext,
   type StorageDriverStoreContext,
+  type StorageDriverTargetInfo,
 } from './types';
 
 /** The digest a content-addressed backend key names at its end (`…sha256/{hex}` or `…sha256:{hex}`). */
@@ -166,6 +167,89 @@ export interface DeleteEntry<L extends StorageLocation = StorageLocation> {
  */
 export type DeleteOutcome = 'deleted' | 'missing' | 'kept' | StorageDriverError;
 
+/** What `_putIfAbsent` found for one item: it wrote it, or the object was already stored. */
+export type PutOutcome = 'written' | 'existed';
+
+/**
+ * The key of a context property through which a caller (instrumentation) asks
+ * `ContentAddressedStorageDriver` for a {@link StorageOperationReport} of that one `store` or
+ * `retrieve` call: set `{ ...context, [STORAGE_OPERATION_REPORT]: (report) => … }`. Drivers not
+ * built on the base class ignore it. `Symbol.for`, so it works across copies of core.
+ */
+export const STORAGE_OPERATION_REPORT: unique symbol = Symbol.for('@x/storage-driver-core/operation-report') as never;
+
+/** What one `store` or `retrieve` call of a `ContentAddressedStorageDriver` did. */
+export interface StorageOperationReport {
+  /** `store` or `retrieve`. */
+  readonly operation: 'store' | 'retrieve';
+  /** The driver instance's `name`. */
+  readonly driverName: string;
+  /** The driver's `type`. */
+  readonly driverType: string;
+  /** The store's target, if any. */
+  readonly target: StorageDriverTargetInfo | undefined;
+  /** Payloads stored, or claims retrieved. */
+  readonly payloads: number;
+  /** Serialized bytes of those payloads (for retrieve: as read back, one count per claim). */
+  readonly bytes: number;
+  /** Distinct objects written or read (identical payloads of a batch count once). */
+  readonly objects: number;
+  /** Bytes of those distinct objects. */
+  readonly objectBytes: number;
+  /** Payloads of the batch that duplicated another of the same batch (`payloads − objects`). */
+  readonly inBatchDuplicates: number;
+  /** Objects the backend already held (dedup hits), when the driver reports them; else `undefined`. */
+  readonly existing: number | undefined;
+  /** Wall time of the call, in milliseconds. */
+  readonly durationMs: number;
+  /** The error the call failed with, if it failed with a coded error. */
+  readonly error: StorageDriverError | undefined;
+}
+
+/** The callback a caller passes under {@link STORAGE_OPERATION_REPORT}. */
+export type StorageOperationReporter = (report: StorageOperationReport) => void;
+
+interface MutableReport {
+  operation: 'store' | 'retrieve';
+  payloads: number;
+  bytes: number;
+  objects: number;
+  objectBytes: number;
+  existing: number | undefined;
+  error: StorageDriverError | undefined;
+}
+
+function newStats(operation: 'store' | 'retrieve', payloads: number): MutableReport {
+  return { operation, payloads, bytes: 0, objects: 0, objectBytes: 0, existing: undefined, error: undefined };
+}
+
+function reporterOf(context: unknown): StorageOperationReporter | undefined {
+  if (typeof context !== 'object' || context === null) return undefined;
+  const reporter = (context as Record<symbol, unknown>)[STORAGE_OPERATION_REPORT];
+  return typeof reporter === 'function' ? (reporter as StorageOperationReporter) : undefined;
+}
+
+function report(
+  reporter: StorageOperationReporter,
+  driver: { name: string; type: string },
+  stats: MutableReport,
+  started: number,
+  target: StorageDriverTargetInfo | undefined,
+): void {
+  try {
+    reporter({
+      ...stats,
+      driverName: driver.name,
+      driverType: driver.type,
+      target,
+      inBatchDuplicates: Math.max(0, stats.payloads - stats.objects),
+      durationMs: performance.now() - started,
+    });
+  } catch {
+    // A failing reporter must not change the call's outcome.
+  }
+}
+
 /** Objects per `_delete` call made by `deleteExpired` (S3 `DeleteObjects` takes 1,000 at most). */
 const DELETE_BATCH_SIZE = 1000;
 
@@ -243,6 +327,25 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * @throws TypeError if `payloads` is not an array of Payload objects
    */
   async store(context: StorageDriverStoreContext, payloads: Payload[]): Promise<StorageDriverClaim[]> {
+    const reporter = reporterOf(context);
+    if (reporter === undefined) return this.#store(context, payloads, undefined);
+    const stats = newStats('store', payloads?.length ?? 0);
+    const started = performance.now();
+    try {
+      return await this.#store(context, payloads, stats);
+    } catch (e) {
+      stats.error = isStorageDriverError(e) ? e : undefined;
+      throw e;
+    } finally {
+      report(reporter, this, stats, started, context?.target);
+    }
+  }
+
+  async #store(
+    context: StorageDriverStoreContext,
+    payloads: Payload[],
+    stats: MutableReport | undefined,
+  ): Promise<StorageDriverClaim[]> {
     if (!Array.isArray(payloads)) throw new TypeError('payloads must be an array');
     const ctx = context ?? {};
     this.#assertOpen('store');
@@ -284,7 +387,16 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       if (!unique.has(id)) unique.set(id, { location, bytes, sha256 });
     }
 
-    await this.runOperation('store', ctx.abortSignal, (op) => this._putIfAbsent([...unique.values()], op));
+    const items = [...unique.values()];
+    if (stats !== undefined) {
+      for (const plan of plans) stats.bytes += plan.size;
+      stats.objects = items.length;
+      for (const item of items) stats.objectBytes += item.bytes.byteLength;
+    }
+    const outcomes = await this.runOperation('store', ctx.abortSignal, (op) => this._putIfAbsent(items, op));
+    if (stats !== undefined && Array.isArray(outcomes) && outcomes.length === items.length) {
+      stats.existing = outcomes.filter((o) => o === 'existed').length;
+    }
 
     return locations.map((location) => {
       const item = unique.get(this._locationId(location)) as StoreItem<L>;
@@ -301,6 +413,25 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * @throws TypeError if `claims` is not an array of objects
    */
   async retrieve(context: StorageDriverRetrieveContext, claims: StorageDriverClaim[]): Promise<Payload[]> {
+    const reporter = reporterOf(context);
+    if (reporter === undefined) return this.#retrieve(context, claims, undefined);
+    const stats = newStats('retrieve', claims?.length ?? 0);
+    const started = performance.now();
+    try {
+      return await this.#retrieve(context, claims, stats);
+    } catch (e) {
+      stats.error = isStorageDriverError(e) ? e : undefined;
+      throw e;
+    } finally {
+      report(reporter, this, stats, started, undefined);
+    }
+  }
+
+  async #retrieve(
+    context: StorageDriverRetrieveContext,
+    claims: StorageDriverClaim[],
+    stats: MutableReport | undefined,
+  ): Promise<Payload[]> {
     if (!Array.isArray(claims)) throw new TypeError('claims must be an array');
     const ctx = context ?? {};
     this.#assertOpen('retrieve');
@@ -389,6 +520,11 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       }
     });
     this._onVerified?.(uniqueLocations);
+    if (stats !== undefined) {
+      stats.objects = uniqueLocations.length;
+      for (const bytes of found) stats.objectBytes += bytes?.byteLength ?? 0;
+      for (const p of parsed) stats.bytes += found[order.get(p.id) as number]?.byteLength ?? 0;
+    }
     return payloads;
   }
 
@@ -627,9 +763,11 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   /**
    * Writes each item unless an object already exists at its location. An existing object must
    * be left intact (and, where the backend has a TTL, kept alive for at least the TTL). Resolve
-   * only once every item is durably stored. Honour `op.signal`.
+   * only once every item is durably stored. Honour `op.signal`. Optionally resolve to one
+   * {@link PutOutcome} per item, in order (`existed` where the backend found the object already
+   * stored), which instrumentation reports as dedup hits.
    */
-  protected abstract _putIfAbsent(items: StoreItem<L>[], op: BackendOperation): Promise<void>;
+  protected abstract _putIfAbsent(items: StoreItem<L>[], op: BackendOperation): Promise<void | readonly PutOutcome[]>;
 
   /** Reads each location; `undefined` where no object exists. Same length and order as `locations`. */
   protected abstract _get(locations: L[], op: BackendOperation): Promise<(Uint8Array | undefined)[]>;

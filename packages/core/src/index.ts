@@ -33,7 +33,11 @@ export {
   displayKey,
   type ListedObject,
   type ListQuery,
+  type PutOutcome,
+  STORAGE_OPERATION_REPORT,
   type StorageLocation,
+  type StorageOperationReport,
+  type StorageOperationReporter,
   type StoreItem,
 } from './content-addressed';
 export {

@@ -8,13 +8,16 @@ import {
   encodedPayloadSize,
   encodePayload,
   type Payload,
+  type PutOutcome,
   parseStorageKey,
   requireClaimField,
+  STORAGE_OPERATION_REPORT,
   StorageDriverClaim,
   StorageDriverError,
   type StorageDriverStoreContext,
   type StorageDriverTargetInfo,
   type StorageLocation,
+  type StorageOperationReport,
   type StoreItem,
   sha256Hex,
 } from '../src';
@@ -53,7 +56,7 @@ class MapDriver extends ContentAddressedStorageDriver {
     return { key };
   }
 
-  protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void> {
+  protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void | readonly PutOutcome[]> {
     this.puts.push(items);
     this.ops.push(op);
     await this.hook?.(op);
@@ -588,5 +591,73 @@ describe('sparse arrays', () => {
     sparse[0] = claims[0] as StorageDriverClaim;
     sparse[2] = claims[0] as StorageDriverClaim;
     await expect(d.retrieve({}, sparse)).rejects.toThrow(/claims\[1\] must be an object/);
+  });
+});
+
+describe('operation reports (STORAGE_OPERATION_REPORT)', () => {
+  it('reports payloads, bytes, distinct objects, duplicates, existing objects, time and errors', async () => {
+    const reports: StorageOperationReport[] = [];
+    const reporter = (r: StorageOperationReport) => reports.push(r);
+    class Reporting extends MapDriver {
+      protected override async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<PutOutcome[]> {
+        const existed = items.map((i) =>
+          this.objects.has(i.location.key) ? ('existed' as const) : ('written' as const),
+        );
+        await super._putIfAbsent(items, op);
+        return existed;
+      }
+    }
+    const d = new Reporting();
+    const a = json('a');
+    const b = json('bb');
+    await d.store({}, [a]);
+    const claims = await d.store({ target, [STORAGE_OPERATION_REPORT]: reporter } as StorageDriverStoreContext, [
+      a,
+      b,
+      a,
+      b,
+      b,
+    ]);
+    const size = (p: Payload) => encodedPayloadSize(p);
+    expect(reports[0]).toMatchObject({
+      operation: 'store',
+      driverName: 'map',
+      driverType: 'test.mapdriver',
+      target,
+      payloads: 5,
+      bytes: 2 * size(a) + 3 * size(b),
+      objects: 2,
+      objectBytes: size(a) + size(b),
+      inBatchDuplicates: 3,
+      existing: 0,
+      error: undefined,
+    });
+    await d.store({ [STORAGE_OPERATION_REPORT]: reporter } as StorageDriverStoreContext, [a]);
+    expect(reports[1]).toMatchObject({ payloads: 1, objects: 1, existing: 1 });
+    await d.retrieve({ [STORAGE_OPERATION_REPORT]: reporter } as never, [
+      claims[0] as StorageDriverClaim,
+      claims[2] as StorageDriverClaim,
+    ]);
+    expect(reports[2]).toMatchObject({
+      operation: 'retrieve',
+      payloads: 2,
+      objects: 1,
+      bytes: 2 * size(a),
+      existing: undefined,
+    });
+    expect(reports[2]?.durationMs).toBeGreaterThanOrEqual(0);
+    d.objects.clear();
+    await expectRejectsCode(d.retrieve({ [STORAGE_OPERATION_REPORT]: reporter } as never, claims), 'E_NOT_FOUND');
+    expect(reports[3]?.error?.code).toBe('E_NOT_FOUND');
+    // A reporter that throws changes nothing; without a reporter nothing is measured.
+    await d.store(
+      {
+        [STORAGE_OPERATION_REPORT]: () => {
+          throw new Error('x');
+        },
+      } as never,
+      [a],
+    );
+    expect(reports).toHaveLength(4);
   });
 });
