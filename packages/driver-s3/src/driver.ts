@@ -1,5 +1,8 @@
 /**
- * The S3 storage driver, wire-compatible with Temporal's official S3 drivers.
+ * The S3 storage driver, wire-compatible with Temporal's official S3 drivers: the class and its
+ * hooks. What the hooks delegate to: `options.ts` (validation), `keys.ts` (locations from claims),
+ * `existence-cache.ts` (what exists: the existence check and cache of a store), `requests.ts`
+ * (every SDK command), `lifecycle.ts` (refreshes, listing, deleting), `errors.ts` (error codes).
  *
  * @module
  */
@@ -14,52 +17,41 @@ import {
   type Payload,
   requireClaimField,
   type StorageDriverCapabilities,
-  StorageDriverError,
+  type StorageDriverError,
   StorageDriverErrorCode,
   type StorageDriverStoreContext,
   type StoreItem,
-  validateConcurrency,
 } from '@x/storage-driver-core';
-import { classifyS3Error, toStorageDriverError } from './errors';
-import { ExistenceCache } from './existence-cache';
+import { type S3CallKind, toStorageDriverError } from './errors';
+import { ExistenceTracker, type S3ExistenceBackend } from './existence-cache';
 import {
   bucketProblem,
   isSpecKey,
   isValidBucket,
+  locationId,
   S3_MAX_KEY_BYTES,
   type S3StorageLocation,
   validateClaimBucket,
   validateClaimKey,
-  validateKeyPrefix,
 } from './keys';
+import { deleteObjects, listObjects, refreshStale, type S3LifecycleBackend } from './lifecycle';
 import {
-  deleteObjects,
-  listObjects,
-  refreshStale,
-  type S3LifecycleBackend,
-  type StoredState,
-  s3MinimumDeleteAge,
-} from './lifecycle';
-import {
-  checkEncryption,
-  checkExistenceCache,
   checkOptions,
-  checkTags,
-  S3_DRIVER_DEFAULT_CONCURRENCY,
   S3_DRIVER_DEFAULT_NAME,
-  type S3BucketSelector,
   type S3ClientLike,
   type S3ExistenceCheck,
+  type S3Settings,
   type S3StorageDriverOptions,
-  validateRefreshAfter,
 } from './options';
-import { encodeTagging, getObject, headObject, putObject } from './requests';
+import { getObject } from './requests';
 
 /** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_TYPE = 'aws.s3driver';
 
-function configError(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
+/** The validated options and what the driver's modules need from the driver itself. */
+interface S3Backend extends S3Settings, Omit<S3LifecycleBackend, 'fail'>, Omit<S3ExistenceBackend, 'fail'> {
+  /** Converts an SDK error into a coded error naming the object (`toStorageDriverError`). */
+  fail(error: unknown, kind: S3CallKind, location: S3StorageLocation | undefined): StorageDriverError;
 }
 
 /**
@@ -124,22 +116,10 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    */
   readonly minimumDeleteAge: number;
 
-  private readonly selectBucket: S3BucketSelector;
-  /** The bucket when `bucket` is a string (bare storage keys given to `delete` go there). */
-  private readonly defaultBucket: string | undefined;
-  private readonly putOptions: Readonly<Record<string, string | boolean>>;
-  /** Set when the server answered a conditional PUT with 501 NotImplemented. */
-  private conditionalPutUnsupported = false;
-  /** Keys known to exist (undefined when `existenceCache: false`). */
-  private readonly known: ExistenceCache | undefined;
-  /**
-   * `LastModified` of the objects running retrieves read (cache on only), by location object: the
-   * base class hands `_onVerified` the locations it handed `_get`, and a failed retrieve's entries
-   * go with its locations.
-   */
-  private readonly retrieved = new WeakMap<S3StorageLocation, number>();
-  /** What the lifecycle module needs from this driver. */
-  private readonly backend: S3LifecycleBackend;
+  /** The validated options, with the driver's name, clock and error conversion. */
+  readonly #s3: S3Backend;
+  /** What this instance knows about which objects exist. */
+  readonly #existence: ExistenceTracker;
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
@@ -151,50 +131,28 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    *   `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
    */
   constructor(options: S3StorageDriverOptions) {
-    const checked = checkOptions(options);
-    super(S3_DRIVER_DEFAULT_NAME, checked);
-    this.client = checked.client;
-    this.concurrency = validateConcurrency(checked.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
-    this.existenceCheck = checked.existenceCheck ?? 'auto';
-    this.refreshAfter = validateRefreshAfter(checked.refreshAfter);
-    this.minimumDeleteAge = s3MinimumDeleteAge(this.refreshAfter);
-    if (this.ttl !== undefined && this.ttl < this.minimumDeleteAge) {
-      throw configError(
-        `ttl (${this.ttl} ms) must be at least the minimum delete age ${this.minimumDeleteAge} ms (refreshAfter ${this.refreshAfter} ms plus its allowance for clock skew, copy time and S3's 1 s resolution)`,
-      );
-    }
-    const cache = checkExistenceCache(checked.existenceCache, this.refreshAfter);
-    this.known = cache === undefined ? undefined : new ExistenceCache(cache.maxEntries, cache.ttl);
-    this.keyPrefix = validateKeyPrefix(checked.keyPrefix);
-    const bucket = checked.bucket;
-    this.selectBucket = typeof bucket === 'string' ? () => bucket : bucket;
-    this.defaultBucket = typeof bucket === 'string' ? bucket : undefined;
-    // checkOptions guarantees allowedBuckets when bucket is a function.
-    this.allowedBuckets = Object.freeze([...(checked.allowedBuckets ?? [bucket as string])]);
-    const sse = checkEncryption(checked.serverSideEncryption);
-    const tags = checkTags(checked.tags);
-    const put: Record<string, string | boolean> = {};
-    if (sse !== undefined) {
-      put['ServerSideEncryption'] = sse.type;
-      if (sse.type === 'aws:kms' && sse.kmsKeyId !== undefined) put['SSEKMSKeyId'] = sse.kmsKeyId;
-      if (sse.type === 'aws:kms' && sse.bucketKeyEnabled !== undefined) put['BucketKeyEnabled'] = sse.bucketKeyEnabled;
-    }
-    if (checked.storageClass !== undefined) put['StorageClass'] = checked.storageClass;
-    if (tags !== undefined && Object.keys(tags).length > 0) put['Tagging'] = encodeTagging(tags);
-    this.putOptions = Object.freeze(put);
-    this.backend = {
-      client: this.client,
-      concurrency: this.concurrency,
-      keyPrefix: this.keyPrefix,
-      allowedBuckets: this.allowedBuckets,
-      refreshAfter: this.refreshAfter,
+    const settings = checkOptions(options);
+    super(S3_DRIVER_DEFAULT_NAME, options);
+    this.client = settings.client;
+    this.concurrency = settings.concurrency;
+    this.existenceCheck = settings.existenceCheck;
+    this.keyPrefix = settings.keyPrefix;
+    this.allowedBuckets = settings.allowedBuckets;
+    this.refreshAfter = settings.refreshAfter;
+    this.minimumDeleteAge = settings.minimumDeleteAge;
+    const context = { driverName: this.name, putFields: settings.putFields };
+    this.#s3 = {
+      ...settings,
       driverName: this.name,
-      tagging: typeof put['Tagging'] === 'string' ? put['Tagging'] : undefined,
       now: () => this.now(),
-      fail: (error, kind, location) => this.wrapS3Error(error, kind, location),
+      fail: (error, kind, location) => toStorageDriverError(error, kind, location, context),
     };
+    this.#existence = new ExistenceTracker(this.#s3);
   }
 
+  // ---- store and retrieve
+
+  /** `{ bucket: the selector's choice, key: keyPrefix + key }`. */
   protected override _locate(
     key: string,
     context: StorageDriverStoreContext,
@@ -203,7 +161,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   ): S3StorageLocation {
     let bucket: unknown;
     try {
-      bucket = this.selectBucket(context, payload);
+      bucket = this.#s3.selectBucket(context, payload);
     } catch (e) {
       throw this.createError(StorageDriverErrorCode.CONFIG, `bucket selector failed for payload ${index}`, {
         index,
@@ -227,24 +185,15 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     return { bucket, key: this.keyPrefix + key };
   }
 
-  /**
-   * S3's 1024-byte key limit minus `keyPrefix`: a longer key becomes the official drivers'
-   * namespace digest key `v0/ns/{namespace}/d/sha256/{hex}` (what Python `temporalio` 1.35 writes),
-   * so a mixed fleet stores such a payload once.
-   */
-  protected override _maxKeyLength(): number {
-    return S3_MAX_KEY_BYTES - this.keyPrefix.length;
-  }
-
   protected override _locationId(location: S3StorageLocation): string {
-    // Unambiguous whatever the bucket holds (access point ARNs contain ':' and '/').
-    return JSON.stringify([location.bucket, location.key]);
+    return locationId(location);
   }
 
   protected override _claimFields(location: S3StorageLocation): Record<string, string> {
     return { bucket: location.bucket, key: location.key };
   }
 
+  /** The claim's bucket must be one of `allowedBuckets`, its key of the official structure (`keys.ts`). */
   protected override _parseClaim(claimData: Record<string, string>, index: number): S3StorageLocation {
     const bucket = validateClaimBucket(requireClaimField(claimData, 'bucket', index));
     if (!this.allowedBuckets.includes(bucket)) {
@@ -261,41 +210,56 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   }
 
   /**
-   * Uploads each item unless it already exists, at most `concurrency` requests at a time; then,
-   * once every upload of the batch has finished, copies onto itself every object of the batch
-   * that is older than `refreshAfter` by then (see `refreshStale` in `lifecycle.ts`), so the
-   * claims the store returns point at objects at most `refreshAfter` old.
+   * S3's 1024-byte key limit minus `keyPrefix`: a longer key becomes the official drivers'
+   * namespace digest key `v0/ns/{namespace}/d/sha256/{hex}` (what Python `temporalio` 1.35 writes),
+   * so a mixed fleet stores such a payload once.
    */
-  protected async _putIfAbsent(items: StoreItem<S3StorageLocation>[], op: BackendOperation): Promise<void> {
+  protected override _maxKeyLength(): number {
+    return S3_MAX_KEY_BYTES - this.keyPrefix.length;
+  }
+
+  /**
+   * Uploads each item unless it already exists (the existence check, `existence-cache.ts`), at
+   * most `concurrency` requests at a time; then, once every upload of the batch has finished,
+   * copies onto itself every object of the batch that is older than `refreshAfter` by then
+   * (`refreshStale` in `lifecycle.ts`), so the claims the store returns point at objects at most
+   * `refreshAfter` old.
+   */
+  protected override async _putIfAbsent(items: StoreItem<S3StorageLocation>[], op: BackendOperation): Promise<void> {
+    const existence = this.#existence;
     const states = await mapBounded(
       items,
       this.concurrency,
-      (item, _i, signal) => this.putOne(item, signal),
+      (item, _i, signal) => existence.ensure(item, signal),
       op.signal,
       this.name,
     );
     await refreshStale(
-      this.backend,
+      this.#s3,
       items,
       states,
       (item) => item.location,
-      (item, signal) => this.reupload(item, signal),
+      (item, signal) => existence.upload(item, signal),
       op.signal,
     );
-    if (this.known !== undefined) {
-      items.forEach((item, i) => {
-        const lastModified = (states[i] as StoredState).lastModified;
-        if (lastModified !== undefined) this.known?.add(this._locationId(item.location), lastModified);
-      });
-    }
+    existence.remember(items, states);
   }
 
-  /** Downloads each location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
-  protected async _get(locations: S3StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
+  /** One `GetObject` per location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */
+  protected override _get(locations: S3StorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     return mapBounded(
       locations,
       this.concurrency,
-      (location, _i, signal) => this.getOne(location, signal),
+      async (location, _i, signal) => {
+        let found: Awaited<ReturnType<typeof getObject>>;
+        try {
+          found = await getObject(this.client, location, signal);
+        } catch (e) {
+          throw this.#s3.fail(e, 'retrieve', location);
+        }
+        this.#existence.noteRead(location, found);
+        return found?.bytes;
+      },
       op.signal,
       this.name,
     );
@@ -310,11 +274,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    * request): a content-addressed key, known to hold the bytes a store would write.
    */
   protected override _onVerified(locations: readonly S3StorageLocation[]): void {
-    if (this.known === undefined) return;
-    for (const location of locations) {
-      const lastModified = this.retrieved.get(location);
-      if (lastModified !== undefined) this.known.add(this._locationId(location), lastModified);
-    }
+    this.#existence.learnVerified(locations);
   }
 
   /**
@@ -326,22 +286,19 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {
     const kind = (['retrieve', 'list', 'delete'] as const).find((k) => k === op.kind) ?? 'store';
-    return this.wrapS3Error(error, kind, undefined);
+    return this.#s3.fail(error, kind, undefined);
   }
+
+  // ---- lifecycle
 
   /** Last-referenced times are `LastModified`, refreshed by every store (see `refreshAfter`). */
   protected override _capabilities(): Partial<StorageDriverCapabilities> {
     return { lastReferenced: 'exact' };
   }
 
-  /** `refreshAfter` + a quarter of it (at most 15 minutes) + 1 s: see {@link S3StorageDriver.minimumDeleteAge}. */
-  protected override _minimumDeleteAge(): number {
-    return this.minimumDeleteAge;
-  }
-
   /** `ListObjectsV2` under `keyPrefix + 'v0/'` in every allowed bucket, pages of 1,000. */
   protected override _list(query: ListQuery): AsyncIterable<ListedObject<S3StorageLocation>> {
-    return listObjects(this.backend, query);
+    return listObjects(this.#s3, query);
   }
 
   /** Conditional: `DeleteObject` with `If-Match` per object; unconditional: `DeleteObjects` per 1,000. */
@@ -350,7 +307,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     options: { readonly referencedBefore: Date | undefined },
     op: BackendOperation,
   ): Promise<DeleteOutcome[]> {
-    return deleteObjects(this.backend, entries, options.referencedBefore, op.signal);
+    return deleteObjects(this.#s3, entries, options.referencedBefore, op.signal);
   }
 
   /**
@@ -365,127 +322,18 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
         index,
       });
     }
-    if (this.defaultBucket === undefined) {
+    if (this.#s3.defaultBucket === undefined) {
       throw this.createError(
         StorageDriverErrorCode.CONFIG,
         'delete: a storage key does not say which bucket it is in when bucket is a function; pass the objects list() yielded',
         { index },
       );
     }
-    return this._parseClaim({ bucket: this.defaultBucket, key: this.keyPrefix + key }, index);
+    return this._parseClaim({ bucket: this.#s3.defaultBucket, key: this.keyPrefix + key }, index);
   }
 
-  // ---------------------------------------------------------------------------------------------
-
-  /**
-   * Makes sure one object exists; resolves to what is known of its age (a cached key: the cached
-   * `LastModified`; one a HEAD found: its HEAD; one uploaded now: the time of the upload).
-   */
-  private async putOne(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
-    const { location, bytes } = item;
-    // Content-addressed: an existing object holds these bytes. Its age is checked at the end.
-    const cached = this.known?.get(this._locationId(location));
-    if (cached !== undefined) return { lastModified: cached, head: undefined };
-    try {
-      if (this.existenceCheck === 'conditional-put' && !this.conditionalPutUnsupported) {
-        const written = await this.put(location, bytes, item.sha256, true, signal, false);
-        // 412: it exists, of unknown age (the end of the batch looks it up).
-        if (!written.unsupported) return { lastModified: written.exists ? undefined : written.at, head: undefined };
-        // 501 (no conditional writes): look first from now on, as `head` does. A plain PUT over an
-        // existing object would give it a new LastModified with the same ETag, which a delete
-        // conditional on the ETag listed before could then remove.
-      }
-      const askedAt = this.now();
-      let head: Awaited<ReturnType<typeof headObject>>;
-      let hidden = false;
-      try {
-        head = await headObject(this.client, location, signal);
-      } catch (e) {
-        // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
-        if (classifyS3Error(e) !== 'access-denied') throw e;
-        head = undefined;
-        hidden = true;
-      }
-      if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
-        return { lastModified: head.lastModified, head };
-      }
-      // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
-      const conditional = this.existenceCheck !== 'head' && head === undefined && !this.conditionalPutUnsupported;
-      const written = await this.put(location, bytes, item.sha256, conditional, signal);
-      // 412 after a 404: another writer created it after our HEAD, so it is at most that old.
-      if (written.exists) {
-        return { lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION, head: undefined };
-      }
-      return { lastModified: written.at, head: undefined };
-    } catch (e) {
-      throw this.wrapS3Error(e, 'store', location);
-    }
-  }
-
-  /**
-   * Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload; a
-   * 412 means another writer created it since, which the caller dates).
-   */
-  private async reupload(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
-    try {
-      const written = await this.put(item.location, item.bytes, item.sha256, !this.conditionalPutUnsupported, signal);
-      return { lastModified: written.exists ? undefined : written.at, head: undefined };
-    } catch (e) {
-      throw this.wrapS3Error(e, 'store', item.location);
-    }
-  }
-
-  /**
-   * One `PutObject` (see `putObject` in `requests.ts`); a conditional one answered 501 (no
-   * conditional writes on this server) is remembered and, with `plainFallback`, sent again plain.
-   */
-  private async put(
-    location: S3StorageLocation,
-    bytes: Uint8Array,
-    sha256: string,
-    conditional: boolean,
-    signal: AbortSignal,
-    plainFallback = true,
-  ): Promise<{ exists: boolean; at: number; unsupported?: true }> {
-    // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
-    const at = this.now() - LAST_MODIFIED_RESOLUTION;
-    const result = await putObject(this.client, location, bytes, sha256, this.putOptions, conditional, signal);
-    // Already stored (content-addressed: same bytes), of unknown age.
-    if (result === 'exists') return { exists: true, at };
-    if (result === 'unsupported') {
-      this.conditionalPutUnsupported = true;
-      if (!plainFallback) return { exists: false, at, unsupported: true };
-      return this.put(location, bytes, sha256, false, signal);
-    }
-    return { exists: false, at };
-  }
-
-  /** One `GetObject` (see `getObject` in `requests.ts`); `undefined` for `NoSuchKey`. */
-  private async getOne(location: S3StorageLocation, signal: AbortSignal): Promise<Uint8Array | undefined> {
-    try {
-      const got = await getObject(this.client, location, signal);
-      if (got === undefined) {
-        this.known?.delete(this._locationId(location)); // Gone (expired, deleted): the next store uploads it.
-        return undefined;
-      }
-      if (this.known !== undefined && got.lastModified !== undefined) {
-        this.retrieved.set(location, got.lastModified);
-      }
-      return got.bytes;
-    } catch (e) {
-      throw this.wrapS3Error(e, 'retrieve', location);
-    }
-  }
-
-  /** Converts an SDK error into a coded `StorageDriverError` naming bucket and key. */
-  private wrapS3Error(
-    error: unknown,
-    kind: 'store' | 'retrieve' | 'list' | 'delete',
-    location: S3StorageLocation | undefined,
-  ): StorageDriverError {
-    return toStorageDriverError(error, kind, location, { driverName: this.name, putFields: this.putOptions });
+  /** `refreshAfter` + a quarter of it (at most 15 minutes) + 1 s: see {@link S3StorageDriver.minimumDeleteAge}. */
+  protected override _minimumDeleteAge(): number {
+    return this.minimumDeleteAge;
   }
 }
-
-/** S3's `LastModified` is truncated to whole seconds. */
-const LAST_MODIFIED_RESOLUTION = 1000;

@@ -14,6 +14,11 @@ export interface S3StorageLocation extends StorageLocation {
   readonly key: string;
 }
 
+/** Identity of a location, unambiguous whatever the bucket holds (access point ARNs contain ':' and '/'). */
+export function locationId(location: S3StorageLocation): string {
+  return JSON.stringify([location.bucket, location.key]);
+}
+
 /** Longest S3 object key, in bytes of UTF-8 (the S3 limit). */
 export const S3_MAX_KEY_BYTES = 1024;
 /**

@@ -36,13 +36,12 @@ import {
   deleteObjectsBatch,
   getObjectTagging,
   headObject,
+  LAST_MODIFIED_RESOLUTION,
   listObjectsPage,
   multipartCopyInPlace,
   type ObjectHead,
 } from './requests';
 
-/** Resolution of S3's `LastModified` (it is truncated to whole seconds). */
-const TIME_RESOLUTION = 1000;
 /** Cap of {@link refreshAllowance}. */
 const MAX_ALLOWANCE = 15 * 60_000;
 /** Rounds of the end-of-batch refresh check before a store gives up (clocks that disagree wildly). */
@@ -63,7 +62,7 @@ export function refreshAllowance(refreshAfter: number): number {
  * returned a claim for within this time is never older than it.
  */
 export function s3MinimumDeleteAge(refreshAfter: number): number {
-  return refreshAfter + refreshAllowance(refreshAfter) + TIME_RESOLUTION;
+  return refreshAfter + refreshAllowance(refreshAfter) + LAST_MODIFIED_RESOLUTION;
 }
 
 /**
@@ -142,7 +141,7 @@ export async function refreshObject(
   }
   // S3 dates the new version at the start of the copy (a multipart one at its initiation), to
   // the second: assume the earliest it can be, in this driver's clock.
-  return { kind: 'refreshed', lastModified: started - TIME_RESOLUTION };
+  return { kind: 'refreshed', lastModified: started - LAST_MODIFIED_RESOLUTION };
 }
 
 /** What the driver knows about one object of a store batch once its upload step is done. */
@@ -223,7 +222,7 @@ async function keepFresh<T>(
   const again = async () => {
     const uploaded = await reupload(item, signal);
     return {
-      state: { lastModified: uploaded.lastModified ?? began - TIME_RESOLUTION, head: undefined },
+      state: { lastModified: uploaded.lastModified ?? began - LAST_MODIFIED_RESOLUTION, head: undefined },
       touched: true,
     };
   };

@@ -5,12 +5,16 @@
  */
 import {
   type ContentAddressedStorageDriverOptions,
+  configError,
   type Payload,
-  StorageDriverError,
-  StorageDriverErrorCode,
+  requireOptionsObject,
   type StorageDriverStoreContext,
+  validateConcurrency,
+  validateTtl,
 } from '@x/storage-driver-core';
-import { bucketProblem, isAccessPointArn, isValidBucket } from './keys';
+import { bucketProblem, isAccessPointArn, isValidBucket, validateKeyPrefix } from './keys';
+import { s3MinimumDeleteAge } from './lifecycle';
+import { encodeTagging } from './requests';
 
 /** Default `name` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
@@ -58,9 +62,15 @@ export type S3ServerSideEncryption =
   | {
       /** SSE-KMS. */
       type: 'aws:kms';
-      /** KMS key id, ARN or alias. Default: the AWS-managed `aws/s3` key (or the bucket default). */
+      /**
+       * KMS key id, ARN or alias.
+       * @default undefined (the AWS-managed `aws/s3` key, or the bucket default)
+       */
       kmsKeyId?: string;
-      /** Use an S3 Bucket Key (fewer KMS requests). Default: the bucket's setting. */
+      /**
+       * Use an S3 Bucket Key (fewer KMS requests).
+       * @default undefined (the bucket's setting)
+       */
       bucketKeyEnabled?: boolean;
     };
 
@@ -82,52 +92,68 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    */
   bucket: string | S3BucketSelector;
   /**
-   * Buckets (names or access point ARNs, compared exactly) that claims may name; a claim naming any other bucket is rejected with
-   * `E_INVALID_CLAIM` before any request, so a forged claim in history cannot make a worker
-   * read from another bucket its credentials can reach. A bucket selector returning a bucket
-   * outside this list fails the store with `E_CONFIG`. Default: `[bucket]` when `bucket` is a
-   * string; required when `bucket` is a function.
+   * Buckets (names or access point ARNs, compared exactly) that claims may name; a claim naming
+   * any other bucket is rejected with `E_INVALID_CLAIM` before any request, so a forged claim in
+   * history cannot make a worker read from another bucket its credentials can reach. A bucket
+   * selector returning a bucket outside this list fails the store with `E_CONFIG`. Required when
+   * `bucket` is a function.
+   * @default [bucket] when `bucket` is a string
    */
   allowedBuckets?: readonly string[];
   /**
-   * Per-instance routing key written into workflow history. Default: `aws.s3driver` (the
-   * official drivers' name: claims stay retrievable across SDKs).
+   * Per-instance routing key written into workflow history. The default is the official drivers'
+   * name, so claims stay retrievable across SDKs.
+   * @default 'aws.s3driver'
    */
   name?: string;
   /**
    * Largest serialized payload accepted, in bytes, checked for the whole batch before any write.
-   * Default: 52428800 (50 MiB).
+   * @default 52428800 (50 MiB)
    */
   maxPayloadSize?: number;
-  /** S3 requests in flight per `store`/`retrieve` call (1–10000). Default: 16. */
+  /**
+   * S3 requests in flight per `store`/`retrieve` call (1–10000).
+   * @default 16
+   */
   concurrency?: number;
-  /** How to skip objects that already exist (see {@link S3ExistenceCheck}). Default: `auto`. */
+  /**
+   * How to skip objects that already exist (see {@link S3ExistenceCheck}).
+   * @default 'auto'
+   */
   existenceCheck?: S3ExistenceCheck;
   /**
    * Opt-in: remember keys known to exist so a repeat store skips S3 entirely (see
    * {@link S3ExistenceCacheOptions}; `{}` for the defaults `{ maxEntries: 10000, ttl: 600000 }`).
-   * Default: `false` (every store asks S3, as the official drivers do).
+   * Off by default: every store asks S3, as the official drivers do.
+   * @default false
    */
   existenceCache?: S3ExistenceCacheOptions | false;
   /**
    * Prefix put in front of every key this driver writes, e.g. `temporal/` (must end with `/`;
    * at most 512 bytes). Claims carry the full key, so any driver can read them; keys of other
    * drivers (without the prefix) are still readable. Off by default: keys are then exactly
-   * the official drivers' keys. Default: `''`.
+   * the official drivers' keys.
+   * @default ''
    */
   keyPrefix?: string;
-  /** Server-side encryption of written objects. Default: none set (the bucket's default encryption applies). */
+  /**
+   * Server-side encryption of written objects.
+   * @default undefined (none set: the bucket's default encryption applies)
+   */
   serverSideEncryption?: S3ServerSideEncryption;
   /**
    * Storage class of written objects, e.g. `STANDARD`, `INTELLIGENT_TIERING`, `STANDARD_IA`.
    * Avoid archive classes (`GLACIER`, `DEEP_ARCHIVE`): archived objects cannot be read back
-   * directly (retrieve fails with `E_CONFIG` `InvalidObjectState` until the object is restored). Default: none set (`STANDARD`).
+   * directly (retrieve fails with `E_CONFIG` `InvalidObjectState` until the object is restored).
+   * @default undefined (none set: `STANDARD`)
    */
   storageClass?: string;
   /**
    * Tags set on every written object, so lifecycle rules can target offloaded payloads (e.g.
-   * `{ 'temporal-payload': 'true' }`). At most 10 tags; keys 1–128, values 0–256 characters of letters, digits, spaces and `_ . : / = + - @`.
-   * Requires `s3:PutObjectTagging` in addition to `s3:PutObject`. Default: none.
+   * `{ 'temporal-payload': 'true' }`). At most 10 tags; keys 1–128, values 0–256 characters of
+   * letters, digits, spaces and `_ . : / = + - @`. Requires `s3:PutObjectTagging` in addition to
+   * `s3:PutObject`.
+   * @default undefined (no tags)
    */
   tags?: Readonly<Record<string, string>>;
   /**
@@ -137,15 +163,16 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    * that returned a claim for it. Shorter means more copies on repeat stores; longer means
    * `deleteExpired` and bucket lifecycle rules must wait longer (the minimum delete age is
    * `refreshAfter` plus a quarter of it, at most 15 minutes, plus 1 s). An integer from 1000 to
-   * 31536000000 (one year). Default: 86400000 (one day).
+   * 31536000000 (one year).
+   * @default 86400000 (one day)
    */
   refreshAfter?: number;
   /**
    * Default `olderThan` of `deleteExpired`, in milliseconds: payloads not referenced for this long
    * are removed by a sweep. S3 does not expire anything by itself; see the README's Lifecycle
    * section for a bucket rule instead. At least the minimum delete age (`refreshAfter` plus a
-   * quarter of it, at most 15 minutes, plus 1 s). Default: undefined (`deleteExpired` needs an
-   * `olderThan`).
+   * quarter of it, at most 15 minutes, plus 1 s).
+   * @default undefined (`deleteExpired` needs an `olderThan`)
    */
   ttl?: number;
 }
@@ -174,14 +201,25 @@ export const S3_EXISTENCE_CACHE_DEFAULT_TTL = 10 * 60_000;
  * behind the driver's back (a lifecycle expiration, a manual delete).
  */
 export interface S3ExistenceCacheOptions {
-  /** Most keys remembered (least recently confirmed dropped first), 1–10000000. Default: 10000. */
+  /**
+   * Most keys remembered (least recently confirmed dropped first), 1–10000000.
+   * @default 10000
+   */
   maxEntries?: number;
   /**
    * How long a key is trusted after S3 last confirmed it, in milliseconds: from 1 ms to one day,
-   * and less than `refreshAfter`. Default: 600000 (10 minutes), or half of `refreshAfter` if that
-   * is shorter.
+   * and less than `refreshAfter`.
+   * @default 600000 (10 minutes), or half of `refreshAfter` if that is shorter
    */
   ttl?: number;
+}
+
+/** {@link S3ExistenceCacheOptions} with their defaults. */
+export interface ResolvedExistenceCache {
+  /** Most keys remembered. */
+  readonly maxEntries: number;
+  /** How long a key is trusted after S3 last confirmed it (ms). */
+  readonly ttl: number;
 }
 
 /**
@@ -189,10 +227,7 @@ export interface S3ExistenceCacheOptions {
  *
  * @throws StorageDriverError `E_CONFIG`
  */
-export function checkExistenceCache(
-  cache: unknown,
-  refreshAfter: number,
-): { maxEntries: number; ttl: number } | undefined {
+function checkExistenceCache(cache: unknown, refreshAfter: number): ResolvedExistenceCache | undefined {
   if (cache === undefined || cache === false) return undefined;
   if (typeof cache !== 'object' || cache === null) throw configError('existenceCache must be an object or false');
   const { maxEntries, ttl } = cache as S3ExistenceCacheOptions;
@@ -216,11 +251,7 @@ const TAG_TEXT = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
 const STORAGE_CLASS = /^[A-Z][A-Z0-9_]{0,63}$/;
 
-function configError(message: string): StorageDriverError {
-  return new StorageDriverError(StorageDriverErrorCode.CONFIG, message);
-}
-
-export function checkTags(tags: unknown): Readonly<Record<string, string>> | undefined {
+function checkTags(tags: unknown): Readonly<Record<string, string>> | undefined {
   if (tags === undefined) return undefined;
   if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw configError('tags must be an object');
   const entries = Object.entries(tags);
@@ -237,7 +268,7 @@ export function checkTags(tags: unknown): Readonly<Record<string, string>> | und
   return Object.freeze({ ...(tags as Record<string, string>) });
 }
 
-export function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
+function checkEncryption(sse: unknown): S3ServerSideEncryption | undefined {
   if (sse === undefined) return undefined;
   if (typeof sse !== 'object' || sse === null) throw configError('serverSideEncryption must be an object');
   const s = sse as { type?: unknown; kmsKeyId?: unknown; bucketKeyEnabled?: unknown };
@@ -259,15 +290,53 @@ export function checkEncryption(sse: unknown): S3ServerSideEncryption | undefine
 }
 
 /**
- * Validates the driver-specific options before `super()`.
- *
- * @throws StorageDriverError `E_CONFIG`
+ * The options of {@link S3StorageDriver} once validated, with their defaults: what the driver and
+ * its modules read. (`name`, `maxPayloadSize`, `ttl` and `clock` are the base class's.)
  */
-export function checkOptions(options: unknown): S3StorageDriverOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw configError('S3StorageDriver options must be an object with a client and a bucket');
-  }
-  const o = options as Partial<S3StorageDriverOptions>;
+export interface S3Settings {
+  /** The injected client. */
+  readonly client: S3ClientLike;
+  /** Picks the bucket of one payload. */
+  readonly selectBucket: S3BucketSelector;
+  /** The bucket when `bucket` is a string (bare storage keys given to `delete` go there). */
+  readonly defaultBucket: string | undefined;
+  /** Buckets claims may name (and `list`/`deleteExpired` cover). */
+  readonly allowedBuckets: readonly string[];
+  /** Requests in flight per call. */
+  readonly concurrency: number;
+  /** How a store detects existing objects. */
+  readonly existenceCheck: S3ExistenceCheck;
+  /** The existence cache's bounds, or `undefined` when it is off. */
+  readonly existenceCache: ResolvedExistenceCache | undefined;
+  /** Prefix of every key this driver writes (`''` when off). */
+  readonly keyPrefix: string;
+  /** Age (ms) after which a store that dedups onto an object copies it onto itself. */
+  readonly refreshAfter: number;
+  /** The youngest age (ms) a conditional delete may target (see `s3MinimumDeleteAge`). */
+  readonly minimumDeleteAge: number;
+  /** Fields every `PutObject` carries: SSE, storage class, `Tagging`. */
+  readonly putFields: Readonly<Record<string, string | boolean>>;
+  /** The `Tagging` this driver puts on what it writes, if any. */
+  readonly tagging: string | undefined;
+}
+
+/**
+ * Validates the options of {@link S3StorageDriver} (all but the base class's own) and resolves
+ * their defaults.
+ *
+ * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
+ *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
+ *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
+ *   `bucket` is a function, or `allowedBuckets`, `concurrency`, `existenceCheck`,
+ *   `existenceCache` (its `ttl` must be less than `refreshAfter`), `keyPrefix`,
+ *   `serverSideEncryption`, `storageClass`, `tags`, `refreshAfter` or `ttl` (less than the
+ *   minimum delete age) is invalid.
+ */
+export function checkOptions(options: unknown): S3Settings {
+  const o = requireOptionsObject<Partial<S3StorageDriverOptions>>(
+    options,
+    'S3StorageDriver options must be an object with a client and a bucket',
+  );
   if (typeof o.client !== 'object' || o.client === null || typeof o.client.send !== 'function') {
     throw configError('client must be an S3Client (an object with a send method)');
   }
@@ -303,7 +372,47 @@ export function checkOptions(options: unknown): S3StorageDriverOptions {
   if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
     throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
   }
-  return o as S3StorageDriverOptions;
+  const client = o.client;
+  const bucket = o.bucket as string | S3BucketSelector;
+  const concurrency = validateConcurrency(o.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
+  const refreshAfter = validateRefreshAfter(o.refreshAfter);
+  const minimumDeleteAge = s3MinimumDeleteAge(refreshAfter);
+  const ttl = validateTtl(o.ttl);
+  if (ttl !== undefined && ttl < minimumDeleteAge) {
+    throw configError(
+      `ttl (${ttl} ms) must be at least the minimum delete age ${minimumDeleteAge} ms (refreshAfter ${refreshAfter} ms plus its allowance for clock skew, copy time and S3's 1 s resolution)`,
+    );
+  }
+  const existenceCache = checkExistenceCache(o.existenceCache, refreshAfter);
+  const keyPrefix = validateKeyPrefix(o.keyPrefix);
+  const sse = checkEncryption(o.serverSideEncryption);
+  const tags = checkTags(o.tags);
+  const putFields: Record<string, string | boolean> = {};
+  if (sse !== undefined) {
+    putFields['ServerSideEncryption'] = sse.type;
+    if (sse.type === 'aws:kms' && sse.kmsKeyId !== undefined) putFields['SSEKMSKeyId'] = sse.kmsKeyId;
+    if (sse.type === 'aws:kms' && sse.bucketKeyEnabled !== undefined) {
+      putFields['BucketKeyEnabled'] = sse.bucketKeyEnabled;
+    }
+  }
+  if (o.storageClass !== undefined) putFields['StorageClass'] = o.storageClass;
+  const tagging = tags !== undefined && Object.keys(tags).length > 0 ? encodeTagging(tags) : undefined;
+  if (tagging !== undefined) putFields['Tagging'] = tagging;
+  return {
+    client,
+    selectBucket: typeof bucket === 'string' ? () => bucket : bucket,
+    defaultBucket: typeof bucket === 'string' ? bucket : undefined,
+    // Checked above: allowedBuckets is given when bucket is a function.
+    allowedBuckets: Object.freeze([...(o.allowedBuckets ?? [bucket as string])]),
+    concurrency,
+    existenceCheck: o.existenceCheck ?? 'auto',
+    existenceCache,
+    keyPrefix,
+    refreshAfter,
+    minimumDeleteAge,
+    putFields: Object.freeze(putFields),
+    tagging,
+  };
 }
 
 /**
@@ -312,7 +421,7 @@ export function checkOptions(options: unknown): S3StorageDriverOptions {
  *
  * @throws StorageDriverError `E_CONFIG`
  */
-export function validateRefreshAfter(value: unknown): number {
+function validateRefreshAfter(value: unknown): number {
   if (value === undefined) return S3_DEFAULT_REFRESH_AFTER;
   if (
     typeof value !== 'number' ||
@@ -320,8 +429,7 @@ export function validateRefreshAfter(value: unknown): number {
     value < S3_MIN_REFRESH_AFTER ||
     value > S3_MAX_REFRESH_AFTER
   ) {
-    throw new StorageDriverError(
-      StorageDriverErrorCode.CONFIG,
+    throw configError(
       `refreshAfter must be an integer number of milliseconds from ${S3_MIN_REFRESH_AFTER} (S3 times have 1 s resolution) to ${S3_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
     );
   }

@@ -26,6 +26,9 @@ import { classifyS3Error, s3ErrorName } from './errors';
 import { isAccessPointArn, type S3StorageLocation } from './keys';
 import type { S3ClientLike } from './options';
 
+/** S3's `LastModified` is truncated to whole seconds. */
+export const LAST_MODIFIED_RESOLUTION = 1000;
+
 /** Conditional PUTs sent for one object while S3 answers 409 `ConditionalRequestConflict`. */
 const CONFLICT_ATTEMPTS = 3;
 
