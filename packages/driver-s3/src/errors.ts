@@ -1,11 +1,14 @@
 /**
- * Classification of AWS SDK (and network) errors into coded `StorageDriverError`s.
+ * Classification of AWS SDK (and network) errors into coded `StorageDriverError`s, and removal of
+ * the request-signing material some S3 errors carry.
  *
  * @module
  */
 import {
   displayKey,
+  errorCodeOf,
   isStorageDriverError,
+  redactSecrets,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageDriverErrorOptions,
@@ -37,7 +40,6 @@ export type S3ErrorKind =
 /** The fields of an AWS SDK v3 service exception the driver reads (all optional). */
 interface SdkErrorShape {
   name?: unknown;
-  code?: unknown;
   Code?: unknown;
   $fault?: unknown;
   $retryable?: unknown;
@@ -108,7 +110,7 @@ const NETWORK_CODES = new Set([
 export function isClientSideRefusal(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || s3HttpStatus(error) !== undefined) return false;
   const e = error as SdkErrorShape;
-  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return false;
+  if (NETWORK_CODES.has(errorCodeOf(error) ?? '')) return false;
   const name = s3ErrorName(error);
   if (name !== undefined && (TRANSIENT.has(name) || name === 'AbortError')) return false;
   return e.$retryable === undefined || e.$retryable === null || e.$retryable === false;
@@ -118,7 +120,7 @@ export function isClientSideRefusal(error: unknown): boolean {
 export function s3ErrorName(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as SdkErrorShape;
-  for (const v of [e.Code, e.name, e.code]) {
+  for (const v of [e.Code, e.name, errorCodeOf(error)]) {
     if (typeof v === 'string' && v !== 'Error' && v !== '') return v;
   }
   return undefined;
@@ -135,7 +137,7 @@ export function s3HttpStatus(error: unknown): number | undefined {
 export function classifyS3Error(error: unknown): S3ErrorKind {
   const name = s3ErrorName(error);
   const status = s3HttpStatus(error);
-  const code = typeof error === 'object' && error !== null ? (error as SdkErrorShape).code : undefined;
+  const code = errorCodeOf(error);
   if (name === 'NoSuchBucket') return 'no-bucket';
   // InvalidObjectState on a read, ObjectNotInActiveTierError on a copy of an archived source.
   if (name === 'InvalidObjectState' || name === 'ObjectNotInActiveTierError') return 'archived';
@@ -143,7 +145,7 @@ export function classifyS3Error(error: unknown): S3ErrorKind {
   if ((name !== undefined && EXISTS.has(name)) || status === 412) return 'exists';
   if (name === 'NotImplemented' || status === 501) return 'not-implemented';
   if (name !== undefined && TRANSIENT.has(name)) return 'transient';
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'transient';
+  if (code !== undefined && NETWORK_CODES.has(code)) return 'transient';
   if (name !== undefined && ACCESS_DENIED.has(name)) return 'access-denied';
   if (status === 403 || status === 401) return 'access-denied';
   if (status === 404) return 'not-found';
@@ -158,7 +160,8 @@ export function classifyS3Error(error: unknown): S3ErrorKind {
 
 /**
  * Properties some S3 error bodies carry that echo request-signing material
- * (`SignatureDoesNotMatch` returns the access key id, the string to sign and the signature).
+ * (`SignatureDoesNotMatch` returns the access key id, the string to sign and the signature;
+ * `InvalidAccessKeyId` the access key id).
  */
 const SIGNING_FIELDS = [
   'AWSAccessKeyId',
@@ -169,42 +172,53 @@ const SIGNING_FIELDS = [
   'CanonicalRequestBytes',
 ];
 
+/** Of those, the ones whose values are credentials wherever else they appear. */
+const SECRET_FIELDS = ['AWSAccessKeyId', 'SignatureProvided'];
+
 /**
- * Removes request-signing material from an SDK error so the `cause` never carries it: the echoes
- * above, and the raw HTTP body stream of `$response` (a hidden, non-configurable property), whose
- * socket still references the sent request with its `authorization` header — the access key id in
- * `Credential=…` — reachable with `inspect(error, { showHidden: true })`. Status, headers and
- * request id stay (`$response.statusCode`, `$metadata`).
+ * `error` without request-signing material, for the `cause` of a `StorageDriverError`:
+ * - the echoed fields above are removed, and every other mention of the access key id or the
+ *   signature they echo (in the message, in any nested field) becomes core's `[redacted]`, on a
+ *   copy made by core's `redactSecrets` (the SDK error itself is left as it is);
+ * - the raw HTTP body stream of `$response` (a hidden, non-configurable property, shared by the
+ *   copy) is dropped: its socket still references the sent request with its `authorization`
+ *   header — the access key id in `Credential=…` — reachable with
+ *   `inspect(error, { showHidden: true })`. Status, headers and request id stay
+ *   (`$response.statusCode`, `$metadata`).
  */
-export function redactSigningFields(error: unknown): unknown {
+export function redactSigningFields<T>(error: T): T {
   if (typeof error !== 'object' || error === null) return error;
-  const e = error as Record<string, unknown>;
-  const response = e['$response'];
-  if (typeof response === 'object' && response !== null) {
-    const r = response as { body?: unknown };
-    if (typeof r.body === 'object' && r.body !== null) {
-      try {
-        r.body = undefined;
-      } catch {
-        // a frozen response: leave it
-      }
-    }
-  }
+  dropResponseBody((error as Record<string, unknown>)['$response']);
+  if (!SIGNING_FIELDS.some((field) => Object.hasOwn(error, field))) return error;
+  const echoed = SECRET_FIELDS.flatMap((field) => {
+    const value = (error as Record<string, unknown>)[field];
+    return typeof value === 'string' ? [value] : [];
+  });
+  const redacted = redactSecrets(error, echoed) as Record<string, unknown>;
   for (const field of SIGNING_FIELDS) {
-    if (Object.hasOwn(e, field)) {
-      try {
-        delete e[field];
-      } catch {
-        // frozen error: leave it (cause is still only reachable by the caller)
-      }
+    try {
+      delete redacted[field];
+    } catch {
+      // A frozen error (and nothing echoed to copy it for): its fields stay.
     }
   }
-  return error;
+  return redacted as T;
 }
 
-function isAbortError(error: unknown): boolean {
-  const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
-  return name === 'AbortError';
+function dropResponseBody(response: unknown): void {
+  if (typeof response !== 'object' || response === null) return;
+  const r = response as { body?: unknown };
+  if (typeof r.body !== 'object' || r.body === null) return;
+  try {
+    r.body = undefined;
+  } catch {
+    // a frozen response: leave it
+  }
+}
+
+/** Whether `error` is an abort (`AbortError`, as the SDK and Node raise it for an aborted signal). */
+export function isAbortError(error: unknown): boolean {
+  return s3ErrorName(error) === 'AbortError';
 }
 
 /** The kinds of driver call an error message names. */
@@ -236,6 +250,8 @@ export function toStorageDriverError(
     return createError(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause: error });
   }
   const cause = redactSigningFields(error);
+  // The SDK's message, shortened, after redaction.
+  const detail = cause instanceof Error && cause.message !== '' ? `: ${cause.message.slice(0, 200)}` : '';
   const name = s3ErrorName(error) ?? 'Error';
   const status = s3HttpStatus(error);
   const where = location === undefined ? '' : ` s3://${location.bucket}/${displayKey(location.key)}`;
@@ -245,10 +261,9 @@ export function toStorageDriverError(
   if (location !== undefined && isAccessPointArn(location.bucket) && isClientSideRefusal(error)) {
     // The SDK refused to build a request for the ARN (path-style client, partition or region
     // mismatch, an endpoint it cannot prefix): configuration, not a transient failure.
-    const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
     return createError(
       StorageDriverErrorCode.CONFIG,
-      `${what}${message}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
+      `${what}${detail}; the S3 client cannot address access point ${location.bucket} (it needs virtual-hosted addressing: no forcePathStyle, a host-name endpoint, and the ARN's partition and region or useArnRegion)`,
       { key, cause, retryable: false },
     );
   }
@@ -277,14 +292,10 @@ export function toStorageDriverError(
         } on this bucket`,
         { key, cause, retryable: false },
       );
-    case 'transient': {
-      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-      return createError(StorageDriverErrorCode.BACKEND, `${what}${message}`, { key, cause, retryable: true });
-    }
-    default: {
-      const message = error instanceof Error && error.message !== '' ? `: ${error.message.slice(0, 200)}` : '';
-      return createError(StorageDriverErrorCode.CONFIG, `${what}${message}`, { key, cause, retryable: false });
-    }
+    case 'transient':
+      return createError(StorageDriverErrorCode.BACKEND, `${what}${detail}`, { key, cause, retryable: true });
+    default:
+      return createError(StorageDriverErrorCode.CONFIG, `${what}${detail}`, { key, cause, retryable: false });
   }
 }
 

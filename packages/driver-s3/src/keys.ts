@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { isSha256Hex, StorageDriverError, StorageDriverErrorCode, type StorageLocation } from '@x/storage-driver-core';
+import {
+  configError,
+  isSha256Hex,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  type StorageLocation,
+} from '@x/storage-driver-core';
 
 /** Where one payload lives in S3. */
 export interface S3StorageLocation extends StorageLocation {
@@ -104,7 +110,7 @@ export function bucketProblem(value: unknown): string {
  * @throws StorageDriverError `E_CONFIG` if it is not.
  */
 export function validateKeyPrefix(prefix: unknown): string {
-  const bad = (why: string) => new StorageDriverError(StorageDriverErrorCode.CONFIG, `keyPrefix ${why}`);
+  const bad = (why: string) => configError(`keyPrefix ${why}`);
   if (prefix === undefined || prefix === '') return '';
   if (typeof prefix !== 'string') throw bad('must be a string');
   if (prefix.length > S3_MAX_KEY_PREFIX_BYTES) throw bad(`must be at most ${S3_MAX_KEY_PREFIX_BYTES} bytes`);

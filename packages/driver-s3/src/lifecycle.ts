@@ -26,7 +26,7 @@ import {
   StorageDriverErrorCode,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { classifyS3Error, s3ErrorName } from './errors';
+import { classifyS3Error, isAbortError } from './errors';
 import { isSpecKey, type S3StorageLocation, validateClaimKey } from './keys';
 import type { S3ClientLike } from './options';
 import {
@@ -341,7 +341,7 @@ export async function* listObjects(
 // Deleting
 
 function isAbort(e: unknown, signal: AbortSignal): boolean {
-  return signal.aborted || isStorageDriverError(e, StorageDriverErrorCode.ABORTED) || s3ErrorName(e) === 'AbortError';
+  return signal.aborted || isStorageDriverError(e, StorageDriverErrorCode.ABORTED) || isAbortError(e);
 }
 
 /**

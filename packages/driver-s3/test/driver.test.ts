@@ -1,4 +1,5 @@
 /** Behaviour against moto through a loopback proxy that counts (and can refuse) requests. */
+import { inspect } from 'node:util';
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
 import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
@@ -368,12 +369,13 @@ describe('errors', () => {
       expect(dump).not.toContain('test-secret-do-not-log');
     }
   });
-  it('SignatureDoesNotMatch echoes are stripped from the cause', async () => {
+  it('SignatureDoesNotMatch echoes are stripped from the cause, and the echoed access key id is redacted wherever else it appears', async () => {
     proxy.inject = () => ({
       status: 403,
       code: 'SignatureDoesNotMatch',
       extra:
-        '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>',
+        '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>' +
+        '<ArgumentValue>Credential=AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request</ArgumentValue>',
     });
     const e = await captureStorageDriverError(() => driverOf().store({}, [payload('sig')]));
     expect(e.code).toBe('E_CONFIG');
@@ -382,7 +384,9 @@ describe('errors', () => {
     for (const field of ['AWSAccessKeyId', 'StringToSign', 'SignatureProvided', 'CanonicalRequest']) {
       expect([field, Object.hasOwn(cause, field)]).toEqual([field, false]);
     }
+    expect(cause.ArgumentValue).toBe('Credential=[redacted]/20260101/us-east-1/s3/aws4_request');
     expect(JSON.stringify(cause)).not.toContain('AKIDEXAMPLE');
+    expect(inspect(e, { depth: Number.POSITIVE_INFINITY, showHidden: true })).not.toContain('AKIDEXAMPLE');
     expect(e.message).not.toContain('AKIDEXAMPLE');
   });
   it.each([
