@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import {
   errorCodeOf,
   mapBounded,
+  type PutOutcome,
   StorageDriverError,
   StorageDriverErrorCode,
   type StoreItem,
@@ -95,7 +96,9 @@ export class AtomicWriter {
   /**
    * Writes every item that is not already stored (temp file, fsync, `link()` to the final path,
    * fsync of the directory), and refreshes the mtime of those that are, at most `concurrency`
-   * at a time. Resolves once every file and every directory that gained an entry is fsynced.
+   * at a time. Resolves once every file and every directory that gained an entry is fsynced, to
+   * one outcome per item: `existed` where the file was already in place (a dedup hit), else
+   * `written`.
    *
    * @param rootReal - the root's real path, resolved for this batch; every target directory must
    *   resolve inside it.
@@ -103,7 +106,7 @@ export class AtomicWriter {
    *   `E_BACKEND` if a directory keeps disappearing, `E_ABORTED`; the filesystem's errors as
    *   they are
    */
-  async writeAll(items: StoreItem<FsStorageLocation>[], rootReal: string, signal: AbortSignal): Promise<void> {
+  async writeAll(items: StoreItem<FsStorageLocation>[], rootReal: string, signal: AbortSignal): Promise<PutOutcome[]> {
     const { concurrency, driverName } = this.#options;
     // Each target directory is checked to resolve inside the root before anything is written
     // into it (a symlinked directory planted in the tree must not redirect payload bytes).
@@ -111,16 +114,20 @@ export class AtomicWriter {
     // Directories that gained an entry; each is fsynced once per batch, after every link, and
     // before the claims are returned (1,000 payloads of one workflow share one directory).
     const dirty = new Set<string>();
-    await mapBounded(
+    const outcomes = await mapBounded(
       items,
       concurrency,
-      async (item, _i, itemSignal) => {
-        for (const d of await this.#putOne(item, rootReal, parents, itemSignal)) dirty.add(d);
+      async (item, _i, itemSignal): Promise<PutOutcome> => {
+        const dirs = await this.#putOne(item, rootReal, parents, itemSignal);
+        if (dirs === undefined) return 'existed';
+        for (const d of dirs) dirty.add(d);
+        return 'written';
       },
       signal,
       driverName,
     );
     await mapBounded([...dirty], concurrency, (d) => syncDirectory(d), signal, driverName);
+    return outcomes;
   }
 
   /**
@@ -192,13 +199,17 @@ export class AtomicWriter {
     }
   }
 
-  /** Stores one item; returns the directories to fsync (none for a dedup hit). */
+  /**
+   * Stores one item; returns the directories to fsync, or `undefined` for a dedup hit (the file
+   * was already in place, possibly stored by a concurrent writer meanwhile: only its mtime was
+   * refreshed).
+   */
   async #putOne(
     item: StoreItem<FsStorageLocation>,
     rootReal: string,
     parents: Map<string, Promise<string | undefined>>,
     signal: AbortSignal,
-  ): Promise<string[]> {
+  ): Promise<string[] | undefined> {
     const { driverName } = this.#options;
     const final = item.location.path;
     const dir = path.dirname(final);
@@ -210,7 +221,7 @@ export class AtomicWriter {
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(signal, driverName);
         const state = await this.#touchExisting(final, item.bytes.byteLength);
-        if (state === 'present') return []; // Dedup hit: mtime refreshed, nothing to write.
+        if (state === 'present') return undefined; // Dedup hit: mtime refreshed, nothing to write.
         if (attempt >= MAX_PUT_ATTEMPTS) {
           throw new StorageDriverError(
             StorageDriverErrorCode.BACKEND,

@@ -17,6 +17,7 @@ import {
   errorCodeOf,
   type ListedObject,
   type ListQuery,
+  type PutOutcome,
   requireClaimField,
   type StorageDriverCapabilities,
   type StorageDriverError,
@@ -108,10 +109,14 @@ export class FsStorageDriver extends ContentAddressedStorageDriver<FsStorageLoca
   /**
    * Writes every item that is not already stored and refreshes the mtime of those that are (see
    * `AtomicWriter`: temp file, fsync, `link()` to the final path, directory fsync), creating the
-   * root, `.tmp` and `v0` first where missing.
+   * root, `.tmp` and `v0` first where missing. Resolves to one outcome per item: `existed` where
+   * the file was already in place (a dedup hit, reported to instrumentation), else `written`.
    */
-  protected override async _putIfAbsent(items: StoreItem<FsStorageLocation>[], op: BackendOperation): Promise<void> {
-    await this.#writer.writeAll(items, await this.#prepareRoot(), op.signal);
+  protected override async _putIfAbsent(
+    items: StoreItem<FsStorageLocation>[],
+    op: BackendOperation,
+  ): Promise<PutOutcome[]> {
+    return this.#writer.writeAll(items, await this.#prepareRoot(), op.signal);
   }
 
   /** Reads every location (`undefined` where no file exists; see `readPayloadFiles`). */

@@ -10,6 +10,7 @@ import {
   type DeleteOutcome,
   type ListedObject,
   type ListQuery,
+  type PutOutcome,
   type StorageDriverCapabilities,
   type StorageDriverError,
   type StorageLocation,
@@ -158,15 +159,25 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   // fits the btree's 2.7 KB entries): the base class's key-only `_locate`, `_claimFields` and
   // `_parseClaim` are exactly that. The table is configuration, never read from a claim.
 
-  /** Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data). */
-  protected override async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation): Promise<void> {
+  /**
+   * Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data), which
+   * also answers which items were already stored: one outcome per item, `existed` for those (a
+   * dedup hit, reported to instrumentation), else `written`.
+   */
+  protected override async _putIfAbsent(
+    items: StoreItem<StorageLocation>[],
+    op: BackendOperation,
+  ): Promise<PutOutcome[]> {
     const at = this.#clockInjected ? new Date(this.now()) : null;
+    const outcomes = new Array<PutOutcome>(items.length);
     await withClient(this.pool, op.signal, async (client) => {
       for (const statement of this.#statements.store(items, at)) {
         throwIfAborted(op.signal);
-        await client.query(statement);
+        const result = await client.query(statement.query);
+        this.#statements.readStored(statement, result.rows, outcomes);
       }
     });
+    return outcomes;
   }
 
   /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */

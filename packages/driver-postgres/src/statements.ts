@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { byteView, configError, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
+import { byteView, configError, type PutOutcome, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
 import type { ResolvedPostgresTable } from './options';
 import type { PostgresQueryConfig } from './pool';
 
@@ -18,6 +18,14 @@ import type { PostgresQueryConfig } from './pool';
 export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
 /** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
 export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
+
+/** One `INSERT` of a store batch, and the positions in the batch of the items it writes. */
+export interface PostgresStoreStatement {
+  /** The statement and its bind parameters. */
+  readonly query: PostgresQueryConfig;
+  /** For each item of the statement, in its order, the item's position in the batch. */
+  readonly indexes: readonly number[];
+}
 
 /** The statements of one payload table. */
 export class PostgresStatements {
@@ -35,13 +43,24 @@ export class PostgresStatements {
     // hit only moves last_referenced forward; data, size and created_at are never rewritten.
     // The conflicting row is locked even when the WHERE skips the update, so a conditional
     // delete (FOR UPDATE SKIP LOCKED) never removes a row a store is re-referencing.
+    // The statement answers which items were already stored (dedup hits): their 0-based positions
+    // in $1. A row the INSERT created has xmax = 0; a conflicting row it updated carries the
+    // updating transaction's id, and one whose update the WHERE skipped is not returned at all;
+    // both existed. Only those positions travel back (none in a batch of new payloads).
     this.#store = [
-      `INSERT INTO ${t} AS existing (key, data, size, created_at, last_referenced)`,
-      'SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
-      '  coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now())',
-      'FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
-      'ON CONFLICT (key) DO UPDATE SET last_referenced = EXCLUDED.last_referenced',
-      'WHERE existing.last_referenced < EXCLUDED.last_referenced',
+      'WITH written AS (',
+      `  INSERT INTO ${t} AS existing (key, data, size, created_at, last_referenced)`,
+      '  SELECT item.key, substring($2::bytea FROM item.start FOR item.length), item.length,',
+      '    coalesce($5::timestamptz, now()), coalesce($5::timestamptz, now())',
+      '  FROM unnest($1::text[], $3::integer[], $4::integer[]) AS item(key, start, length)',
+      '  ON CONFLICT (key) DO UPDATE SET last_referenced = EXCLUDED.last_referenced',
+      '  WHERE existing.last_referenced < EXCLUDED.last_referenced',
+      '  RETURNING existing.key, existing.xmax = 0 AS inserted',
+      ')',
+      'SELECT (item.n - 1)::integer AS existed',
+      'FROM unnest($1::text[]) WITH ORDINALITY AS item(key, n)',
+      'LEFT JOIN written ON written.key = item.key',
+      'WHERE written.inserted IS NOT TRUE',
     ].join('\n');
     this.#retrieve = `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`;
     this.#delete = `DELETE FROM ${t} WHERE key = ANY($1::text[]) RETURNING key`;
@@ -68,28 +87,51 @@ export class PostgresStatements {
    * The `INSERT … ON CONFLICT` statements that store `items`: sorted by key, one statement per
    * {@link POSTGRES_MAX_STATEMENT_BYTES} of payload bytes (one for every ordinary batch), all bytes
    * of a statement in one binary parameter (a `bytea[]` would travel as hex text, twice the size).
+   * Each statement returns one row `{ existed }` per item of it that was already stored (see
+   * {@link PostgresStatements.readStored}); `indexes` are the positions in `items` of its items,
+   * in the statement's order.
    *
    * @param at - the time to record as `last_referenced` (and `created_at` of new rows); `null` for
    *   the server's `now()` (one clock for every writer).
    */
-  store(items: readonly StoreItem<StorageLocation>[], at: Date | null): PostgresQueryConfig[] {
-    const sorted = [...items].sort((a, b) =>
-      a.location.key < b.location.key ? -1 : a.location.key > b.location.key ? 1 : 0,
-    );
+  store(items: readonly StoreItem<StorageLocation>[], at: Date | null): PostgresStoreStatement[] {
+    const sorted = items
+      .map((item, index) => ({ item, index, bytes: item.bytes }))
+      .sort((a, b) =>
+        a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
+      );
     return chunkByBytes(sorted).map((chunk) => {
       const keys: string[] = [];
       const starts: number[] = [];
       const lengths: number[] = [];
       let offset = 1; // substring() positions are 1-based
-      for (const item of chunk) {
+      for (const { item } of chunk) {
         keys.push(item.location.key);
         starts.push(offset);
         lengths.push(item.bytes.byteLength);
         offset += item.bytes.byteLength;
       }
       const data =
-        chunk.length === 1 ? byteView((chunk[0] as StoreItem).bytes) : Buffer.concat(chunk.map((i) => i.bytes));
-      return { text: this.#store, values: [keys, data, starts, lengths, at] };
+        chunk.length === 1
+          ? byteView((chunk[0] as { bytes: Uint8Array }).bytes)
+          : Buffer.concat(chunk.map((i) => i.bytes));
+      return {
+        query: { text: this.#store, values: [keys, data, starts, lengths, at] },
+        indexes: chunk.map((c) => c.index),
+      };
+    });
+  }
+
+  /**
+   * The outcome of each item of a store statement from its rows: `existed` for the positions the
+   * statement returned (the key was already stored: a dedup hit), `written` for the others.
+   * Written into `outcomes` at the statement's `indexes`.
+   */
+  readStored(statement: PostgresStoreStatement, rows: readonly unknown[], outcomes: PutOutcome[]): void {
+    const existed = new Set<number>();
+    for (const row of rows) existed.add(Number((row as { existed: unknown }).existed));
+    statement.indexes.forEach((index, position) => {
+      outcomes[index] = existed.has(position) ? 'existed' : 'written';
     });
   }
 

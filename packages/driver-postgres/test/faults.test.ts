@@ -99,7 +99,8 @@ describe('terminated connection (pg_terminate_backend) mid-batch', () => {
             op === 'store'
               ? captureStorageDriverError(() => driver.store({}, payloads))
               : captureStorageDriverError(() => driver.retrieve({}, [kept!]));
-          const pid = await blockedBackend(op === 'store' ? 'INSERT' : 'SELECT', driver.qualifiedTable);
+          // The store statement is `WITH written AS (INSERT …) SELECT …`.
+          const pid = await blockedBackend(op === 'store' ? 'WITH' : 'SELECT', driver.qualifiedTable);
           await pool.query('SELECT pg_terminate_backend($1)', [pid]);
           err = await pending;
         } finally {
@@ -141,7 +142,7 @@ describe('terminated connection (pg_terminate_backend) mid-INSERT, after some ro
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       const target = await pool.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE query LIKE 'INSERT%' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`,
+        `SELECT pid FROM pg_stat_activity WHERE query LIKE '%INSERT INTO ' || $1 || '%' AND pid <> pg_backend_pid()`,
         [driver.qualifiedTable],
       );
       expect(target.rows).toHaveLength(1);
@@ -446,7 +447,7 @@ describe('server restart (private PostgreSQL)', () => {
       const pending = captureStorageDriverError(() => driver.store({}, batch));
       for (let i = 0; ; i++) {
         const r = await holder.query(
-          `SELECT count(*)::integer AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT%'`,
+          `SELECT count(*)::integer AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%'`,
         );
         if (r.rows[0]?.n === 1) break;
         if (i > 400) throw new Error('the INSERT never blocked');

@@ -297,7 +297,7 @@ describe('delete and deleteExpired', () => {
       const storing = driver.store({}, [payload('raced')]); // a dedup hit on the row being deleted
       for (let i = 0; ; i++) {
         const r = await pool.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO ${driver.qualifiedTable}%'`,
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ${driver.qualifiedTable}%'`,
         );
         if (r.rows.length > 0) break;
         if (i > 200) throw new Error('the store never waited for the sweeper');

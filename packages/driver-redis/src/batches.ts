@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { byteView, type StorageDriverError, StorageDriverErrorCode, type StoreItem } from '@x/storage-driver-core';
+import {
+  byteView,
+  type PutOutcome,
+  type StorageDriverError,
+  StorageDriverErrorCode,
+  type StoreItem,
+} from '@x/storage-driver-core';
 import {
   isRedisClusterClient,
   type RedisClientLike,
@@ -304,8 +310,13 @@ async function waitForSlots(client: RedisClusterLike): Promise<void> {
 /**
  * A `store` batch: per item, `PEXPIRE key H GT` then `SET key value NX PX H` (H: the horizon;
  * without a `ttl`, `PEXPIRE` without `GT`), in one pipeline per batch, per master on a Cluster.
+ * Resolves to one outcome per item: `existed` where `SET NX` answered nil (the key was already
+ * there: a dedup hit), `written` where it answered `OK`.
  */
-export async function storeBatch(b: RedisBackend, items: readonly StoreItem<RedisStorageLocation>[]): Promise<void> {
+export async function storeBatch(
+  b: RedisBackend,
+  items: readonly StoreItem<RedisStorageLocation>[],
+): Promise<PutOutcome[]> {
   const horizon = b.horizon;
   // With a ttl: never shorten a longer expiry (GT). Without: every key gets the horizon, keys of
   // other tools without any expiry included, so a dedup hit dates them too.
@@ -315,7 +326,7 @@ export async function storeBatch(b: RedisBackend, items: readonly StoreItem<Redi
     const value = byteView(item.bytes);
     return [p.call('pexpire', key, horizon, ...extend), p.call('set', key, value, 'PX', horizon, 'NX')];
   };
-  await b.batches.run(
+  const replies = await b.batches.run(
     items,
     (item) => item.location.key,
     (pipeline, item) => {
@@ -328,6 +339,8 @@ export async function storeBatch(b: RedisBackend, items: readonly StoreItem<Redi
       return Promise.all(queue(b.client, item) as Promise<unknown>[]);
     },
   );
+  // The reply of SET … NX: OK when it wrote, nil when the key existed.
+  return replies.map((own) => (own?.[1] === null ? 'existed' : 'written'));
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type DeleteOutcome,
   type ListedObject,
   type ListQuery,
+  type PutOutcome,
   parseStorageKey,
   requireClaimField,
   type StorageDriverCapabilities,
@@ -187,10 +188,14 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    * `SET key value NX PX ttl` for each item; without a `ttl`, `PEXPIRE key H` then
    * `SET key value NX PX H`, H being {@link REDIS_NO_TTL_HORIZON} (100 years). Either way every
    * store, first write or dedup hit, leaves the key with at least its horizon left, from which
-   * `list` derives its last-referenced time.
+   * `list` derives its last-referenced time. Resolves to one outcome per item: `existed` where
+   * `SET NX` answered nil (a dedup hit, reported to instrumentation), else `written`.
    */
-  protected override async _putIfAbsent(items: StoreItem<RedisStorageLocation>[], op: BackendOperation): Promise<void> {
-    await this.#backend.bounded(op.kind, () => storeBatch(this.#backend, items));
+  protected override async _putIfAbsent(
+    items: StoreItem<RedisStorageLocation>[],
+    op: BackendOperation,
+  ): Promise<PutOutcome[]> {
+    return this.#backend.bounded(op.kind, () => storeBatch(this.#backend, items));
   }
 
   /** One `MGET` per batch, or one pipeline of `GET`s per master node on a Cluster. */
