@@ -4,7 +4,7 @@
  * in ioredis' offline queue, honour the abort signal, and succeed again after the restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { StorageDriverClaim } from '@x/storage-driver-core';
+import type { PutOutcome, StorageDriverClaim } from '@x/storage-driver-core';
 import { countPresentExact, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver, type RedisStorageDriverOptions } from '../src';
@@ -16,7 +16,9 @@ const OPERATION_TIMEOUT = 1_000;
 
 /** A driver that writes nothing: its `store` returns the claims the real driver's would. */
 class DryRunDriver extends RedisStorageDriver {
-  protected override async _putIfAbsent(): Promise<void> {}
+  protected override async _putIfAbsent(items: unknown[]): Promise<PutOutcome[]> {
+    return items.map(() => 'written');
+  }
 }
 
 /**

@@ -42,10 +42,10 @@ afterAll(async () => {
   await quitAll(standalone, cluster);
 });
 
-describe.each([
+describe.each<[string, () => Redis | Cluster]>([
   ['standalone', () => standalone],
   ['cluster', () => cluster],
-] as const)('put outcomes on %s', (label, client) => {
+])('put outcomes on %s', (label, client) => {
   it.each([
     ['without a ttl', undefined],
     ['with a ttl', 3_600_000],
