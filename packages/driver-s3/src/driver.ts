@@ -38,15 +38,13 @@ import { deleteObjects, listObjects, refreshStale, type S3LifecycleBackend } fro
 import {
   checkOptions,
   S3_DRIVER_DEFAULT_NAME,
+  S3_DRIVER_TYPE,
   type S3ClientLike,
   type S3ExistenceCheck,
   type S3Settings,
   type S3StorageDriverOptions,
 } from './options';
 import { getObject } from './requests';
-
-/** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
-export const S3_DRIVER_TYPE = 'aws.s3driver';
 
 /** The validated options and what the driver's modules need from the driver itself. */
 interface S3Backend extends S3Settings, Omit<S3LifecycleBackend, 'fail'>, Omit<S3ExistenceBackend, 'fail'> {
@@ -185,10 +183,12 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     return { bucket, key: this.keyPrefix + key };
   }
 
+  /** `[bucket, key]` as JSON (`locationId` in `keys.ts`). */
   protected override _locationId(location: S3StorageLocation): string {
     return locationId(location);
   }
 
+  /** `{ bucket, key }`, the official drivers' claim fields. */
   protected override _claimFields(location: S3StorageLocation): Record<string, string> {
     return { bucket: location.bucket, key: location.key };
   }
@@ -200,9 +200,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       throw this.createError(
         StorageDriverErrorCode.INVALID_CLAIM,
         `Claim names bucket ${bucket}, which is not in allowedBuckets`,
-        {
-          index,
-        },
+        { index },
       );
     }
     const key = validateClaimKey(requireClaimField(claimData, 'key', index));

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { S3_DRIVER_TYPE, S3StorageDriver } from './driver';
+export { S3StorageDriver } from './driver';
 export { classifyS3Error, type S3ErrorKind } from './errors';
 export {
   bucketProblem,
@@ -25,6 +25,7 @@ export {
   S3_DEFAULT_REFRESH_AFTER,
   S3_DRIVER_DEFAULT_CONCURRENCY,
   S3_DRIVER_DEFAULT_NAME,
+  S3_DRIVER_TYPE,
   S3_EXISTENCE_CACHE_DEFAULT_MAX_ENTRIES,
   S3_EXISTENCE_CACHE_DEFAULT_TTL,
   S3_MAX_REFRESH_AFTER,

@@ -16,6 +16,8 @@ import { bucketProblem, isAccessPointArn, isValidBucket, validateKeyPrefix } fro
 import { s3MinimumDeleteAge } from './lifecycle';
 import { encodeTagging } from './requests';
 
+/** `type` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
+export const S3_DRIVER_TYPE = 'aws.s3driver';
 /** Default `name` of {@link S3StorageDriver}, identical to Temporal's official S3 drivers. */
 export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
 /** Default number of S3 requests in flight per `store`/`retrieve` call. */
