@@ -12,6 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 
+export { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault } from './fault-proxy';
+
 const run = promisify(execFile);
 
 async function portIsFree(port: number): Promise<boolean> {
