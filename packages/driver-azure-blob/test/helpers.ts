@@ -1,0 +1,76 @@
+/** Shared helpers for the driver-azure-blob tests: clients of Azurite, per-test containers. */
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+
+/** Azurite's development account name (`bash scripts/services.sh env`). */
+export const ACCOUNT = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
+/** Azurite's public development account key (documented by Microsoft; not a secret). */
+export const ACCOUNT_KEY =
+  process.env.XSTORAGE_AZURITE_ACCOUNT_KEY ??
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+/** Azurite's blob endpoint, with the account in the path. */
+export const BLOB_ENDPOINT = process.env.XSTORAGE_AZURITE_BLOB_ENDPOINT ?? `http://127.0.0.1:10010/${ACCOUNT}`;
+
+/** A connection string for `endpoint` (default: Azurite). */
+export function connectionString(endpoint = BLOB_ENDPOINT): string {
+  return `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};BlobEndpoint=${endpoint};`;
+}
+
+/**
+ * Client retries for tests: 3 tries 20-100 ms apart (the client's default waits 4 s, 8 s, 16 s
+ * between its 4 tries, which would make every fault test take half a minute).
+ */
+export const TEST_RETRIES: StoragePipelineOptions = {
+  retryOptions: { maxTries: 3, retryDelayInMs: 20, maxRetryDelayInMs: 100 },
+};
+
+/** A BlobServiceClient of `endpoint` (default: Azurite) with fast retries. */
+export function makeService(
+  endpoint = BLOB_ENDPOINT,
+  options: StoragePipelineOptions = TEST_RETRIES,
+): BlobServiceClient {
+  return BlobServiceClient.fromConnectionString(connectionString(endpoint), options);
+}
+
+/** A unique container name (lower-case, ≤ 63 characters). */
+export function uniqueContainerName(prefix = 'xaz'): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Creates a fresh container and returns its client. */
+export async function createContainer(service: BlobServiceClient, prefix?: string): Promise<ContainerClient> {
+  const container = service.getContainerClient(uniqueContainerName(prefix));
+  await container.create();
+  return container;
+}
+
+/** Deletes a container (Azurite keeps everything in memory, so do clean up). */
+export async function deleteContainer(service: BlobServiceClient, name: string): Promise<void> {
+  await service.getContainerClient(name).deleteIfExists();
+}
+
+/** Every blob name of a container, sorted. */
+export async function listNames(container: ContainerClient): Promise<string[]> {
+  const names: string[] = [];
+  for await (const b of container.listBlobsFlat()) names.push(b.name);
+  return names.sort();
+}
+
+const encoder = new TextEncoder();
+
+/** A JSON payload with the given text. */
+export function payload(text: string): Payload {
+  return { metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(text)) };
+}
+
+/** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
+export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
+  return (await captureStorageDriverError(fn)).code;
+}
+
+/** Waits `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';
