@@ -35,8 +35,12 @@ const hasDoc = (symbol) =>
 
 for (const entry of entries) {
   const source = program.getSourceFile(entry);
-  const moduleSymbol = checker.getSymbolAtLocation(source);
+  const moduleSymbol = source === undefined ? undefined : checker.getSymbolAtLocation(source);
   const pkg = path.relative(root, path.dirname(path.dirname(entry)));
+  if (moduleSymbol === undefined) {
+    missing.push(`${pkg}: src/index.ts exports nothing`);
+    continue;
+  }
   for (const exported of checker.getExportsOfModule(moduleSymbol)) {
     const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
     if (!hasDoc(symbol)) missing.push(`${pkg}: ${exported.name}`);

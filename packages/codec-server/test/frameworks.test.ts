@@ -2,12 +2,12 @@
  * The real handler mounted in real express 5 and fastify 5 apps, over real HTTP, with the fs
  * driver. The app setups below are the README's snippets.
  */
-import { stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import * as path from 'node:path';
 import middie from '@fastify/middie';
-import type { Payload } from '@x/storage-driver-core';
+import { decodePayload, type Payload, sha256Hex } from '@x/storage-driver-core';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -200,7 +200,10 @@ describe.each([
     const [ref] = payloadsOf(await post(endpoint, '/encode', body(big), { headers: team }));
     const key = decodeReferencePayload(ref as Payload).claimData.key as string;
     expect(key).toMatch(/^v0\/ns\/team\//);
-    expect((await stat(teamDriver.pathForKey(key))).isFile()).toBe(true);
+    // The team's driver holds the object, byte for byte the serialized payload its claim names.
+    const saved = await readFile(teamDriver.pathForKey(key));
+    expect(sha256Hex(saved)).toBe(decodeReferencePayload(ref as Payload).claimData.hash_value);
+    expect(jsonValue(decodePayload(saved) as Payload)).toEqual({ text: 'y'.repeat(2000) });
     const decoded = payloadsOf(await post(endpoint, '/decode', body(ref as Payload), { headers: team }));
     expect(jsonValue(decoded[0] as Payload)).toEqual({ text: 'y'.repeat(2000) });
     // The default namespace's driver has a different root: the object is not there.

@@ -91,11 +91,18 @@ async function checkProperty<T>(
     numRuns: settings.numRuns,
     seed: settings.seed,
     ...(settings.path === undefined ? {} : { path: settings.path }),
-    // Long generated strings make shrinking against a real server slow; cap it.
+    // Long generated strings make shrinking against a real server slow; cap the whole run. A run
+    // cut short before all its cases ran is a failure, not a pass (a counterexample found before
+    // the cut is still reported as such, shrunk as far as time allowed).
     interruptAfterTimeLimit: 120_000,
-    markInterruptAsFailure: false,
+    markInterruptAsFailure: true,
   });
   if (!details.failed) return;
+  if (details.interrupted && details.counterexample === null) {
+    throw new assert.AssertionError({
+      message: `${title}: interrupted after ${details.numRuns} of ${settings.numRuns} runs (time limit 120 s); the property was not checked fully (seed ${details.seed})`,
+    });
+  }
   const path = details.counterexamplePath;
   const replay = `XSTORAGE_FC_SEED=${details.seed}${path ? ` XSTORAGE_FC_PATH=${path}` : ''}`;
   const error = details.errorInstance;

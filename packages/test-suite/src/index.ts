@@ -13,6 +13,7 @@ export {
   makePayload,
   pseudoRandomBytes,
 } from './assertions';
+export type { SuiteContext } from './context';
 export {
   type ConformanceCapabilities,
   type ConformanceIt,
@@ -32,7 +33,16 @@ export {
   hostileTargetArbitrary,
   MAX_HOSTILE_CLAIM_VALUE_LENGTH,
   MAX_HOSTILE_ID_LENGTH,
+  registerHostileInputTests,
 } from './hostile';
 export type { LifecycleStressOptions } from './lifecycle';
+export { registerLifecycleTests } from './lifecycle';
 export { InMemoryStorageDriver, type InMemoryStorageDriverOptions, type InMemoryStore } from './memory-driver';
-export { HOSTILE_IDS, runStorageDriverConformance } from './suite';
+export { runStorageDriverConformance } from './suite';
+export { registerAbortTests } from './topics/abort';
+export { registerDedupTests } from './topics/dedup';
+export { registerErrorTests } from './topics/errors';
+export { registerIdentityTests } from './topics/identity';
+export { registerRoundTripTests } from './topics/round-trip';
+export { registerSizeLimitTests } from './topics/size-limit';
+export { HOSTILE_IDS, registerTargetTests } from './topics/targets';

@@ -2,6 +2,7 @@
 // packages: proves the suite is runner-agnostic (it only needs describe/it/afterEach and uses
 // it.skip where available). Run: node --test packages/test-suite/test-node/
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { sha256Hex } from '@x/storage-driver-core';
 import { InMemoryStorageDriver, runStorageDriverConformance } from '@x/storage-driver-test-suite';
 
 runStorageDriverConformance(
@@ -26,6 +27,12 @@ runStorageDriverConformance(
         driver.objects.delete(claim.claimData.key);
       },
       countObjects: async (driver) => driver.objects.size,
+      // The "outside" of a Map store: an entry under a key the spec can never produce.
+      async plantOutside(driver, bytes) {
+        const key = `outside/${sha256Hex(bytes)}`;
+        driver.objects.set(key, bytes);
+        return [key];
+      },
     },
   },
 );

@@ -31,12 +31,13 @@ import { runStorageDriverConformance } from '../src';
 class MapDriver implements StorageDriver {
   readonly type = 'example.mapdriver';
   readonly name: string;
-  readonly objects = new Map<string, Uint8Array>();
+  readonly objects: Map<string, Uint8Array>;
   private readonly maxPayloadSize: number;
 
-  constructor(options: { name?: string; maxPayloadSize?: number } = {}) {
+  constructor(options: { name?: string; maxPayloadSize?: number; objects?: Map<string, Uint8Array> } = {}) {
     this.name = validateDriverName(options.name ?? 'map');
     this.maxPayloadSize = options.maxPayloadSize ?? 50 * 1024 * 1024;
+    this.objects = options.objects ?? new Map();
   }
 
   async store(context: StorageDriverStoreContext, payloads: Payload[]): Promise<StorageDriverClaim[]> {
@@ -89,8 +90,15 @@ runStorageDriverConformance(
     type: 'example.mapdriver',
     defaultName: 'map',
     create: (options) => new MapDriver(options),
+    reopen: (d) => new MapDriver({ name: d.name, objects: d.objects }),
     hooks: {
       countObjects: async (d) => d.objects.size,
+      // The "outside" of a Map store: an entry under a key the spec can never produce.
+      plantOutside: async (d, bytes) => {
+        const key = `outside/${sha256Hex(bytes)}`;
+        d.objects.set(key, bytes);
+        return [key];
+      },
       remove: async (d, claim) => {
         d.objects.delete(claim.claimData['key'] as string);
       },
