@@ -1,0 +1,38 @@
+/**
+ * `@x/storage-driver-gcs`: a Google Cloud Storage driver for Temporal External Storage (claim-check
+ * pattern), wire-compatible with Temporal's official GCS drivers (Go, Python, TypeScript).
+ *
+ * @packageDocumentation
+ */
+export { GCS_CLAIM_FORMATS, type GcsClaimFormat, readClaimObjectName } from './claims';
+export { GCS_DRIVER_TYPE, GcsStorageDriver } from './driver';
+export { classifyGcsError, type GcsErrorKind } from './errors';
+export {
+  bucketProblem,
+  encodeGcsSegment,
+  GCS_MAX_OBJECT_NAME_BYTES,
+  type GcsStorageLocation,
+  isGcsSegment,
+  isObjectName,
+  isValidBucket,
+  validateClaimBucket,
+  validateClaimObjectName,
+} from './names';
+export {
+  GCS_DEFAULT_REFRESH_AFTER,
+  GCS_DEFAULT_RESUMABLE_UPLOAD_THRESHOLD,
+  GCS_DRIVER_DEFAULT_CONCURRENCY,
+  GCS_DRIVER_DEFAULT_NAME,
+  GCS_MAX_REFRESH_AFTER,
+  GCS_MIN_REFRESH_AFTER,
+  type GcsBucketLike,
+  type GcsBucketSelector,
+  type GcsFileLike,
+  type GcsFilesPage,
+  type GcsObjectMetadata,
+  type GcsPreconditionOptions,
+  type GcsStorageDriverOptions,
+  type GcsStorageLike,
+  gcsMinimumDeleteAge,
+  refreshAllowance,
+} from './options';

@@ -1,0 +1,120 @@
+/** Shared helpers for the driver-gcs tests: clients, per-test buckets, request classification. */
+import { randomBytes } from 'node:crypto';
+import { type Bucket, Storage, type StorageOptions } from '@google-cloud/storage';
+import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+import type { ProxiedRequest } from '@x/test-servers';
+
+/** fake-gcs-server (`bash scripts/services.sh env`). */
+export const GCS_ENDPOINT = process.env.XSTORAGE_GCS_ENDPOINT ?? 'http://127.0.0.1:4453';
+/** A project id must be given: without one the client asks the GCE metadata server for it. */
+export const GCS_PROJECT_ID = process.env.XSTORAGE_GCS_PROJECT_ID ?? 'xstorage-test';
+
+const encoder = new TextEncoder();
+
+/**
+ * A `Storage` for `endpoint` (default: the emulator). Retries are the client's defaults unless
+ * `retryOptions` says otherwise (fault tests shorten the delays).
+ */
+export function makeStorage(endpoint = GCS_ENDPOINT, options: Partial<StorageOptions> = {}): Storage {
+  return new Storage({ apiEndpoint: endpoint, projectId: GCS_PROJECT_ID, ...options });
+}
+
+/** A unique bucket name (lower-case, at most 63 characters). */
+export function uniqueBucketName(prefix = 'xgcs'): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Creates a fresh bucket on the emulator and returns its name. */
+export async function createBucket(storage: Storage, prefix?: string): Promise<string> {
+  const name = uniqueBucketName(prefix);
+  await storage.createBucket(name);
+  return name;
+}
+
+/** Every object name of a bucket, sorted. */
+export async function listNames(storage: Storage, bucket: string): Promise<string[]> {
+  const [files] = await storage.bucket(bucket).getFiles();
+  return files.map((f) => f.name).sort();
+}
+
+/**
+ * Empties and deletes a bucket (the emulator keeps everything in memory, so do clean up). Retries
+ * a few times: uploads a test aborted may still land just after the first listing.
+ */
+export async function deleteBucket(storage: Storage, bucket: string): Promise<void> {
+  const b: Bucket = storage.bucket(bucket);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await b.deleteFiles({ force: true });
+      await b.delete();
+      return;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 404) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** A JSON payload with the given text. */
+export function payload(text: string): Payload {
+  return { metadata: { encoding: encoder.encode('json/plain') }, data: encoder.encode(JSON.stringify(text)) };
+}
+
+/** Runs `fn` and returns the StorageDriverError code it rejects with (fails if it resolves). */
+export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriverErrorCode> {
+  return (await captureStorageDriverError(fn)).code;
+}
+
+/**
+ * The JSON API operation of a request as the proxy saw it: `getMetadata`, `download`, `upload`
+ * (single request), `resumableStart`, `resumablePut`, `rewrite`, `delete`, `list`, or `METHOD path`
+ * for anything else.
+ */
+export function gcsOperation(r: ProxiedRequest): string {
+  const p = r.rawPath;
+  if (p.startsWith('/upload/storage/v1/b/')) {
+    const type = r.query.get('uploadType');
+    if (type === 'multipart' || type === 'media') return 'upload';
+    if (type === 'resumable') return r.method === 'POST' ? 'resumableStart' : 'resumablePut';
+  }
+  if (/^\/storage\/v1\/b\/[^/]+\/o\/[^/]+\/rewriteTo\//.test(p)) return 'rewrite';
+  if (/^\/storage\/v1\/b\/[^/]+\/o\/[^/]+$/.test(p)) {
+    if (r.method === 'DELETE') return 'delete';
+    if (r.method === 'GET') return r.query.get('alt') === 'media' ? 'download' : 'getMetadata';
+  }
+  if (/^\/storage\/v1\/b\/[^/]+\/o$/.test(p) && r.method === 'GET') return 'list';
+  return `${r.method} ${p}`;
+}
+
+/** The bucket a proxied JSON API request is about, if any. */
+export function bucketOfRequest(r: ProxiedRequest): string | undefined {
+  return /^\/(?:upload\/)?storage\/v1\/b\/([^/]+)/.exec(r.rawPath)?.[1];
+}
+
+/** Counts of {@link gcsOperation} over `requests`, e.g. `{ getMetadata: 64, rewrite: 64 }`. */
+export function countOperations(requests: readonly ProxiedRequest[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of requests) {
+    const op = gcsOperation(r);
+    counts[op] = (counts[op] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** A JSON API error body, as GCS sends it. */
+export function gcsError(
+  status: number,
+  reason: string,
+  message = reason,
+): { status: number; headers: Record<string, string>; body: string } {
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=UTF-8' },
+    body: JSON.stringify({ error: { code: status, message, errors: [{ domain: 'global', reason, message }] } }),
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export { captureStorageDriverError } from '@x/storage-driver-test-suite';
