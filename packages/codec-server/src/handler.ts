@@ -186,10 +186,64 @@ export interface CodecServerOptions {
    * traces or the messages of non-storage errors. Default: none.
    */
   onError?: (error: CodecServerError, info: CodecServerRequestInfo | undefined) => void;
+  /**
+   * Instrumentation of every request but `/healthz`: see {@link CodecServerInstrumentation}
+   * (`codecServerInstrumentation()` of `@x/storage-driver-otel` for OpenTelemetry spans and
+   * metrics). Default: none.
+   */
+  instrumentation?: CodecServerInstrumentation;
 }
 
 /** A `node:http` request listener. */
 export type CodecServerHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** The liveness route (relative to `basePath`): `GET` or `HEAD` answers 200 `{"status":"ok"}`. */
+export const HEALTH_PATH = '/healthz';
+
+/** What {@link CodecServerInstrumentation} learns about a request before it is handled. */
+export interface CodecServerRequestStart {
+  /** The raw request (headers, e.g. a `traceparent`). Do not read its body. */
+  readonly request: IncomingMessage;
+  /** HTTP method, upper case. */
+  readonly method: string;
+  /** The route, or `undefined` when the path is not one (or the request target is malformed). */
+  readonly route: CodecServerRoute | undefined;
+}
+
+/** How a request ended, as {@link CodecServerInstrumentation} sees it. */
+export interface CodecServerRequestOutcome {
+  /** HTTP status of the response. */
+  readonly status: number;
+  /** Error code of a failed request (`E_UNKNOWN_NAMESPACE`, `E_BUSY`, a storage error code…). */
+  readonly code: string | undefined;
+  /** The route, or `undefined` when the path is not one. */
+  readonly route: CodecServerRoute | undefined;
+  /** The request's namespace, once known (not for a CORS preflight or a request refused before it was read). */
+  readonly namespace: string | undefined;
+  /**
+   * Whether `namespace` is one of the `namespaces` option's (a bounded set, fit for a metric
+   * attribute), rather than any value a client sent in `X-Namespace`.
+   */
+  readonly namespaceConfigured: boolean;
+  /** Payloads in the request body (0 when it was not read). */
+  readonly payloads: number;
+  /** Bytes of the payloads stored (`/encode`) or retrieved (`/download`, `/decode`). */
+  readonly bytes: number;
+}
+
+/**
+ * Instrumentation of every request but `/healthz` (e.g. `codecServerInstrumentation()` of
+ * `@x/storage-driver-otel`, which starts an OpenTelemetry span and records metrics): called when a
+ * request arrives, it must call `handle` once and may await it; `handle` resolves to how the
+ * request ended and never rejects. Whatever `handle` does (auth, decoding, the drivers' storage
+ * calls) runs inside the hook's call, so an OpenTelemetry context it makes active there is the
+ * parent of the drivers' spans. If the hook throws or never calls `handle`, the request is
+ * handled anyway and the error goes to `onError`.
+ */
+export type CodecServerInstrumentation = (
+  request: CodecServerRequestStart,
+  handle: () => Promise<CodecServerRequestOutcome>,
+) => unknown;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -200,7 +254,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 /**
  * Creates the codec-server request handler: `POST /encode`, `POST /decode`
  * (`?preserveStorageRefs=true` returns references as they are) and `POST /download`, bodies
- * `{"payloads":[...]}` in proto3 JSON.
+ * `{"payloads":[...]}` in proto3 JSON; and `GET /healthz` (liveness: 200 `{"status":"ok"}`, without
+ * auth, CORS or the concurrency limit, never instrumented).
  *
  * @throws StorageDriverError `E_CONFIG` for an invalid option (bad namespace config, an empty
  *   `defaultNamespace`, a `maxBodyBytes` / `maxPayloads` that is not a positive integer, a
@@ -212,6 +267,10 @@ function header(req: IncomingMessage, name: string): string | undefined {
  */
 export function createCodecServerHandler(options: CodecServerOptions): CodecServerHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const instrumentation = options.instrumentation;
+  if (instrumentation !== undefined && typeof instrumentation !== 'function') {
+    throw new TypeError('instrumentation must be a function');
+  }
   const codecs = new Map<string, NamespaceCodec>();
   for (const [name, config] of Object.entries(options.namespaces ?? {}))
     codecs.set(name, new NamespaceCodec(name, config));
@@ -265,14 +324,31 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
   const originAllowed = (origin: string): boolean =>
     cors !== undefined && (allowedOrigins === undefined || allowedOrigins.has(origin));
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+  ): Promise<CodecServerRequestOutcome> {
     let info: CodecServerRequestInfo | undefined;
     let principal: string | undefined;
     let refused = false;
     let status = 200;
     let code: string | undefined;
+    let payloadCount = 0;
     const objects: StorageObjectEvent[] = [];
     let reserved = 0;
+    const outcome = (): CodecServerRequestOutcome => {
+      const namespace = info === undefined || info.method === 'OPTIONS' ? undefined : info.namespace;
+      return {
+        status,
+        code,
+        route: info?.route,
+        namespace,
+        namespaceConfigured: namespace !== undefined && codecs.has(namespace),
+        payloads: payloadCount,
+        bytes: objects.reduce((sum, o) => sum + o.bytes, 0),
+      };
+    };
     const fail = (error: CodecServerError): void => {
       status = error.status;
       code = error.code;
@@ -284,13 +360,8 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
       sendJson(res, error.status, error.toJSON());
     };
     try {
-      const url = requestUrl(req.url);
-      let path = url.pathname;
-      if (basePath !== '')
-        path = path === basePath || path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : '';
-      path = path.replace(/\/+$/, '') || '/';
-      const routeName = path.slice(1);
-      const route = ROUTES.has(routeName) ? (routeName as CodecServerRoute) : undefined;
+      if (target instanceof CodecServerError) throw target;
+      const { url, path, route } = target;
       const method = (req.method ?? 'GET').toUpperCase();
       const origin = header(req, 'origin');
       const namespace = header(req, 'x-namespace') ?? defaultNamespace;
@@ -315,9 +386,10 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
           res.setHeader('Access-Control-Allow-Private-Network', 'true');
         }
         res.setHeader('Allow', 'POST, OPTIONS');
+        status = 204;
         res.statusCode = 204;
         res.end();
-        return;
+        return outcome();
       }
       if (origin !== undefined && !originAllowed(origin)) {
         throw new CodecServerError(403, CodecServerErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
@@ -387,6 +459,7 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
       const body = await readJsonBody(req, res, maxBodyBytes);
       checkRequestSize(body, maxPayloads, maxMetadataEntries);
       const payloads = payloadsFromJson(body);
+      payloadCount = payloads.length;
       const controller = new AbortController();
       const onClose = (): void => {
         if (!res.writableEnded) controller.abort(new Error('client disconnected'));
@@ -466,9 +539,16 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
         }
       }
     }
+    return outcome();
   }
 
-  return (req, res) => {
+  /** One request (the concurrency limit, then `handle`); never rejects. */
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+  ): Promise<CodecServerRequestOutcome> {
+    const route = target instanceof CodecServerError ? undefined : target.route;
     if (maxConcurrent !== undefined && active >= maxConcurrent) {
       res.setHeader('Retry-After', '1');
       res.setHeader('Connection', 'close');
@@ -476,19 +556,107 @@ export function createCodecServerHandler(options: CodecServerOptions): CodecServ
         retryable: true,
       });
       sendJson(res, 503, busy.toJSON());
-      return;
+      return {
+        status: 503,
+        code: busy.code,
+        route,
+        namespace: undefined,
+        namespaceConfigured: false,
+        payloads: 0,
+        bytes: 0,
+      };
     }
     active++;
-    handle(req, res)
-      .catch(() => {
-        // handle() never rejects; this only guards against a throwing onError or onAudit hook.
-        if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
-        else res.destroy();
-      })
-      .finally(() => {
-        active--;
-      });
+    try {
+      return await handle(req, res, target);
+    } catch {
+      // handle() never rejects; this only guards against a throwing onError or onAudit hook.
+      if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
+      else res.destroy();
+      return {
+        status: 500,
+        code: CodecServerErrorCode.INTERNAL,
+        route,
+        namespace: undefined,
+        namespaceConfigured: false,
+        payloads: 0,
+        bytes: 0,
+      };
+    } finally {
+      active--;
+    }
+  }
+
+  /** `serve` through the instrumentation hook, which must call it once; a failing hook cannot lose the request. */
+  async function instrumented(
+    hook: CodecServerInstrumentation,
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+  ): Promise<void> {
+    let served: Promise<CodecServerRequestOutcome> | undefined;
+    const run = (): Promise<CodecServerRequestOutcome> => {
+      served ??= serve(req, res, target);
+      return served;
+    };
+    const method = (req.method ?? 'GET').toUpperCase();
+    const route = target instanceof CodecServerError ? undefined : target.route;
+    try {
+      await hook({ request: req, method, route }, run);
+    } catch (error) {
+      options.onError?.(
+        new CodecServerError(500, CodecServerErrorCode.INTERNAL, 'the instrumentation hook failed', { cause: error }),
+        undefined,
+      );
+    }
+    await run();
+  }
+
+  return (req, res) => {
+    const target = requestTarget(req.url, basePath);
+    if (!(target instanceof CodecServerError) && target.path === HEALTH_PATH) {
+      // Liveness only: no auth (probes carry no credentials), no CORS, no concurrency limit (a busy
+      // server is alive), not instrumented (probes every few seconds would drown the traces).
+      const method = (req.method ?? 'GET').toUpperCase();
+      if (method === 'GET' || method === 'HEAD') {
+        sendBody(res, 200, '{"status":"ok"}');
+      } else {
+        res.setHeader('Allow', 'GET, HEAD');
+        const error = new CodecServerError(
+          405,
+          CodecServerErrorCode.METHOD_NOT_ALLOWED,
+          `${method} is not allowed; use GET`,
+        );
+        sendJson(res, 405, error.toJSON());
+      }
+      return;
+    }
+    const done =
+      instrumentation === undefined ? serve(req, res, target) : instrumented(instrumentation, req, res, target);
+    done.catch(() => {
+      // Neither rejects (a throwing onError aside); never leave a request unanswered.
+      if (!res.headersSent) sendJson(res, 500, { code: CodecServerErrorCode.INTERNAL, message: 'internal error' });
+    });
   };
+}
+
+/** A request's URL, its path relative to `basePath` and its route; or the 400 a malformed target gets. */
+type RequestTarget = { url: URL; path: string; route: CodecServerRoute | undefined } | CodecServerError;
+
+function requestTarget(raw: string | undefined, basePath: string): RequestTarget {
+  let url: URL;
+  try {
+    url = requestUrl(raw);
+  } catch (error) {
+    if (error instanceof CodecServerError) return error;
+    throw error;
+  }
+  let path = url.pathname;
+  if (basePath !== '') path = path === basePath || path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : '';
+  path = path.replace(/\/+$/, '') || '/';
+  const routeName = path.slice(1);
+  const route = ROUTES.has(routeName) ? (routeName as CodecServerRoute) : undefined;
+  return { url, path, route };
 }
 
 function optionalLimit(value: number | undefined, name: string): number | undefined {

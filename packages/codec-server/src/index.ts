@@ -41,12 +41,16 @@ export {
   type CodecServerAuthRejection,
   type CodecServerCorsOptions,
   type CodecServerHandler,
+  type CodecServerInstrumentation,
   type CodecServerOptions,
   type CodecServerRequestInfo,
+  type CodecServerRequestOutcome,
+  type CodecServerRequestStart,
   type CodecServerRoute,
   createCodecServerHandler,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_NAMESPACE,
+  HEALTH_PATH,
 } from './handler';
 export {
   type CodecServerAccess,
