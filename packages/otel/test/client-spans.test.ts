@@ -30,7 +30,7 @@ const CLIENT_SCOPES = {
 } as const;
 
 /** Client spans expected under the store span and under the retrieve span. */
-const COMMANDS: Record<keyof typeof CLIENT_SCOPES, [string[], string[]]> = {
+const COMMANDS: Record<keyof typeof CLIENT_SCOPES, [unknown[], unknown[]]> = {
   redis: [['pexpire', 'set'], ['mget']],
   'redis-cluster': [['pexpire', 'set'], ['get']],
   postgres: [
