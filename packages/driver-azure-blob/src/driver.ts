@@ -87,7 +87,7 @@ interface AzureBackend extends AzureSettings {
  * `E_TOO_LARGE`, `E_ABORTED`, `E_CONFIG` (missing container, access denied, an invalid request
  * such as a tier the account does not support, a blob found in the Archive tier), `E_BACKEND`
  * (throttling, 5xx, timeouts, connection failures after the client's own retries, an upload
- * whose `Content-MD5` did not match; retryable); `retrieve` additionally throws
+ * whose MD5 the service did not match; retryable); `retrieve` additionally throws
  * `E_INVALID_CLAIM`, `E_NOT_FOUND` (`BlobNotFound`), `E_INTEGRITY`, and `E_CONFIG` for an archived
  * blob (409 `BlobArchived`: it cannot be read until rehydrated); the lifecycle methods throw as
  * documented on the base class, and `delete` of a bare storage key throws `E_CONFIG` when
@@ -253,7 +253,7 @@ export class AzureBlobStorageDriver extends ContentAddressedStorageDriver<AzureB
   /**
    * Classifies client errors: `ContainerNotFound`, 401/403, 409 `BlobArchived`, other 4xx →
    * `E_CONFIG` (not retryable); throttling (`ServerBusy`, 429, 503), 5xx, timeouts, connection
-   * failures and `Content-MD5` mismatches → `E_BACKEND` (retryable; the client has already
+   * failures and MD5 mismatches of an upload → `E_BACKEND` (retryable; the client has already
    * retried). The `cause` is a copy of the client error without its request and response.
    */
   protected override _wrapError(error: unknown, op: BackendOperation): StorageDriverError {

@@ -76,9 +76,13 @@ export function azureErrorCode(error: unknown): string | undefined {
   return errorCodeOf(error);
 }
 
-/** Whether `error` is the client's (or the driver's) abort. */
-export function isAbortError(error: unknown): boolean {
-  if (isStorageDriverError(error, StorageDriverErrorCode.ABORTED)) return true;
+/**
+ * Whether `error` is the client's `AbortError`: the caller's abort, a client timeout, or a
+ * response body whose connection was cut (the client's download stream reports that as an
+ * abort). Which of these it was is only known from the caller's signal: core turns the error
+ * into `E_ABORTED` when the caller aborted.
+ */
+function isAbortError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
 }
 
@@ -163,13 +167,20 @@ export function toStorageDriverError(
   const create = (code: StorageDriverErrorCode, message: string, options: StorageDriverErrorOptions) =>
     new StorageDriverError(code, message, { ...options, driverName });
   const cause = sanitizeCause(error);
-  if (isAbortError(error)) return create(StorageDriverErrorCode.ABORTED, 'Operation aborted', { cause });
   const code = azureErrorCode(error) ?? (error instanceof Error ? error.name : 'Error');
   const status = azureStatus(error);
   const where = location === undefined ? '' : ` of blob ${location.container}/${displayKey(location.key)}`;
   const what = `${kind}${where} failed: ${code}${status === undefined ? '' : ` (HTTP ${status})`}`;
   const key = location?.key;
   const detail = (cause as Error).message === '' ? '' : `: ${(cause as Error).message.slice(0, 200)}`;
+  if (isAbortError(error)) {
+    // Not the caller's abort (core reports that as E_ABORTED): a cut connection or a timeout.
+    return create(
+      StorageDriverErrorCode.BACKEND,
+      `${what}: the request was aborted before it completed (connection cut, or a client timeout)`,
+      { key, cause, retryable: true },
+    );
+  }
   switch (classifyAzureError(error)) {
     case 'archived':
       return create(

@@ -21,7 +21,7 @@ import {
   type StorageDriverError,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { classifyAzureError, isAbortError } from './errors';
+import { classifyAzureError } from './errors';
 import { type AzureBlobStorageLocation, isSpecKey, validateClaimKey } from './names';
 import type { AzureContainerClientLike } from './options';
 import {
@@ -186,7 +186,7 @@ export async function deleteBlobs(
     try {
       await fn();
     } catch (e) {
-      if (isAbortError(e) || signal.aborted) throw e;
+      if (signal.aborted) throw e;
       outcomes[i] = b.fail(e, 'delete', locationOf(i));
     }
   };
@@ -264,7 +264,7 @@ export async function deleteBlobs(
       try {
         if ((await getBlobProperties(blobOf(i), s)) === undefined) outcomes[i] = 'missing';
       } catch (e) {
-        if (isAbortError(e) || signal.aborted) throw e;
+        if (signal.aborted) throw e;
       }
     },
     signal,
@@ -293,7 +293,7 @@ async function sendBatch(
   try {
     results = await deleteBlobBatch(b.containerClient(container), deletes, signal);
   } catch (e) {
-    if (isAbortError(e) || signal.aborted) throw e;
+    if (signal.aborted) throw e;
     const kind = classifyAzureError(e);
     if (kind !== 'permanent' && kind !== 'not-found') {
       for (const p of chunk) record(p, e as Error);

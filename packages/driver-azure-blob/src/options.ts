@@ -99,7 +99,7 @@ export interface AzureBlockBlobClientLike extends AzureBlobReference {
     options?: Cancellable & {
       conditions?: AzureAccessConditions;
       tier?: string;
-      transactionalContentMD5?: Uint8Array;
+      blobHTTPHeaders?: { blobContentMD5?: Uint8Array };
     },
   ): Promise<AzureWriteResponse>;
   /** `Get Blob Properties`. */

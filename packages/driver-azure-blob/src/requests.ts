@@ -44,7 +44,11 @@ export function blockBlob(
   return blob;
 }
 
-/** MD5 of the body, sent as `Content-MD5`: the service refuses an upload damaged on the way (400). */
+/**
+ * MD5 of the body, sent as `x-ms-blob-content-md5` (the blob's `Content-MD5` property): on a
+ * single-shot `Put Blob` the service checks it against the body it received and refuses a body
+ * damaged on the way (400 `Md5Mismatch`), so no damaged blob is ever stored under a key.
+ */
 export function contentMd5(bytes: Uint8Array): Uint8Array {
   return createHash('md5').update(bytes).digest();
 }
@@ -111,7 +115,7 @@ function versionOf(response: AzureWriteResponse): BlobVersion {
 export type PutResult = { kind: 'written'; version: BlobVersion } | { kind: 'exists' } | { kind: 'changed' };
 
 /**
- * One single-shot `Put Blob` with `Content-MD5`: create-only (`If-None-Match: *`; 409
+ * One single-shot `Put Blob` with the body's MD5: create-only (`If-None-Match: *`; 409
  * `BlobAlreadyExists` or 412 means a blob exists) or, with `overwrite`, over that version only
  * (`If-Match`: 412 or 404 means it changed or went meanwhile).
  */
@@ -125,7 +129,8 @@ export async function putBlob(
     const response = await blob.upload(byteView(bytes), bytes.byteLength, {
       abortSignal: signal,
       conditions: options.overwrite === undefined ? { ifNoneMatch: '*' } : { ifMatch: options.overwrite },
-      transactionalContentMD5: contentMd5(bytes),
+      // x-ms-blob-content-md5: the service checks it against the body it received (Put Blob).
+      blobHTTPHeaders: { blobContentMD5: contentMd5(bytes) },
       ...(options.tier === undefined ? {} : { tier: options.tier }),
     });
     return { kind: 'written', version: versionOf(response) };

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+import type { FaultProxy, InjectedResponse, ProxiedRequest } from '@x/test-servers';
 
 /** Azurite's development account name (`bash scripts/services.sh env`). */
 export const ACCOUNT = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
@@ -74,3 +75,55 @@ export async function errorCode(fn: () => Promise<unknown>): Promise<StorageDriv
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export { captureStorageDriverError } from '@x/storage-driver-test-suite';
+
+/** A BlobServiceClient that talks to Azurite through `proxy` (a `FaultProxy` in front of Azurite). */
+export function proxiedService(proxy: FaultProxy, options: StoragePipelineOptions = TEST_RETRIES): BlobServiceClient {
+  return makeService(`${proxy.endpoint}/${ACCOUNT}`, options);
+}
+
+/** An Azure error answer: the status, `x-ms-error-code` and the XML error body the service sends. */
+export function azureError(status: number, code: string): InjectedResponse {
+  return {
+    status,
+    headers: { 'x-ms-error-code': code, 'content-type': 'application/xml' },
+    body: `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>injected by the test proxy</Message></Error>`,
+  };
+}
+
+/**
+ * The Blob service operation of a request as the proxy saw it (path-style, account first):
+ * `PutBlob`, `SetBlobMetadata`, `GetBlobProperties`, `GetBlob`, `DeleteBlob`, `ListBlobs`,
+ * `BlobBatch`, or `METHOD` for anything else.
+ */
+export function operation(r: ProxiedRequest): string {
+  const comp = r.query.get('comp');
+  switch (r.method) {
+    case 'HEAD':
+      return 'GetBlobProperties';
+    case 'GET':
+      return comp === 'list' ? 'ListBlobs' : 'GetBlob';
+    case 'PUT':
+      return comp === 'metadata' ? 'SetBlobMetadata' : comp === null ? 'PutBlob' : `PUT ${comp}`;
+    case 'DELETE':
+      return 'DeleteBlob';
+    case 'POST':
+      return comp === 'batch' ? 'BlobBatch' : 'POST';
+    default:
+      return r.method;
+  }
+}
+
+/** Counts of {@link operation} over `requests`, e.g. `{ PutBlob: 1, GetBlobProperties: 1 }`. */
+export function countOperations(requests: readonly ProxiedRequest[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of requests) {
+    const op = operation(r);
+    counts[op] = (counts[op] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Whether `r` addresses a blob of `container` (not the container itself). */
+export function blobRequest(r: ProxiedRequest, container: string): boolean {
+  return r.path.startsWith(`/${ACCOUNT}/${container}/`);
+}
