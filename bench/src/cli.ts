@@ -7,6 +7,8 @@
  * - `s3-latency`: the S3 implementations through a latency-injecting proxy in front of moto
  *   (`--latency=20` ms per request, `--bandwidth=` MiB/s optional), 3 runs each, medians, and
  *   the requests each operation sends.
+ * - `otel`: what `@x/storage-driver-otel` costs — `small` and `distinct` on fs and Redis, the
+ *   driver plain, instrumented without an SDK (no-op provider) and with the real SDK.
  * - `e2e`: workflows on a Temporal dev server, inline vs every driver vs the official S3 driver.
  *
  * A plain `pnpm bench` runs all three and writes `results/latest.{json,md,svg}`; `--quick` runs
@@ -30,6 +32,7 @@ import { type E2eReport, e2eMarkdown, printE2e, runE2eGroup } from './e2e';
 import { E2E_IMPLS, type E2eImpl } from './e2e-stores';
 import { median } from './env';
 import { IMPL_IDS } from './impls';
+import { type OtelReport, otelMarkdown, printOtel, runOtelGroup } from './otel';
 import { checkTargets, formatMarkdown, formatTable, formatTargetsMarkdown, renderSvg, summarize } from './report';
 import type { RoundTripCount } from './roundtrips';
 import {
@@ -135,14 +138,14 @@ function machineInfo() {
 }
 
 /** The benchmark groups, in run order. */
-const GROUPS = ['micro', 's3-latency', 'e2e'] as const;
+const GROUPS = ['micro', 's3-latency', 'otel', 'e2e'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** Which groups a command line asks for (see the module documentation). */
 function selectGroups(argv: string[], quick: boolean): Group[] {
   const named = option(argv, 'groups');
   const flags = GROUPS.filter((g) => g !== 'micro' && argv.includes(`--${g}`));
-  const chosen = named ?? (flags.length > 0 ? flags : quick ? ['micro', 's3-latency'] : [...GROUPS]);
+  const chosen = named ?? (flags.length > 0 ? flags : quick ? ['micro', 's3-latency', 'otel'] : [...GROUPS]);
   for (const g of chosen) if (!(GROUPS as readonly string[]).includes(g)) throw new Error(`unknown group ${g}`);
   if (quick && chosen.includes('e2e')) throw new Error('the e2e group does not run in --quick mode');
   return GROUPS.filter((g) => chosen.includes(g));
@@ -160,6 +163,7 @@ function numberOption(argv: string[], name: string): number | undefined {
 const SERVICES_OF: Record<Group, string[]> = {
   micro: ['redis', 'postgres', 's3'],
   's3-latency': ['s3'],
+  otel: ['redis'],
   e2e: ['redis', 'redis-cluster', 'postgres', 's3', 'venv'],
 };
 
@@ -233,6 +237,7 @@ interface Report extends Partial<MicroReport> {
   packages: Record<string, string>;
   servers: Record<string, string>;
   s3Latency?: S3LatencyReport;
+  otel?: OtelReport;
   e2e?: E2eReport;
 }
 
@@ -248,6 +253,7 @@ async function render(report: Report, outDir: string): Promise<string[]> {
     sections.push(formatMarkdown(report.summaries), formatTargetsMarkdown(report.targets));
   }
   if (report.s3Latency) sections.push(s3LatencyMarkdown(report.s3Latency));
+  if (report.otel) sections.push(otelMarkdown(report.otel));
   if (report.e2e) sections.push(e2eMarkdown(report.e2e));
   await writeFile(join(outDir, 'latest.md'), `${sections.join('\n\n')}\n`);
   return written;
@@ -285,6 +291,7 @@ async function main(argv: string[]): Promise<number> {
   const tmp = await mkdtemp(join(os.tmpdir(), 'xs-bench-results-'));
   let micro: MicroReport | undefined;
   let s3Latency: S3LatencyReport | undefined;
+  let otel: OtelReport | undefined;
   let e2e: E2eReport | undefined;
   try {
     if (groups.includes('micro')) {
@@ -308,6 +315,10 @@ async function main(argv: string[]): Promise<number> {
       });
       printS3Latency(s3Latency);
     }
+    if (groups.includes('otel')) {
+      otel = await runOtelGroup({ quick, repeats, tmpDir: tmp, runChild: child });
+      printOtel(otel);
+    }
     if (groups.includes('e2e')) {
       e2e = await runE2eGroup({
         impls: e2eImpls,
@@ -329,6 +340,10 @@ async function main(argv: string[]): Promise<number> {
     '@x/storage-driver-redis',
     '@x/storage-driver-postgres',
     '@x/storage-driver-s3',
+    '@x/storage-driver-otel',
+    '@opentelemetry/api',
+    '@opentelemetry/sdk-trace-base',
+    '@opentelemetry/sdk-metrics',
     '@temporalio/external-storage-s3',
     '@temporalio/common',
     '@temporalio/worker',
@@ -351,6 +366,7 @@ async function main(argv: string[]): Promise<number> {
     servers,
     ...(micro ?? {}),
     ...(s3Latency ? { s3Latency } : {}),
+    ...(otel ? { otel } : {}),
     ...(e2e ? { e2e } : {}),
   };
   // Partial runs of the new groups write next to, never over, the full run's files.
@@ -363,7 +379,12 @@ async function main(argv: string[]): Promise<number> {
   // Missed targets are reported, not fatal, unless --strict (quick mode never: its numbers are noise).
   // An end-to-end implementation that should have run and did not is a failure.
   if (e2e && e2e.failures.length > 0) return 1;
-  const targets = [...(micro?.targets ?? []), ...(s3Latency?.targets ?? []), ...(e2e?.targets ?? [])];
+  const targets = [
+    ...(micro?.targets ?? []),
+    ...(s3Latency?.targets ?? []),
+    ...(otel?.targets ?? []),
+    ...(e2e?.targets ?? []),
+  ];
   const failed = targets.filter((t) => !t.pass).length;
   return argv.includes('--strict') && !quick && failed > 0 ? 1 : 0;
 }

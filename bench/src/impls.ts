@@ -118,14 +118,25 @@ export function describeImpl(id: string): { backend: Backend; kind: ImplKind } {
   return { backend, kind: suffix === 'raw' || suffix === 'official' ? suffix : 'driver' };
 }
 
+let instrument: ((driver: StorageDriver) => StorageDriver) | undefined;
+
+/**
+ * Wraps every driver this process measures from now on (the `otel` group's instrumented modes:
+ * `instrumentStorageDriver` of `@x/storage-driver-otel`); `undefined` for none.
+ */
+export function instrumentDrivers(wrap: ((driver: StorageDriver) => StorageDriver) | undefined): void {
+  instrument = wrap;
+}
+
 /** A driver through the public `StorageDriver` contract. */
 function driverImpl(
   id: string,
   backend: Backend,
   kind: ImplKind,
-  driver: StorageDriver,
+  plain: StorageDriver,
   close: () => Promise<void>,
 ): Impl {
+  const driver = instrument === undefined ? plain : instrument(plain);
   return {
     id,
     backend,

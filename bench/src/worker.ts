@@ -13,7 +13,8 @@
  * @module
  */
 import { writeFile } from 'node:fs/promises';
-import { createImpl, type Profile } from './impls';
+import { createImpl, instrumentDrivers, type Profile } from './impls';
+import { memoryImpl, otelDriverWrapper, parseOtelImplId } from './otel';
 import { countRoundTrips } from './roundtrips';
 import { countS3Requests, latencyWorkloadSpec, proxyProbe } from './s3-latency';
 import { type RunResult, runWorkload, type WorkloadName, workloadSpec } from './workloads';
@@ -38,7 +39,12 @@ async function main(argv: string[]): Promise<void> {
   const profile: Profile = process.env.XSTORAGE_BENCH_PROFILE === 's3-latency' ? 's3-latency' : 'loopback';
   // Several comma-separated workloads run one after the other in this process (quick mode).
   const [id, workloads, quick, out] = argv as [string, string, string, string];
-  const impl = await createImpl(id, profile);
+  // `redis+otel`, `redis+otel-noop`: the driver instrumented (the otel group); the SDK set up first.
+  const { base, mode } = parseOtelImplId(id);
+  const wrap = otelDriverWrapper(mode);
+  instrumentDrivers(wrap);
+  const created = base === 'memory' ? memoryImpl(id, wrap) : await createImpl(base, profile);
+  const impl = base === id ? created : { ...created, id };
   try {
     const results: RunResult[] = [];
     for (const w of workloads.split(',') as WorkloadName[]) {

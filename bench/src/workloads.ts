@@ -82,6 +82,8 @@ export interface RunResult {
   readonly peakRss: number;
   /** Requests the latency proxy forwarded during the measured part (S3 latency profile only). */
   readonly requests?: RequestStats;
+  /** CPU time (user + system) of this process during the measured part, milliseconds. */
+  readonly cpuMs?: number;
 }
 
 /** Counts requests around the measured part of a run (the S3 latency profile's proxy). */
@@ -145,6 +147,7 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec, probe?: RunPro
   // Single-caller batches are generated inside the loop (outside the timed part), so a probe
   // started here counts only the measured requests.
   await probe?.begin();
+  const cpu = process.cpuUsage();
   if (spec.callers === 1) {
     for (let i = 0; i < spec.batches; i++) {
       const batch = makeBatch(); // generated outside the timed part
@@ -165,6 +168,7 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec, probe?: RunPro
     );
     wallMs = now() - t0;
   }
+  const cpuUsed = process.cpuUsage(cpu);
   const requests = await probe?.end();
   return {
     impl: impl.id,
@@ -176,5 +180,6 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec, probe?: RunPro
     idleRss,
     peakRss: process.resourceUsage().maxRSS * 1024,
     ...(requests === undefined ? {} : { requests }),
+    cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
   };
 }
