@@ -3,8 +3,8 @@
  * costs the README quotes), the refresh, tiers and archived blobs, damaged blobs, container
  * routing and the allow-list, key prefixes and long keys.
  */
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { ContainerClient } from '@azure/storage-blob';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   encodePayload,
   type Payload,
@@ -15,10 +15,8 @@ import {
   type StoredObject,
 } from '@x/storage-driver-core';
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
-import { FaultProxy } from '@x/test-servers';
 import { AZURE_HEAD_FIRST_MIN_BYTES, AzureBlobStorageDriver, type AzureBlobStorageDriverOptions } from '../src';
 import {
-  BLOB_ENDPOINT,
   blobRequest,
   captureStorageDriverError,
   countOperations,
@@ -28,40 +26,32 @@ import {
   listNames,
   makeService,
   operation,
-  proxiedService,
   sleep,
+  useProxy,
 } from './helpers';
 
 const service = makeService();
-let proxy: FaultProxy;
-let viaProxy: BlobServiceClient;
+const net = useProxy();
 let container: ContainerClient;
 const extra: string[] = [];
 
-beforeAll(async () => {
-  proxy = await FaultProxy.start(new URL(BLOB_ENDPOINT).origin);
-  viaProxy = proxiedService(proxy);
-});
-afterAll(async () => {
-  await proxy.close();
-});
 beforeEach(async () => {
   container = await createContainer(service, 'xaz-drv');
-  proxy.reset();
+  net.proxy.reset();
 });
 afterEach(async () => {
-  proxy.reset();
+  net.proxy.reset();
   for (const name of [container.containerName, ...extra.splice(0)]) await deleteContainer(service, name);
 });
 
 function driver(options: Partial<AzureBlobStorageDriverOptions> = {}): AzureBlobStorageDriver {
-  return new AzureBlobStorageDriver({ client: viaProxy, container: container.containerName, ...options });
+  return new AzureBlobStorageDriver({ client: net.client, container: container.containerName, ...options });
 }
 
 /** Operations the proxy saw since the last call, and forgets them. */
 function take(): Record<string, number> {
-  const counts = countOperations(proxy.requests);
-  proxy.requests.length = 0;
+  const counts = countOperations(net.proxy.requests);
+  net.proxy.requests.length = 0;
   return counts;
 }
 
@@ -131,14 +121,14 @@ describe('requests per operation', () => {
   it('the Put Blob is create-only and carries Content-MD5 and the tier; the refresh is conditional on the ETag', async () => {
     const d = driver({ refreshAfter: 1000, accessTier: 'Cool' });
     await d.store({}, [small()]);
-    const put = proxy.requests.find((r) => operation(r) === 'PutBlob');
+    const put = net.proxy.requests.find((r) => operation(r) === 'PutBlob');
     expect(put?.headers['if-none-match']).toBe('*');
     expect(put?.headers['x-ms-blob-content-md5']).toMatch(/^[A-Za-z0-9+/]{22}==$/);
     expect(put?.headers['x-ms-access-tier']).toBe('Cool');
     await sleep(2100);
-    proxy.requests.length = 0;
+    net.proxy.requests.length = 0;
     await d.store({}, [small()]);
-    const touch = proxy.requests.find((r) => operation(r) === 'SetBlobMetadata');
+    const touch = net.proxy.requests.find((r) => operation(r) === 'SetBlobMetadata');
     expect(touch?.headers['if-match']).toMatch(/^"0x[0-9A-F]+"$/);
   });
 
@@ -173,8 +163,8 @@ describe('requests per operation', () => {
       {},
       Array.from({ length: 40 }, (_, i) => makePayload(`c ${i}`)),
     );
-    expect(proxy.peakInFlight).toBeLessThanOrEqual(4);
-    expect(proxy.peakInFlight).toBeGreaterThan(1);
+    expect(net.proxy.peakInFlight).toBeLessThanOrEqual(4);
+    expect(net.proxy.peakInFlight).toBeGreaterThan(1);
   });
 });
 
@@ -200,7 +190,7 @@ describe('the last-referenced refresh', () => {
     const [claim] = (await d.store({}, [payload])) as [StorageDriverClaim];
     await sleep(2100);
     take();
-    proxy.hold = (r) =>
+    net.proxy.hold = (r) =>
       operation(r) === 'SetBlobMetadata'
         ? container.getBlockBlobClient(claim.claimData.key as string).delete()
         : undefined;
@@ -209,7 +199,7 @@ describe('the last-referenced refresh', () => {
     // driver then looks again (a second lookup, 404) before it uploads.
     const { GetBlobProperties: lookups, ...rest } = take();
     expect([rest, [1, 2].includes(lookups as number)]).toEqual([{ SetBlobMetadata: 1, PutBlob: 1 }, true]);
-    proxy.hold = undefined;
+    net.proxy.hold = undefined;
     expect(await d.retrieve({}, [claim])).toHaveLength(1);
   });
 
@@ -220,14 +210,14 @@ describe('the last-referenced refresh', () => {
     await sleep(2100);
     take();
     let raced = false;
-    proxy.hold = (r) => {
+    net.proxy.hold = (r) => {
       if (operation(r) !== 'SetBlobMetadata' || raced) return undefined;
       raced = true;
       return container.getBlockBlobClient(claim.claimData.key as string).setMetadata({ other: 'writer' });
     };
     await d.store({}, [payload]);
     expect(take()).toEqual({ GetBlobProperties: 2, SetBlobMetadata: 1 });
-    expect(proxy.requests).toEqual([]);
+    expect(net.proxy.requests).toEqual([]);
   });
 });
 
@@ -298,18 +288,18 @@ describe('containers', () => {
     const [claim] = (await writer.store({}, [makePayload('elsewhere')])) as [StorageDriverClaim];
     take();
     expect(await errorCode(() => driver().retrieve({}, [claim]))).toBe('E_INVALID_CLAIM');
-    expect(proxy.requests).toEqual([]);
+    expect(net.proxy.requests).toEqual([]);
   });
 
   it('a selector returning a container outside allowedContainers fails the store (E_CONFIG), writing nothing', async () => {
     const d = driver({ container: () => 'not-allowed', allowedContainers: [container.containerName] });
     expect(await errorCode(() => d.store({}, [makePayload('x')]))).toBe('E_CONFIG');
-    expect(proxy.requests).toEqual([]);
+    expect(net.proxy.requests).toEqual([]);
   });
 
   it('a driver with a ContainerClient reads the claims of one with a BlobServiceClient, and the reverse', async () => {
     const byService = driver();
-    const byContainer = new AzureBlobStorageDriver({ client: viaProxy.getContainerClient(container.containerName) });
+    const byContainer = new AzureBlobStorageDriver({ client: net.client.getContainerClient(container.containerName) });
     const [c1] = (await byService.store({}, [makePayload('one')])) as [StorageDriverClaim];
     const [c2] = (await byContainer.store({}, [makePayload('two')])) as [StorageDriverClaim];
     expect((await byContainer.retrieve({}, [c1])).length + (await byService.retrieve({}, [c2])).length).toBe(2);
@@ -389,6 +379,6 @@ describe('claims', () => {
     for (const data of hostile) {
       expect(await errorCode(() => d.retrieve({}, [new StorageDriverClaim(data)]))).toBe('E_INVALID_CLAIM');
     }
-    expect(proxy.requests.filter((r) => blobRequest(r, container.containerName))).toEqual([]);
+    expect(net.proxy.requests.filter((r) => blobRequest(r, container.containerName))).toEqual([]);
   });
 });

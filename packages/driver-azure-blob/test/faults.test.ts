@@ -6,15 +6,14 @@
  * `retryable` flag, no claim for a payload not durably stored, every blob absent or exact
  * afterwards (nothing torn is readable), and a successful next call.
  */
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { ContainerClient } from '@azure/storage-blob';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Payload, StorageDriverClaim } from '@x/storage-driver-core';
 import { countPresentExact, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
-import { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault } from '@x/test-servers';
+import type { InjectedResponse, ProxiedRequest, ProxyFault } from '@x/test-servers';
 import { AzureBlobStorageDriver } from '../src';
 import {
   azureError,
-  BLOB_ENDPOINT,
   blobRequest,
   captureStorageDriverError,
   createContainer,
@@ -22,33 +21,25 @@ import {
   listNames,
   makeService,
   operation,
-  proxiedService,
   sleep,
+  useProxy,
 } from './helpers';
 
 /** The client's tries per request in these tests (`TEST_RETRIES`). */
 const MAX_TRIES = 3;
 
 const direct = makeService();
-let proxy: FaultProxy;
-let client: BlobServiceClient;
+const net = useProxy();
 let container: ContainerClient;
 let driver: AzureBlobStorageDriver;
 
-beforeAll(async () => {
-  proxy = await FaultProxy.start(new URL(BLOB_ENDPOINT).origin);
-  client = proxiedService(proxy);
-});
-afterAll(async () => {
-  await proxy.close();
-});
 beforeEach(async () => {
   container = await createContainer(direct, 'xaz-fault');
-  driver = new AzureBlobStorageDriver({ client, container: container.containerName });
-  proxy.reset();
+  driver = new AzureBlobStorageDriver({ client: net.client, container: container.containerName });
+  net.proxy.reset();
 });
 afterEach(async () => {
-  proxy.reset();
+  net.proxy.reset();
   await deleteContainer(direct, container.containerName);
 });
 
@@ -64,12 +55,12 @@ function on(req: ProxiedRequest, op: string): boolean {
 
 /** Requests of `op` to this test's blobs that the proxy answered or damaged itself. */
 function faulted(op: string): ProxiedRequest[] {
-  return proxy.requests.filter((r) => r.injected && on(r, op));
+  return net.proxy.requests.filter((r) => r.injected && on(r, op));
 }
 
 /** The claims `driver.store({}, payloads)` would return, computed without writing anything. */
 function expectedClaims(payloads: Payload[]): Promise<StorageDriverClaim[]> {
-  const dryRun = new AzureBlobStorageDriver({ client, container: container.containerName });
+  const dryRun = new AzureBlobStorageDriver({ client: net.client, container: container.containerName });
   Object.defineProperty(dryRun, '_putIfAbsent', { value: async () => undefined });
   return dryRun.store({}, payloads);
 }
@@ -83,8 +74,8 @@ async function expectNothingTornThenRecovery(payloads: Payload[]): Promise<numbe
   const claims = await expectedClaims(payloads);
   const reader = new AzureBlobStorageDriver({ client: direct, container: container.containerName });
   const present = await countPresentExact(reader, claims, payloads);
-  proxy.inject = undefined;
-  proxy.tamper = undefined;
+  net.proxy.inject = undefined;
+  net.proxy.tamper = undefined;
   const stored = await driver.store({}, payloads);
   expect(stored.map((c) => c.claimData)).toEqual(claims.map((c) => c.claimData));
   expect(await countPresentExact(driver, stored, payloads)).toBe(payloads.length);
@@ -105,9 +96,13 @@ describe('error answers after the client retries (500, 503 ServerBusy, 429)', ()
     async (op, answer, tries) => {
       const d =
         op === 'GetBlobProperties'
-          ? new AzureBlobStorageDriver({ client, container: container.containerName, existenceCheck: 'head' })
+          ? new AzureBlobStorageDriver({
+              client: net.client,
+              container: container.containerName,
+              existenceCheck: 'head',
+            })
           : driver;
-      proxy.inject = (req) => (on(req, op) ? answer : undefined);
+      net.proxy.inject = (req) => (on(req, op) ? answer : undefined);
       const payloads = batch(100);
       const error = await captureStorageDriverError(() => d.store({}, payloads));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -124,17 +119,17 @@ describe('error answers after the client retries (500, 503 ServerBusy, 429)', ()
     async (answer) => {
       const payloads = batch(200);
       const claims = await driver.store({}, payloads);
-      proxy.inject = (req) => (on(req, 'GetBlob') ? answer : undefined);
+      net.proxy.inject = (req) => (on(req, 'GetBlob') ? answer : undefined);
       const error = await captureStorageDriverError(() => driver.retrieve({}, claims));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
-      proxy.inject = undefined;
+      net.proxy.inject = undefined;
       expect(await countPresentExact(driver, claims, payloads)).toBe(payloads.length);
     },
   );
 
   it('a ServerBusy burst shorter than the client retries is absorbed: the store and retrieve succeed', async () => {
     let left = 2;
-    proxy.inject = (req) => (on(req, 'PutBlob') && left-- > 0 ? azureError(503, 'ServerBusy') : undefined);
+    net.proxy.inject = (req) => (on(req, 'PutBlob') && left-- > 0 ? azureError(503, 'ServerBusy') : undefined);
     const payloads = batch(300);
     const claims = await driver.store({}, payloads);
     expect(faulted('PutBlob')).toHaveLength(2);
@@ -142,7 +137,7 @@ describe('error answers after the client retries (500, 503 ServerBusy, 429)', ()
   });
 
   it('a Content-MD5 mismatch (the body was damaged on the way) is retryable E_BACKEND, and nothing is stored', async () => {
-    proxy.inject = (req) => (on(req, 'PutBlob') ? azureError(400, 'Md5Mismatch') : undefined);
+    net.proxy.inject = (req) => (on(req, 'PutBlob') ? azureError(400, 'Md5Mismatch') : undefined);
     const payloads = batch(350);
     const error = await captureStorageDriverError(() => driver.store({}, payloads));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -152,7 +147,7 @@ describe('error answers after the client retries (500, 503 ServerBusy, 429)', ()
 
 describe('reset connections', () => {
   it('store, every Put Blob reset before it reaches Azurite: retryable E_BACKEND, no claim, nothing written', async () => {
-    proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'reset' } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'reset' } : undefined);
     const payloads = batch(400);
     const error = await captureStorageDriverError(() => driver.store({}, payloads));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -161,7 +156,7 @@ describe('reset connections', () => {
   });
 
   it('store, every Put Blob answer lost after Azurite stored the blob: retryable E_BACKEND, no claim; the blobs are exact', async () => {
-    proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'reset-after-forward' } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'reset-after-forward' } : undefined);
     const payloads = batch(500);
     const error = await captureStorageDriverError(() => driver.store({}, payloads));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -172,18 +167,18 @@ describe('reset connections', () => {
   it('retrieve, every Get Blob reset: retryable E_BACKEND; succeeds once the fault is gone', async () => {
     const payloads = batch(600);
     const claims = await driver.store({}, payloads);
-    proxy.tamper = (req) => (on(req, 'GetBlob') ? { kind: 'reset' } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'GetBlob') ? { kind: 'reset' } : undefined);
     const error = await captureStorageDriverError(() => driver.retrieve({}, claims));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
     expect(faulted('GetBlob').length).toBeGreaterThanOrEqual(MAX_TRIES);
-    proxy.tamper = undefined;
+    net.proxy.tamper = undefined;
     expect(await countPresentExact(driver, claims, payloads)).toBe(payloads.length);
   });
 });
 
 describe('truncated and damaged bodies', () => {
   it('store, every Put Blob answer cut inside its headers: retryable E_BACKEND, no claim; the blobs are exact', async () => {
-    proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'truncate', bytes: 0 } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'PutBlob') ? { kind: 'truncate', bytes: 0 } : undefined);
     const payloads = batch(700);
     const error = await captureStorageDriverError(() => driver.store({}, payloads));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -192,7 +187,7 @@ describe('truncated and damaged bodies', () => {
 
   it('store, one Put Blob answer cut: the client retry finds the blob stored (409) and the store succeeds', async () => {
     let left = 1;
-    proxy.tamper = (req) => (on(req, 'PutBlob') && left-- > 0 ? { kind: 'truncate', bytes: 0 } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'PutBlob') && left-- > 0 ? { kind: 'truncate', bytes: 0 } : undefined);
     const payloads = batch(800);
     const claims = await driver.store({}, payloads);
     expect(faulted('PutBlob')).toHaveLength(1);
@@ -205,7 +200,7 @@ describe('truncated and damaged bodies', () => {
     const payloads = batch(850);
     const claims = await driver.store({}, payloads.slice(0, 1));
     let left = 1;
-    proxy.tamper = (req) => (on(req, 'GetBlob') && left-- > 0 ? { kind: 'truncate', bytes: 4096 } : undefined);
+    net.proxy.tamper = (req) => (on(req, 'GetBlob') && left-- > 0 ? { kind: 'truncate', bytes: 4096 } : undefined);
     const error = await captureStorageDriverError(() => driver.retrieve({}, claims));
     expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
     expect(error.message).toMatch(/connection cut/);
@@ -224,7 +219,7 @@ describe('truncated and damaged bodies', () => {
     async (_label, fault, codes) => {
       const payloads = batch(900);
       const claims = await driver.store({}, payloads);
-      proxy.tamper = (req) => (on(req, 'GetBlob') ? fault : undefined);
+      net.proxy.tamper = (req) => (on(req, 'GetBlob') ? fault : undefined);
       const error = await captureStorageDriverError(() => driver.retrieve({}, claims));
       expect(codes).toContain(error.code);
       expect(error.retryable).toBe(error.code === 'E_BACKEND');
@@ -232,7 +227,7 @@ describe('truncated and damaged bodies', () => {
         const one = await captureStorageDriverError(() => driver.retrieve({}, [claim]));
         expect([`claim ${i}`, codes.includes(one.code)]).toEqual([`claim ${i}`, true]);
       }
-      proxy.tamper = undefined;
+      net.proxy.tamper = undefined;
       expect(await countPresentExact(driver, claims, payloads)).toBe(payloads.length);
     },
   );
@@ -252,35 +247,39 @@ describe('blob batches', () => {
 
   it('a batch the service refuses (400) falls back to one Delete Blob per blob, and later deletes go one by one', async () => {
     const keys = await stored(driver, 6, 1);
-    proxy.requests.length = 0;
-    proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(400, 'InvalidInput') : undefined);
+    net.proxy.requests.length = 0;
+    net.proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(400, 'InvalidInput') : undefined);
     expect(await driver.delete(keys.slice(0, 3))).toMatchObject({ deleted: 3, missing: 0, errors: [] });
-    expect(proxy.requests.map(operation)).toEqual(['BlobBatch', 'DeleteBlob', 'DeleteBlob', 'DeleteBlob']);
-    proxy.inject = undefined;
-    proxy.requests.length = 0;
+    expect(net.proxy.requests.map(operation)).toEqual(['BlobBatch', 'DeleteBlob', 'DeleteBlob', 'DeleteBlob']);
+    net.proxy.inject = undefined;
+    net.proxy.requests.length = 0;
     expect(await driver.delete([...keys.slice(3), keys[0] as string])).toMatchObject({ deleted: 3, missing: 1 });
-    expect(proxy.requests.map(operation)).toEqual(['DeleteBlob', 'DeleteBlob', 'DeleteBlob', 'DeleteBlob']);
+    expect(net.proxy.requests.map(operation)).toEqual(['DeleteBlob', 'DeleteBlob', 'DeleteBlob', 'DeleteBlob']);
     expect(await listNames(container)).toEqual([]);
   });
 
   it('a batch failing with 503 every time: each blob is a retryable E_BACKEND outcome, nothing deleted; then it works', async () => {
     const keys = await stored(driver, 4, 2);
-    proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(503, 'ServerBusy') : undefined);
+    net.proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(503, 'ServerBusy') : undefined);
     const failed = await driver.delete(keys);
     expect([failed.deleted, failed.errors.map((e) => e.code)]).toEqual([
       0,
       ['E_BACKEND', 'E_BACKEND', 'E_BACKEND', 'E_BACKEND'],
     ]);
     expect((await listNames(container)).length).toBe(4);
-    proxy.inject = undefined;
+    net.proxy.inject = undefined;
     expect(await driver.delete(keys)).toMatchObject({ deleted: 4, errors: [] });
   });
 
   it('deleteExpired while every batch fails: reports the errors, deletes nothing, aborts nothing else', async () => {
-    const d = new AzureBlobStorageDriver({ client, container: container.containerName, refreshAfter: 1000 });
+    const d = new AzureBlobStorageDriver({
+      client: net.client,
+      container: container.containerName,
+      refreshAfter: 1000,
+    });
     await stored(d, 3, 3);
     await sleep(2300);
-    proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(500, 'InternalError') : undefined);
+    net.proxy.inject = (req) => (operation(req) === 'BlobBatch' ? azureError(500, 'InternalError') : undefined);
     const result = await d.deleteExpired({ olderThan: d.minimumDeleteAge });
     expect([result.scanned, result.removed, result.errors.length]).toEqual([3, 0, 3]);
     expect((await listNames(container)).length).toBe(3);

@@ -1,9 +1,10 @@
 /** Shared helpers for the driver-azure-blob tests: clients of Azurite, per-test containers. */
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import { afterAll, beforeAll } from '@jest/globals';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import type { FaultProxy, InjectedResponse, ProxiedRequest } from '@x/test-servers';
+import { FaultProxy, type InjectedResponse, type ProxiedRequest } from '@x/test-servers';
 
 /** Azurite's development account name (`bash scripts/services.sh env`). */
 export const ACCOUNT = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
@@ -79,6 +80,27 @@ export { captureStorageDriverError } from '@x/storage-driver-test-suite';
 /** A BlobServiceClient that talks to Azurite through `proxy` (a `FaultProxy` in front of Azurite). */
 export function proxiedService(proxy: FaultProxy, options: StoragePipelineOptions = TEST_RETRIES): BlobServiceClient {
   return makeService(`${proxy.endpoint}/${ACCOUNT}`, options);
+}
+
+/** The proxy of a test file and a BlobServiceClient that goes through it (set once `beforeAll` ran). */
+export interface ProxyFixture {
+  /** A `FaultProxy` in front of Azurite. */
+  readonly proxy: FaultProxy;
+  /** A client whose requests go through {@link ProxyFixture.proxy}. */
+  readonly client: BlobServiceClient;
+}
+
+/** Starts a `FaultProxy` in front of Azurite for the calling test file (stopped after it). */
+export function useProxy(): ProxyFixture {
+  const fixture = {} as { proxy: FaultProxy; client: BlobServiceClient };
+  beforeAll(async () => {
+    fixture.proxy = await FaultProxy.start(new URL(BLOB_ENDPOINT).origin);
+    fixture.client = proxiedService(fixture.proxy);
+  });
+  afterAll(async () => {
+    await fixture.proxy.close();
+  });
+  return fixture;
 }
 
 /** An Azure error answer: the status, `x-ms-error-code` and the XML error body the service sends. */

@@ -3,45 +3,27 @@
  * in blob batches (per-item `If-Match` on the listed ETag; refreshed blobs kept, blobs deleted
  * meanwhile missing), bare storage keys with a cutoff, listing pages.
  */
-import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import type { ContainerClient } from '@azure/storage-blob';
+import { afterEach, beforeEach, expect, it } from '@jest/globals';
 import { mapBounded, type StoredObject } from '@x/storage-driver-core';
 import { makePayload } from '@x/storage-driver-test-suite';
-import { FaultProxy } from '@x/test-servers';
 import { AzureBlobStorageDriver } from '../src';
-import {
-  BLOB_ENDPOINT,
-  countOperations,
-  createContainer,
-  deleteContainer,
-  listNames,
-  makeService,
-  proxiedService,
-  sleep,
-} from './helpers';
+import { countOperations, createContainer, deleteContainer, listNames, makeService, sleep, useProxy } from './helpers';
 
 const service = makeService();
-let proxy: FaultProxy;
-let viaProxy: BlobServiceClient;
+const net = useProxy();
 let container: ContainerClient;
 let driver: AzureBlobStorageDriver;
 
-beforeAll(async () => {
-  proxy = await FaultProxy.start(new URL(BLOB_ENDPOINT).origin);
-  viaProxy = proxiedService(proxy);
-});
-afterAll(async () => {
-  await proxy.close();
-});
 beforeEach(async () => {
   container = await createContainer(service, 'xaz-life');
   driver = new AzureBlobStorageDriver({
-    client: viaProxy,
+    client: net.client,
     container: container.containerName,
     refreshAfter: 1000,
     concurrency: 32,
   });
-  proxy.reset();
+  net.proxy.reset();
 });
 afterEach(async () => {
   await deleteContainer(service, container.containerName);
@@ -66,11 +48,11 @@ it('a conditional delete of 300 listed blobs: two batches; refreshed blobs kept,
   const refreshed = new Set(claims.slice(0, 5).map((c) => c.claimData.key));
   const gone = listed.filter((o) => !refreshed.has(o.key)).slice(-5);
   for (const o of gone) await container.getBlockBlobClient(o.key).delete();
-  proxy.requests.length = 0;
+  net.proxy.requests.length = 0;
   const result = await driver.delete(listed, { referencedBefore: cutoff });
   expect({ ...result, errors: [...result.errors] }).toMatchObject({ deleted: 290, kept: 5, missing: 5, errors: [] });
   // Azurite answers 412 (not 404) to If-Match on a missing blob: the 10 refused deletes are looked up.
-  expect(countOperations(proxy.requests)).toEqual({ BlobBatch: 2, GetBlobProperties: 10 });
+  expect(countOperations(net.proxy.requests)).toEqual({ BlobBatch: 2, GetBlobProperties: 10 });
   expect(await listNames(container)).toHaveLength(5);
   expect(await driver.retrieve({}, await driver.store({}, payloads.slice(0, 5)))).toHaveLength(5);
 });
@@ -83,14 +65,14 @@ it('bare storage keys with a cutoff are looked up first: old deleted, young kept
   await driver.store({}, [young]);
   const keys = (await collect(driver.list())).map((o) => o.key).sort();
   const absent = `v0/d/sha256/${'0'.repeat(64)}`;
-  proxy.requests.length = 0;
+  net.proxy.requests.length = 0;
   const result = await driver.delete([...keys, absent], { referencedBefore: cutoff });
   expect({ deleted: result.deleted, kept: result.kept, missing: result.missing }).toEqual({
     deleted: 1,
     kept: 1,
     missing: 1,
   });
-  expect(countOperations(proxy.requests)).toEqual({ GetBlobProperties: 3, BlobBatch: 1 });
+  expect(countOperations(net.proxy.requests)).toEqual({ GetBlobProperties: 3, BlobBatch: 1 });
   expect(await driver.retrieve({}, await driver.store({}, [young]))).toHaveLength(1);
 });
 
@@ -117,8 +99,8 @@ it('list pages through 5,001 blobs with two List Blobs requests', async () => {
       .upload(Buffer.from('x'), 1)
       .then(() => undefined),
   );
-  proxy.requests.length = 0;
+  net.proxy.requests.length = 0;
   const listed = await collect(driver.list());
   expect(listed).toHaveLength(5001);
-  expect(countOperations(proxy.requests)).toEqual({ ListBlobs: 2 });
+  expect(countOperations(net.proxy.requests)).toEqual({ ListBlobs: 2 });
 });
