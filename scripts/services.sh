@@ -18,7 +18,7 @@
 # (fake-gcs-server) 4453, Azure Blob (Azurite) 10010; override with XSTORAGE_REDIS_PORT,
 # XSTORAGE_REDIS_CLUSTER_BASE_PORT, XSTORAGE_POSTGRES_PORT, XSTORAGE_S3_PORT, XSTORAGE_GCS_PORT,
 # XSTORAGE_AZURITE_PORT. Versions: XSTORAGE_FAKE_GCS_VERSION (default v1.56.1),
-# XSTORAGE_AZURITE_VERSION (default 3.35.0, the last that runs on Node 20; 3.37.0 needs Node >= 22).
+# XSTORAGE_AZURITE_VERSION (default 3.37.0 on Node >= 22, else 3.35.0, the last that runs on Node 20).
 set -uo pipefail
 
 SERVICES_DIR="${XSTORAGE_SERVICES_DIR:-/tmp/x-storage-services}"
@@ -37,7 +37,11 @@ GCS_PORT="${XSTORAGE_GCS_PORT:-4453}"
 FAKE_GCS_VERSION="${XSTORAGE_FAKE_GCS_VERSION:-v1.56.1}"
 GCS_PROJECT_ID=xstorage-test
 AZURITE_PORT="${XSTORAGE_AZURITE_PORT:-10010}"
-AZURITE_VERSION="${XSTORAGE_AZURITE_VERSION:-3.35.0}"
+if [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 22 ]; then
+  AZURITE_VERSION="${XSTORAGE_AZURITE_VERSION:-3.37.0}"
+else
+  AZURITE_VERSION="${XSTORAGE_AZURITE_VERSION:-3.35.0}"
+fi
 # Azurite's fixed development account (public, documented by Microsoft; not a secret).
 AZURITE_ACCOUNT=devstoreaccount1
 AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: bootstrap, lint, type check, build checks,
-# real backends on loopback (scripts/services.sh), unit/conformance/integration tests, demo.
+# real backends on loopback (scripts/services.sh), unit/conformance/integration tests, a release to a
+# local registry installed by npm, pnpm and yarn, README snippets, the API reference, demo — on
+# Node 24 (the primary line, installed from the npm registry by scripts/release/tools.sh), then
+# build + unit + conformance + a registry install on Node 22 and 20 (scripts/release/node-lines.sh).
+# XSTORAGE_PRIMARY_NODE=system runs the primary part on the machine's node instead;
+# XSTORAGE_NODE_LINES ("22 20" by default; "" for none) picks the other lines.
 # Prints a pass/fail summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 mkdir -p .tmp
+if [ "${XSTORAGE_PRIMARY_NODE:-24}" != system ]; then
+  primary_bin="$(bash scripts/release/tools.sh node "${XSTORAGE_PRIMARY_NODE:-24}")" || { echo "summary: 0 passed, 1 failed"; exit 1; }
+  export PATH="$primary_bin:$PATH"
+fi
+echo "test: node $(node --version)"
 . scripts/bootstrap.sh || { echo "summary: 0 passed, 1 failed"; exit 1; }
 
 declare -a STEP_NAMES=() STEP_RESULTS=()
@@ -34,15 +44,18 @@ rm -f .tmp/jest-results.json .tmp/node-test.tap
 step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
+step "release policy: package.json fields, published README links" \
+  bash -c 'node scripts/release/package-policy.mjs --check && node scripts/release/check-readme-links.mjs'
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 step "jest (unit, conformance, faults, hostile input, soak, Temporal e2e, Python interop)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
-step "packed packages in a plain npm project (types, peers, real servers)" bash scripts/check-consumer.sh
+step "release to a local registry; npm, pnpm, yarn consumers (scripts/release/registry-check.sh)" \
+  env XSTORAGE_RELEASE_NODE_LINES="${XSTORAGE_NODE_LINES-22 20}" bash scripts/release/registry-check.sh
 step "conformance suite under node:test (runner-agnostic)" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=.tmp/node-test.tap \
-  packages/test-suite/test-node/
+  packages/test-suite/test-node/*.test.mjs
 step "benchmark smoke run (pnpm bench --quick; the full run is pnpm bench)" pnpm bench --quick
 step "demo" node examples/demo/dist/demo.js --quiet
 step "demo with a gzip payload codec" node examples/demo/dist/demo.js --quiet --gzip

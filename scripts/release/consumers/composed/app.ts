@@ -1,8 +1,9 @@
 /**
- * What a user writes: the published packages installed from their tarballs into a plain npm
- * project, next to the client libraries and `@temporalio/common` from the registry, composed into
- * the SDK's `ExternalStorage` with no adapter, type-checked with strict settings and run against
- * the real servers (scripts/services.sh). Run by scripts/check-consumer.sh.
+ * What a user writes: three bundled drivers (Redis, S3, PostgreSQL) and the filesystem one, installed
+ * from the release-test registry by npm, pnpm or yarn next to their peers from the npm registry,
+ * composed into the SDK's `ExternalStorage` with core's selectors and no adapter, type-checked with
+ * strict settings and run against the real servers (scripts/services.sh). Run by
+ * scripts/release/registry-check.sh.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => console.log('consumer: the packed packages install, type-check and run in a plain npm project'),
+  () => console.log('  ✓ composed: Redis, S3, PostgreSQL and fs drivers through one ExternalStorage'),
   (e: unknown) => {
     console.error(e);
     process.exit(1);
