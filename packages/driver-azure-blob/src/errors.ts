@@ -71,9 +71,18 @@ export function azureStatus(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-/** The service's error code (`x-ms-error-code`) or the socket error code of a client error. */
+/**
+ * The service's error code (`x-ms-error-code`) or the socket error code of a client error:
+ * `error.code`, else `error.details.errorCode` (12.0 clients leave `code` unset, and 12.5 ones
+ * leave it unset for a `HEAD`, which has no body; the header is always in `details`).
+ */
 export function azureErrorCode(error: unknown): string | undefined {
-  return errorCodeOf(error);
+  const code = errorCodeOf(error);
+  if (code !== undefined) return code;
+  const details = typeof error === 'object' && error !== null ? (error as { details?: unknown }).details : undefined;
+  const fromHeader =
+    typeof details === 'object' && details !== null ? (details as { errorCode?: unknown }).errorCode : undefined;
+  return typeof fromHeader === 'string' && fromHeader !== '' ? fromHeader : undefined;
 }
 
 /**
@@ -130,12 +139,13 @@ function withoutSignatures(text: string): string {
  */
 export function sanitizeCause(error: unknown): unknown {
   if (typeof error !== 'object' || error === null) return error;
-  const e = error as { message?: unknown; name?: unknown; code?: unknown; statusCode?: unknown };
+  const e = error as { message?: unknown; name?: unknown; statusCode?: unknown };
   const message = typeof e.message === 'string' ? withoutSignatures(e.message.split('\n')[0] ?? '') : String(error);
   const copy = new Error(message);
   if (typeof e.name === 'string') copy.name = e.name;
+  const code = azureErrorCode(error);
   return Object.assign(copy, {
-    ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    ...(code === undefined ? {} : { code }),
     ...(typeof e.statusCode === 'number' ? { statusCode: e.statusCode } : {}),
   });
 }

@@ -90,8 +90,6 @@ export interface AzureBlobReference {
 
 /** The part of a `BlockBlobClient` the driver uses. */
 export interface AzureBlockBlobClientLike extends AzureBlobReference {
-  /** The container's name. */
-  readonly containerName: string;
   /** `Put Blob`, single shot. */
   upload(
     body: Uint8Array,

@@ -25,9 +25,11 @@ const DOWNLOAD_RESUMES = 3;
 const MAX_PREALLOCATED = 2 ** 32;
 
 /**
- * The client of one blob, checked: the name the client will send must be exactly `location.key`
- * (the JS client resolves `.`/`..` segments and turns `\` into `/`; the key spec escapes both, so
- * this never fails for a key this driver wrote or accepted from a claim).
+ * The client of one blob, checked: the URL the client will send must name exactly
+ * `location.container` and `location.key` (the JS client resolves `.`/`..` path segments and
+ * sends `\` as `/`; the key spec escapes both, so this never fails for a name this driver wrote
+ * or accepted from a claim). The URL is checked, not the client's `name`: clients before 12.0.2
+ * misparse `name` for IP-style (emulator) endpoints.
  *
  * @throws StorageDriverError `E_CONFIG` if the client would address another blob.
  */
@@ -36,9 +38,15 @@ export function blockBlob(
   location: AzureBlobStorageLocation,
 ): AzureBlockBlobClientLike {
   const blob = container.getBlockBlobClient(location.key);
-  if (blob.name !== location.key || blob.containerName !== location.container) {
+  let path: string | undefined;
+  try {
+    path = decodeURIComponent(new URL(blob.url).pathname);
+  } catch {
+    path = undefined;
+  }
+  if (path === undefined || location.key.includes('\\') || !path.endsWith(`/${location.container}/${location.key}`)) {
     throw configError(
-      `the client would address blob ${blob.containerName}/${displayKey(blob.name)} for ${location.container}/${displayKey(location.key)} (its URL handling rewrote the name); refusing the request`,
+      `the client would address ${displayKey(path ?? blob.url)} for blob ${location.container}/${displayKey(location.key)} (its URL handling rewrote the name); refusing the request`,
     );
   }
   return blob;

@@ -145,6 +145,12 @@ describe('what Azurite answers, classified', () => {
       'no-container',
     );
     expect(classifyAzureError(await fail(c.getBlockBlobClient('absent').download()))).toBe('not-found');
+    // A HEAD has no body: the code comes from the x-ms-error-code header (error.details.errorCode).
+    const head = await fail(service.getContainerClient(uniqueContainerName()).getBlockBlobClient('x').getProperties());
+    expect([
+      classifyAzureError(head),
+      classifyAzureError(await fail(c.getBlockBlobClient('absent').getProperties())),
+    ]).toEqual(['no-container', 'not-found']);
     expect(
       classifyAzureError(
         await fail(c.getBlockBlobClient('archived').upload(Buffer.from('a'), 1, { conditions: { ifNoneMatch: '*' } })),
