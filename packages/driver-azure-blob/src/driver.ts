@@ -174,10 +174,17 @@ export class AzureBlobStorageDriver extends ContentAddressedStorageDriver<AzureB
         cause: e,
       });
     }
-    if (!isValidContainerName(container) || !this.allowedContainers.includes(container)) {
+    if (!isValidContainerName(container)) {
       throw this.createError(
         StorageDriverErrorCode.CONFIG,
-        `container selector returned ${isValidContainerName(container) ? `${container}, which is not in allowedContainers (its claims could not be retrieved)` : 'an invalid container name'} for payload ${index}`,
+        `container selector returned an invalid container name for payload ${index}`,
+        { index },
+      );
+    }
+    if (!this.allowedContainers.includes(container)) {
+      throw this.createError(
+        StorageDriverErrorCode.CONFIG,
+        `container selector returned ${container}, which is not in allowedContainers (its claims could not be retrieved), for payload ${index}`,
         { index },
       );
     }

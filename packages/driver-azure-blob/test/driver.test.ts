@@ -294,6 +294,15 @@ describe('containers', () => {
   it('a selector returning a container outside allowedContainers fails the store (E_CONFIG), writing nothing', async () => {
     const d = driver({ container: () => 'not-allowed', allowedContainers: [container.containerName] });
     expect(await errorCode(() => d.store({}, [makePayload('x')]))).toBe('E_CONFIG');
+    const invalid = driver({ container: () => 'Not_A_Container', allowedContainers: [container.containerName] });
+    expect(await errorCode(() => invalid.store({}, [makePayload('x')]))).toBe('E_CONFIG');
+    const throwing = driver({
+      container: () => {
+        throw new Error('no route');
+      },
+      allowedContainers: [container.containerName],
+    });
+    expect(await errorCode(() => throwing.store({}, [makePayload('x')]))).toBe('E_CONFIG');
     expect(net.proxy.requests).toEqual([]);
   });
 
