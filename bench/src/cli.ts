@@ -11,9 +11,10 @@
  *   driver plain, instrumented without an SDK (no-op provider) and with the real SDK.
  * - `e2e`: workflows on a Temporal dev server, inline vs every driver vs the official S3 driver.
  *
- * A plain `pnpm bench` runs all three and writes `results/latest.{json,md,svg}`; `--quick` runs
- * `micro` and a few requests of `s3-latency` (never `e2e`) into `results/quick/`; `--e2e` or
- * `--s3-latency` (or `--groups=`) runs only those groups, into `results/<groups>/`, so a partial
+ * A plain `pnpm bench` runs all four and writes `results/latest.{json,md,svg}`; `--quick` runs
+ * `micro`, a few requests of `s3-latency` and `otel` on the in-memory driver (never `e2e`) into
+ * `results/quick/`; `--e2e`, `--s3-latency` or `--otel` (or `--groups=`) runs only those groups,
+ * into `results/<groups>/`, so a partial
  * run never overwrites the full run's files.
  *
  * @module

@@ -14,7 +14,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { createImpl, instrumentDrivers, type Profile } from './impls';
-import { memoryImpl, otelDriverWrapper, parseOtelImplId } from './otel';
+import { memoryImpl, otelDriverWrapper, otelWorkloadSpec, parseOtelImplId, parseOtelWorkload } from './otel';
 import { countRoundTrips } from './roundtrips';
 import { countS3Requests, latencyWorkloadSpec, proxyProbe } from './s3-latency';
 import { type RunResult, runWorkload, type WorkloadName, workloadSpec } from './workloads';
@@ -48,7 +48,11 @@ async function main(argv: string[]): Promise<void> {
   try {
     const results: RunResult[] = [];
     for (const w of workloads.split(',') as WorkloadName[]) {
-      if (profile === 'loopback') results.push(await runWorkload(impl, workloadSpec(w, quick === '1')));
+      const otel = parseOtelWorkload(w);
+      if (otel !== undefined) {
+        const result = await runWorkload(impl, otelWorkloadSpec(otel, base, quick === '1'));
+        results.push({ ...result, workload: otel as WorkloadName }); // the otel group's own names
+      } else if (profile === 'loopback') results.push(await runWorkload(impl, workloadSpec(w, quick === '1')));
       else results.push(await runWorkload(impl, latencyWorkloadSpec(w, quick === '1'), proxyProbe(proxyUrl())));
     }
     await writeFile(out, JSON.stringify(results));
