@@ -33,13 +33,16 @@ export interface InjectedResponse {
  * - `shorten`: forwarded; the client gets a well-formed response with only the first `bytes` of the
  *   body (Content-Length rewritten to match).
  * - `corrupt`: forwarded; one bit in the middle of the body is flipped (same length).
+ * - `corrupt-request`: one bit in the middle of the request body is flipped (same length) before it
+ *   is forwarded; the answer is passed on unchanged (does the server refuse a damaged upload?).
  */
 export type ProxyFault =
   | { kind: 'reset' }
   | { kind: 'reset-after-forward' }
   | { kind: 'truncate'; bytes: number }
   | { kind: 'shorten'; bytes: number }
-  | { kind: 'corrupt' };
+  | { kind: 'corrupt' }
+  | { kind: 'corrupt-request' };
 
 /** One request seen by the proxy. */
 export interface ProxiedRequest {
@@ -185,6 +188,7 @@ export class FaultProxy {
     }
     const headers = { ...req.headers };
     delete headers.expect;
+    const damageRequest = fault?.kind === 'corrupt-request';
     const upstreamReq = http.request(
       {
         host: this.#upstream.hostname,
@@ -196,7 +200,7 @@ export class FaultProxy {
       },
       (upstreamRes) => {
         record.status = upstreamRes.statusCode;
-        if (fault === undefined) {
+        if (fault === undefined || damageRequest) {
           res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
           upstreamRes.pipe(res);
           return;
@@ -210,7 +214,17 @@ export class FaultProxy {
       if (!res.headersSent) res.writeHead(502);
       res.end();
     });
-    req.pipe(upstreamReq);
+    if (!damageRequest) {
+      req.pipe(upstreamReq);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (body.length > 0) body[body.length >> 1] = (body[body.length >> 1] as number) ^ 0x01;
+      upstreamReq.end(body);
+    });
   }
 }
 
@@ -224,6 +238,7 @@ function applyFault(fault: ProxyFault, upstream: http.IncomingMessage, body: Buf
   switch (fault.kind) {
     case 'reset':
     case 'reset-after-forward':
+    case 'corrupt-request':
       socket?.destroy();
       return;
     case 'truncate': {

@@ -87,6 +87,10 @@ test('faults: reset and reset-after-forward fail the call; shorten and corrupt a
   const corrupt = (await call('/x')).body;
   expect(corrupt.length).toBe(BODY.length);
   expect(Buffer.compare(corrupt, BODY)).not.toBe(0);
+  // corrupt-request damages what the upstream receives (the echo shows it), not the answer.
+  proxy.tamper = () => ({ kind: 'corrupt-request' });
+  const echoed = (await call('/echo', 'abcdefgh')).body.toString();
+  expect([echoed.length, echoed === 'abcdefgh']).toEqual([8, false]);
   expect(proxy.requests.every((r) => r.injected)).toBe(true);
 });
 
