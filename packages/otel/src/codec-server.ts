@@ -12,6 +12,7 @@ import {
   type Counter,
   type Histogram,
   isSpanContextValid,
+  type Meter,
   context as otelContext,
   propagation,
   ROOT_CONTEXT,
@@ -20,8 +21,14 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { DURATION_BUCKETS } from './conventions';
-import { checkTelemetryOptions, meterOf, type TelemetryOptions, tracerOf, Warnings } from './telemetry';
+import {
+  checkTelemetryOptions,
+  durationHistogram,
+  perMeter,
+  type TelemetryOptions,
+  tracerOf,
+  Warnings,
+} from './telemetry';
 
 /** Attribute keys of the codec server's spans and metrics. */
 export const CodecServerAttributes = {
@@ -104,7 +111,7 @@ interface CodecServerInstruments {
   readonly payloads: Counter;
 }
 
-const instrumentsByMeter = new WeakMap<object, CodecServerInstruments>();
+const instrumentsByMeter = new WeakMap<Meter, CodecServerInstruments>();
 
 /**
  * OpenTelemetry for `@x/storage-codec-server`: pass the result as its `instrumentation` option.
@@ -203,21 +210,11 @@ function record(
 }
 
 function codecServerInstrumentsOf(opts: TelemetryOptions): CodecServerInstruments {
-  const meter = meterOf(opts.meterProvider);
-  let found = instrumentsByMeter.get(meter);
-  if (found === undefined) {
-    found = {
-      duration: meter.createHistogram(CodecServerMetrics.DURATION, {
-        description: 'Duration of codec server requests',
-        unit: 's',
-        advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] },
-      }),
-      payloads: meter.createCounter(CodecServerMetrics.PAYLOADS, {
-        description: 'Payloads in codec server requests',
-        unit: '{payload}',
-      }),
-    };
-    instrumentsByMeter.set(meter, found);
-  }
-  return found;
+  return perMeter(opts.meterProvider, instrumentsByMeter, (meter) => ({
+    duration: durationHistogram(meter, CodecServerMetrics.DURATION, 'Duration of codec server requests'),
+    payloads: meter.createCounter(CodecServerMetrics.PAYLOADS, {
+      description: 'Payloads in codec server requests',
+      unit: '{payload}',
+    }),
+  }));
 }

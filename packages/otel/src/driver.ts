@@ -139,6 +139,14 @@ function sizeOf(payloads: unknown): number {
   return total;
 }
 
+/** What a lifecycle call's result means for telemetry: removals to count, span attributes. */
+interface LifecycleSummary {
+  readonly removed: number;
+  readonly removedBytes: number;
+  readonly errors: readonly LifecycleItemError[];
+  readonly attributes: Attributes;
+}
+
 /** One instrumented call in flight: its span, its start, and the telemetry it records into. */
 interface Call {
   readonly span: Span;
@@ -452,12 +460,7 @@ class InstrumentedDriver<D extends StorageDriver> implements StorageDriver {
     verb: string,
     attributes: Attributes,
     run: () => Promise<R>,
-    summarize: (result: R) => {
-      removed: number;
-      removedBytes: number;
-      errors: readonly LifecycleItemError[];
-      attributes: Attributes;
-    },
+    summarize: (result: R) => LifecycleSummary,
   ): Promise<R> {
     const call = this.#start(operation, verb, attributes);
     let result: R;
@@ -473,14 +476,7 @@ class InstrumentedDriver<D extends StorageDriver> implements StorageDriver {
 
   #finishLifecycleCall<R>(
     call: Call,
-    summarize:
-      | ((result: R) => {
-          removed: number;
-          removedBytes: number;
-          errors: readonly LifecycleItemError[];
-          attributes: Attributes;
-        })
-      | undefined,
+    summarize: ((result: R) => LifecycleSummary) | undefined,
     resultOrError: R | unknown,
   ): void {
     try {

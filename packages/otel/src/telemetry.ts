@@ -113,45 +113,59 @@ export function meterOf(provider: MeterProvider | undefined): Meter {
   return meter;
 }
 
-/** The storage instruments of `provider`'s meter, created once. */
-export function storageInstrumentsOf(provider: MeterProvider | undefined): StorageInstruments {
+/** `create(meter)` of `provider`'s meter, made once per meter and kept in `cache`. */
+export function perMeter<T>(
+  provider: MeterProvider | undefined,
+  cache: WeakMap<Meter, T>,
+  create: (meter: Meter) => T,
+): T {
   const meter = meterOf(provider);
-  let found = storageInstruments.get(meter);
+  let found = cache.get(meter);
   if (found === undefined) {
-    found = {
-      payloads: meter.createCounter(StorageMetrics.PAYLOADS, {
-        description: 'Payloads stored or retrieved by External Storage drivers',
-        unit: '{payload}',
-      }),
-      bytes: meter.createCounter(StorageMetrics.BYTES, {
-        description: 'Serialized bytes of the payloads stored or retrieved by External Storage drivers',
-        unit: 'By',
-      }),
-      dedupHits: meter.createCounter(StorageMetrics.DEDUP_HITS, {
-        description: 'Payloads a store did not write: duplicates within the batch, or objects the backend already held',
-        unit: '{payload}',
-      }),
-      errors: meter.createCounter(StorageMetrics.ERRORS, {
-        description: 'Failed storage driver calls (and per-object failures of lifecycle calls), by error code',
-        unit: '{error}',
-      }),
-      duration: meter.createHistogram(StorageMetrics.DURATION, {
-        description: 'Duration of storage driver calls',
-        unit: 's',
-        advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] },
-      }),
-      removed: meter.createCounter(StorageMetrics.REMOVED, {
-        description: 'Stored objects removed by delete and deleteExpired (dry runs count nothing)',
-        unit: '{object}',
-      }),
-      removedBytes: meter.createCounter(StorageMetrics.REMOVED_BYTES, {
-        description: 'Bytes of the stored objects removed by delete and deleteExpired',
-        unit: 'By',
-      }),
-    };
-    storageInstruments.set(meter, found);
+    found = create(meter);
+    cache.set(meter, found);
   }
   return found;
+}
+
+/** A duration histogram in seconds with {@link DURATION_BUCKETS}. */
+export function durationHistogram(meter: Meter, name: string, description: string): Histogram {
+  return meter.createHistogram(name, {
+    description,
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS] },
+  });
+}
+
+/** The storage instruments of `provider`'s meter, created once. */
+export function storageInstrumentsOf(provider: MeterProvider | undefined): StorageInstruments {
+  return perMeter(provider, storageInstruments, (meter) => ({
+    payloads: meter.createCounter(StorageMetrics.PAYLOADS, {
+      description: 'Payloads stored or retrieved by External Storage drivers',
+      unit: '{payload}',
+    }),
+    bytes: meter.createCounter(StorageMetrics.BYTES, {
+      description: 'Serialized bytes of the payloads stored or retrieved by External Storage drivers',
+      unit: 'By',
+    }),
+    dedupHits: meter.createCounter(StorageMetrics.DEDUP_HITS, {
+      description: 'Payloads a store did not write: duplicates within the batch, or objects the backend already held',
+      unit: '{payload}',
+    }),
+    errors: meter.createCounter(StorageMetrics.ERRORS, {
+      description: 'Failed storage driver calls (and per-object failures of lifecycle calls), by error code',
+      unit: '{error}',
+    }),
+    duration: durationHistogram(meter, StorageMetrics.DURATION, 'Duration of storage driver calls'),
+    removed: meter.createCounter(StorageMetrics.REMOVED, {
+      description: 'Stored objects removed by delete and deleteExpired (dry runs count nothing)',
+      unit: '{object}',
+    }),
+    removedBytes: meter.createCounter(StorageMetrics.REMOVED_BYTES, {
+      description: 'Bytes of the stored objects removed by delete and deleteExpired',
+      unit: 'By',
+    }),
+  }));
 }
 
 /** Calls the warning hook at most once per code for one owner; never throws. */
