@@ -15,6 +15,7 @@ import {
   type ListQuery,
   mapBounded,
   type Payload,
+  type PutOutcome,
   requireClaimField,
   type StorageDriverCapabilities,
   type StorageDriverError,
@@ -221,9 +222,13 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    * most `concurrency` requests at a time; then, once every upload of the batch has finished,
    * copies onto itself every object of the batch that is older than `refreshAfter` by then
    * (`refreshStale` in `lifecycle.ts`), so the claims the store returns point at objects at most
-   * `refreshAfter` old.
+   * `refreshAfter` old. Resolves to one outcome per item: `existed` where the object was already
+   * stored (a dedup hit), `written` where this store uploaded it.
    */
-  protected override async _putIfAbsent(items: StoreItem<S3StorageLocation>[], op: BackendOperation): Promise<void> {
+  protected override async _putIfAbsent(
+    items: StoreItem<S3StorageLocation>[],
+    op: BackendOperation,
+  ): Promise<PutOutcome[]> {
     const existence = this.#existence;
     const states = await mapBounded(
       items,
@@ -232,15 +237,23 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
       op.signal,
       this.name,
     );
+    // Found (cached, HEAD, 412) = a dedup hit; uploaded by this store = written.
+    const outcomes = states.map((s): PutOutcome => (s.written ? 'written' : 'existed'));
     await refreshStale(
       this.#s3,
       items,
       states,
       (item) => item.location,
-      (item, signal) => existence.upload(item, signal),
+      async (item, signal) => {
+        // Deleted since the check and uploaded again (rare, hence the linear search).
+        const uploaded = await existence.upload(item, signal);
+        if (uploaded.written) outcomes[items.indexOf(item)] = 'written';
+        return uploaded;
+      },
       op.signal,
     );
     existence.remember(items, states);
+    return outcomes;
   }
 
   /** One `GetObject` per location (`undefined` for `NoSuchKey`), at most `concurrency` at a time. */

@@ -15,6 +15,12 @@ import type { StoredState } from './lifecycle';
 import type { ResolvedExistenceCache, S3ClientLike, S3ExistenceCheck } from './options';
 import { headObject, LAST_MODIFIED_RESOLUTION, type ObjectHead, putObject } from './requests';
 
+/** What {@link ExistenceTracker.ensure} found or did: the object's age, and whether this call uploaded it. */
+export interface EnsuredState extends StoredState {
+  /** `true` if this call uploaded the object; `false` if it was already stored (a dedup hit). */
+  readonly written: boolean;
+}
+
 /** What the existence check needs from the driver. */
 export interface S3ExistenceBackend {
   /** The injected client. */
@@ -97,21 +103,23 @@ export class ExistenceTracker {
   /**
    * Makes sure one object of a store exists, uploading it if it does not; resolves to what is
    * known of its age (a cached key: the cached `LastModified`; one a HEAD found: its HEAD; one
-   * uploaded now: the time of the upload).
+   * uploaded now: the time of the upload) and whether it uploaded it.
    *
    * @throws StorageDriverError naming the object
    */
-  async ensure(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
+  async ensure(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<EnsuredState> {
     const { location, bytes } = item;
     const b = this.#b;
     // Content-addressed: an existing object holds these bytes. Its age is checked at the end.
     const cached = this.#cache?.get(locationId(location));
-    if (cached !== undefined) return { lastModified: cached, head: undefined };
+    if (cached !== undefined) return { lastModified: cached, head: undefined, written: false };
     try {
       if (b.existenceCheck === 'conditional-put' && !this.#conditionalPutUnsupported) {
         const written = await this.#put(item, true, signal, false);
         // 412: it exists, of unknown age (the end of the batch looks it up).
-        if (!written.unsupported) return { lastModified: written.exists ? undefined : written.at, head: undefined };
+        if (!written.unsupported) {
+          return { lastModified: written.exists ? undefined : written.at, head: undefined, written: !written.exists };
+        }
         // 501 (no conditional writes): look first from now on, as `head` does. A plain PUT over an
         // existing object would give it a new LastModified with the same ETag, which a delete
         // conditional on the ETag listed before could then remove.
@@ -128,16 +136,20 @@ export class ExistenceTracker {
         hidden = true;
       }
       if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
-        return { lastModified: head.lastModified, head };
+        return { lastModified: head.lastModified, head, written: false };
       }
       // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
       const conditional = b.existenceCheck !== 'head' && head === undefined && !this.#conditionalPutUnsupported;
       const written = await this.#put(item, conditional, signal);
       // 412 after a 404: another writer created it after our HEAD, so it is at most that old.
       if (written.exists) {
-        return { lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION, head: undefined };
+        return {
+          lastModified: hidden ? undefined : askedAt - LAST_MODIFIED_RESOLUTION,
+          head: undefined,
+          written: false,
+        };
       }
-      return { lastModified: written.at, head: undefined };
+      return { lastModified: written.at, head: undefined, written: true };
     } catch (e) {
       throw b.fail(e, 'store', location);
     }
@@ -149,10 +161,10 @@ export class ExistenceTracker {
    *
    * @throws StorageDriverError naming the object
    */
-  async upload(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<StoredState> {
+  async upload(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<EnsuredState> {
     try {
       const written = await this.#put(item, !this.#conditionalPutUnsupported, signal);
-      return { lastModified: written.exists ? undefined : written.at, head: undefined };
+      return { lastModified: written.exists ? undefined : written.at, head: undefined, written: !written.exists };
     } catch (e) {
       throw this.#b.fail(e, 'store', item.location);
     }

@@ -12,7 +12,7 @@ import {
   type StorageDriverLifecycle,
   type StoredObject,
 } from '@x/storage-driver-core';
-import { BACKEND_KINDS, type BackendKind, createBackend, type TestBackend } from '@x/test-backends';
+import { BACKEND_KINDS, createBackend, type TestBackend } from '@x/test-backends';
 import {
   StorageAttributes as A,
   instrumentStorageDriver,
@@ -21,9 +21,6 @@ import {
   WORKFLOW_ID_ATTR_KEY,
 } from '../src';
 import { makeTelemetry, parentId, payload, type Telemetry } from './helpers';
-
-/** Drivers whose store reports the objects their backend already held (`_putIfAbsent` outcomes). */
-const REPORTS_BACKEND_DEDUP: ReadonlySet<BackendKind> = new Set(['fs', 'redis', 'redis-cluster', 'postgres']);
 
 const target = {
   kind: 'workflow',
@@ -81,7 +78,6 @@ describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
     expect(stores).toHaveLength(2);
     expect(retrieves).toHaveLength(2);
     const [first, second] = stores;
-    const dedupExisting = REPORTS_BACKEND_DEDUP.has(kind);
     expect(first?.kind).toBe(SpanKind.INTERNAL);
     expect(first?.status.code).toBe(SpanStatusCode.OK);
     expect(first?.attributes).toEqual({
@@ -99,13 +95,14 @@ describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
       [A.OBJECTS]: 2,
       [A.OBJECT_BYTES]: size,
       [A.DEDUP_IN_BATCH]: 1,
-      ...(dedupExisting ? { [A.DEDUP_EXISTING]: 0 } : {}),
+      // Every bundled driver reports the objects its backend already held (`_putIfAbsent` outcomes).
+      [A.DEDUP_EXISTING]: 0,
     });
     expect(parentId(first as never)).toBeUndefined();
     expect(second?.attributes[A.ROOT]).toBeUndefined();
     expect(parentId(second as never)).toBe(parent.spanId);
     expect(second?.spanContext().traceId).toBe(parent.traceId);
-    expect(second?.attributes[A.DEDUP_EXISTING]).toBe(dedupExisting ? 2 : undefined);
+    expect(second?.attributes[A.DEDUP_EXISTING]).toBe(2);
     expect(second?.attributes[A.DEDUP_IN_BATCH]).toBe(0);
 
     const [read, failed] = retrieves;
@@ -139,7 +136,7 @@ describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
     expect(await telemetry.sum(M.BYTES, retrieve)).toBe(size + encodedPayloadSize(a));
     expect(await telemetry.sum(M.PAYLOADS, { [A.OPERATION]: 'retrieve', [A.OUTCOME]: 'error' })).toBe(1);
     expect(await telemetry.sum(M.DEDUP_HITS, { [A.DEDUP_KIND]: 'in_batch' })).toBe(1);
-    expect(await telemetry.sum(M.DEDUP_HITS, { [A.DEDUP_KIND]: 'existing' })).toBe(dedupExisting ? 2 : 0);
+    expect(await telemetry.sum(M.DEDUP_HITS, { [A.DEDUP_KIND]: 'existing' })).toBe(2);
     expect(await telemetry.points(M.ERRORS)).toEqual([
       { attributes: { [A.DRIVER_NAME]: name, [A.OPERATION]: 'retrieve', [A.ERROR_TYPE]: 'E_NOT_FOUND' }, value: 1 },
     ]);
