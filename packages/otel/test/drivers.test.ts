@@ -1,10 +1,15 @@
 /**
  * Every bundled driver against its real server (fs, Redis, Redis Cluster, PostgreSQL, S3 on
- * moto), instrumented, through a known workload: span names, attributes and parentage, the
- * status of a failed call, and the metric values afterwards.
+ * moto, GCS on fake-gcs-server, Azure Blob on Azurite), instrumented, through a known workload:
+ * span names, attributes and parentage, the status of a failed call, and the metric values
+ * afterwards.
  */
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { Storage } from '@google-cloud/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { AzureBlobStorageDriver } from '@x/storage-driver-azure-blob';
 import {
   encodedPayloadSize,
   type StorageDriver,
@@ -12,7 +17,8 @@ import {
   type StorageDriverLifecycle,
   type StoredObject,
 } from '@x/storage-driver-core';
-import { BACKEND_KINDS, createBackend, type TestBackend } from '@x/test-backends';
+import { GcsStorageDriver } from '@x/storage-driver-gcs';
+import { BACKEND_KINDS, createBackend } from '@x/test-backends';
 import {
   StorageAttributes as A,
   instrumentStorageDriver,
@@ -30,11 +36,88 @@ const target = {
   runId: 'run-1',
 } as const;
 
-describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
-  let backend: TestBackend;
+/** A driver on its real server, for the workload below. */
+interface Subject {
+  readonly driver: StorageDriver & StorageDriverLifecycle;
+  /** Removes the object a claim points at, behind the driver's back. */
+  remove(claim: StorageDriverClaim): Promise<void>;
+  /** Deletes what the test stored; resolves to whether nothing is left. */
+  close(): Promise<boolean>;
+}
+
+const unique = () => `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+
+/** GCS on fake-gcs-server (`bash scripts/services.sh env`), a fresh bucket. */
+async function gcsSubject(name: string): Promise<Subject> {
+  const storage = new Storage({
+    apiEndpoint: process.env.XSTORAGE_GCS_ENDPOINT ?? 'http://127.0.0.1:4453',
+    projectId: process.env.XSTORAGE_GCS_PROJECT_ID ?? 'xstorage-test',
+  });
+  const [bucket] = await storage.createBucket(`otel-${unique()}`);
+  return {
+    driver: new GcsStorageDriver({ client: storage, bucket: bucket.name, name }),
+    remove: async (claim) => {
+      await bucket.file(claim.claimData.key as string).delete();
+    },
+    close: async () => {
+      await bucket.deleteFiles({ force: true });
+      await bucket.delete();
+      const [exists] = await bucket.exists();
+      return !exists;
+    },
+  };
+}
+
+/** Azure Blob on Azurite (`bash scripts/services.sh env`), a fresh container. */
+async function azureSubject(name: string): Promise<Subject> {
+  const account = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
+  const key =
+    process.env.XSTORAGE_AZURITE_ACCOUNT_KEY ??
+    // Azurite's public development account key (documented by Microsoft; not a secret).
+    'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+  const endpoint = process.env.XSTORAGE_AZURITE_BLOB_ENDPOINT ?? `http://127.0.0.1:10010/${account}`;
+  const service = BlobServiceClient.fromConnectionString(
+    `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${key};BlobEndpoint=${endpoint};`,
+  );
+  const container = service.getContainerClient(`otel-${unique()}`);
+  await container.create();
+  return {
+    driver: new AzureBlobStorageDriver({ client: container, name }),
+    remove: async (claim) => {
+      await container.getBlockBlobClient(claim.claimData.key as string).delete();
+    },
+    close: async () => {
+      await container.delete();
+      return !(await container.exists());
+    },
+  };
+}
+
+/** Every bundled driver: those of `@x/test-backends`, then GCS and Azure Blob. */
+const SUBJECTS: readonly [string, (name: string) => Promise<Subject>][] = [
+  ...BACKEND_KINDS.map((kind): [string, (name: string) => Promise<Subject>] => [
+    kind,
+    async (name) => {
+      const backend = await createBackend(kind, { name });
+      const driver = backend.driver as StorageDriver & StorageDriverLifecycle;
+      return {
+        driver,
+        remove: async (claim) => {
+          await driver.delete?.([backend.storageKeyOfClaim(claim.claimData)]);
+        },
+        close: () => backend.close(),
+      };
+    },
+  ]),
+  ['gcs', gcsSubject],
+  ['azure-blob', azureSubject],
+];
+
+describe.each(SUBJECTS)('%s driver, instrumented', (kind, create) => {
+  let backend: Subject;
   let telemetry: Telemetry;
   beforeAll(async () => {
-    backend = await createBackend(kind, { name: `traced-${kind}` });
+    backend = await create(`traced-${kind}`);
   });
   afterAll(async () => {
     expect(await backend.close()).toBe(true);
@@ -66,9 +149,7 @@ describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
     // 4. A retrieve that fails: a well-formed claim for an object that was never stored.
     const missing = payload(`${kind}-never-stored`);
     const [ghost] = await backend.driver.store({ target: { ...target, id: 'ghost' } }, [missing]);
-    await (backend.driver as StorageDriver & StorageDriverLifecycle).delete?.([
-      backend.storageKeyOfClaim(ghost?.claimData ?? {}),
-    ]);
+    await backend.remove(ghost as StorageDriverClaim);
     await expect(driver.retrieve({}, [new StorageDriverClaim(ghost?.claimData ?? {})])).rejects.toMatchObject({
       code: 'E_NOT_FOUND',
     });
@@ -148,7 +229,7 @@ describe.each(BACKEND_KINDS)('%s driver, instrumented', (kind) => {
 
     // Lifecycle: delete what list() yields; the removal is counted with its bytes.
     const lifecycle = driver as typeof driver & StorageDriverLifecycle;
-    expect(lifecycle.capabilities).toEqual((backend.driver as StorageDriver & StorageDriverLifecycle).capabilities);
+    expect(lifecycle.capabilities).toEqual(backend.driver.capabilities);
     const listed: StoredObject[] = [];
     for await (const o of lifecycle.list?.({ prefix: 'v0/ns/default/wt/OrderWorkflow/wi/order-42/' }) ?? []) {
       listed.push(o);
