@@ -1,6 +1,6 @@
 /**
  * The end-to-end workload group: real workflows on a Temporal dev server (`temporal server
- * start-dev`, started by `@x/e2e`'s helper). One round trip per workflow (client → workflow →
+ * start-dev`, started by `@x/test-servers`' helper). One round trip per workflow (client → workflow →
  * activity → workflow → client) with payloads of 1 MiB, 1.9 MiB and 10 MiB, 8 callers starting
  * workflows concurrently, the SDK's default `payloadSizeThreshold` (256 KiB), for inline (no
  * External Storage), each of our drivers with default options, and the official S3 driver.
@@ -18,7 +18,7 @@ import { Client, type WorkflowHandle } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { type DevServer, startTemporalDevServer } from '@x/e2e';
+import { type DevServer, startTemporalDevServer } from '@x/test-servers';
 import { E2E_IMPLS, type E2eImpl, openStore, type SetUpStore, setUpStore } from './e2e-stores';
 import type { E2eParentMessage, E2eWorkerConfig, E2eWorkerMessage } from './e2e-worker';
 import type { roundTripWorkflow } from './e2e-workflows';

@@ -8,7 +8,7 @@
  *   node --expose-gc packages/cli/scripts/gc-measure.mjs [--driver fs|postgres] [--completed 1000]
  *        [--running 2000] [--orphans 20000] [--concurrency 8] [--rps 100]
  *
- * 1. Starts a private Temporal dev server and a store (`@x/test-backends`).
+ * 1. Starts a private Temporal dev server (`@x/test-servers`) and a store (`@x/test-backends`).
  * 2. Runs `--completed` executions of e2e's `valuesWorkflow` to completion on a worker (two large
  *    inputs and a large result each: 3 references, ~11 events), and starts `--running` more that
  *    no worker picks up (open, one large input each).
@@ -33,6 +33,8 @@ const cliDist = (file) => path.join(here, '..', 'dist', file);
 const { collectGarbage } = require(cliDist('gc/collect.js'));
 const { DigestSet } = require(cliDist('gc/digest-set.js'));
 const e2e = require(path.join(here, '../../e2e/dist/index.js'));
+const { createBackend } = require(path.join(here, '../../test-backends/dist/index.js'));
+const { SERVICES, startTemporalDevServer } = require(path.join(here, '../../test-servers/dist/index.js'));
 const { Client } = require('@temporalio/client');
 const { ExternalStorage } = require('@temporalio/common');
 const { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } = require('@temporalio/worker');
@@ -66,8 +68,8 @@ async function pool(n, limit, fn) {
 async function main() {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const namespace = 'gc-measure';
-  const server = await e2e.startTemporalDevServer({ namespaces: [namespace] });
-  const backend = await e2e.createBackend(args.driver, { ttl: 3_600_000 });
+  const server = await startTemporalDevServer({ namespaces: [namespace] });
+  const backend = await createBackend(args.driver, { ttl: 3_600_000 });
   try {
     const driver = backend.driver;
     const externalStorage = new ExternalStorage({
@@ -170,7 +172,7 @@ async function main() {
               module: '@x/storage-driver-postgres',
               export: 'PostgresStorageDriver',
               factory: 'fromConnectionString',
-              args: [e2e.SERVICES.postgresUrl, { schema: driver.schema, ttl: 3_600_000 }],
+              args: [SERVICES.postgresUrl, { schema: driver.schema, ttl: 3_600_000 }],
             };
       writeFileSync(config, JSON.stringify({ drivers: { [args.driver]: spec } }));
       const preload = path.join(dir, 'maxrss.cjs');

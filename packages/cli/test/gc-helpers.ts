@@ -10,12 +10,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from '@jest/globals';
 import type { Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundle } from '@temporalio/worker';
-import { createBackend, type DevServer, SERVICES, startTemporalDevServer, type TestBackend } from '@x/e2e';
 import type { StorageDriver } from '@x/storage-driver-core';
 import type { FsStorageDriver } from '@x/storage-driver-fs';
 import type { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import type { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3StorageDriver } from '@x/storage-driver-s3';
+import { createBackend, type TestBackend } from '@x/test-backends';
+import { type DevServer, SERVICES, startTemporalDevServer } from '@x/test-servers';
 import type { GcReport } from '../src/gc/collect';
 import { makeTempDir, runXStorage } from './helpers';
 

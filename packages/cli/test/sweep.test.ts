@@ -12,7 +12,8 @@ import type { Payload, StorageDriver, StorageDriverClaim } from '@x/storage-driv
 import { keyToStoragePath } from '@x/storage-driver-fs';
 import { S3StorageDriver } from '@x/storage-driver-s3';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { type BackendKind, createBackend, SERVICES, type TestBackend } from '@x/test-backends';
+import { type BackendKind, createBackend, type TestBackend } from '@x/test-backends';
+import { SERVICES } from '@x/test-servers';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { BIN, cleanup, jsonPayload, makeTempDir, runXStorage as run } from './helpers';

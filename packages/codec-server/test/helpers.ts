@@ -88,5 +88,3 @@ export function payloadsOf(reply: Reply): Payload[] {
   if (reply.status !== 200) throw new Error(`expected 200, got ${reply.status}: ${reply.text}`);
   return (reply.json.payloads ?? []).map((p) => payloadFromJson(p));
 }
-
-export { freePort } from '@x/e2e';

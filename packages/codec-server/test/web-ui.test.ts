@@ -13,11 +13,11 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
-import { type DevServer, startTemporalDevServer } from '@x/e2e';
 import { FsStorageDriver } from '@x/storage-driver-fs';
+import { type DevServer, freePort, startTemporalDevServer } from '@x/test-servers';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { type CodecServerAuthorize, createBearerAuthorizer, type RunningCodecServer, startCodecServer } from '../src';
-import { cleanup, freePort, makeTempDir, meta, post } from './helpers';
+import { cleanup, makeTempDir, meta, post } from './helpers';
 import { AUDIENCE, ISSUER, type JwksServer, mintToken, signingKey, startJwksServer } from './jwt';
 
 const CHROMIUM = process.env.XSTORAGE_CHROMIUM ?? '/usr/bin/chromium';

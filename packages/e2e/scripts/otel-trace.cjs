@@ -31,15 +31,17 @@ const { OpenTelemetryWorkflowClientInterceptor } = require('@temporalio/intercep
 const { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } = require('@temporalio/worker');
 const { instrumentStorageDriver } = require('@x/storage-driver-otel');
 const e2e = require('..');
+const { createBackend } = require('@x/test-backends');
+const { startTemporalDevServer } = require('@x/test-servers');
 
 async function main() {
   const out = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '..', 'otel', 'docs'));
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const [server, workflowBundle] = await Promise.all([
-    e2e.startTemporalDevServer(),
+    startTemporalDevServer(),
     bundleWorkflowCode({ workflowsPath: e2e.WORKFLOWS_PATH, logger: new DefaultLogger('ERROR') }),
   ]);
-  const backend = await e2e.createBackend('redis', { name: 'redis' });
+  const backend = await createBackend('redis', { name: 'redis' });
   try {
     const driver = instrumentStorageDriver(backend.driver);
     const externalStorage = new ExternalStorage({

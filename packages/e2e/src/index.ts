@@ -1,29 +1,13 @@
 /**
  * `@x/e2e` (private, never published): helpers of the end-to-end tests on a real Temporal dev
- * server — the dev server itself, an isolated store per driver kind, the workflows and
- * activities, a gzip codec, and history readers.
+ * server (started with `@x/test-servers`, on stores of `@x/test-backends`) — the workflows and
+ * activities, a gzip codec, history readers and the Python SDK interop.
  *
  * @packageDocumentation
  */
 
-export {
-  BACKEND_KINDS,
-  type BackendKind,
-  type CreateBackendOptions,
-  createBackend,
-  freePort,
-  SERVICES,
-  type TestBackend,
-} from '@x/test-backends';
 export * as activities from './activities';
 export { GZIP_ENCODING, GzipPayloadCodec } from './codec';
-export {
-  type DevServer,
-  type DevServerCloseOptions,
-  type DevServerOptions,
-  startTemporalDevServer,
-  TEMPORAL_BIN,
-} from './dev-server';
 export {
   type HistoryPayload,
   historyPayloads,

@@ -10,11 +10,9 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { type DataConverter, ExternalStorage } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { decodePayload, selectBySize } from '@x/storage-driver-core';
+import { BACKEND_KINDS, type BackendKind, createBackend, type TestBackend } from '@x/test-backends';
 import {
-  BACKEND_KINDS,
-  type BackendKind,
   bigValue,
-  createBackend,
   GZIP_ENCODING,
   GzipPayloadCodec,
   historyPayloads,
@@ -22,7 +20,6 @@ import {
   metadataText,
   PAYLOAD_SIZE_THRESHOLD,
   referenceInfo,
-  type TestBackend,
 } from '../src';
 import { valuesWorkflow } from '../src/workflows';
 import { clientFor, unique, useTemporal, workerFor } from './helpers';

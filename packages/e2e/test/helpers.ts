@@ -11,7 +11,8 @@ import {
   Worker,
   type WorkflowBundle,
 } from '@temporalio/worker';
-import { activities, type DevServer, startTemporalDevServer, WORKFLOWS_PATH } from '../src';
+import { type DevServer, startTemporalDevServer } from '@x/test-servers';
+import { activities, WORKFLOWS_PATH } from '../src';
 
 /** What a test file shares: the server, a native connection for workers, the bundle. */
 export interface TemporalEnv {

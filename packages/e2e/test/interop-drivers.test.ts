@@ -19,10 +19,11 @@ import {
 import type { RedisStorageDriver } from '@x/storage-driver-redis';
 import type { S3StorageDriver } from '@x/storage-driver-s3';
 import { hostileTargetArbitrary } from '@x/storage-driver-test-suite';
+import { createBackend, type TestBackend } from '@x/test-backends';
+import { SERVICES } from '@x/test-servers';
 import fc from 'fast-check';
 import {
   bigValue,
-  createBackend,
   INTEROP_RUN_ID,
   INTEROP_TARGETS,
   interopValue,
@@ -34,8 +35,6 @@ import {
   pythonEncode,
   REFERENCE_MESSAGE_TYPE,
   referenceInfo,
-  SERVICES,
-  type TestBackend,
 } from '../src';
 
 jest.setTimeout(60_000);

@@ -9,19 +9,16 @@ import { Client } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
+import { createBackend, type TestBackend } from '@x/test-backends';
+import { type DevServer, SERVICES, startTemporalDevServer } from '@x/test-servers';
 import {
   bigValue,
-  createBackend,
-  type DevServer,
   historyPayloads,
   PAYLOAD_SIZE_THRESHOLD,
   type PythonProcess,
   REFERENCE_MESSAGE_TYPE,
   referenceInfo,
-  SERVICES,
   startPythonProcess,
-  startTemporalDevServer,
-  type TestBackend,
 } from '../src';
 import type { pythonActivityWorkflow } from '../src/python-workflows';
 

@@ -24,7 +24,8 @@ import {
   RUN_ID_ATTR_KEY,
   WORKFLOW_ID_ATTR_KEY,
 } from '@x/storage-driver-otel';
-import { bigValue, createBackend, PAYLOAD_SIZE_THRESHOLD, type TestBackend } from '../src';
+import { createBackend, type TestBackend } from '@x/test-backends';
+import { bigValue, PAYLOAD_SIZE_THRESHOLD } from '../src';
 import { valuesWorkflow } from '../src/workflows';
 import { unique, useTemporal, workerFor } from './helpers';
 

@@ -7,15 +7,8 @@ import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Worker } from '@temporalio/worker';
 import { decodePayload, encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
-import {
-  bigValue,
-  historyPayloads,
-  isReference,
-  metadataText,
-  REFERENCE_MESSAGE_TYPE,
-  referenceInfo,
-  type TestBackend,
-} from '../src';
+import type { TestBackend } from '@x/test-backends';
+import { bigValue, historyPayloads, isReference, metadataText, REFERENCE_MESSAGE_TYPE, referenceInfo } from '../src';
 import { bigQuery, bigSignal, bigUpdate, type ScenarioResult, scenarioWorkflow } from '../src/workflows';
 import { unique } from './helpers';
 

@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
@@ -26,38 +25,11 @@ import { FS_TMP_DIR, FsStorageDriver, keyToStoragePath, storagePathToKey } from 
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3StorageDriver } from '@x/storage-driver-s3';
+import { SERVICES, type TestServices } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 import { Pool } from 'pg';
 
-/** Addresses of the shared loopback servers. */
-export interface TestServices {
-  /** Standalone Redis URL (`XSTORAGE_REDIS_URL`). */
-  readonly redisUrl: string;
-  /** Redis Cluster startup nodes (`XSTORAGE_REDIS_CLUSTER_NODES`, comma-separated `host:port`). */
-  readonly redisClusterNodes: readonly { readonly host: string; readonly port: number }[];
-  /** PostgreSQL connection string (`XSTORAGE_POSTGRES_URL`). */
-  readonly postgresUrl: string;
-  /** S3 (moto) endpoint (`XSTORAGE_S3_ENDPOINT`). */
-  readonly s3Endpoint: string;
-}
-
-/** Reads the `XSTORAGE_*` variables, falling back to the defaults `bash scripts/services.sh env` prints. */
-export function servicesFromEnv(env: NodeJS.ProcessEnv = process.env): TestServices {
-  return {
-    redisUrl: env.XSTORAGE_REDIS_URL ?? 'redis://127.0.0.1:6391',
-    redisClusterNodes: (env.XSTORAGE_REDIS_CLUSTER_NODES ?? '127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303')
-      .split(',')
-      .map((node) => {
-        const [host, port] = node.trim().split(':');
-        return { host: host ?? '127.0.0.1', port: Number(port) };
-      }),
-    postgresUrl: env.XSTORAGE_POSTGRES_URL ?? 'postgres://xstorage:xstorage-secret@127.0.0.1:5442/xstorage',
-    s3Endpoint: env.XSTORAGE_S3_ENDPOINT ?? 'http://127.0.0.1:5011',
-  };
-}
-
-/** The shared servers of this process's environment ({@link servicesFromEnv} of `process.env`). */
-export const SERVICES: TestServices = servicesFromEnv();
+export { freePort, SERVICES, servicesFromEnv, type TestServices } from '@x/test-servers';
 
 /** The bundled drivers, by the backend they run on. */
 export type BackendKind = 'fs' | 'redis' | 'redis-cluster' | 'postgres' | 's3';
@@ -109,19 +81,6 @@ const DEFAULT_TTL_MS = 3_600_000;
 
 function uniqueSuffix(): string {
   return `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-}
-
-/** A free loopback TCP port (the OS picks it; a race with another process is for the caller to retry). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function walk(root: string, rel = ''): Promise<string[]> {

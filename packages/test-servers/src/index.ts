@@ -1,96 +1,21 @@
 /**
- * `@x/test-servers` (private, never published): private server instances for tests that kill,
- * pause, restart or measure a server — never the shared ones of `scripts/services.sh`. Each runs
- * in a temp dir on a free loopback port and is a child of the test process.
+ * `@x/test-servers` (private, never published): where the test servers are and how to start more.
+ * The addresses of the shared loopback servers of `scripts/services.sh` ({@link SERVICES}), the
+ * one free-port allocator, and private server instances for tests that kill, pause, restart or
+ * measure a server — a redis-server, a Temporal dev server — each in a temp dir on a free
+ * loopback port as a child of the test process; and a fault-injecting HTTP proxy.
  *
  * @packageDocumentation
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { promisify } from 'node:util';
 
 export { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault } from './fault-proxy';
-
-const run = promisify(execFile);
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A free loopback port whose cluster bus port (+10000) is free too. */
-export async function freeRedisPort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 30000);
-    if ((await portIsFree(port)) && (await portIsFree(port + 10000))) return port;
-  }
-  throw new Error('no free port');
-}
-
-/** A private redis-server. */
-export interface PrivateRedis {
-  readonly port: number;
-  readonly url: string;
-  /** SIGKILLs the server (no shutdown, no save) and waits for it to exit. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port (after `kill`). */
-  restart(): Promise<void>;
-  /** Kills it and removes its directory. */
-  stop(): Promise<void>;
-}
-
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      // A password-protected server answers NOAUTH: it is up all the same.
-      const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping']);
-      if (stdout.trim() === 'PONG' || stdout.includes('NOAUTH')) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Starts a private redis-server (optionally cluster-enabled) on a free port. */
-export async function startRedis(options: { cluster?: boolean; args?: readonly string[] } = {}): Promise<PrivateRedis> {
-  const port = await freeRedisPort();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'xstorage-redis-server-'));
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    args.push('--dir', dir, '--maxmemory-policy', 'noeviction', '--logfile', path.join(dir, 'redis.log'));
-    if (options.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf');
-    args.push(...(options.args ?? []));
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitForPing(port);
-  };
-  const kill = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill('SIGKILL');
-    });
-  };
-  await start();
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    kill,
-    restart: start,
-    stop: async () => {
-      await kill();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { freePort, freeRedisPort } from './ports';
+export { type PrivateRedis, startRedis } from './redis';
+export { SERVICES, servicesFromEnv, type TestServices } from './services';
+export {
+  type DevServer,
+  type DevServerCloseOptions,
+  type DevServerOptions,
+  startTemporalDevServer,
+  TEMPORAL_BIN,
+} from './temporal';

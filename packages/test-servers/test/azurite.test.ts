@@ -5,16 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { SERVICES } from '../src';
 import { loopbackOnly } from './loopback';
 
-const ACCOUNT = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
-const CONNECTION_STRING =
-  process.env.XSTORAGE_AZURITE_CONNECTION_STRING ??
-  // Azurite's fixed development account (public, documented by Microsoft).
-  `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10010/${ACCOUNT};`;
-
 const guard = loopbackOnly();
-const service = BlobServiceClient.fromConnectionString(CONNECTION_STRING);
+const service = BlobServiceClient.fromConnectionString(SERVICES.azuriteConnectionString);
 let container: ContainerClient;
 
 /** The HTTP status and error code of a rejected client call (`undefined` if it did not reject). */

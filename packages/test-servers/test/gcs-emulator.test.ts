@@ -5,11 +5,12 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type Bucket, type File, type GetFilesOptions, Storage } from '@google-cloud/storage';
+import { SERVICES } from '../src';
 import { loopbackOnly } from './loopback';
 
-const ENDPOINT = process.env.XSTORAGE_GCS_ENDPOINT ?? 'http://127.0.0.1:4453';
+const ENDPOINT = SERVICES.gcsEndpoint;
 // A project id must be given: without one the client asks the GCE metadata server for it.
-const PROJECT_ID = process.env.XSTORAGE_GCS_PROJECT_ID ?? 'xstorage-test';
+const PROJECT_ID = SERVICES.gcsProjectId;
 
 const guard = loopbackOnly();
 const storage = new Storage({ apiEndpoint: ENDPOINT, projectId: PROJECT_ID });

