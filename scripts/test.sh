@@ -46,6 +46,7 @@ step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
 step "built packages load with require() and import()" node scripts/check-packages.mjs
 step "release policy: package.json fields, published README links" \
   bash -c 'node scripts/release/package-policy.mjs --check && node scripts/release/check-readme-links.mjs'
+step "peer ranges on core over a simulated minor and major core release" node scripts/release/peer-ranges.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services

@@ -112,10 +112,10 @@ quiet "$RUN/logs/release.log" env npm_config_registry="$REG" pnpm release
 node "$ROOT/scripts/release/verify-published.mjs" "$COPY" "$REG"
 
 # name → ^version of what was just released, for the RELEASED placeholders below.
-fill() { # fill <template package.json> <out>
+fill() { # fill <template package.json> <out> [extra versions JSON] [optional: drop what was not released]
   node -e '
     const fs = require("fs"); const path = require("path");
-    const [tpl, out, copy, extra] = process.argv.slice(1);
+    const [tpl, out, copy, extra, optional] = process.argv.slice(1);
     const versions = JSON.parse(extra || "{}");
     for (const d of fs.readdirSync(path.join(copy, "packages"))) {
       const f = path.join(copy, "packages", d, "package.json");
@@ -125,11 +125,12 @@ fill() { # fill <template package.json> <out>
     for (const field of ["dependencies", "devDependencies", "peerDependencies"])
       for (const [name, range] of Object.entries(pkg[field] ?? {}))
         if (range.startsWith("RELEASED")) {
+          if (!versions[name] && optional) { delete pkg[field][name]; continue; }
           if (!versions[name]) throw new Error(`${name}: not released`);
           pkg[field][name] = `^${versions[name]}`;
         }
     fs.writeFileSync(out, JSON.stringify(pkg, null, 2) + "\n");
-  ' "$1" "$2" "$COPY" "${3:-}"
+  ' "$1" "$2" "$COPY" "${3:-}" "${4:-}"
 }
 
 # ------------------------------------------------------------------ 5. third-party driver
@@ -148,6 +149,16 @@ grep -E '^ℹ (tests|pass|fail|skipped)' "$RUN/logs/third-party-test.log" | tr '
 quiet "$RUN/logs/third-party-publish.log" npm publish
 echo "  ✓ published @acme/storage-driver-redis-hash@$(node -p 'require("./package.json").version') with peer @x/storage-driver-core $(node -p 'require("./package.json").peerDependencies["@x/storage-driver-core"]')"
 ACME_VERSION="$(node -p 'require("./package.json").version')"
+
+# ------------------------------------------------------------------ README snippets
+phase "README snippets: every TypeScript block type-checked as written (commonjs, nodenext, bundler); the runnable ones run"
+SN="$RUN/consumers/snippets"
+mkdir -p "$SN"
+fill "$ROOT/scripts/release/consumers/snippets/package.json" "$SN/package.json" '{}' optional
+printf '%s\n' "$NPMRC" >"$SN/.npmrc"
+(cd "$SN" && quiet "$RUN/logs/snippets-install.log" npm install --no-audit --no-fund)
+eval "$(bash "$ROOT/scripts/services.sh" env)"
+node "$ROOT/scripts/release/check-snippets.mjs" "$SN"
 
 # ------------------------------------------------------------------ 6. consumers
 YARNRC="nodeLinker: pnp
