@@ -6,16 +6,16 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { isSoakDriverName, SOAK_DRIVERS, type SoakDriverName } from './backends';
+import { BACKEND_KINDS, type BackendKind, isBackendKind } from '@x/test-backends';
 import { getGc } from './memory';
 import { formatTable, writeReport } from './report';
 import { resolveSoakOptions, runSoaks, type SoakOptions } from './runner';
 
-const USAGE = `usage: pnpm soak [--duration 40s] [--drivers ${SOAK_DRIVERS.join(',')}] [--concurrency 32]
+const USAGE = `usage: pnpm soak [--duration 40s] [--drivers ${BACKEND_KINDS.join(',')}] [--concurrency 32]
                  [--seed 1] [--heap-bound-mib 64] [--out file.json]
 
   --duration        timed phase per driver: 40 (seconds), 40s, 2m, 1500ms (default 40s)
-  --drivers         comma-separated subset of: ${SOAK_DRIVERS.join(', ')} (default all)
+  --drivers         comma-separated subset of: ${BACKEND_KINDS.join(', ')} (default all)
   --concurrency     concurrent callers sharing one driver instance (default 32)
   --seed            seed of every random choice (default 1)
   --heap-bound-mib  allowed heap growth after warm-up, MiB (default 64)
@@ -41,7 +41,7 @@ function positiveInt(name: string, text: string): number {
 /** Parsed command line. */
 interface CliArgs {
   options: Partial<SoakOptions>;
-  drivers: SoakDriverName[];
+  drivers: BackendKind[];
   out: string | undefined;
 }
 
@@ -66,12 +66,12 @@ function parse(argv: string[]): CliArgs | 'help' {
   if (values['heap-bound-mib'] !== undefined) {
     options.heapBoundBytes = positiveInt('heap-bound-mib', values['heap-bound-mib']) * 1024 * 1024;
   }
-  let drivers: SoakDriverName[] = [...SOAK_DRIVERS];
+  let drivers: BackendKind[] = [...BACKEND_KINDS];
   if (values.drivers !== undefined) {
     drivers = [];
     for (const d of values.drivers.split(',').map((s) => s.trim())) {
-      if (!isSoakDriverName(d))
-        throw new Error(`unknown driver ${JSON.stringify(d)} (one of ${SOAK_DRIVERS.join(', ')})`);
+      if (!isBackendKind(d))
+        throw new Error(`unknown driver ${JSON.stringify(d)} (one of ${BACKEND_KINDS.join(', ')})`);
       if (!drivers.includes(d)) drivers.push(d);
     }
     if (drivers.length === 0) throw new Error('--drivers names no driver');

@@ -5,15 +5,6 @@
  *
  * @packageDocumentation
  */
-export {
-  isSoakDriverName,
-  openBackend,
-  SOAK_DRIVERS,
-  type SoakBackend,
-  type SoakDriverName,
-  type SoakServices,
-  servicesFromEnv,
-} from './backends';
 export { Ledger, type LedgerEntry, type LedgerRecordResult } from './ledger';
 export { getGc, type MemorySample, mib, sampleMemory } from './memory';
 export { DEFAULT_OUTPUT_DIR, formatTable, type SoakReport, writeReport } from './report';
@@ -23,6 +14,7 @@ export {
   runSoak,
   runSoakOn,
   runSoaks,
+  type SoakBackend,
   type SoakErrorRecord,
   type SoakMemoryReport,
   type SoakOptions,

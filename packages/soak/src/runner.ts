@@ -8,7 +8,8 @@
  */
 import { isStorageDriverError, mapBounded, type Payload, type StorageDriverClaim } from '@x/storage-driver-core';
 import { assertPayloadEqual } from '@x/storage-driver-test-suite';
-import { openBackend, type SoakBackend, type SoakDriverName, type SoakServices, servicesFromEnv } from './backends';
+import { type BackendKind, createBackend, type TestBackend } from '@x/test-backends';
+import type { TestServices } from '@x/test-servers';
 import { Ledger, type LedgerEntry } from './ledger';
 import { type MemorySample, mib, sampleMemory } from './memory';
 import {
@@ -124,7 +125,7 @@ export interface SoakMemoryReport {
 
 /** Outcome of one driver's soak. */
 export interface SoakResult {
-  /** The driver soaked (a {@link SoakDriverName} for the bundled ones). */
+  /** The driver soaked (a `@x/test-backends` `BackendKind` for the bundled ones). */
   readonly driver: string;
   /** Where its data lived (no credentials). */
   readonly location: string;
@@ -238,21 +239,39 @@ class Tally {
   }
 }
 
+/**
+ * An isolated backend with the driver every soak caller shares (as the SDK shares one per
+ * worker): a `@x/test-backends` store — `close()` deletes everything and resolves to whether the
+ * server confirms nothing is left — or, in the soak's own tests, any object of this shape.
+ */
+export type SoakBackend = Pick<TestBackend, 'driver' | 'location' | 'countObjects' | 'close'> & {
+  /**
+   * Payload bytes the backend itself keeps in this process (an in-memory store), subtracted from
+   * the ArrayBuffer growth the flat-memory check bounds. Omit for out-of-process backends.
+   */
+  inProcessBytes?(): number;
+};
+
 /** Progress lines (`onProgress`) and the services to use. */
 export interface SoakRunHooks {
   /** Receives one line per checkpoint. */
   readonly onProgress?: (line: string) => void;
-  /** Server addresses; default {@link servicesFromEnv}. */
-  readonly services?: SoakServices;
+  /** Server addresses; default `@x/test-servers`' `SERVICES` (the `XSTORAGE_*` environment). */
+  readonly services?: TestServices;
 }
 
-/** Runs the soak against one bundled driver: setup, timed phase, final read-back, server count, cleanup. */
+/**
+ * Runs the soak against one bundled driver: setup (an isolated `@x/test-backends` store, with its
+ * 1-hour driver TTL as a safety net if a run dies before its cleanup), timed phase, final
+ * read-back, server count, cleanup.
+ */
 export function runSoak(
-  driverName: SoakDriverName,
+  driverName: BackendKind,
   options: Partial<SoakOptions> = {},
   hooks: SoakRunHooks = {},
 ): Promise<SoakResult> {
-  return runSoakOn(driverName, () => openBackend(driverName, hooks.services ?? servicesFromEnv()), options, hooks);
+  const services = hooks.services;
+  return runSoakOn(driverName, () => createBackend(driverName, services ? { services } : {}), options, hooks);
 }
 
 /**
@@ -581,7 +600,7 @@ export async function runSoakOn(
 
 /** Runs {@link runSoak} for each driver in turn (one at a time: they share the machine). */
 export async function runSoaks(
-  drivers: readonly SoakDriverName[],
+  drivers: readonly BackendKind[],
   options: Partial<SoakOptions> = {},
   hooks: SoakRunHooks = {},
 ): Promise<SoakResult[]> {

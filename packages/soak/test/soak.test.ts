@@ -4,7 +4,8 @@
  * lost payloads, server object count = distinct claims, flat heap, and everything cleaned up.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { formatTable, runSoak, SOAK_DRIVERS, type SoakResult } from '../src';
+import { BACKEND_KINDS } from '@x/test-backends';
+import { formatTable, runSoak, type SoakResult } from '../src';
 
 const results: SoakResult[] = [];
 afterAll(() => {
@@ -12,7 +13,7 @@ afterAll(() => {
 });
 
 describe('bounded concurrency soak (short)', () => {
-  it.each(SOAK_DRIVERS)(
+  it.each(BACKEND_KINDS)(
     '%s: many callers on one driver — no errors, no integrity failures, nothing lost, flat heap',
     async (driver) => {
       const r = await runSoak(driver, { durationMs: 5_000, concurrency: 32, seed: 7 });
