@@ -21,6 +21,7 @@ import { GcsStorageDriver } from '@x/storage-driver-gcs';
 import { BACKEND_KINDS, createBackend } from '@x/test-backends';
 import {
   StorageAttributes as A,
+  type InstrumentationWarning,
   instrumentStorageDriver,
   StorageMetrics as M,
   RUN_ID_ATTR_KEY,
@@ -129,7 +130,12 @@ describe.each(SUBJECTS)('%s driver, instrumented', (kind, create) => {
   it('a known workload: spans (names, attributes, parentage, status) and metric values', async () => {
     telemetry = makeTelemetry();
     const { tracerProvider, meterProvider } = telemetry;
-    const driver = instrumentStorageDriver(backend.driver, { tracerProvider, meterProvider });
+    const warnings: InstrumentationWarning[] = [];
+    const driver = instrumentStorageDriver(backend.driver, {
+      tracerProvider,
+      meterProvider,
+      onWarning: (w) => warnings.push(w),
+    });
     const name = backend.driver.name;
     expect([driver.name, driver.type]).toEqual([name, backend.driver.type]);
 
@@ -252,5 +258,7 @@ describe.each(SUBJECTS)('%s driver, instrumented', (kind, create) => {
     });
     expect(await telemetry.sum(M.REMOVED, { [A.DRIVER_NAME]: name, [A.OPERATION]: 'delete' })).toBe(2);
     expect(await telemetry.sum(M.REMOVED_BYTES, { [A.DRIVER_NAME]: name })).toBe(size);
+    // A bundled driver reports everything: no `no-operation-report` / `no-dedup-report` warning.
+    expect(warnings).toEqual([]);
   });
 });
