@@ -12,6 +12,7 @@ import {
 import { ExternalStorageRunner } from '@temporalio/common/lib/internal-non-workflow/external-storage-runner';
 import { encodePayload, StorageDriverClaim, StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { SERVICES } from '@x/test-servers';
 import type { Pool } from 'pg';
 import {
   POSTGRES_MAX_PAYLOAD_SIZE_LIMIT,
@@ -29,7 +30,6 @@ import {
   makeDriver,
   makePool,
   meteredPool,
-  POSTGRES_URL,
   payload,
   rowTimes,
   serverNow,
@@ -189,7 +189,7 @@ describe('schema', () => {
     await pool.query(`CREATE ROLE "${role}" LOGIN NOINHERIT PASSWORD '${password}'`);
     await pool.query(`CREATE SCHEMA "${schema}"`);
     await pool.query(`GRANT USAGE, CREATE ON SCHEMA "${schema}" TO "${role}"`);
-    const url = new URL(POSTGRES_URL);
+    const url = new URL(SERVICES.postgresUrl);
     url.username = role;
     url.password = password;
     const appPool = makePool({ connectionString: url.toString(), max: 1 });

@@ -2,14 +2,10 @@
  * Faults: a backend terminated mid-batch, an exhausted pool with an abort, secrets in errors, and
  * a server restart (on a PRIVATE PostgreSQL this file starts; the shared one is never touched).
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { REDACTED, type StorageDriverClaim, type StorageDriverError } from '@x/storage-driver-core';
 import { countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
+import { type PrivatePostgres, SERVICES, startPostgres } from '@x/test-servers';
 import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
 import {
@@ -19,7 +15,6 @@ import {
   errorCode,
   makeDriver,
   makePool,
-  POSTGRES_URL,
   payload,
   text,
   uniqueSchema,
@@ -264,7 +259,7 @@ describe('statement timeout (pool statement_timeout 300 ms)', () => {
 });
 
 describe('owned pool and secrets', () => {
-  const url = new URL(POSTGRES_URL);
+  const url = new URL(SERVICES.postgresUrl);
   const password = decodeURIComponent(url.password);
 
   /** Every text an error exposes: message, stack, JSON, and its cause's. */
@@ -282,7 +277,7 @@ describe('owned pool and secrets', () => {
   }
 
   it('fromConnectionString owns its pool: works, close() ends it (idempotent); later calls are E_CONFIG, an injected pool stays open', async () => {
-    const driver = PostgresStorageDriver.fromConnectionString(POSTGRES_URL, {
+    const driver = PostgresStorageDriver.fromConnectionString(SERVICES.postgresUrl, {
       schema,
       ttl: 60_000,
       poolConfig: { max: 2 },
@@ -309,11 +304,11 @@ describe('owned pool and secrets', () => {
   it('the password never appears in errors, even when the server or pg echo it (it reads [redacted])', async () => {
     const variants: [string, string, boolean][] = [
       // The server echoes an invalid setting's value: here the password itself.
-      [`${POSTGRES_URL}?options=${encodeURIComponent(`-c statement_timeout=${password}`)}`, 'E_BACKEND', true],
+      [`${SERVICES.postgresUrl}?options=${encodeURIComponent(`-c statement_timeout=${password}`)}`, 'E_BACKEND', true],
       // pg reads sslcert at connect time and reports the path (which holds the password).
-      [`${POSTGRES_URL}?sslmode=require&sslcert=/nonexistent/${password}/cert.pem`, 'E_BACKEND', true],
+      [`${SERVICES.postgresUrl}?sslmode=require&sslcert=/nonexistent/${password}/cert.pem`, 'E_BACKEND', true],
       // Wrong password of the right user (the server does not echo it).
-      [POSTGRES_URL.replace(`:${url.password}@`, `:${url.password}-wrong@`), 'E_CONFIG', false],
+      [SERVICES.postgresUrl.replace(`:${url.password}@`, `:${url.password}-wrong@`), 'E_CONFIG', false],
     ];
     for (const [connectionString, code, echoed] of variants) {
       const driver = PostgresStorageDriver.fromConnectionString(connectionString, { schema });
@@ -346,82 +341,6 @@ describe('owned pool and secrets', () => {
   });
 });
 
-/** A private PostgreSQL in a temp dir, on a free loopback port, run as the postgres user. */
-class PrivatePostgres {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'pg-private-'));
-  readonly data = path.join(this.dir, 'data');
-  port = 0;
-  private readonly bin = '/usr/lib/postgresql/15/bin';
-
-  get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
-  }
-
-  async init(): Promise<void> {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    chownSync(this.dir, uid, gid);
-    this.port = await freePort();
-    this.asPostgres('initdb', [
-      '-D',
-      this.data,
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '-E',
-      'UTF8',
-      '--locale=C.UTF-8',
-      '-N',
-    ]);
-    this.start();
-  }
-
-  start(): void {
-    const options = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off -c max_connections=20`;
-    this.asPostgres('pg_ctl', [
-      '-D',
-      this.data,
-      '-l',
-      path.join(this.dir, 'server.log'),
-      '-w',
-      '-t',
-      '30',
-      '-o',
-      options,
-      'start',
-    ]);
-  }
-
-  stop(mode: 'fast' | 'immediate' = 'fast'): void {
-    this.asPostgres('pg_ctl', ['-D', this.data, '-m', mode, '-w', 'stop']);
-  }
-
-  destroy(): void {
-    try {
-      if (existsSync(path.join(this.data, 'postmaster.pid'))) this.stop('immediate');
-    } finally {
-      rmSync(this.dir, { recursive: true, force: true });
-    }
-  }
-
-  private asPostgres(tool: string, args: string[]): void {
-    const cmd = os.userInfo().username === 'postgres' ? path.join(this.bin, tool) : 'runuser';
-    const full = cmd === 'runuser' ? ['-u', 'postgres', '--', path.join(this.bin, tool), ...args] : args;
-    execFileSync(cmd, full, { stdio: 'ignore', timeout: 60_000 });
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
 describe('server restart (private PostgreSQL)', () => {
   let server: PrivatePostgres | undefined;
   afterAll(() => {
@@ -429,8 +348,7 @@ describe('server restart (private PostgreSQL)', () => {
   });
 
   it('stopped (immediate: a crash) while a batch is in flight: E_BACKEND (retryable), no claim, no row of it after the restart; the batch then stores', async () => {
-    server = new PrivatePostgres();
-    await server.init();
+    server = await startPostgres();
     const options = { schema: 'crash', ttl: 60_000, poolConfig: { max: 2, connectionTimeoutMillis: 3000 } };
     const driver = PostgresStorageDriver.fromConnectionString(server.url, options);
     const holder = new Client({ connectionString: server.url });
@@ -471,8 +389,7 @@ describe('server restart (private PostgreSQL)', () => {
 
   it('calls fail with E_BACKEND (retryable) while it is down and succeed after it is back', async () => {
     if (server === undefined) {
-      server = new PrivatePostgres();
-      await server.init();
+      server = await startPostgres();
     }
     const driver = PostgresStorageDriver.fromConnectionString(server.url, {
       ttl: 60_000,

@@ -2,12 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { type Payload, StorageDriverClaim, type StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+import { SERVICES } from '@x/test-servers';
 import { Pool, type PoolConfig } from 'pg';
 import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
-
-/** The shared PostgreSQL of `scripts/services.sh` (same default as `services.sh env`). */
-export const POSTGRES_URL =
-  process.env.XSTORAGE_POSTGRES_URL ?? 'postgres://xstorage:xstorage-secret@127.0.0.1:5442/xstorage';
 
 /** A schema name no other test (or parallel run) uses. */
 export function uniqueSchema(prefix: string): string {
@@ -16,7 +13,7 @@ export function uniqueSchema(prefix: string): string {
 
 /** A pool on the shared server with an `error` listener (idle connection errors don't crash jest). */
 export function makePool(config: PoolConfig = {}): Pool {
-  const pool = new Pool({ connectionString: POSTGRES_URL, max: 4, ...config });
+  const pool = new Pool({ connectionString: SERVICES.postgresUrl, max: 4, ...config });
   pool.on('error', () => {});
   return pool;
 }
@@ -129,7 +126,7 @@ export async function meteredPool(
 ): Promise<{ pool: Pool; role: string; dispose: () => Promise<void> }> {
   const role = `xs_meter_${process.pid}_${randomBytes(4).toString('hex')}`;
   const password = randomBytes(12).toString('hex');
-  const url = new URL(POSTGRES_URL);
+  const url = new URL(SERVICES.postgresUrl);
   await admin.query(`CREATE ROLE "${role}" LOGIN INHERIT PASSWORD '${password}' IN ROLE "${url.username}"`);
   url.username = role;
   url.password = password;

@@ -13,9 +13,10 @@ import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { buildStorageKey, encodePayload, parseStorageKey, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { SERVICES } from '@x/test-servers';
 import { Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
-import { dropSchema, makeDriver, makePool, POSTGRES_URL, uniqueSchema } from './helpers';
+import { dropSchema, makeDriver, makePool, uniqueSchema } from './helpers';
 
 const pool = makePool();
 const schemas: string[] = [];
@@ -26,9 +27,9 @@ afterAll(async () => {
 
 describe('credentials', () => {
   it('an injected pool with a password: a real failing statement never exposes it', async () => {
-    const url = new URL(POSTGRES_URL);
+    const url = new URL(SERVICES.postgresUrl);
     const password = decodeURIComponent(url.password);
-    const injected = new Pool({ connectionString: POSTGRES_URL, max: 1 });
+    const injected = new Pool({ connectionString: SERVICES.postgresUrl, max: 1 });
     injected.on('error', () => {});
     try {
       const d = new PostgresStorageDriver({ pool: injected, schema: uniqueSchema('sec_missing') });
@@ -37,7 +38,7 @@ describe('credentials', () => {
       const dump = inspect(e, { depth: Number.POSITIVE_INFINITY, showHidden: true, maxArrayLength: null });
       expect(e.message).not.toContain(password);
       expect(dump).not.toContain(password);
-      expect(dump).not.toContain(POSTGRES_URL);
+      expect(dump).not.toContain(SERVICES.postgresUrl);
     } finally {
       await injected.end();
     }

@@ -1,6 +1,7 @@
 /** RedisStorageDriver behaviour against the real standalone server (and the cluster for slots). */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { SERVICES } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 import {
   REDIS_DEFAULT_KEY_PREFIX,
@@ -11,13 +12,11 @@ import {
   redisClusterKeySlot,
 } from '../src';
 import {
-  CLUSTER_NODES,
   captureStorageDriverError,
   deleteUnder,
   errorCode,
   payload,
   quitAll,
-  REDIS_URL,
   standaloneClient,
   text,
   uniquePrefix,
@@ -83,7 +82,9 @@ describe('construction', () => {
     }
     expect(await errorCode(async () => RedisStorageDriver.fromUrl(''))).toBe('E_CONFIG');
     expect(await errorCode(async () => RedisStorageDriver.fromClusterNodes([]))).toBe('E_CONFIG');
-    expect(await errorCode(async () => RedisStorageDriver.fromUrl(REDIS_URL, { keyPrefix: 'a:' }))).toBe('E_CONFIG');
+    expect(await errorCode(async () => RedisStorageDriver.fromUrl(SERVICES.redisUrl, { keyPrefix: 'a:' }))).toBe(
+      'E_CONFIG',
+    );
   });
 });
 
@@ -208,7 +209,7 @@ describe('TTL', () => {
 
 describe('errors', () => {
   it('a plain Redis client on a cluster node → E_CONFIG (MOVED) telling to use a Cluster', async () => {
-    const node = CLUSTER_NODES[0] as { host: string; port: number };
+    const node = SERVICES.redisClusterNodes[0] as { host: string; port: number };
     const plain = new Redis(node.port, node.host);
     const keyPrefix = uniquePrefix('moved');
     try {
@@ -218,13 +219,13 @@ describe('errors', () => {
       expect(error.code).toBe('E_CONFIG');
       expect(error.message).toMatch(/ioredis Cluster/);
     } finally {
-      const cluster = new Cluster(CLUSTER_NODES);
+      const cluster = new Cluster([...SERVICES.redisClusterNodes]);
       await deleteUnder(cluster, keyPrefix); // the keys the node owned were written
       await quitAll(plain, cluster);
     }
   });
   it('concurrent first calls on a Cluster that has no slot map yet share one wait (one node error listener)', async () => {
-    const cluster = new Cluster(CLUSTER_NODES, { lazyConnect: true });
+    const cluster = new Cluster([...SERVICES.redisClusterNodes], { lazyConnect: true });
     const keyPrefix = uniquePrefix('first-calls');
     try {
       expect(cluster.slots.length).toBe(0);
@@ -245,9 +246,9 @@ describe('errors', () => {
     }
   });
   it('a plain Redis client on a cluster node: a multi-slot retrieve (CROSSSLOT) → E_CONFIG too', async () => {
-    const node = CLUSTER_NODES[0] as { host: string; port: number };
+    const node = SERVICES.redisClusterNodes[0] as { host: string; port: number };
     const plain = new Redis(node.port, node.host);
-    const cluster = new Cluster(CLUSTER_NODES);
+    const cluster = new Cluster([...SERVICES.redisClusterNodes]);
     const keyPrefix = uniquePrefix('crossslot');
     try {
       const stored = new RedisStorageDriver({ client: cluster, keyPrefix });
@@ -282,7 +283,7 @@ describe('errors', () => {
 
 describe('redisClusterKeySlot', () => {
   it('matches the server’s CLUSTER KEYSLOT (with and without hash tags)', async () => {
-    const node = CLUSTER_NODES[0] as { host: string; port: number };
+    const node = SERVICES.redisClusterNodes[0] as { host: string; port: number };
     const admin = new Redis(node.port, node.host);
     try {
       const keys = [
@@ -307,7 +308,7 @@ describe('owned clients', () => {
   it('fromUrl creates, uses and closes its own client; an injected client is never closed', async () => {
     const keyPrefix = uniquePrefix('owned');
     prefixes.push(keyPrefix);
-    const driver = RedisStorageDriver.fromUrl(REDIS_URL, { keyPrefix, ttl: 60_000, name: 'owned' });
+    const driver = RedisStorageDriver.fromUrl(SERVICES.redisUrl, { keyPrefix, ttl: 60_000, name: 'owned' });
     expect(driver.ownsClient).toBe(true);
     const claims = await driver.store({}, [payload('owned')]);
     expect(text((await driver.retrieve({}, claims))[0])).toBe('"owned"');
@@ -331,13 +332,13 @@ describe('owned clients', () => {
 
   it('fromClusterNodes works against the cluster and closes its client', async () => {
     const keyPrefix = uniquePrefix('owned-cluster');
-    const driver = RedisStorageDriver.fromClusterNodes(CLUSTER_NODES, { keyPrefix });
+    const driver = RedisStorageDriver.fromClusterNodes(SERVICES.redisClusterNodes, { keyPrefix });
     const payloads = Array.from({ length: 30 }, (_, i) => payload(`cluster ${i}`));
     const claims = await driver.store({}, payloads);
     expect((await driver.retrieve({}, claims)).map(text)).toEqual(payloads.map(text));
     await driver.close();
     expect(driver.client.status).toBe('end');
-    const cleanup = new Cluster(CLUSTER_NODES);
+    const cleanup = new Cluster([...SERVICES.redisClusterNodes]);
     await deleteUnder(cleanup, keyPrefix);
     await quitAll(cleanup);
   });

@@ -1,20 +1,9 @@
-/** Shared helpers for the driver-redis tests: server addresses, clients, prefixes, payloads. */
+/** Shared helpers for the driver-redis tests: clients of the shared servers, prefixes, payloads. */
 import { randomBytes } from 'node:crypto';
 import type { Payload, StorageDriverErrorCode, StorageDriverTargetInfo } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+import { SERVICES } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
-
-/** Standalone server of `scripts/services.sh` (same default as `services.sh env`). */
-export const REDIS_URL = process.env.XSTORAGE_REDIS_URL ?? 'redis://127.0.0.1:6391';
-/** Cluster nodes of `scripts/services.sh` (same default as `services.sh env`). */
-export const CLUSTER_NODES = (
-  process.env.XSTORAGE_REDIS_CLUSTER_NODES ?? '127.0.0.1:7301,127.0.0.1:7302,127.0.0.1:7303'
-)
-  .split(',')
-  .map((n) => {
-    const [host, port] = n.trim().split(':');
-    return { host: host as string, port: Number(port) };
-  });
 
 const encoder = new TextEncoder();
 
@@ -25,12 +14,12 @@ export function uniquePrefix(label: string): string {
 
 /** A client of the shared standalone server (`db` 0 unless told). */
 export function standaloneClient(db = 0): Redis {
-  return new Redis(REDIS_URL, { db, lazyConnect: false });
+  return new Redis(SERVICES.redisUrl, { db, lazyConnect: false });
 }
 
 /** A client of the shared cluster. */
 export function clusterClient(): Cluster {
-  return new Cluster(CLUSTER_NODES, { slotsRefreshInterval: 60_000 });
+  return new Cluster([...SERVICES.redisClusterNodes], { slotsRefreshInterval: 60_000 });
 }
 
 /** The master nodes of a cluster, or the client itself. */

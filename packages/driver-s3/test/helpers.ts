@@ -12,14 +12,12 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-
-/** The moto server (`bash scripts/services.sh env`). */
-export const S3_ENDPOINT = process.env.XSTORAGE_S3_ENDPOINT ?? 'http://127.0.0.1:5011';
+import { SERVICES } from '@x/test-servers';
 
 const encoder = new TextEncoder();
 
 /** An S3Client for `endpoint` (default: moto) with dummy credentials and path-style URLs. */
-export function makeClient(endpoint = S3_ENDPOINT, config: Partial<S3ClientConfig> = {}): S3Client {
+export function makeClient(endpoint = SERVICES.s3Endpoint, config: Partial<S3ClientConfig> = {}): S3Client {
   return new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -178,7 +176,7 @@ export class CountingProxy {
   }
 
   /** Starts a proxy on 127.0.0.1 (free port) forwarding to `upstream` (default: moto). */
-  static async start(upstream = S3_ENDPOINT): Promise<CountingProxy> {
+  static async start(upstream = SERVICES.s3Endpoint): Promise<CountingProxy> {
     const proxy = new CountingProxy(upstream);
     await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
     return proxy;

@@ -2,7 +2,7 @@
  * `@x/test-servers` (private, never published): where the test servers are and how to start more.
  * The addresses of the shared loopback servers of `scripts/services.sh` ({@link SERVICES}), the
  * one free-port allocator, and private server instances for tests that kill, pause, restart or
- * measure a server — a redis-server, a Temporal dev server — each in a temp dir on a free
+ * measure a server — a redis-server, a PostgreSQL, a Temporal dev server — each in a temp dir on a free
  * loopback port as a child of the test process; and a fault-injecting HTTP proxy.
  *
  * @packageDocumentation
@@ -10,6 +10,7 @@
 
 export { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault } from './fault-proxy';
 export { freePort, freeRedisPort } from './ports';
+export { type PrivatePostgres, startPostgres } from './postgres';
 export { type PrivateRedis, startRedis } from './redis';
 export { SERVICES, servicesFromEnv, type TestServices } from './services';
 export {
