@@ -34,7 +34,8 @@ export function readClaimData(claim: unknown, index?: number): Record<string, st
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw invalid('Claim has no claimData map', index);
   }
-  for (const [k, v] of Object.entries(data)) {
+  for (const k of Object.keys(data)) {
+    const v = (data as Record<string, unknown>)[k];
     if (typeof v !== 'string') throw invalid(`Claim field ${JSON.stringify(k)} is not a string`, index);
     if (v.length > MAX_CLAIM_VALUE_LENGTH) throw invalid(`Claim field ${JSON.stringify(k)} is too long`, index);
   }

@@ -10,7 +10,7 @@
 import { abortedError, type LinkedAbortController, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
 import { hashClaimFields, readClaimData, readClaimHash, requireClaimField } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode, withErrorContext } from './errors';
-import { sha256Hex } from './hash';
+import { isSha256Hex, sha256Hex } from './hash';
 import {
   encodeKeySegment,
   fitStorageKey,
@@ -250,6 +250,9 @@ function report(
   }
 }
 
+/** Most key prefixes the default `_parseClaim` remembers as valid. */
+const MAX_VALID_KEY_PREFIXES = 1024;
+
 /** Objects per `_delete` call made by `deleteExpired` (S3 `DeleteObjects` takes 1,000 at most). */
 const DELETE_BATCH_SIZE = 1000;
 
@@ -277,6 +280,8 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
   readonly ttl: number | undefined;
 
   readonly #clock: () => number;
+  /** Storage-key prefixes of claims the default `_parseClaim` found valid (bounded: cleared when full). */
+  readonly #validKeyPrefixes = new Set<string>();
   #capabilities: StorageDriverCapabilities | undefined;
   #closing: Promise<void> | undefined;
 
@@ -369,6 +374,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
 
     const unique = new Map<string, StoreItem<L>>();
     const locations: L[] = [];
+    const batchItems: StoreItem<L>[] = [];
     // Every key of the batch shares its target part: encoded once (the digest is ours, well-formed).
     const encode = this.#encodeSegment;
     const keyPrefix = `${storageKeyPrefix(ctx.target, encode)}d/sha256/`;
@@ -384,7 +390,12 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       const location = this._locate(key, ctx, payload, index);
       locations.push(location);
       const id = this._locationId(location);
-      if (!unique.has(id)) unique.set(id, { location, bytes, sha256 });
+      let item = unique.get(id);
+      if (item === undefined) {
+        item = { location, bytes, sha256 };
+        unique.set(id, item);
+      }
+      batchItems.push(item);
     }
 
     const items = [...unique.values()];
@@ -398,10 +409,12 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       stats.existing = outcomes.filter((o) => o === 'existed').length;
     }
 
-    return locations.map((location) => {
-      const item = unique.get(this._locationId(location)) as StoreItem<L>;
-      return new StorageDriverClaim({ ...this._claimFields(location), ...hashClaimFields(item.sha256) });
-    });
+    const claims = new Array<StorageDriverClaim>(locations.length);
+    for (let i = 0; i < locations.length; i++) {
+      const sha256 = (batchItems[i] as StoreItem<L>).sha256;
+      claims[i] = new StorageDriverClaim({ ...this._claimFields(locations[i] as L), ...hashClaimFields(sha256) });
+    }
+    return claims;
   }
 
   /**
@@ -445,7 +458,8 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       const location = this.#parse(data, index);
       // A content-addressed key names the digest of its object: a claim whose hash disagrees with
       // its own key is refused before any request (any object found there would fail the check).
-      const named = KEY_DIGEST.exec(location.key)?.[1];
+      // (A key ending in the claim's own digest agrees with it whatever else it holds: no regex.)
+      const named = location.key.endsWith(sha256) ? undefined : KEY_DIGEST.exec(location.key)?.[1];
       if (named !== undefined && named !== sha256) {
         throw new StorageDriverError(
           StorageDriverErrorCode.INTEGRITY,
@@ -756,7 +770,15 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    */
   protected _parseClaim(claimData: Record<string, string>, index: number): L {
     const key = requireClaimField(claimData, 'key', index);
-    parseStorageKey(key);
+    // A prefix (everything up to the digest) already parsed as valid, and a well-formed digest:
+    // the same verdict as a full parse, without it (a batch's claims share their prefix).
+    const cut = key.lastIndexOf('/') + 1;
+    const prefix = key.slice(0, cut);
+    if (!(this.#validKeyPrefixes.has(prefix) && isSha256Hex(key.slice(cut)))) {
+      parseStorageKey(key);
+      if (this.#validKeyPrefixes.size >= MAX_VALID_KEY_PREFIXES) this.#validKeyPrefixes.clear();
+      this.#validKeyPrefixes.add(prefix);
+    }
     return { key } as L;
   }
 

@@ -3,14 +3,18 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The only hash algorithm claims use today. */
 export const HASH_ALGORITHM_SHA256 = 'sha256';
 
+/** `crypto.hash` (Node ≥ 20.12, 21.7): one call, no `Hash` object — about half the cost on 1 KiB inputs. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+
 /** SHA-256 of `bytes` as 64 lower-case hex characters. */
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  if (typeof oneShot === 'function') return oneShot('sha256', bytes, 'hex');
+  return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -25,6 +25,28 @@ const textEncoder = new TextEncoder();
 /** A UTF-16 surrogate without its pair: not encodable as UTF-8. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * UTF-8 of metadata keys already seen (`encoding`, `messageType`, …: a handful per deployment,
+ * the same on every payload), so a batch does not check and encode them once per payload. Bounded:
+ * past {@link MAX_CACHED_KEYS} distinct keys, the rest are encoded each time.
+ */
+const encodedKeys = new Map<string, Uint8Array>();
+const MAX_CACHED_KEYS = 256;
+
+/** UTF-8 of a metadata key. @throws TypeError for a lone surrogate (not encodable). */
+function encodeKey(k: string): Uint8Array {
+  const cached = encodedKeys.get(k);
+  if (cached !== undefined) return cached;
+  if (LONE_SURROGATE.test(k)) {
+    throw new TypeError(
+      `payload.metadata key ${JSON.stringify(k)} is not well-formed UTF-16 (lone surrogate); it cannot round-trip through protobuf`,
+    );
+  }
+  const key = textEncoder.encode(k);
+  if (encodedKeys.size < MAX_CACHED_KEYS && k.length <= 256) encodedKeys.set(k, key);
+  return key;
+}
 /** Nesting limit for skipped groups, as protobufjs and protoc (`default_recursion_limit`). */
 const RECURSION_LIMIT = 100;
 
@@ -117,12 +139,7 @@ export function planPayload(payload: Payload): PayloadPlan {
   if (isSet(payload, 'metadata', metadata)) {
     if (typeof metadata !== 'object') throw new TypeError('payload.metadata must be an object');
     for (const k of Object.keys(metadata)) {
-      if (LONE_SURROGATE.test(k)) {
-        throw new TypeError(
-          `payload.metadata key ${JSON.stringify(k)} is not well-formed UTF-16 (lone surrogate); it cannot round-trip through protobuf`,
-        );
-      }
-      const key = textEncoder.encode(k);
+      const key = encodeKey(k);
       const value = asBytes(metadata[k], `payload.metadata[${JSON.stringify(k)}]`);
       const entrySize = 1 + varintSize(key.length) + key.length + 1 + varintSize(value.length) + value.length;
       entries.push({ key, value, size: entrySize });
@@ -222,6 +239,18 @@ class Reader {
     return this.pos >= this.end;
   }
   varint32(): number {
+    // Fast path, no BigInt: up to 4 bytes (28 bits), every tag and every length under 256 MiB.
+    const buf = this.buf;
+    const start = this.pos;
+    let value = 0;
+    for (let i = 0; i < 4 && start + i < this.end; i++) {
+      const b = buf[start + i] as number;
+      value |= (b & 0x7f) << (7 * i);
+      if ((b & 0x80) === 0) {
+        this.pos = start + i + 1;
+        return value;
+      }
+    }
     // Lengths and tags: accept up to 10 bytes like protobufjs but require the value to fit 32 bits.
     const v = this.varint64();
     if (v > 0xffffffffn) throw malformed('varint does not fit 32 bits', this.pos);
@@ -290,6 +319,13 @@ function expectWireType(tag: number, wt: number, r: Reader): void {
 }
 
 function decodeUtf8(bytes: Uint8Array, offset: number): string {
+  // Short ASCII keys (all of them in practice): the same string as the decoder's, without its call.
+  if (bytes.length <= 32) {
+    let ascii = '';
+    let i = 0;
+    for (; i < bytes.length && (bytes[i] as number) < 0x80; i++) ascii += String.fromCharCode(bytes[i] as number);
+    if (i === bytes.length) return ascii;
+  }
   try {
     return textDecoder.decode(bytes);
   } catch {
@@ -365,8 +401,11 @@ export function decodePayload(bytes: Uint8Array): DecodedPayload {
       case 1: {
         expectWireType(tag, 2, r);
         const [k, v] = decodeMapEntry(r.lengthDelimited());
-        // defineProperty: a hostile key such as `__proto__` must stay a plain own property.
-        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+        // defineProperty for `__proto__`, the one key whose assignment would set the prototype
+        // instead: a hostile key must stay a plain own property.
+        if (k === '__proto__') {
+          Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+        } else metadata[k] = v;
         break;
       }
       case 2:

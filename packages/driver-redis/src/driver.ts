@@ -11,6 +11,7 @@ import {
   configError,
   type DeleteEntry,
   type DeleteOutcome,
+  isSha256Hex,
   type ListedObject,
   type ListQuery,
   type PutOutcome,
@@ -42,6 +43,9 @@ import {
   type RedisStorageDriverOptions,
   validateKeyPrefix,
 } from './options';
+
+/** Most claim-key prefixes remembered as valid (see `RedisStorageDriver._parseClaim`). */
+const MAX_VALID_PREFIXES = 1024;
 
 /** Where one payload lives in Redis. */
 export interface RedisStorageLocation extends StorageLocation {
@@ -91,6 +95,17 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
   readonly #keyStart: string;
   /** What the batch and lifecycle modules need from this driver. */
   readonly #backend: RedisBackend;
+  /**
+   * The last storage-key prefix `_locate` converted (everything up to the digest) and its Redis
+   * spelling: a batch's keys share it, so each key costs one concatenation.
+   */
+  #located: { storage: string; redis: string } | undefined;
+  /**
+   * Redis-key prefixes (everything up to the digest) of claims that parsed as valid: a claim with
+   * one of them and a well-formed digest is valid, so a batch's keys are parsed in full once.
+   * Bounded (cleared when full).
+   */
+  readonly #validPrefixes = new Map<string, string>();
 
   /**
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is missing or
@@ -150,7 +165,14 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
 
   /** Maps a content-addressed key to its Redis key under the prefix. */
   protected override _locate(storageKey: string): RedisStorageLocation {
-    return { key: `${this.#keyStart}${storageKey.split('/').join(':')}`, storageKey };
+    const cut = storageKey.lastIndexOf('/') + 1;
+    const prefix = storageKey.slice(0, cut);
+    let located = this.#located;
+    if (located === undefined || located.storage !== prefix) {
+      located = { storage: prefix, redis: `${this.#keyStart}${prefix.replaceAll('/', ':')}` };
+      this.#located = located;
+    }
+    return { key: located.redis + storageKey.slice(cut), storageKey };
   }
 
   /**
@@ -165,6 +187,10 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
    */
   protected override _parseClaim(claimData: Record<string, string>, index: number): RedisStorageLocation {
     const key = requireClaimField(claimData, 'key', index);
+    // A prefix already validated plus a well-formed digest: the same verdict as a full parse.
+    const cut = key.lastIndexOf(':') + 1;
+    const known = this.#validPrefixes.get(key.slice(0, cut));
+    if (known !== undefined && isSha256Hex(key.slice(cut))) return { key, storageKey: known + key.slice(cut) };
     const invalid = (why: string) =>
       this.createError(StorageDriverErrorCode.INVALID_CLAIM, `Invalid Redis key in claim ${index}: ${why}`, { index });
     if (!key.startsWith(this.#keyStart)) throw invalid(`must start with the driver's prefix "${this.#keyStart}"`);
@@ -172,6 +198,8 @@ export class RedisStorageDriver extends ContentAddressedStorageDriver<RedisStora
     if (rest.includes('/')) throw invalid('segments must be separated by ":"');
     const storageKey = rest.split(':').join('/');
     parseStorageKey(storageKey, { canonical: false });
+    if (this.#validPrefixes.size >= MAX_VALID_PREFIXES) this.#validPrefixes.clear();
+    this.#validPrefixes.set(key.slice(0, cut), storageKey.slice(0, storageKey.length - (key.length - cut)));
     return { key, storageKey };
   }
 
