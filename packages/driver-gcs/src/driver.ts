@@ -108,6 +108,8 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
   readonly claimFormat: GcsClaimFormat;
   /** Uploads of more bytes than this are resumable. */
   readonly resumableUploadThreshold: number;
+  /** A download that receives no byte for this long (ms) once GCS answered is given up (`E_BACKEND`). */
+  readonly downloadStallTimeout: number;
   /** Age (ms) after which a store that dedups onto an object rewrites it in place. */
   readonly refreshAfter: number;
   /**
@@ -124,7 +126,7 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
    *   `Storage` nor a `Bucket`, `bucket` is missing (with a `Storage`), not a valid bucket name or a
    *   function, `allowedBuckets` is missing while `bucket` is a function, or `allowedBuckets`,
    *   `name`, `maxPayloadSize`, `concurrency`, `claimFormat`, `resumableUploadThreshold`,
-   *   `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
+   *   `downloadStallTimeout`, `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
    */
   constructor(options: GcsStorageDriverOptions) {
     const settings = checkOptions(options);
@@ -134,6 +136,7 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
     this.concurrency = settings.concurrency;
     this.claimFormat = settings.claimFormat;
     this.resumableUploadThreshold = settings.resumableUploadThreshold;
+    this.downloadStallTimeout = settings.downloadStallTimeout;
     this.refreshAfter = settings.refreshAfter;
     this.minimumDeleteAge = settings.minimumDeleteAge;
     const driverName = this.name;
@@ -239,14 +242,22 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
     return putIfAbsent(this.#gcs, items, op.signal);
   }
 
-  /** One download per location (`undefined` for a 404), at most `concurrency` at a time. */
+  /**
+   * One download per location (`undefined` for a 404), at most `concurrency` at a time; a download
+   * silent for `downloadStallTimeout` once answered fails (retryable).
+   */
   protected override _get(locations: GcsStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
     return mapBounded(
       locations,
       this.concurrency,
       async (location, _i, signal) => {
         try {
-          return await download(this.#gcs.bucketHandle(location.bucket), location.key, signal);
+          return await download(
+            this.#gcs.bucketHandle(location.bucket),
+            location.key,
+            signal,
+            this.downloadStallTimeout,
+          );
         } catch (e) {
           throw this.#gcs.fail(e, 'retrieve', location);
         }

@@ -23,7 +23,10 @@ export type GcsErrorKind =
   | 'no-bucket'
   /** 401, 403: credentials or permissions. */
   | 'access-denied'
-  /** 408, 429, 5xx, timeouts, connection failures: worth retrying later. */
+  /**
+   * 408, 429, 5xx, timeouts, connection failures, an answer whose body failed after a 2xx/3xx
+   * status: worth retrying later.
+   */
   | 'transient'
   /** Any other refusal (400 `invalid`, a declared MD5 that does not match the bytes, ...). */
   | 'permanent';
@@ -90,7 +93,10 @@ export function classifyGcsError(error: unknown): GcsErrorKind {
   if (status === 404) return /bucket does not exist/i.test(messageOf(error)) ? 'no-bucket' : 'not-found';
   if (status === 412) return 'precondition';
   if (status === 401 || status === 403) return 'access-denied';
-  if (status !== undefined) return status >= 500 || status === 429 || status === 408 ? 'transient' : 'permanent';
+  // Below 400: the answer began, then its body failed (cut, timed out): the transfer, not the request.
+  if (status !== undefined) {
+    return status < 400 || status >= 500 || status === 429 || status === 408 ? 'transient' : 'permanent';
+  }
   if (code !== undefined && NETWORK_CODES.has(code)) return 'transient';
   if (CREDENTIALS.test(messageOf(error))) return 'access-denied';
   // No HTTP answer at all: a network failure, a DNS error, a socket timeout.

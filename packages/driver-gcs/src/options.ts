@@ -32,6 +32,8 @@ export const GCS_MAX_REFRESH_AFTER = 365 * 86_400_000;
  * single-request upload to a resumable one.
  */
 export const GCS_DEFAULT_RESUMABLE_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
+/** Default `downloadStallTimeout`: 30 seconds without a byte. */
+export const GCS_DEFAULT_DOWNLOAD_STALL_TIMEOUT = 30_000;
 
 /** Object metadata fields the driver reads (`@google-cloud/storage`'s `FileMetadata`). */
 export interface GcsObjectMetadata {
@@ -172,6 +174,16 @@ export interface GcsStorageDriverOptions extends ContentAddressedStorageDriverOp
    */
   resumableUploadThreshold?: number;
   /**
+   * How long (ms) a download may go without receiving a byte, once GCS has answered, before the
+   * driver gives it up: the retrieve fails with a retryable `E_BACKEND`. `@google-cloud/storage`
+   * 7.x downloads through node-fetch 2, which never reports a connection cut in the middle of a
+   * body of known length (the stream neither ends nor fails, and the client's `timeout` does not
+   * cover the body), so without this such a retrieve would wait forever. An integer from 100 to
+   * 3600000 (an hour).
+   * @default 30000 (30 seconds)
+   */
+  downloadStallTimeout?: number;
+  /**
    * How old (milliseconds since its `updated` time) an existing object must be before a `store`
    * that dedups onto it rewrites it in place, so that its age restarts: the object's
    * last-referenced time is its `updated`, at most `refreshAfter` behind the latest store that
@@ -235,6 +247,8 @@ export interface GcsSettings {
   readonly claimFormat: GcsClaimFormat;
   /** Uploads of more bytes than this are resumable. */
   readonly resumableUploadThreshold: number;
+  /** A download that receives no byte for this long (ms) once answered is given up. */
+  readonly downloadStallTimeout: number;
   /** Age (ms) after which a store that dedups onto an object rewrites it. */
   readonly refreshAfter: number;
   /** The youngest age (ms) a conditional delete may target. */
@@ -252,8 +266,8 @@ const isBucketClient = (client: object): client is GcsBucketLike =>
  *   `Storage` nor a `Bucket`, `bucket` is missing (with a `Storage`), not a valid bucket name or a
  *   function, `allowedBuckets` is missing while `bucket` is a function, names a bucket a `Bucket`
  *   client without `storage` cannot open, or is invalid, or `concurrency`, `claimFormat`,
- *   `resumableUploadThreshold`, `refreshAfter` or `ttl` (less than the minimum delete age) is
- *   invalid.
+ *   `resumableUploadThreshold`, `downloadStallTimeout`, `refreshAfter` or `ttl` (less than the
+ *   minimum delete age) is invalid.
  */
 export function checkOptions(options: unknown): GcsSettings {
   const o = requireOptionsObject<Partial<GcsStorageDriverOptions>>(
@@ -341,6 +355,13 @@ export function checkOptions(options: unknown): GcsSettings {
       0,
       5 * 1024 ** 4,
       GCS_DEFAULT_RESUMABLE_UPLOAD_THRESHOLD,
+    ),
+    downloadStallTimeout: checkInteger(
+      o.downloadStallTimeout,
+      'downloadStallTimeout',
+      100,
+      3_600_000,
+      GCS_DEFAULT_DOWNLOAD_STALL_TIMEOUT,
     ),
     refreshAfter,
     minimumDeleteAge,

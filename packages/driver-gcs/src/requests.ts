@@ -9,8 +9,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { byteView } from '@x/storage-driver-core';
-import { classifyGcsError } from './errors';
+import { byteView, errorCodeOf } from '@x/storage-driver-core';
+import { classifyGcsError, gcsHttpStatus } from './errors';
 import type { GcsBucketLike, GcsObjectMetadata } from './options';
 
 /** What the driver knows about one object version. */
@@ -94,21 +94,59 @@ export async function uploadIfGeneration(
 /**
  * Downloads an object; `undefined` if there is none (404). The caller checks the bytes against the
  * claim's SHA-256, so the client's checksum validation is off. Aborting `signal` destroys the
- * stream, which cancels the request.
+ * stream, which cancels the request. Once GCS has answered, a download that receives no byte for
+ * `stallTimeout` ms is given up (`ETIMEDOUT`): `@google-cloud/storage` 7.x (node-fetch 2) never
+ * reports a connection cut in the middle of a body of known length, and its `timeout` does not
+ * cover the body. A download whose connection failed before any answer (`ECONNRESET`, "socket hang
+ * up": a pooled connection the server had already closed, which 7.x does not retry on downloads)
+ * is sent once more: a GET is safe to repeat.
  */
 export async function download(
   bucket: GcsBucketLike,
   name: string,
   signal: AbortSignal,
+  stallTimeout: number,
+): Promise<Uint8Array | undefined> {
+  const first = { answered: false };
+  try {
+    return await downloadOnce(bucket, name, signal, stallTimeout, first);
+  } catch (e) {
+    if (signal.aborted || first.answered || errorCodeOf(e) !== 'ECONNRESET' || gcsHttpStatus(e) !== undefined) throw e;
+    return downloadOnce(bucket, name, signal, stallTimeout, { answered: false });
+  }
+}
+
+/** One download request ({@link download}); sets `state.answered` once GCS has answered. */
+async function downloadOnce(
+  bucket: GcsBucketLike,
+  name: string,
+  signal: AbortSignal,
+  stallTimeout: number,
+  state: { answered: boolean },
 ): Promise<Uint8Array | undefined> {
   signal.throwIfAborted();
   const stream = bucket.file(name).createReadStream({ validation: false });
   const onAbort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
   signal.addEventListener('abort', onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = () =>
+    stream.destroy(
+      Object.assign(
+        new Error(`download stalled: no byte for ${stallTimeout} ms after GCS answered (a connection cut mid-body?)`),
+        { code: 'ETIMEDOUT' },
+      ),
+    );
+  const arm = () => {
+    state.answered = true;
+    clearTimeout(timer);
+    timer = setTimeout(stalled, stallTimeout);
+  };
+  stream.once('response', arm);
   try {
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of stream) {
+      arm();
       const buffer = chunk as Buffer;
       chunks.push(buffer);
       length += buffer.byteLength;
@@ -119,6 +157,8 @@ export async function download(
     if (classifyGcsError(e) === 'not-found') return undefined;
     throw e;
   } finally {
+    clearTimeout(timer);
+    stream.off('response', arm);
     signal.removeEventListener('abort', onAbort);
   }
 }
