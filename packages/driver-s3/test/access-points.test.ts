@@ -7,9 +7,9 @@
 import * as http from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { FaultProxy, SERVICES } from '@x/test-servers';
 import { isAccessPointArn, isValidBucket, isValidBucketName, S3StorageDriver } from '../src';
 import {
-  CountingProxy,
   captureStorageDriverError,
   createBucket,
   deleteBucket,
@@ -25,14 +25,14 @@ const H = 'a'.repeat(64);
 const KEY = `v0/d/sha256/${H}`;
 
 const direct = makeClient();
-let proxy: CountingProxy;
+let proxy: FaultProxy;
 /** Virtual-hosted client whose DNS resolves every host to the proxy. */
 let apClient: S3Client;
 /** moto bucket behind each access point host label. */
 const backing = new Map<string, string>();
 
 beforeAll(async () => {
-  proxy = await CountingProxy.start();
+  proxy = await FaultProxy.start(SERVICES.s3Endpoint);
   proxy.rewrite = (req) => {
     const label = String(req.headers.host ?? '').split('.')[0] as string;
     const bucket = backing.get(label);
@@ -55,7 +55,7 @@ afterAll(async () => {
   direct.destroy();
   await proxy.close();
 });
-beforeEach(() => proxy.reset());
+beforeEach(() => proxy.clearRequests());
 
 describe('validation', () => {
   it.each([
@@ -131,7 +131,7 @@ describe('requests', () => {
       `PUT payloads-ap-123456789012.localhost /${claim?.claimData.key}`,
     ]);
     expect(await listKeys(direct, backing.get('payloads-ap-123456789012') as string)).toContain(claim?.claimData.key);
-    proxy.reset();
+    proxy.clearRequests();
     await new S3StorageDriver({ client: apClient, bucket: AP }).store({}, [payload('via access point')]);
     expect(proxy.requests.map((r) => r.method)).toEqual(['HEAD']);
     expect(await d.retrieve({}, [claim as never])).toEqual([payload('via access point')]);

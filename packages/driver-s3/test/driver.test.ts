@@ -2,10 +2,11 @@
 import { inspect } from 'node:util';
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { FaultProxy, SERVICES } from '@x/test-servers';
 import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
 import {
   bigPayload,
-  CountingProxy,
+  calls,
   captureStorageDriverError,
   createBucket,
   deleteBucket,
@@ -13,23 +14,24 @@ import {
   listKeys,
   makeClient,
   payload,
+  s3Error,
   uniqueBucketName,
 } from './helpers';
 
 const direct = makeClient();
-let proxy: CountingProxy;
+let proxy: FaultProxy;
 let client: S3Client;
 let bucket: string;
 const extraBuckets: string[] = [];
 
 beforeAll(async () => {
-  proxy = await CountingProxy.start();
+  proxy = await FaultProxy.start(SERVICES.s3Endpoint);
   // maxAttempts 2 keeps the retry tests short; the SDK's own retries still run.
   client = makeClient(proxy.endpoint, { maxAttempts: 2 });
 });
 beforeEach(async () => {
   bucket = await createBucket(direct, 'drv');
-  proxy.reset();
+  proxy.clearRequests();
   proxy.inject = undefined;
 });
 afterEach(async () => {
@@ -42,7 +44,7 @@ afterAll(async () => {
 });
 
 const driverOf = (options: Partial<S3StorageDriverOptions> = {}) => new S3StorageDriver({ client, bucket, ...options });
-const methods = () => proxy.calls(bucket).map((c) => c.split(' ')[0]);
+const methods = () => calls(proxy, bucket).map((c) => c.split(' ')[0]);
 const LARGE = 1024 * 1024 + 1;
 
 describe('construction', () => {
@@ -103,7 +105,7 @@ describe('existence detection and dedup (requests counted at the server)', () =>
       await d.store({}, [make()]);
       expect(methods()).toEqual(['HEAD', 'PUT']);
       expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
-      proxy.reset();
+      proxy.clearRequests();
       // A second driver instance (another process): nothing remembered in memory.
       const [claim] = await driverOf().store({}, [make()]);
       expect(methods()).toEqual(['HEAD']);
@@ -114,8 +116,8 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     const d = driverOf();
     const [claim] = await driverOf({ existenceCheck: 'conditional-put' }).store({}, [payload('race')]);
     // Make the HEAD say "missing" although the object exists, as if it was written just after.
-    proxy.inject = (r) => (r.method === 'HEAD' ? { status: 404 } : undefined);
-    proxy.reset();
+    proxy.inject = (r) => (r.method === 'HEAD' ? s3Error({ status: 404 }) : undefined);
+    proxy.clearRequests();
     await d.store({}, [payload('race')]);
     expect(methods()).toEqual(['HEAD', 'PUT']);
     expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
@@ -126,7 +128,7 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     await d.store({}, [payload('head mode')]);
     expect(methods()).toEqual(['HEAD', 'PUT']);
     expect(proxy.requests[1]?.headers['if-none-match']).toBeUndefined();
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, [payload('head mode')]);
     expect(methods()).toEqual(['HEAD']);
   });
@@ -135,7 +137,7 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     await d.store({}, [bigPayload(LARGE, 5)]);
     expect(methods()).toEqual(['PUT']);
     expect(proxy.requests[0]?.headers['if-none-match']).toBe('*');
-    proxy.reset();
+    proxy.clearRequests();
     const [claim] = await d.store({}, [bigPayload(LARGE, 5)]);
     // The 412 says the object exists, not how old it is: the HEAD tells whether it needs a refresh.
     expect(methods()).toEqual(['PUT', 'HEAD']);
@@ -148,9 +150,9 @@ describe('existence detection and dedup (requests counted at the server)', () =>
     expect(claims[0]?.claimData).toEqual(claims[3]?.claimData);
   });
   it('HEAD answered 403 (no s3:ListBucket) does not fail the store: it falls through to the PUT', async () => {
-    proxy.inject = (r) => (r.method === 'HEAD' ? { status: 403 } : undefined);
+    proxy.inject = (r) => (r.method === 'HEAD' ? s3Error({ status: 403 }) : undefined);
     for (const d of [driverOf({ existenceCheck: 'head' }), driverOf()]) {
-      proxy.reset();
+      proxy.clearRequests();
       const p = bigPayload(LARGE, d.existenceCheck === 'head' ? 6 : 7);
       const [claim] = await d.store({}, [p]);
       expect(methods()).toEqual(['HEAD', 'PUT']);
@@ -167,13 +169,13 @@ describe('existence detection and dedup (requests counted at the server)', () =>
   });
   it('a server without conditional writes (501 NotImplemented) gets a plain PUT, remembered', async () => {
     proxy.inject = (r) =>
-      r.method === 'PUT' && r.headers['if-none-match'] ? { status: 501, code: 'NotImplemented' } : undefined;
+      r.method === 'PUT' && r.headers['if-none-match'] ? s3Error({ status: 501, code: 'NotImplemented' }) : undefined;
     const d = driverOf();
     await d.store({}, [payload('a')]);
     expect(
-      proxy.calls(bucket).map((c, i) => `${c.split(' ')[0]}${proxy.requests[i]?.headers['if-none-match'] ? '*' : ''}`),
+      calls(proxy, bucket).map((c, i) => `${c.split(' ')[0]}${proxy.requests[i]?.headers['if-none-match'] ? '*' : ''}`),
     ).toEqual(['HEAD', 'PUT*', 'PUT']);
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, [payload('b')]);
     expect(proxy.requests.map((r) => `${r.method}${r.headers['if-none-match'] ? '*' : ''}`)).toEqual(['HEAD', 'PUT']);
   });
@@ -186,18 +188,19 @@ describe('concurrency and abort', () => {
     const claims = await d.store({}, payloads);
     expect(proxy.peakInFlight).toBeLessThanOrEqual(3);
     expect(proxy.peakInFlight).toBeGreaterThan(1);
-    proxy.reset();
+    proxy.clearRequests();
     await d.retrieve({}, claims);
-    expect(proxy.calls(bucket)).toHaveLength(30);
+    expect(calls(proxy, bucket)).toHaveLength(30);
     expect(proxy.peakInFlight).toBeLessThanOrEqual(3);
   });
   it('the first failure aborts the siblings: no new request starts after it', async () => {
     let puts = 0;
-    proxy.inject = (r) => (r.method === 'PUT' && ++puts === 1 ? { status: 403, code: 'AccessDenied' } : undefined);
+    proxy.inject = (r) =>
+      r.method === 'PUT' && ++puts === 1 ? s3Error({ status: 403, code: 'AccessDenied' }) : undefined;
     const d = driverOf({ concurrency: 2 });
     const payloads = Array.from({ length: 40 }, (_, i) => payload(`sibling ${i}`));
     expect(await errorCode(() => d.store({}, payloads))).toBe('E_CONFIG');
-    expect(proxy.calls(bucket).length).toBeLessThanOrEqual(3);
+    expect(calls(proxy, bucket).length).toBeLessThanOrEqual(3);
   });
   it('the caller’s abort signal reaches the requests in flight', async () => {
     proxy.inject = () => undefined;
@@ -211,9 +214,9 @@ describe('concurrency and abort', () => {
     expect(await errorCode(() => pending)).toBe('E_ABORTED');
     // Requests already on the wire may still reach the server; after that, nothing new starts.
     await new Promise((r) => setTimeout(r, 200));
-    const seen = proxy.calls(bucket).length;
+    const seen = calls(proxy, bucket).length;
     await new Promise((r) => setTimeout(r, 300));
-    expect(proxy.calls(bucket).length).toBe(seen);
+    expect(calls(proxy, bucket).length).toBe(seen);
     expect(seen).toBeLessThan(40);
     expect((await listKeys(direct, bucket)).length).toBeLessThan(40);
   });
@@ -267,7 +270,7 @@ describe('buckets', () => {
     expect([a?.claimData.bucket, b?.claimData.bucket]).toEqual([other, bucket]);
     await expect(d.retrieve({}, [a, b] as StorageDriverClaim[])).resolves.toHaveLength(2);
     // A driver configured for one bucket refuses claims naming another, before any request.
-    proxy.reset();
+    proxy.clearRequests();
     expect(await errorCode(() => driverOf().retrieve({}, [a as StorageDriverClaim]))).toBe('E_INVALID_CLAIM');
     // Spellings S3 or an HTTP layer might fold onto an allowed bucket are not in the list either.
     for (const forged of [bucket.toUpperCase(), `${bucket}.`, `.${bucket}`, '127.0.0.1', `${bucket}..`]) {
@@ -336,13 +339,13 @@ describe('errors', () => {
     expect(e.message).toContain('restore');
     expect(e.message).not.toMatch(/access denied|s3:GetObject/);
     // The object exists (HEAD answers 200), so a repeat store uploads nothing.
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, [payload('archived')]);
     expect(methods()).toEqual(['HEAD']);
   });
   it('AccessDenied → E_CONFIG naming bucket, key and the permission; no credentials anywhere', async () => {
     proxy.inject = (r) =>
-      r.method === 'PUT' || r.method === 'GET' ? { status: 403, code: 'AccessDenied' } : undefined;
+      r.method === 'PUT' || r.method === 'GET' ? s3Error({ status: 403, code: 'AccessDenied' }) : undefined;
     const d = driverOf({ tags: { a: 'b' } });
     const e = await captureStorageDriverError(() => d.store({}, [payload('denied')]));
     expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);
@@ -370,13 +373,14 @@ describe('errors', () => {
     }
   });
   it('SignatureDoesNotMatch echoes are stripped from the cause, and the echoed access key id is redacted wherever else it appears', async () => {
-    proxy.inject = () => ({
-      status: 403,
-      code: 'SignatureDoesNotMatch',
-      extra:
-        '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>' +
-        '<ArgumentValue>Credential=AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request</ArgumentValue>',
-    });
+    proxy.inject = () =>
+      s3Error({
+        status: 403,
+        code: 'SignatureDoesNotMatch',
+        extra:
+          '<AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256 x</StringToSign><SignatureProvided>abc</SignatureProvided><CanonicalRequest>PUT /</CanonicalRequest>' +
+          '<ArgumentValue>Credential=AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request</ArgumentValue>',
+      });
     const e = await captureStorageDriverError(() => driverOf().store({}, [payload('sig')]));
     expect(e.code).toBe('E_CONFIG');
     const cause = e.cause as Record<string, unknown>;
@@ -394,12 +398,12 @@ describe('errors', () => {
     [500, 'InternalError'],
     [429, 'TooManyRequests'],
   ])('%i %s → E_BACKEND, retryable, after the SDK’s retries', async (status, code) => {
-    proxy.inject = (r) => (r.method === 'PUT' || r.method === 'GET' ? { status, code } : undefined);
+    proxy.inject = (r) => (r.method === 'PUT' || r.method === 'GET' ? s3Error({ status, code }) : undefined);
     const d = driverOf();
     const e = await captureStorageDriverError(() => d.store({}, [payload('throttled')]));
     expect([e.code, e.retryable]).toEqual(['E_BACKEND', true]);
     expect(e.message).toContain(code);
-    expect(proxy.calls(bucket).filter((c) => c.startsWith('PUT '))).toHaveLength(2); // maxAttempts: 2
+    expect(calls(proxy, bucket).filter((c) => c.startsWith('PUT '))).toHaveLength(2); // maxAttempts: 2
   });
   it('connection refused → E_BACKEND, retryable', async () => {
     const dead = makeClient('http://127.0.0.1:9', { maxAttempts: 1 });

@@ -10,29 +10,28 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Payload, StorageDriverClaim } from '@x/storage-driver-core';
 import { countPresentExact, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { FaultProxy, type ProxiedRequest, type ProxyFault, SERVICES } from '@x/test-servers';
 import { S3StorageDriver } from '../src';
 import {
-  CountingProxy,
   captureStorageDriverError,
   createBucket,
   deleteBucket,
-  type InjectedResponse,
   makeClient,
-  type ProxiedRequest,
-  type ProxyFault,
+  type S3ErrorReply,
+  s3Error,
 } from './helpers';
 
 /** The SDK's default: each request is tried 3 times before the driver sees the error. */
 const MAX_ATTEMPTS = 3;
 
-let proxy: CountingProxy;
+let proxy: FaultProxy;
 let direct: S3Client;
 let client: S3Client;
 let bucket: string;
 let driver: S3StorageDriver;
 
 beforeAll(async () => {
-  proxy = await CountingProxy.start();
+  proxy = await FaultProxy.start(SERVICES.s3Endpoint);
   direct = makeClient();
 });
 afterAll(async () => {
@@ -43,7 +42,7 @@ beforeEach(async () => {
   bucket = await createBucket(direct, 'xs3-fault');
   client = makeClient(proxy.endpoint, { maxAttempts: MAX_ATTEMPTS });
   driver = new S3StorageDriver({ client, bucket });
-  proxy.reset();
+  proxy.clearRequests();
 });
 afterEach(async () => {
   proxy.inject = undefined;
@@ -97,7 +96,7 @@ async function expectNothingTornThenRecovery(payloads: Payload[]): Promise<numbe
 }
 
 describe('error answers after the SDK retries (500, 503, SlowDown)', () => {
-  const cases: [string, InjectedResponse][] = [
+  const cases: [string, S3ErrorReply][] = [
     ['PUT', { status: 500, code: 'InternalError' }],
     ['PUT', { status: 503, code: 'ServiceUnavailable' }],
     ['PUT', { status: 503, code: 'SlowDown' }],
@@ -106,7 +105,7 @@ describe('error answers after the SDK retries (500, 503, SlowDown)', () => {
   it.each(cases)(
     'store, %s answered %j every time: retryable E_BACKEND, no claim, nothing written',
     async (method, answer) => {
-      proxy.inject = (req) => (objectRequest(req, method) ? answer : undefined);
+      proxy.inject = (req) => (objectRequest(req, method) ? s3Error(answer) : undefined);
       const payloads = batch(100);
       const error = await captureStorageDriverError(() => driver.store({}, payloads));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
@@ -120,12 +119,12 @@ describe('error answers after the SDK retries (500, 503, SlowDown)', () => {
     },
   );
 
-  it.each([[{ status: 500, code: 'InternalError' }], [{ status: 503, code: 'SlowDown' }]] as [InjectedResponse][])(
+  it.each([[{ status: 500, code: 'InternalError' }], [{ status: 503, code: 'SlowDown' }]] as [S3ErrorReply][])(
     'retrieve, GET answered %j every time: retryable E_BACKEND; succeeds once the fault is gone',
     async (answer) => {
       const payloads = batch(200);
       const claims = await driver.store({}, payloads);
-      proxy.inject = (req) => (objectRequest(req, 'GET') ? answer : undefined);
+      proxy.inject = (req) => (objectRequest(req, 'GET') ? s3Error(answer) : undefined);
       const error = await captureStorageDriverError(() => driver.retrieve({}, claims));
       expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
       expect(error.message).toContain(answer.code as string);
@@ -136,7 +135,8 @@ describe('error answers after the SDK retries (500, 503, SlowDown)', () => {
 
   it('a SlowDown burst shorter than the SDK retries is absorbed: the store and retrieve succeed', async () => {
     let left = 2;
-    proxy.inject = (req) => (objectRequest(req, 'PUT') && left-- > 0 ? { status: 503, code: 'SlowDown' } : undefined);
+    proxy.inject = (req) =>
+      objectRequest(req, 'PUT') && left-- > 0 ? s3Error({ status: 503, code: 'SlowDown' }) : undefined;
     const payloads = batch(300);
     const claims = await driver.store({}, payloads);
     expect(faulted('PUT')).toHaveLength(2);

@@ -24,6 +24,7 @@ import {
   sha256Hex,
 } from '@x/storage-driver-core';
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import { FaultProxy, type ProxiedRequest, SERVICES } from '@x/test-servers';
 import {
   refreshAllowance,
   S3_DEFAULT_REFRESH_AFTER,
@@ -32,14 +33,13 @@ import {
   s3MinimumDeleteAge,
 } from '../src';
 import {
-  CountingProxy,
   countOperations,
   createBucket,
   deleteBucket,
   errorCode,
   listKeys,
   makeClient,
-  type ProxiedRequest,
+  s3Error,
   s3Operation,
 } from './helpers';
 
@@ -53,18 +53,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ageBeyondRefresh = () => sleep(REFRESH_AFTER + 1100);
 
 const direct = makeClient();
-let proxy: CountingProxy;
+let proxy: FaultProxy;
 let client: S3Client;
 let bucket: string;
 const extraBuckets: string[] = [];
 
 beforeAll(async () => {
-  proxy = await CountingProxy.start();
+  proxy = await FaultProxy.start(SERVICES.s3Endpoint);
   client = makeClient(proxy.endpoint);
 });
 beforeEach(async () => {
   bucket = await createBucket(direct, 'lc');
-  proxy.reset();
+  proxy.clearRequests();
 });
 afterEach(async () => {
   proxy.inject = undefined;
@@ -162,7 +162,7 @@ describe('refresh on a dedup hit', () => {
     const etags = [original.ETag];
     for (let i = 0; i < 3; i++) {
       await ageBeyondRefresh();
-      proxy.reset();
+      proxy.clearRequests();
       const before = Date.now();
       await d.store({}, [payload]);
       const h = await head(key);
@@ -236,14 +236,14 @@ describe('refresh on a dedup hit', () => {
     await driverOf().store({}, payloads);
     await sleep(500); // young: under 1.5 s old even by S3's rounded-down LastModified
     const d = driverOf({ existenceCache: { ttl: 1900 } });
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({ HeadObject: 4 });
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({}); // cached and young: no request
     await sleep(1600); // still cached (confirmed < 1.9 s ago), but the objects are now over 2 s old
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     // Cached but old: looked up and refreshed as without the cache.
     expect(operations()).toEqual({
@@ -252,7 +252,7 @@ describe('refresh on a dedup hit', () => {
       UploadPartCopy: 4,
       CompleteMultipartUpload: 4,
     });
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({});
   });
@@ -263,7 +263,7 @@ describe('refresh on a dedup hit', () => {
     const [claim] = (await d.store({}, [early])) as [StorageDriverClaim];
     const before = (await head(claim.claimData.key as string)).ETag;
     await sleep(REFRESH_AFTER - 1200); // young, by S3's rounded-down clock too
-    proxy.reset();
+    proxy.clearRequests();
     // The new payload's PUT takes 2.5 s; the early object's HEAD answers at once.
     proxy.hold = (r) => (s3Operation(r) === 'PutObject' ? sleep(2500) : undefined);
     await d.store({}, [early, ...batch(1, 3)]);
@@ -285,11 +285,11 @@ describe('refresh on a dedup hit', () => {
     const d = driverOf({ existenceCheck: 'conditional-put' });
     const payloads = batch(3, 4);
     await d.store({}, payloads);
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({ PutObject: 3, HeadObject: 3 });
     await ageBeyondRefresh();
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({
       PutObject: 3,
@@ -308,9 +308,9 @@ describe('refresh on a dedup hit', () => {
     await sleep(1100);
     proxy.inject = (r) =>
       s3Operation(r) === 'PutObject' && r.headers['if-none-match']
-        ? { status: 501, code: 'NotImplemented' }
+        ? s3Error({ status: 501, code: 'NotImplemented' })
         : undefined;
-    proxy.reset();
+    proxy.clearRequests();
     // refreshAfter well above the object's age (1.1 s, plus up to 1 s of S3's rounding down), so
     // that no refresh copy joins the requests counted here.
     const d = driverOf({ existenceCheck: 'conditional-put', refreshAfter: 5 * REFRESH_AFTER });
@@ -318,7 +318,7 @@ describe('refresh on a dedup hit', () => {
     // The conditional PUT is refused (501), then a HEAD finds the object: no plain PUT over it.
     expect(bucketRequests().map(s3Operation)).toEqual(['PutObject', 'HeadObject']);
     expect((await head(claim.claimData.key as string)).LastModified).toEqual(before.LastModified);
-    proxy.reset();
+    proxy.clearRequests();
     await d.store({}, payloads);
     expect(bucketRequests().map((r) => `${s3Operation(r)}${r.headers['if-none-match'] ? '*' : ''}`)).toEqual([
       'HeadObject',
@@ -333,7 +333,7 @@ describe('refresh on a dedup hit', () => {
     const [p] = batch(1, 5) as [Payload];
     const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
     await ageBeyondRefresh();
-    proxy.reset();
+    proxy.clearRequests();
     // A sweep wins the race: the object goes between the store's HEAD and its copy.
     proxy.hold = (r) =>
       s3Operation(r) === 'CreateMultipartUpload'
@@ -350,11 +350,13 @@ describe('refresh on a dedup hit', () => {
     const [p] = batch(1, 6) as [Payload];
     const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
     await ageBeyondRefresh();
-    proxy.reset();
+    proxy.clearRequests();
     let refusals = 1;
     // moto ignores x-amz-copy-source-if-match; the proxy answers as S3 does when another writer got there first.
     proxy.inject = (r) =>
-      s3Operation(r) === 'UploadPartCopy' && refusals-- > 0 ? { status: 412, code: 'PreconditionFailed' } : undefined;
+      s3Operation(r) === 'UploadPartCopy' && refusals-- > 0
+        ? s3Error({ status: 412, code: 'PreconditionFailed' })
+        : undefined;
     await d.store({}, [p]);
     proxy.inject = undefined;
     // The first HEAD, the refused copy (aborted), then a HEAD that still finds it old, and a copy.
@@ -403,7 +405,7 @@ describe('extra requests of a refresh (for the benchmark’s dupes workload)', (
     const payloads = batch(64, 8);
     const rows: string[] = [];
     const measure = async (label: string, options: Partial<S3StorageDriverOptions>) => {
-      proxy.reset();
+      proxy.clearRequests();
       await driverOf(options).store({}, payloads);
       const counts = operations();
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -461,7 +463,7 @@ describe('list', () => {
     ]) {
       await direct.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'x' }));
     }
-    proxy.reset();
+    proxy.clearRequests();
     const listed = await collect(d.list());
     expect(listed.map((o) => o.id).sort()).toEqual([...a, ...b].map((c) => d.objectIdOf(c)).sort());
     for (const o of listed) {
@@ -470,7 +472,7 @@ describe('list', () => {
       expect(o.version).toMatch(/^s3v1:\d+:\d+:"[0-9a-f]{32}"$/);
     }
     // Narrowed in S3, not only filtered: the list request carries the prefix.
-    proxy.reset();
+    proxy.clearRequests();
     expect((await collect(d.list({ prefix: 'v0/ns/b/' }))).map((o) => o.location.bucket)).toEqual([other]);
     const prefixes = proxy.requests
       .filter((r) => s3Operation(r) === 'ListObjectsV2')
@@ -492,12 +494,12 @@ describe('list', () => {
         keys.slice(i, i + 50).map((Key) => direct.send(new PutObjectCommand({ Bucket: bucket, Key, Body: 'x' }))),
       );
     }
-    proxy.reset();
+    proxy.clearRequests();
     const listed = await collect(d.list());
     expect(listed).toHaveLength(1001);
     const pages = proxy.requests.filter((r) => s3Operation(r) === 'ListObjectsV2');
     expect(pages.map((r) => new URL(r.url, 'http://x').searchParams.get('max-keys'))).toEqual(['1000', '1000']);
-    proxy.reset();
+    proxy.clearRequests();
     const result = await d.delete(listed);
     expect(result).toEqual({ deleted: 1001, deletedBytes: 1001, missing: 0, kept: 0, errors: [] });
     expect(operations()).toEqual({ DeleteObjects: 2 });
@@ -515,7 +517,7 @@ describe('conditional delete', () => {
     const listed = await listOld(d);
     expect(listed).toHaveLength(3);
     await d.store({}, [batch(3, 11)[0] as Payload]); // refreshed after the listing: new ETag
-    proxy.reset();
+    proxy.clearRequests();
     const cutoff = new Date(Date.now() - d.minimumDeleteAge);
     const result = await d.delete(listed, { referencedBefore: cutoff });
     const deletedBytes = listed.filter((o) => o.key !== claims[0]?.claimData.key).reduce((n, o) => n + o.size, 0);
@@ -541,7 +543,7 @@ describe('conditional delete', () => {
     await d.store({}, [p]);
     const now = await head(claim.claimData.key as string);
     expect(`${listed.version}`.endsWith(`:${now.ETag}`)).toBe(true); // an If-Match on the listed ETag would match
-    proxy.reset();
+    proxy.clearRequests();
     const result = await d.delete([listed], { referencedBefore: cutoff });
     expect(result).toMatchObject({ deleted: 0, kept: 1 });
     expect(operations()).toEqual({ HeadObject: 1 });
@@ -555,8 +557,8 @@ describe('conditional delete', () => {
     const keys = claims.map((c) => c.claimData.key as string);
     await direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys[1] }));
     proxy.inject = (r) =>
-      s3Operation(r) === 'DeleteObject' ? { status: 409, code: 'ConditionalRequestConflict' } : undefined;
-    proxy.reset();
+      s3Operation(r) === 'DeleteObject' ? s3Error({ status: 409, code: 'ConditionalRequestConflict' }) : undefined;
+    proxy.clearRequests();
     const cutoff = new Date(Date.now() - d.minimumDeleteAge);
     expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({
       deleted: 0,
@@ -583,7 +585,7 @@ describe('conditional delete', () => {
     const listed = await listOld(d);
     let denied = 1;
     proxy.inject = (r: ProxiedRequest) =>
-      s3Operation(r) === 'DeleteObject' && denied-- > 0 ? { status: 403, code: 'AccessDenied' } : undefined;
+      s3Operation(r) === 'DeleteObject' && denied-- > 0 ? s3Error({ status: 403, code: 'AccessDenied' }) : undefined;
     const result = await d.deleteExpired({ olderThan: d.minimumDeleteAge });
     expect({ removed: result.removed, errors: result.errors.map((e) => e.code) }).toEqual({
       removed: 2,
@@ -591,7 +593,8 @@ describe('conditional delete', () => {
     });
     expect(result.errors[0]?.message).toContain('s3:DeleteObject');
     expect(listed).toHaveLength(3);
-    proxy.inject = (r) => (s3Operation(r) === 'ListObjectsV2' ? { status: 403, code: 'AccessDenied' } : undefined);
+    proxy.inject = (r) =>
+      s3Operation(r) === 'ListObjectsV2' ? s3Error({ status: 403, code: 'AccessDenied' }) : undefined;
     const e = await errorCode(() => collect(d.list()));
     expect(e).toBe(StorageDriverErrorCode.CONFIG);
     proxy.inject = undefined;

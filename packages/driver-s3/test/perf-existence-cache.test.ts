@@ -9,14 +9,15 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { encodePayload, StorageDriverClaim, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
+import { FaultProxy, SERVICES } from '@x/test-servers';
 import { S3StorageDriver } from '../src';
-import { bigPayload, CountingProxy, createBucket, deleteBucket, errorCode, makeClient } from './helpers';
+import { bigPayload, calls, createBucket, deleteBucket, errorCode, makeClient, s3Error } from './helpers';
 
-let proxy: CountingProxy;
+let proxy: FaultProxy;
 let client: S3Client;
 let bucket: string;
 beforeAll(async () => {
-  proxy = await CountingProxy.start();
+  proxy = await FaultProxy.start(SERVICES.s3Endpoint);
   client = makeClient(proxy.endpoint);
 });
 afterAll(async () => {
@@ -25,14 +26,14 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   bucket = await createBucket(client, 'perf');
-  proxy.reset();
+  proxy.clearRequests();
 });
 afterEach(async () => {
   await deleteBucket(client, bucket);
 });
 
 const batch = (n: number, seed: number) => Array.from({ length: n }, (_, i) => bigPayload(4096, seed * 1000 + i + 1));
-const methods = () => proxy.calls(bucket).map((c) => c.split(' ')[0]);
+const methods = () => calls(proxy, bucket).map((c) => c.split(' ')[0]);
 
 describe('existence cache', () => {
   it('opt-in: a repeat store of known keys sends no request; a new driver instance asks S3 again', async () => {
@@ -40,19 +41,19 @@ describe('existence cache', () => {
     const payloads = batch(6, 1);
     await driver.store({}, payloads);
     expect(methods().sort()).toEqual([...Array(6).fill('HEAD'), ...Array(6).fill('PUT')]);
-    proxy.reset();
+    proxy.clearRequests();
     const claims = await driver.store({}, [...payloads, ...payloads]);
     expect(methods()).toEqual([]);
     expect(claims).toHaveLength(12);
     // Half known, half new: only the new half reaches S3.
-    proxy.reset();
+    proxy.clearRequests();
     await driver.store({}, [...payloads.slice(0, 3), ...batch(3, 2)]);
     expect(methods().sort()).toEqual(['HEAD', 'HEAD', 'HEAD', 'PUT', 'PUT', 'PUT']);
-    proxy.reset();
+    proxy.clearRequests();
     await new S3StorageDriver({ client, bucket, existenceCache: {} }).store({}, payloads);
     expect(methods()).toEqual(Array(6).fill('HEAD'));
     // Without the option (the default), every store asks S3.
-    proxy.reset();
+    proxy.clearRequests();
     await new S3StorageDriver({ client, bucket }).store({}, payloads);
     expect(methods()).toEqual(Array(6).fill('HEAD'));
   });
@@ -63,7 +64,7 @@ describe('existence cache', () => {
     const claims = await writer.store({}, payloads);
     const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
     await reader.retrieve({}, claims);
-    proxy.reset();
+    proxy.clearRequests();
     await reader.store({}, payloads);
     expect(methods()).toEqual([]);
   });
@@ -75,10 +76,10 @@ describe('existence cache', () => {
     // q's bytes (same size) planted at p's key: p's genuine claim reads them and fails its check.
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: tampered!.claimData.key, Body: encodePayload(q!) }));
     const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
-    proxy.reset();
+    proxy.clearRequests();
     expect(await errorCode(() => reader.retrieve({}, [good!, tampered!]))).toBe(StorageDriverErrorCode.INTEGRITY);
     expect(methods()).toEqual(['GET', 'GET']); // both read; r's bytes verified, p's did not
-    proxy.reset();
+    proxy.clearRequests();
     await reader.store({}, [r!, p!]);
     expect(methods()).toEqual(['HEAD', 'HEAD']);
   });
@@ -92,7 +93,7 @@ describe('existence cache', () => {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: claim!.claimData.key, Body: encodePayload(q!) }));
     const planted = new StorageDriverClaim({ ...claim!.claimData, hash_value: other!.claimData.hash_value as string });
     const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
-    proxy.reset();
+    proxy.clearRequests();
     expect(await errorCode(() => reader.retrieve({}, [planted]))).toBe(StorageDriverErrorCode.INTEGRITY);
     expect(methods()).toEqual([]);
     await reader.store({}, [p!]);
@@ -103,7 +104,7 @@ describe('existence cache', () => {
     const driver = new S3StorageDriver({ client, bucket, existenceCache: false });
     const payloads = batch(4, 3);
     await driver.store({}, payloads);
-    proxy.reset();
+    proxy.clearRequests();
     await driver.store({}, payloads);
     expect(methods()).toEqual(Array(4).fill('HEAD'));
   });
@@ -113,7 +114,7 @@ describe('existence cache', () => {
     const [a, b, c] = batch(3, 4);
     await driver.store({}, [a!]);
     await new Promise((r) => setTimeout(r, 80));
-    proxy.reset();
+    proxy.clearRequests();
     await driver.store({}, [a!]);
     expect(methods()).toEqual(['HEAD']);
 
@@ -121,7 +122,7 @@ describe('existence cache', () => {
     await lru.store({}, [a!]);
     await lru.store({}, [b!]);
     await lru.store({}, [c!]); // evicts a
-    proxy.reset();
+    proxy.clearRequests();
     await lru.store({}, [b!, c!]);
     expect(methods()).toEqual([]);
     await lru.store({}, [a!]);
@@ -136,7 +137,7 @@ describe('existence cache', () => {
     const stepBack = jest.spyOn(Date, 'now').mockImplementation(() => wall - 3_600_000); // NTP steps back an hour
     try {
       await new Promise((r) => setTimeout(r, 80));
-      proxy.reset();
+      proxy.clearRequests();
       await driver.store({}, [a!]);
       expect(methods()).toEqual(['HEAD']);
     } finally {
@@ -150,7 +151,7 @@ describe('existence cache', () => {
     const [claim] = await driver.store({}, [p!]);
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: claim!.claimData.key }));
     expect(await errorCode(() => driver.retrieve({}, [claim!]))).toBe(StorageDriverErrorCode.NOT_FOUND);
-    proxy.reset();
+    proxy.clearRequests();
     const [again] = await driver.store({}, [p!]);
     expect(methods()).toEqual(['HEAD', 'PUT']);
     const [back] = await driver.retrieve({}, [again!]);
@@ -165,7 +166,7 @@ describe('existence cache', () => {
     let conflicts = 1;
     proxy.inject = (req) =>
       req.method === 'PUT' && req.path.startsWith(`/${bucket}/`) && conflicts-- > 0
-        ? { status: 409, code: 'ConditionalRequestConflict' }
+        ? s3Error({ status: 409, code: 'ConditionalRequestConflict' })
         : undefined;
     try {
       const [claim] = await driver.store({}, [p!]);
@@ -176,12 +177,12 @@ describe('existence cache', () => {
       const [q] = batch(1, 14);
       proxy.inject = (req) =>
         req.method === 'PUT' && req.path.startsWith(`/${bucket}/`)
-          ? { status: 409, code: 'ConditionalRequestConflict' }
+          ? s3Error({ status: 409, code: 'ConditionalRequestConflict' })
           : undefined;
       const error = await captureStorageDriverError(() => driver.store({}, [q!]));
       expect([error.code, error.retryable]).toEqual([StorageDriverErrorCode.BACKEND, true]);
       proxy.inject = undefined;
-      proxy.reset();
+      proxy.clearRequests();
       await driver.store({}, [q!]);
       expect(methods()).toEqual(['PUT']);
     } finally {

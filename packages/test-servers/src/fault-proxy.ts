@@ -1,5 +1,5 @@
 /**
- * A loopback HTTP proxy for fault tests of object-store drivers (GCS, Azure Blob, ...): it
+ * A loopback HTTP proxy for fault tests of object-store drivers (S3, GCS, Azure Blob): it
  * forwards every request to one upstream server unchanged, records what it saw, and on request
  * answers itself (`inject`: 500/503/429, a 412, any status and body), damages the exchange
  * (`tamper`: reset connections, cut or corrupted bodies), holds a request until something happened
@@ -75,7 +75,11 @@ export class FaultProxy {
   inject: ((req: ProxiedRequest) => InjectedResponse | undefined) | undefined;
   /** Return a fault to apply to the request or its response, or `undefined` to leave it alone. */
   tamper: ((req: ProxiedRequest) => ProxyFault | undefined) | undefined;
-  /** Return another URL (path and query) to forward the request to, or `undefined`. */
+  /**
+   * Return another URL (path and query) to forward the request to, or `undefined`. A rewritten
+   * request carries the upstream's `Host` (it goes path-style: an S3 server must not read a
+   * virtual-hosted bucket from the client's host name).
+   */
   rewrite: ((req: ProxiedRequest) => string | undefined) | undefined;
   /**
    * Return a promise to hold the request until it settles (a delay, or something done to the server
@@ -112,10 +116,15 @@ export class FaultProxy {
     return (this.#server.address() as AddressInfo).port;
   }
 
-  /** Forgets the recorded requests and the peak, and clears every hook. */
-  reset(): void {
+  /** Forgets the recorded requests and the peak; the hooks stay (to count the next step of a test). */
+  clearRequests(): void {
     this.requests.length = 0;
     this.peakInFlight = 0;
+  }
+
+  /** Forgets the recorded requests and the peak, and clears every hook. */
+  reset(): void {
+    this.clearRequests();
     this.inject = undefined;
     this.tamper = undefined;
     this.rewrite = undefined;
@@ -188,13 +197,15 @@ export class FaultProxy {
     }
     const headers = { ...req.headers };
     delete headers.expect;
+    const rewritten = this.rewrite?.(record);
+    if (rewritten !== undefined) headers.host = this.#upstream.host;
     const damageRequest = fault?.kind === 'corrupt-request';
     const upstreamReq = http.request(
       {
         host: this.#upstream.hostname,
         port: this.#upstream.port,
         method: req.method,
-        path: this.rewrite?.(record) ?? record.url,
+        path: rewritten ?? record.url,
         headers,
         agent: this.#agent,
       },

@@ -18,7 +18,11 @@ beforeAll(async () => {
     req.on('end', () => {
       const sent = Buffer.concat(chunks);
       if (req.url?.startsWith('/echo')) {
-        res.writeHead(200, { 'x-path': req.url, 'content-length': String(sent.length) });
+        res.writeHead(200, {
+          'x-path': req.url,
+          'x-host': String(req.headers.host),
+          'content-length': String(sent.length),
+        });
         res.end(sent);
         return;
       }
@@ -30,6 +34,7 @@ beforeAll(async () => {
   proxy = await FaultProxy.start(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
 });
 afterEach(() => proxy.reset());
+const upstreamUrl = () => `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
 afterAll(async () => {
   await proxy.close();
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
@@ -72,6 +77,20 @@ test('rewrite forwards to another path; hold delays until the promise settles', 
   const res = await call('/x');
   expect(released).toBe(true);
   expect(res.headers.get('x-path')).toBe('/echo/rewritten');
+  // Path-style to the upstream: the Host is the upstream's, not the client's.
+  expect(res.headers.get('x-host')).toBe(new URL(upstreamUrl()).host);
+});
+
+test('an unrewritten request keeps the client Host; clearRequests forgets the requests and keeps the hooks', async () => {
+  expect((await call('/echo/plain')).headers.get('x-host')).toBe(new URL(proxy.endpoint).host);
+  proxy.inject = () => ({ status: 418 });
+  await call('/a');
+  proxy.clearRequests();
+  expect([proxy.requests.length, proxy.peakInFlight]).toEqual([0, 0]);
+  expect((await call('/b')).status).toBe(418);
+  expect(proxy.requests.map((r) => r.path)).toEqual(['/b']);
+  proxy.reset();
+  expect([proxy.requests.length, proxy.inject]).toEqual([0, undefined]);
 });
 
 test('faults: reset and reset-after-forward fail the call; shorten and corrupt answer damaged bodies', async () => {
