@@ -39,7 +39,8 @@ start_services() {
 }
 
 # Results of this run only: a runner that crashes before writing must not be credited with old counts.
-rm -f .tmp/jest-results.json .tmp/node-test.tap
+rm -f .tmp/jest-results.json .tmp/node-test.tap .tmp/jest-results-node*.json .tmp/node-test-node*.tap
+read -r -a OTHER_LINES <<<"${XSTORAGE_NODE_LINES-22 20}"
 
 step "lint + format (biome)" pnpm exec biome check .
 step "type check (tsc -b, sources and tests)" pnpm exec tsc -b tsconfig.all.json
@@ -48,15 +49,20 @@ step "release policy: package.json fields, published README links" \
   bash -c 'node scripts/release/package-policy.mjs --check && node scripts/release/check-readme-links.mjs'
 step "peer ranges on core over a simulated minor and major core release" node scripts/release/peer-ranges.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
+step "API reference (TypeDoc, every warning an error) → docs/api" pnpm exec typedoc --logLevel Warn
 step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 step "jest (unit, conformance, faults, hostile input, soak, Temporal e2e, Python interop)" pnpm exec jest --ci --json --outputFile=.tmp/jest-results.json
 step "release to a local registry; npm, pnpm, yarn consumers (scripts/release/registry-check.sh)" \
-  env XSTORAGE_RELEASE_NODE_LINES="${XSTORAGE_NODE_LINES-22 20}" bash scripts/release/registry-check.sh
+  env XSTORAGE_RELEASE_NODE_LINES="${OTHER_LINES[*]}" bash scripts/release/registry-check.sh
 step "conformance suite under node:test (runner-agnostic)" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=.tmp/node-test.tap \
   packages/test-suite/test-node/*.test.mjs
+if [ "${#OTHER_LINES[@]}" -gt 0 ]; then
+  step "Node ${OTHER_LINES[*]}: build, load, core + suite unit tests, conformance (jest, node:test)" \
+    bash scripts/release/node-lines.sh "${OTHER_LINES[@]}"
+fi
 step "benchmark smoke run (pnpm bench --quick; the full run is pnpm bench)" pnpm bench --quick
 step "demo" node examples/demo/dist/demo.js --quiet
 step "demo with a gzip payload codec" node examples/demo/dist/demo.js --quiet --gzip
@@ -77,6 +83,16 @@ try {
   const n = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, "m")) || [])[1] || 0);
   passed += n("pass"); failed += n("fail") + n("cancelled"); skipped += n("skipped") + n("todo");
 } catch { failed += 1; }
+// The other Node lines (scripts/release/node-lines.sh), when they ran.
+for (const f of fs.readdirSync(".tmp").filter((f) => /^jest-results-node\d+\.json$/.test(f))) {
+  const r = JSON.parse(fs.readFileSync(`.tmp/${f}`, "utf8"));
+  passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites; skipped += r.numPendingTests + r.numTodoTests;
+}
+for (const f of fs.readdirSync(".tmp").filter((f) => /^node-test-node\d+\.tap$/.test(f))) {
+  const tap = fs.readFileSync(`.tmp/${f}`, "utf8");
+  const n = (k) => Number((tap.match(new RegExp(`^# ${k} (\\d+)$`, "m")) || [])[1] || 0);
+  passed += n("pass"); failed += n("fail") + n("cancelled"); skipped += n("skipped") + n("todo");
+}
 const steps = Number(process.argv[1]);
 console.log(`  tests (jest + node:test): ${passed} passed, ${failed} failed, ${skipped} skipped; ${steps} step(s) failed`);
 console.log(`summary: ${passed} passed, ${failed + steps} failed, ${skipped} skipped`);

@@ -2,7 +2,8 @@
 // Published READMEs link only to what the tarball holds: a relative link or image in a public
 // package's README must name a file that `npm pack` would ship; anything else (another package's
 // README, the root README, a picture in docs/) must be an absolute URL into the repository, which
-// works on the registry's page and in node_modules alike.
+// works on the registry's page and in node_modules alike. Each one also links to its package's page
+// of the API reference (docs/README.md: TypeDoc, typedoc.json) by absolute URL.
 //
 //   node scripts/release/check-readme-links.mjs          # fails on links out of the tarball
 //   node scripts/release/check-readme-links.mjs --fix    # rewrites them to repository URLs
@@ -15,6 +16,12 @@ import { REPOSITORY } from './package-policy.mjs';
 import { readJson, root, workspaceDirs } from './scratch.mjs';
 
 const RAW = REPOSITORY.replace('https://github.com/', 'https://raw.githubusercontent.com/');
+/** Where the API reference (`pnpm docs` → docs/api) is published: GitHub Pages of the repository. */
+export const API_SITE = 'https://x-storage.github.io/temporal-storage-drivers';
+/** A package's page in the API reference (TypeDoc's file name for the package's module). */
+export const apiPage = (name) => `${API_SITE}/modules/${name.replace(/[^\w-]/g, '_')}.html`;
+const apiLine = (name) =>
+  `API reference: [\`${name}\` on the API site](${apiPage(name)}) (every export, with its TSDoc).`;
 
 /** Replaces each relative link whose target the tarball lacks; `onLink` sees every one. */
 export function rewrite(text, pkgDir, packed, onLink = () => {}) {
@@ -60,7 +67,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const dir = path.join(root, d);
     if (readJson(path.join(dir, 'package.json')).private || !fs.existsSync(path.join(dir, 'README.md'))) continue;
     const readme = path.join(dir, 'README.md');
-    const text = fs.readFileSync(readme, 'utf8');
+    const { name } = readJson(path.join(dir, 'package.json'));
+    let text = fs.readFileSync(readme, 'utf8');
+    if (!text.includes(`](${apiPage(name)})`)) {
+      if (mode !== '--fix') {
+        bad++;
+        console.error(`  ✗ ${d}/README.md does not link to its API reference, ${apiPage(name)}`);
+      } else text = text.replace(/^## /m, `${apiLine(name)}\n\n## `);
+    }
+    const original = fs.readFileSync(readme, 'utf8');
     const fixed = rewrite(text, dir, packedFiles(dir), (target, inside) => {
       if (inside) good++;
       else if (mode !== '--fix') {
@@ -68,14 +83,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         console.error(`  ✗ ${d}/README.md links to ${target}, which the tarball does not hold`);
       }
     });
-    if (mode === '--fix' && fixed !== text) {
+    if (mode === '--fix' && fixed !== original) {
       fs.writeFileSync(readme, fixed);
       console.log(`  fixed ${d}/README.md`);
     }
   }
   if (bad) {
-    console.error(`${bad} link(s) out of the tarball: node scripts/release/check-readme-links.mjs --fix`);
+    console.error(`${bad} README link problem(s): node scripts/release/check-readme-links.mjs --fix`);
     process.exit(1);
   }
-  if (mode !== '--fix') console.log(`  ✓ published READMEs: ${good} relative link(s), all inside their tarball`);
+  if (mode !== '--fix')
+    console.log(
+      `  ✓ published READMEs: ${good} relative link(s), all inside their tarball; each links to its API reference`,
+    );
 }

@@ -22,5 +22,6 @@ node scripts/release/package-policy.mjs --check
 node scripts/check-packages.mjs
 node scripts/check-tsdoc.mjs
 node scripts/check-docs.mjs
+pnpm exec typedoc --logLevel Warn # the API reference (docs/api), every warning an error
 echo "release: changeset publish"
 pnpm exec changeset publish "$@"

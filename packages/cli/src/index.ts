@@ -27,3 +27,6 @@ export {
   type GcProgress,
   type GcReport,
 } from './gc/collect';
+export type { GcDriver, GcNamespace, MarkProgress, NamespaceMark } from './gc/mark';
+export type { GcConnection } from './gc/rpc';
+export type { DriverSweep, NamespaceSweep, ObjectCount, SweepProgress } from './gc/sweep';

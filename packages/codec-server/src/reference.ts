@@ -106,7 +106,8 @@ function readSizeBytes(payload: Payload): number {
 /**
  * Builds a reference payload, byte for byte what the SDK writes into history.
  *
- * @param sizeBytes - serialized size of the stored payload.
+ * @param reference - the driver's name, its claim, and `sizeBytes`: the serialized size of the stored
+ *   payload.
  */
 export function encodeReferencePayload(reference: {
   driverName: string;

@@ -35,6 +35,7 @@ export {
   type AzureBlobServiceClientLike,
   type AzureBlobStorageDriverOptions,
   type AzureBlockBlobClientLike,
+  type AzureCancellable,
   type AzureContainerClientLike,
   type AzureContainerSelector,
   type AzureDownloadResponse,

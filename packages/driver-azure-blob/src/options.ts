@@ -37,7 +37,7 @@ export const AZURE_MAX_REFRESH_AFTER = 365 * 86_400_000;
 // The client, typed structurally: the parts of `@azure/storage-blob` 12.x the driver calls.
 
 /** What the driver passes to cancel a request (a standard `AbortSignal`). */
-interface Cancellable {
+export interface AzureCancellable {
   /** Cancels the request. */
   abortSignal?: AbortSignal;
 }
@@ -94,27 +94,27 @@ export interface AzureBlockBlobClientLike extends AzureBlobReference {
   upload(
     body: Uint8Array,
     contentLength: number,
-    options?: Cancellable & {
+    options?: AzureCancellable & {
       conditions?: AzureAccessConditions;
       tier?: string;
       blobHTTPHeaders?: { blobContentMD5?: Uint8Array };
     },
   ): Promise<AzureWriteResponse>;
   /** `Get Blob Properties`. */
-  getProperties(options?: Cancellable): Promise<AzureBlobPropertiesResponse>;
+  getProperties(options?: AzureCancellable): Promise<AzureBlobPropertiesResponse>;
   /** `Get Blob`. */
   download(
     offset?: number,
     count?: number,
-    options?: Cancellable & { maxRetryRequests?: number },
+    options?: AzureCancellable & { maxRetryRequests?: number },
   ): Promise<AzureDownloadResponse>;
   /** `Set Blob Metadata` (replaces all metadata; a new version: new ETag and `Last-Modified`). */
   setMetadata(
     metadata?: Record<string, string>,
-    options?: Cancellable & { conditions?: AzureAccessConditions },
+    options?: AzureCancellable & { conditions?: AzureAccessConditions },
   ): Promise<AzureWriteResponse>;
   /** `Delete Blob`. */
-  delete(options?: Cancellable & { conditions?: AzureAccessConditions }): Promise<unknown>;
+  delete(options?: AzureCancellable & { conditions?: AzureAccessConditions }): Promise<unknown>;
 }
 
 /** One listed blob (the fields the driver reads). */
@@ -152,7 +152,10 @@ export interface AzureBlobBatchClientLike {
   /** A new, empty batch. */
   createBatch(): AzureBlobBatchLike;
   /** Sends a batch (at most 256 sub-requests); sub-responses are in the order they were added. */
-  submitBatch(batch: AzureBlobBatchLike, options?: Cancellable): Promise<{ subResponses: AzureBatchSubResponse[] }>;
+  submitBatch(
+    batch: AzureBlobBatchLike,
+    options?: AzureCancellable,
+  ): Promise<{ subResponses: AzureBatchSubResponse[] }>;
 }
 
 /**
@@ -165,7 +168,7 @@ export interface AzureContainerClientLike {
   /** A client of one block blob of the container. */
   getBlockBlobClient(blobName: string): AzureBlockBlobClientLike;
   /** `List Blobs`, flat, paged. */
-  listBlobsFlat(options?: Cancellable & { prefix?: string }): {
+  listBlobsFlat(options?: AzureCancellable & { prefix?: string }): {
     byPage(settings?: { maxPageSize?: number; continuationToken?: string }): AsyncIterableIterator<AzureListPage>;
   };
   /** A batch client scoped to the container (12.5.0 and later; without it, deletes go one by one). */

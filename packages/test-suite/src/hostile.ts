@@ -568,11 +568,17 @@ function buildHostileClaim(r: ClaimRecipe, m: ClaimMaterial): { claim: StorageDr
 
 /** What {@link registerHostileInputTests} needs from the suite. */
 export interface HostileInputContext<D extends StorageDriver> {
+  /** Declares one test. */
   it: (name: string, fn: () => Promise<void>) => void;
+  /** Declares a test as skipped, saying why. */
   skip: (name: string, why: string) => void;
+  /** Creates a driver (destroyed after the test). */
   create: () => Promise<D>;
+  /** The harness's capabilities, defaults applied. */
   caps: ConformanceCapabilities;
+  /** The harness's backend hooks. */
   hooks: StorageDriverHarnessHooks<D>;
+  /** Whether and how the property-based tests run; `undefined` for the defaults. */
   options: HostileInputOptions | undefined;
 }
 

@@ -28,6 +28,7 @@ export {
 export {
   DEFAULT_HOSTILE_INPUT_RUNS,
   DEFAULT_HOSTILE_INPUT_SEED,
+  type HostileInputContext,
   type HostileInputOptions,
   hostileIdArbitrary,
   hostileTargetArbitrary,
@@ -35,7 +36,7 @@ export {
   MAX_HOSTILE_ID_LENGTH,
   registerHostileInputTests,
 } from './hostile';
-export type { LifecycleStressOptions } from './lifecycle';
+export type { LifecycleContext, LifecycleStressOptions } from './lifecycle';
 export { registerLifecycleTests } from './lifecycle';
 export { InMemoryStorageDriver, type InMemoryStorageDriverOptions, type InMemoryStore } from './memory-driver';
 export { runStorageDriverConformance } from './suite';

@@ -37,11 +37,17 @@ export interface LifecycleStressOptions {
 
 /** What {@link registerLifecycleTests} needs from the suite. */
 export interface LifecycleContext<D extends StorageDriver> {
+  /** Declares one test. */
   it: (name: string, fn: () => Promise<void>) => void;
+  /** Declares a test as skipped, saying why. */
   skip: (name: string, why: string) => void;
+  /** Creates a driver (destroyed after the test). */
   create: (options?: HarnessDriverOptions) => Promise<D>;
+  /** The harness's capabilities, defaults applied. */
   caps: ConformanceCapabilities;
+  /** The harness's backend hooks. */
   hooks: StorageDriverHarnessHooks<D>;
+  /** Size of the concurrency stress test of `deleteExpired`; `undefined` for the defaults. */
   stress: LifecycleStressOptions | undefined;
 }
 
