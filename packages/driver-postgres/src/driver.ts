@@ -29,7 +29,7 @@ import {
   type PostgresStorageDriverOptions,
   type ResolvedPostgresTable,
 } from './options';
-import { createOwnedPool, type OwnedPostgresPool, type PostgresPool, runStatement, withClient } from './pool';
+import { createOwnedPool, type OwnedPostgresPool, type PostgresPool, withClient } from './pool';
 import { ensureSchema } from './schema';
 import { PostgresStatements, readRetrieved } from './statements';
 
@@ -180,14 +180,24 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return outcomes;
   }
 
-  /** Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. */
+  /**
+   * Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. Rows
+   * past the first 32 MiB of the batch (`POSTGRES_RETRIEVE_INLINE_BYTES`: a 50 MiB payload, not a
+   * batch of 64 × 256 KiB) are then read in 1 MiB slices on the same connection, each straight
+   * into the row's buffer.
+   */
   protected override async _get(
     locations: StorageLocation[],
     op: BackendOperation,
   ): Promise<(Uint8Array | undefined)[]> {
     const keys = locations.map((l) => l.key);
-    const result = await runStatement(this.pool, op.signal, this.#statements.retrieve(keys));
-    return readRetrieved(result.rows, keys);
+    return withClient(this.pool, op.signal, async (client) => {
+      const result = await client.query(this.#statements.retrieve(keys));
+      return readRetrieved(result.rows, keys, async (key, start, length) => {
+        throwIfAborted(op.signal);
+        return (await client.query(this.#statements.retrieveSlice(key, start, length))).rows;
+      });
+    });
   }
 
   /** Classifies `pg` errors (see `wrapPostgresError`); never exposes the connection password. */

@@ -18,6 +18,16 @@ import type { PostgresQueryConfig } from './pool';
 export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
 /** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
 export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
+/**
+ * Most payload bytes one `retrieve` statement reads inline (rows in key order until their sizes
+ * add up to it). `bytea` results travel as hex text, which `pg` turns
+ * into a string and then into bytes: three copies of every byte at once, six times the payload
+ * in memory. Rows past it are read in {@link POSTGRES_RETRIEVE_CHUNK_BYTES} slices into one
+ * buffer of their final size, so a 50 MiB payload never exists as 100 MiB of hex.
+ */
+export const POSTGRES_RETRIEVE_INLINE_BYTES = 32 * 1024 * 1024;
+/** Slice of a large row read by one statement (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}). */
+export const POSTGRES_RETRIEVE_CHUNK_BYTES = 1024 * 1024;
 
 /** One `INSERT` of a store batch, and the positions in the batch of the items it writes. */
 export interface PostgresStoreStatement {
@@ -32,6 +42,7 @@ export class PostgresStatements {
   readonly #table: ResolvedPostgresTable;
   readonly #store: string;
   readonly #retrieve: string;
+  readonly #retrieveSlice: string;
   readonly #delete: string;
   readonly #deleteReferencedBefore: string;
 
@@ -62,7 +73,15 @@ export class PostgresStatements {
       'LEFT JOIN written ON written.key = item.key',
       'WHERE written.inserted IS NOT TRUE',
     ].join('\n');
-    this.#retrieve = `SELECT key, data FROM ${t} WHERE key = ANY($1::text[])`;
+    // The rows' sizes come from the TOAST header (octet_length does not read the value); data is
+    // read inline while the running total (in key order) stays within $2, else left NULL.
+    this.#retrieve = [
+      'SELECT key, octet_length(data) AS size,',
+      '  CASE WHEN sum(octet_length(data)) OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) <= $2::bigint',
+      '    THEN data END AS data',
+      `FROM ${t} WHERE key = ANY($1::text[])`,
+    ].join('\n');
+    this.#retrieveSlice = `SELECT substring(data FROM $2::integer FOR $3::integer) AS data FROM ${t} WHERE key = $1::text`;
     this.#delete = `DELETE FROM ${t} WHERE key = ANY($1::text[]) RETURNING key`;
     // The rows still last referenced before $2 are locked with FOR UPDATE SKIP LOCKED and deleted
     // (a row a concurrent store holds is being re-referenced: skipped, never waited for); the same
@@ -135,9 +154,18 @@ export class PostgresStatements {
     });
   }
 
-  /** `SELECT key, data … WHERE key = ANY($1)`: the rows of `keys` that exist, in no order. */
-  retrieve(keys: readonly string[]): PostgresQueryConfig {
-    return { text: this.#retrieve, values: [keys] };
+  /**
+   * `SELECT key, size, data … WHERE key = ANY($1)`: the rows of `keys` that exist, in no order;
+   * `data` is NULL for the rows past `inlineBytes` (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}),
+   * to be read with {@link PostgresStatements.retrieveSlice}.
+   */
+  retrieve(keys: readonly string[], inlineBytes = POSTGRES_RETRIEVE_INLINE_BYTES): PostgresQueryConfig {
+    return { text: this.#retrieve, values: [keys, inlineBytes] };
+  }
+
+  /** `length` bytes of the row `key` from byte `start` (0-based); no row if the key is gone. */
+  retrieveSlice(key: string, start: number, length: number): PostgresQueryConfig {
+    return { text: this.#retrieveSlice, values: [key, start + 1, length] };
   }
 
   /**
@@ -225,17 +253,54 @@ export class PostgresStatements {
  *
  * @throws StorageDriverError `E_CONFIG` if rows come back with other types (a custom type parser).
  */
-export function readRetrieved(rows: readonly unknown[], keys: readonly string[]): (Uint8Array | undefined)[] {
+export async function readRetrieved(
+  rows: readonly unknown[],
+  keys: readonly string[],
+  readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
+): Promise<(Uint8Array | undefined)[]> {
   const found = new Map<string, Uint8Array>();
-  for (const row of rows as { key?: unknown; data?: unknown }[]) {
-    if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array)) {
-      throw configError(
-        'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
-      );
+  const deferred: { key: string; size: number }[] = [];
+  for (const row of rows as { key?: unknown; data?: unknown; size?: unknown }[]) {
+    if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array || row.data === null)) {
+      throw badRow();
     }
-    found.set(row.key, ownBytes(row.data));
+    if (row.data !== null) found.set(row.key, ownBytes(row.data));
+    else deferred.push({ key: row.key, size: Number(row.size) });
+  }
+  for (const { key, size } of deferred) {
+    const bytes = await readInSlices(key, size, readSlice);
+    if (bytes !== undefined) found.set(key, bytes);
   }
   return keys.map((k) => found.get(k));
+}
+
+/**
+ * A large row read slice by slice into one buffer of its size; `undefined` if the row is gone
+ * (deleted between the statements). A row that changed meanwhile is caught by core's integrity check.
+ */
+async function readInSlices(
+  key: string,
+  size: number,
+  readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
+): Promise<Uint8Array | undefined> {
+  if (!Number.isSafeInteger(size) || size < 0) throw badRow();
+  const out = new Uint8Array(size);
+  for (let start = 0; start < size; start += POSTGRES_RETRIEVE_CHUNK_BYTES) {
+    const length = Math.min(POSTGRES_RETRIEVE_CHUNK_BYTES, size - start);
+    const [row] = (await readSlice(key, start, length)) as { data?: unknown }[];
+    if (row === undefined) return undefined;
+    if (!(row.data instanceof Uint8Array)) throw badRow();
+    // A row that shrank meanwhile: return what there is; the integrity check refuses it.
+    if (row.data.byteLength !== length) return out.subarray(0, start + row.data.byteLength);
+    out.set(row.data, start);
+  }
+  return out;
+}
+
+function badRow(): Error {
+  return configError(
+    'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
+  );
 }
 
 /**

@@ -263,6 +263,27 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     await d.retrieve({}, claims);
     expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ WITH: 1, SELECT: 1 });
   });
+
+  it('rows past the first 32 MiB of a retrieve are read in 1 MiB slices (no hex copy of a whole payload)', async () => {
+    await makeDriver(pool, schema);
+    const d = new PostgresStorageDriver({ pool: metered.pool, schema });
+    const payloads = [0, 1, 2].map((i) => makePayload(pseudoRandomBytes(12 * MiB, 60 + i)));
+    const claims = await d.store({}, payloads);
+    const keys = claims.map((c) => c.claimData.key ?? '').sort();
+    const before = await statementCalls(pool, metered.role);
+    const back = await d.retrieve({}, claims);
+    const calls = diffCalls(before, await statementCalls(pool, metered.role));
+    back.forEach((p, i) => {
+      expect(Buffer.from(p.data ?? []).equals(Buffer.from(payloads[i]?.data ?? []))).toBe(true);
+    });
+    // In key order the first two rows (24 MiB and a few bytes) come inline; the third row, past
+    // 32 MiB, in ⌈its size / 1 MiB⌉ slices.
+    const third = await pool.query<{ n: number }>(
+      `SELECT octet_length(data) AS n FROM ${d.qualifiedTable} WHERE key = $1`,
+      [keys[2]],
+    );
+    expect(calls).toEqual({ SELECT: 1 + Math.ceil((third.rows[0]?.n ?? 0) / MiB) });
+  });
 });
 
 describe('last_referenced', () => {
