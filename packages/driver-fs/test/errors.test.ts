@@ -8,8 +8,9 @@ import {
   type StorageDriverClaim,
   type StorageDriverError,
 } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { FsStorageDriver, type FsStorageDriverOptions } from '../src';
-import { canMount, captureStorageDriverError, cleanup, errorCode, makeTempDir, payload, text, tryRun } from './helpers';
+import { canMount, cleanup, errorCode, makeTempDir, payload, text, tryRun } from './helpers';
 
 /** Exposes the protected error classification. */
 class TestableFsDriver extends FsStorageDriver {

@@ -13,11 +13,17 @@ import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { type Payload, StorageDriverClaim } from '@x/storage-driver-core';
-import { countPresentExact, expectedClaims, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import {
+  captureStorageDriverError,
+  countPresentExact,
+  expectedClaims,
+  makePayload,
+  pseudoRandomBytes,
+} from '@x/storage-driver-test-suite';
 import { FsStorageDriver } from '../src';
 import { tornFiles } from './fault-checks';
 import { nobody, runAsNobody } from './fault-unprivileged';
-import { canMount, captureStorageDriverError, cleanup, makeTempDir, payload, tryRun } from './helpers';
+import { canMount, cleanup, makeTempDir, payload, tryRun } from './helpers';
 
 const isRoot = process.getuid?.() === 0;
 const hasNobody = tryRun('id', ['-u', 'nobody']);

@@ -111,8 +111,6 @@ export function keyOf(claim: StorageDriverClaim | undefined): string {
   return key;
 }
 
-export { captureStorageDriverError } from '@x/storage-driver-test-suite';
-
 /** Runs a command; false if it fails (not privileged, tool missing, ...). */
 export function tryRun(cmd: string, args: string[]): boolean {
   try {

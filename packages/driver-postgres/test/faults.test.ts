@@ -4,21 +4,11 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { REDACTED, type StorageDriverClaim, type StorageDriverError } from '@x/storage-driver-core';
-import { countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
+import { captureStorageDriverError, countPresentExact, expectedClaims } from '@x/storage-driver-test-suite';
 import { type PrivatePostgres, SERVICES, startPostgres } from '@x/test-servers';
 import { Client, type Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
-import {
-  captureStorageDriverError,
-  countRows,
-  dropSchema,
-  errorCode,
-  makeDriver,
-  makePool,
-  payload,
-  text,
-  uniqueSchema,
-} from './helpers';
+import { countRows, dropSchema, errorCode, makeDriver, makePool, payload, text, uniqueSchema } from './helpers';
 
 let pool: Pool;
 let schema: string;

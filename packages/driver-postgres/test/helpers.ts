@@ -180,5 +180,3 @@ export function diffCalls(before: Map<string, number>, after: Map<string, number
   }
   return out;
 }
-
-export { captureStorageDriverError } from '@x/storage-driver-test-suite';

@@ -5,12 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { StoredObject } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import type { Pool } from 'pg';
 import { POSTGRES_LIFECYCLE_BATCH_SIZE, PostgresStorageDriver, resolvePostgresTable } from '../src';
 import { PostgresStatements, prefixUpperBound } from '../src/statements';
 import { release0Statements } from './fixtures/release-0';
 import {
-  captureStorageDriverError,
   collect,
   countRows,
   diffCalls,

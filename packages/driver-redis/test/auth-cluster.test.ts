@@ -8,9 +8,10 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverError } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver } from '../src';
-import { captureStorageDriverError, payload, quitAll, text, workflowTarget } from './helpers';
+import { payload, quitAll, text, workflowTarget } from './helpers';
 import { type PrivateCluster, startCluster } from './servers';
 
 const SECRET = 'cluster-Pa55-4e7d';

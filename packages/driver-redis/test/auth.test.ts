@@ -7,9 +7,10 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { StorageDriverError } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver } from '../src';
-import { captureStorageDriverError, payload, quitAll, text } from './helpers';
+import { payload, quitAll, text } from './helpers';
 import { type PrivateRedis, startRedis } from './servers';
 
 const SECRET = 'pa55-Secret-9f1c';

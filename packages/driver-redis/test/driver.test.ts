@@ -1,6 +1,7 @@
 /** RedisStorageDriver behaviour against the real standalone server (and the cluster for slots). */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { SERVICES } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 import {
@@ -12,7 +13,6 @@ import {
   redisClusterKeySlot,
 } from '../src';
 import {
-  captureStorageDriverError,
   deleteUnder,
   errorCode,
   payload,

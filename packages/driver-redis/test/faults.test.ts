@@ -5,11 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { PutOutcome, StorageDriverClaim } from '@x/storage-driver-core';
-import { countPresentExact, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
+import {
+  captureStorageDriverError,
+  countPresentExact,
+  makePayload,
+  pseudoRandomBytes,
+} from '@x/storage-driver-test-suite';
 import { Redis } from 'ioredis';
 import { RedisStorageDriver, type RedisStorageDriverOptions } from '../src';
 import { tornValues } from './fault-checks';
-import { captureStorageDriverError, payload, quitAll, text } from './helpers';
+import { payload, quitAll, text } from './helpers';
 import { counters, type PrivateRedis, startRedis } from './servers';
 
 const OPERATION_TIMEOUT = 1_000;

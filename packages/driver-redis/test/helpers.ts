@@ -79,5 +79,3 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 export function text(p: Payload | undefined): string {
   return new TextDecoder().decode(p?.data ?? new Uint8Array());
 }
-
-export { captureStorageDriverError } from '@x/storage-driver-test-suite';

@@ -10,9 +10,10 @@ import {
   type StoredObject,
   sha256Hex,
 } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStorageDriver, redisClusterKeySlot } from '../src';
-import { captureStorageDriverError, collect, payload, quitAll, text, workflowTarget } from './helpers';
+import { collect, payload, quitAll, text, workflowTarget } from './helpers';
 import {
   counters,
   delta,

@@ -6,8 +6,9 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { expect, it } from '@jest/globals';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { RedisStorageDriver } from '../src';
-import { captureStorageDriverError, payload } from './helpers';
+import { payload } from './helpers';
 
 const SECRET = 'refused-Secret-4e2d';
 

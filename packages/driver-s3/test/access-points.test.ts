@@ -7,17 +7,10 @@
 import * as http from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { FaultProxy, SERVICES } from '@x/test-servers';
 import { isAccessPointArn, isValidBucket, isValidBucketName, S3StorageDriver } from '../src';
-import {
-  captureStorageDriverError,
-  createBucket,
-  deleteBucket,
-  errorCode,
-  listKeys,
-  makeClient,
-  payload,
-} from './helpers';
+import { createBucket, deleteBucket, errorCode, listKeys, makeClient, payload } from './helpers';
 
 const AP = 'arn:aws:s3:us-east-1:123456789012:accesspoint/payloads-ap';
 const AP2 = 'arn:aws:s3:us-east-1:123456789012:accesspoint/other-ap';

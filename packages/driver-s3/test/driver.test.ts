@@ -2,12 +2,12 @@
 import { inspect } from 'node:util';
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
+import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { FaultProxy, SERVICES } from '@x/test-servers';
 import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
 import {
   bigPayload,
   calls,
-  captureStorageDriverError,
   createBucket,
   deleteBucket,
   errorCode,

@@ -9,17 +9,15 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { Payload, StorageDriverClaim } from '@x/storage-driver-core';
-import { countPresentExact, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
-import { FaultProxy, type ProxiedRequest, type ProxyFault, SERVICES } from '@x/test-servers';
-import { S3StorageDriver } from '../src';
 import {
   captureStorageDriverError,
-  createBucket,
-  deleteBucket,
-  makeClient,
-  type S3ErrorReply,
-  s3Error,
-} from './helpers';
+  countPresentExact,
+  makePayload,
+  pseudoRandomBytes,
+} from '@x/storage-driver-test-suite';
+import { FaultProxy, type ProxiedRequest, type ProxyFault, SERVICES } from '@x/test-servers';
+import { S3StorageDriver } from '../src';
+import { createBucket, deleteBucket, makeClient, type S3ErrorReply, s3Error } from './helpers';
 
 /** The SDK's default: each request is tried 3 times before the driver sees the error. */
 const MAX_ATTEMPTS = 3;

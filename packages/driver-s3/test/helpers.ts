@@ -165,5 +165,3 @@ export function countOperations(requests: readonly ProxiedRequest[]): Record<str
   }
   return counts;
 }
-
-export { captureStorageDriverError } from '@x/storage-driver-test-suite';
