@@ -25,7 +25,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { SERVICES } from '@x/test-backends';
+import { SERVICES } from '@x/test-servers';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 

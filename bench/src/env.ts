@@ -1,5 +1,5 @@
 /**
- * Small shared helpers (server addresses come from `@x/test-backends`' `SERVICES`).
+ * Small shared helpers (server addresses come from `@x/test-servers`' `SERVICES`).
  *
  * @module
  */

@@ -34,7 +34,7 @@ import { FS_DRIVER_DEFAULT_CONCURRENCY, FsStorageDriver } from '@x/storage-drive
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3_DRIVER_DEFAULT_CONCURRENCY, S3StorageDriver, type S3StorageDriverOptions } from '@x/storage-driver-s3';
-import { SERVICES } from '@x/test-backends';
+import { SERVICES } from '@x/test-servers';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { payloadData, uniqueId } from './env';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import type { Payload } from '@x/storage-driver-core';
-import { SERVICES } from '@x/test-backends';
+import { SERVICES } from '@x/test-servers';
 import { randomPayload } from './env';
 import { countingImpls, type Impl, makePool } from './impls';
 
