@@ -12,7 +12,7 @@ export { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault
 export { freePort, freeRedisPort } from './ports';
 export { type PrivatePostgres, startPostgres } from './postgres';
 export { type PrivateRedis, startRedis } from './redis';
-export { SERVICES, servicesFromEnv, type TestServices } from './services';
+export { SERVICES, servicesFromEnv, type TestServices } from './addresses';
 export {
   type DevServer,
   type DevServerCloseOptions,
