@@ -8,11 +8,11 @@
  * @packageDocumentation
  */
 
+export { SERVICES, servicesFromEnv, type TestServices } from './addresses';
 export { FaultProxy, type InjectedResponse, type ProxiedRequest, type ProxyFault } from './fault-proxy';
 export { freePort, freeRedisPort } from './ports';
 export { type PrivatePostgres, startPostgres } from './postgres';
 export { type PrivateRedis, startRedis } from './redis';
-export { SERVICES, servicesFromEnv, type TestServices } from './addresses';
 export {
   type DevServer,
   type DevServerCloseOptions,
