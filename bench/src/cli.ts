@@ -370,8 +370,10 @@ async function main(argv: string[]): Promise<number> {
     ...(otel ? { otel } : {}),
     ...(e2e ? { e2e } : {}),
   };
-  // Partial runs of the new groups write next to, never over, the full run's files.
-  const subdir = quick ? ['quick'] : groups.includes('micro') ? [] : [groups.join('+')];
+  // Partial runs (some groups, or some workloads or implementations) write next to, never over,
+  // the full run's files: into results/<groups>/.
+  const full = groups.length === GROUPS.length && workloadsArg === undefined && implsArg === undefined;
+  const subdir = quick ? ['quick'] : full ? [] : [groups.join('+')];
   const outDir = join(BENCH_DIR, 'results', ...subdir);
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -102,6 +102,7 @@ export const S3_LATENCY_VARIANTS: Readonly<Record<string, Partial<S3StorageDrive
   's3-cput': { existenceCheck: 'conditional-put' },
   's3-cache': { existenceCache: {} },
   's3-cput-cache': { existenceCheck: 'conditional-put', existenceCache: {} },
+  's3-c16': { concurrency: 16 },
   's3-c64': { concurrency: 64 },
   's3-cput-c64': { existenceCheck: 'conditional-put', concurrency: 64 },
 };

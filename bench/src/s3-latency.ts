@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { S3_DRIVER_DEFAULT_CONCURRENCY } from '@x/storage-driver-s3';
 import { randomPayload } from './env';
 import { createImpl, type Impl } from './impls';
 import { emptyStats, fetchProxyStats, LatencyProxy, type RequestStats } from './latency-proxy';
@@ -34,6 +35,7 @@ export const S3_LATENCY_IMPLS: readonly string[] = [
 /** Every implementation the profile knows, in display order (`--impls=s3-c64` adds the others). */
 export const S3_LATENCY_ALL_IMPLS: readonly string[] = [
   ...S3_LATENCY_IMPLS.slice(0, 5),
+  's3-c16',
   's3-c64',
   's3-cput-c64',
   ...S3_LATENCY_IMPLS.slice(5),
@@ -46,10 +48,11 @@ export const S3_LATENCY_IMPL_NOTES: Readonly<Record<string, string>> = {
   's3-cput': "our driver, existenceCheck: 'conditional-put'",
   's3-cache': 'our driver, existenceCache: {}',
   's3-cput-cache': "our driver, existenceCheck: 'conditional-put', existenceCache: {}",
+  's3-c16': 'our driver, concurrency: 16 (the default before 50)',
   's3-c64': 'our driver, concurrency: 64',
   's3-cput-c64': "our driver, existenceCheck: 'conditional-put', concurrency: 64",
   's3-official': '@temporalio/external-storage-s3 (HeadObject, PutObject, GetObject; unbounded concurrency)',
-  's3-raw': 'PutObject / GetObject per payload, 16 in flight',
+  's3-raw': `PutObject / GetObject per payload, ${S3_DRIVER_DEFAULT_CONCURRENCY} in flight (the driver's default concurrency)`,
 };
 
 /** Measured batches per caller in the latency profile (fewer than on loopback: each request waits). */
