@@ -6,7 +6,7 @@ import { expect } from '@jest/globals';
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Worker } from '@temporalio/worker';
-import { decodePayload, encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
+import { decodePayload, sha256Hex } from '@x/storage-driver-core';
 import type { TestBackend } from '@x/test-backends';
 import { bigValue, historyPayloads, isReference, metadataText, REFERENCE_MESSAGE_TYPE, referenceInfo } from '../src';
 import { bigQuery, bigSignal, bigUpdate, type ScenarioResult, scenarioWorkflow } from '../src/workflows';
@@ -150,9 +150,9 @@ export async function checkReferences(run: ScenarioRun, backend: TestBackend): P
  */
 export async function storedScopes(run: ScenarioRun, backend: TestBackend): Promise<Record<string, string>> {
   const names = new Map<string, string>([
-    [encodeKeySegment(run.workflowId), 'W'],
-    [encodeKeySegment(`${run.workflowId}-child`), 'C'],
-    [encodeKeySegment(run.activityId), 'A'],
+    [backend.encodeSegment(run.workflowId), 'W'],
+    [backend.encodeSegment(`${run.workflowId}-child`), 'C'],
+    [backend.encodeSegment(run.activityId), 'A'],
     [run.runIds.first, 'R1'],
     [run.runIds.second, 'R2'],
     [run.runIds.activity, 'RA'],

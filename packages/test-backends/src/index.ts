@@ -1,7 +1,8 @@
 /**
  * `@x/test-backends` (private, never published): one isolated store per bundled driver on the
  * shared loopback servers of `scripts/services.sh` — a temp directory, a unique Redis key prefix
- * (standalone or cluster), a unique PostgreSQL schema, a unique S3 bucket — with server-side views
+ * (standalone or cluster), a unique PostgreSQL schema, a unique S3 bucket, GCS bucket (fake-gcs-server)
+ * or Azure container (Azurite) — with server-side views
  * of what it holds (keys, raw bytes, object count) and a cleanup the server confirms. Used by the
  * e2e, soak and bench packages so that each backend is set up, inspected and torn down one way.
  *
@@ -20,8 +21,12 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import type { StorageDriver } from '@x/storage-driver-core';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { Storage } from '@google-cloud/storage';
+import { AzureBlobStorageDriver, encodeAzureKeySegment } from '@x/storage-driver-azure-blob';
+import { encodeKeySegment, type StorageDriver } from '@x/storage-driver-core';
 import { FS_TMP_DIR, FsStorageDriver, keyToStoragePath, storagePathToKey } from '@x/storage-driver-fs';
+import { encodeGcsSegment, GcsStorageDriver } from '@x/storage-driver-gcs';
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3StorageDriver } from '@x/storage-driver-s3';
@@ -32,10 +37,18 @@ import { Pool } from 'pg';
 export { freePort, SERVICES, servicesFromEnv, type TestServices } from '@x/test-servers';
 
 /** The bundled drivers, by the backend they run on. */
-export type BackendKind = 'fs' | 'redis' | 'redis-cluster' | 'postgres' | 's3';
+export type BackendKind = 'fs' | 'redis' | 'redis-cluster' | 'postgres' | 's3' | 'gcs' | 'azure-blob';
 
 /** Every {@link BackendKind}, in a stable order. */
-export const BACKEND_KINDS: readonly BackendKind[] = ['fs', 'redis', 'redis-cluster', 'postgres', 's3'];
+export const BACKEND_KINDS: readonly BackendKind[] = [
+  'fs',
+  'redis',
+  'redis-cluster',
+  'postgres',
+  's3',
+  'gcs',
+  'azure-blob',
+];
 
 /** Whether `name` is a {@link BackendKind}. */
 export function isBackendKind(name: string): name is BackendKind {
@@ -58,6 +71,12 @@ export interface TestBackend {
   read(key: string): Promise<Uint8Array | undefined>;
   /** The storage key (`v0/...`) a claim of this driver points at. */
   storageKeyOfClaim(claimData: Record<string, string>): string;
+  /**
+   * How this driver writes one value (a workflow id, a type) into a storage key: core's
+   * `encodeKeySegment` (the S3 key spec), except GCS (the official GCS drivers' escaping) and Azure
+   * (the key spec with Azure's rules on dots).
+   */
+  encodeSegment(value: string): string;
   /**
    * Deletes everything this store holds and closes the clients it opened; resolves to whether the
    * server confirms nothing is left (directory, keys, schema or bucket gone).
@@ -113,6 +132,7 @@ async function fsBackend(options: CreateBackendOptions): Promise<TestBackend> {
     countObjects: async () => (await keys()).length,
     read: async (key) => readFile(path.join(root, keyToStoragePath(key))).catch(() => undefined),
     storageKeyOfClaim: (claim) => claim.key ?? '',
+    encodeSegment: encodeKeySegment,
     close: async () => {
       await rm(dir, { recursive: true, force: true });
       return stat(dir).then(
@@ -171,6 +191,7 @@ async function redisBackend(kind: 'redis' | 'redis-cluster', options: CreateBack
       return value === null ? undefined : new Uint8Array(value);
     },
     storageKeyOfClaim: (claim) => toStorageKey(claim.key ?? ''),
+    encodeSegment: encodeKeySegment,
     close: async () => {
       try {
         // Single-key UNLINKs pipelined per node: on a cluster a multi-key UNLINK would cross slots.
@@ -219,6 +240,7 @@ async function postgresBackend(options: CreateBackendOptions): Promise<TestBacke
       return data === undefined ? undefined : new Uint8Array(data);
     },
     storageKeyOfClaim: (claim) => claim.key ?? '',
+    encodeSegment: encodeKeySegment,
     close: async () => {
       try {
         await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -276,6 +298,7 @@ async function s3Backend(options: CreateBackendOptions): Promise<TestBackend> {
       if (claim.bucket !== bucket) throw new Error(`claim names bucket ${claim.bucket}, expected ${bucket}`);
       return claim.key ?? '';
     },
+    encodeSegment: encodeKeySegment,
     close: async () => {
       try {
         const keys = await s3Keys(client, bucket);
@@ -295,6 +318,79 @@ async function s3Backend(options: CreateBackendOptions): Promise<TestBackend> {
   };
 }
 
+/** A fresh bucket on the GCS emulator (fake-gcs-server), no credentials. */
+async function gcsBackend(options: CreateBackendOptions): Promise<TestBackend> {
+  const services = options.services ?? SERVICES;
+  const storage = new Storage({ apiEndpoint: services.gcsEndpoint, projectId: services.gcsProjectId });
+  const name = `xs-test-${uniqueSuffix()}`.toLowerCase().slice(0, 63);
+  await storage.createBucket(name);
+  const bucket = storage.bucket(name);
+  const driver = new GcsStorageDriver({ client: bucket, name: options.name });
+  const keys = async () => (await bucket.getFiles())[0].map((f) => f.name).sort();
+  return {
+    kind: 'gcs',
+    driver,
+    location: `${services.gcsEndpoint} bucket ${name}`,
+    keys,
+    countObjects: async () => (await keys()).length,
+    read: async (key) => {
+      try {
+        return new Uint8Array((await bucket.file(key).download({ validation: false }))[0]);
+      } catch {
+        return undefined;
+      }
+    },
+    storageKeyOfClaim: (claim) => {
+      if (claim.bucket !== name) throw new Error(`claim names bucket ${claim.bucket}, expected ${name}`);
+      return claim.key ?? claim.object_name ?? claim.object ?? '';
+    },
+    encodeSegment: encodeGcsSegment,
+    close: async () => {
+      await bucket.deleteFiles({ force: true });
+      await bucket.delete();
+      return !(await bucket.exists())[0];
+    },
+  };
+}
+
+/** A fresh container on Azurite (its public development account). */
+async function azureBackend(options: CreateBackendOptions): Promise<TestBackend> {
+  const services = options.services ?? SERVICES;
+  const service = BlobServiceClient.fromConnectionString(services.azuriteConnectionString);
+  const name = `xs-test-${uniqueSuffix()}`.toLowerCase().slice(0, 63).replace(/-+$/, '');
+  const container = service.getContainerClient(name);
+  await container.create();
+  const driver = new AzureBlobStorageDriver({ client: container, name: options.name });
+  const keys = async () => {
+    const out: string[] = [];
+    for await (const blob of container.listBlobsFlat()) out.push(blob.name);
+    return out.sort();
+  };
+  return {
+    kind: 'azure-blob',
+    driver,
+    location: `${services.azuriteBlobEndpoint} container ${name}`,
+    keys,
+    countObjects: async () => (await keys()).length,
+    read: async (key) => {
+      try {
+        return new Uint8Array(await container.getBlockBlobClient(key).downloadToBuffer());
+      } catch {
+        return undefined;
+      }
+    },
+    storageKeyOfClaim: (claim) => {
+      if (claim.container !== name) throw new Error(`claim names container ${claim.container}, expected ${name}`);
+      return claim.key ?? '';
+    },
+    encodeSegment: encodeAzureKeySegment,
+    close: async () => {
+      await container.deleteIfExists();
+      return !(await container.exists());
+    },
+  };
+}
+
 /** Creates an isolated store of `kind` on the shared servers. Always `close()` it. */
 export async function createBackend(kind: BackendKind, options: CreateBackendOptions = {}): Promise<TestBackend> {
   switch (kind) {
@@ -307,5 +403,9 @@ export async function createBackend(kind: BackendKind, options: CreateBackendOpt
       return postgresBackend(options);
     case 's3':
       return s3Backend(options);
+    case 'gcs':
+      return gcsBackend(options);
+    case 'azure-blob':
+      return azureBackend(options);
   }
 }
