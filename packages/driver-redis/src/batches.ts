@@ -57,6 +57,12 @@ export interface RedisBackend extends BatchErrors {
   readonly ttl: number | undefined;
   /** One pipeline per batch, per master on a Cluster. */
   readonly batches: NodeBatches;
+  /**
+   * Whether store batches of small payloads go as one script call (standalone server): set to
+   * `false` once the server refused the script and the pipeline worked (no `EVAL` permission,
+   * scripting disabled).
+   */
+  storeScript: boolean;
   /** Runs one backend call bounded by `operationTimeout`. */
   bounded<T>(kind: string, work: () => Promise<T>): Promise<T>;
   /** The location of a Redis key under `keyStart`, or `undefined` if it is not a payload key. */
@@ -104,6 +110,7 @@ export function createRedisBackend(o: RedisBackendOptions): RedisBackend {
     horizon: o.ttl ?? REDIS_NO_TTL_HORIZON,
     ttl: o.ttl,
     batches: new NodeBatches(client, errors),
+    storeScript: true,
     bounded: (kind, work) =>
       withTimeout(work, o.operationTimeout, () =>
         createError(
@@ -310,10 +317,85 @@ async function waitForSlots(client: RedisClusterLike): Promise<void> {
 /**
  * A `store` batch: per item, `PEXPIRE key H GT` then `SET key value NX PX H` (H: the horizon;
  * without a `ttl`, `PEXPIRE` without `GT`), in one pipeline per batch, per master on a Cluster.
- * Resolves to one outcome per item: `existed` where `SET NX` answered nil (the key was already
- * there: a dedup hit), `written` where it answered `OK`.
+ * On a standalone server a batch of several items totalling at most 4 MiB sends the same commands
+ * as one `EVAL` of a script instead (one command to build and parse instead of two per item);
+ * a server that refuses the script gets the pipeline. Resolves to one outcome per item: `existed`
+ * where `SET NX` answered nil (the key was already there: a dedup hit), `written` where it
+ * answered `OK`.
  */
 export async function storeBatch(
+  b: RedisBackend,
+  items: readonly StoreItem<RedisStorageLocation>[],
+): Promise<PutOutcome[]> {
+  let scripted = false;
+  if (
+    b.storeScript &&
+    items.length > 1 &&
+    !isRedisClusterClient(b.client) &&
+    batchBytes(items) <= STORE_SCRIPT_MAX_BYTES
+  ) {
+    try {
+      return await storeScripted(b, items);
+    } catch (e) {
+      // A refusal of the script (no EVAL permission, scripting disabled, an old server, OOM…):
+      // the pipeline below runs the same commands, and its errors are the ones callers know.
+      if (!(e instanceof Error && e.name === 'ReplyError')) throw e;
+      scripted = true;
+    }
+  }
+  const outcomes = await storePipelined(b, items);
+  // The pipeline worked where the script did not: the script is what the server refuses.
+  if (scripted) b.storeScript = false;
+  return outcomes;
+}
+
+/** Most bytes of a store batch sent as one script call (Lua copies each argument once more on the server). */
+const STORE_SCRIPT_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The commands of {@link storePipelined}, run by the server for every key of the batch in one
+ * call: ioredis builds and parses one command instead of two per payload (a third of the client
+ * CPU of a batch of 1,000 × 1 KiB), and the two commands of a key run atomically. `ARGV[1]`: the
+ * horizon; `ARGV[2]`: `GT` or empty; `ARGV[2 + i]`: the bytes of `KEYS[i]`. Replies 1 (written) or
+ * 0 (existed) per key.
+ */
+const STORE_SCRIPT = [
+  'local h = ARGV[1]',
+  'local out = {}',
+  'for i, key in ipairs(KEYS) do',
+  "  if ARGV[2] == 'GT' then redis.call('pexpire', key, h, 'GT') else redis.call('pexpire', key, h) end",
+  "  out[i] = redis.call('set', key, ARGV[i + 2], 'PX', h, 'NX') and 1 or 0",
+  'end',
+  'return out',
+].join('\n');
+
+function batchBytes(items: readonly StoreItem<RedisStorageLocation>[]): number {
+  let n = 0;
+  for (const item of items) n += item.bytes.byteLength;
+  return n;
+}
+
+/** A store batch as one `EVAL` of {@link STORE_SCRIPT} (standalone server, small payloads). */
+async function storeScripted(
+  b: RedisBackend,
+  items: readonly StoreItem<RedisStorageLocation>[],
+): Promise<PutOutcome[]> {
+  const args: (string | number | Buffer)[] = [STORE_SCRIPT, items.length];
+  for (const item of items) args.push(item.location.key);
+  args.push(b.horizon, b.ttl === undefined ? '' : 'GT');
+  for (const item of items) args.push(byteView(item.bytes));
+  const reply = await b.client.call('eval', ...args);
+  if (!Array.isArray(reply) || reply.length !== items.length) {
+    throw b.unexpected('Redis store script returned an unexpected reply');
+  }
+  return reply.map((r) => (r === 0 ? 'existed' : 'written'));
+}
+
+/**
+ * The pipelined store: per item `PEXPIRE` then `SET … NX` (see {@link storeBatch}); every batch on a
+ * Cluster, batches of large payloads, and servers that refuse the script.
+ */
+async function storePipelined(
   b: RedisBackend,
   items: readonly StoreItem<RedisStorageLocation>[],
 ): Promise<PutOutcome[]> {

@@ -68,7 +68,7 @@ describe('server down', () => {
     // Wait until the server shows our pipeline blocked on the pause.
     while (Date.now() < deadline) {
       const clients = await admin.client('LIST');
-      if (/cmd=pexpire/.test(String(clients))) break;
+      if (/cmd=(?:pexpire|eval)/.test(String(clients))) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(settled).toBe(false);

@@ -53,23 +53,53 @@ describe('standalone: one round trip per batch', () => {
     expect(d).toEqual({ reads: 0, calls: {} });
   });
 
-  it('store with ttl: 1 read, PEXPIRE GT + SET NX PX per distinct payload; retrieve: 1 read, 1 MGET', async () => {
+  it('store with ttl: 1 read, one EVAL running PEXPIRE GT + SET NX PX per distinct payload; retrieve: 1 read, 1 MGET', async () => {
     const driver = new RedisStorageDriver({ client, keyPrefix: 'rt', ttl: 60_000 });
     const payloads = batch('ttl', 20);
     const [claims, stored] = await measure(() => driver.store({ target }, [...payloads, ...payloads.slice(0, 5)]));
-    expect(stored).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+    expect(stored).toEqual({ reads: 1, calls: { eval: 1, pexpire: 20, set: 20 } });
     const [back, read] = await measure(() => driver.retrieve({}, claims));
     expect(read).toEqual({ reads: 1, calls: { mget: 1 } });
     expect(back.map(text)).toEqual([...payloads, ...payloads.slice(0, 5)].map(text));
     // A second store of the same batch (all dedup hits) is still one round trip.
     const [, again] = await measure(() => driver.store({ target }, payloads));
-    expect(again).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+    expect(again).toEqual({ reads: 1, calls: { eval: 1, pexpire: 20, set: 20 } });
   });
 
   it('store without ttl: 1 read, PEXPIRE + SET NX PX (the 100-year horizon) per distinct payload', async () => {
     const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-nottl' });
     const [, stored] = await measure(() => driver.store({ target }, batch('nottl', 20)));
-    expect(stored).toEqual({ reads: 1, calls: { pexpire: 20, set: 20 } });
+    expect(stored).toEqual({ reads: 1, calls: { eval: 1, pexpire: 20, set: 20 } });
+  });
+
+  it('one payload, or a batch over 4 MiB: the pipeline of PEXPIRE + SET NX PX, no script', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-pipeline', ttl: 60_000 });
+    const [, one] = await measure(() => driver.store({ target }, batch('one', 1)));
+    expect(one).toEqual({ reads: 1, calls: { pexpire: 1, set: 1 } });
+    const big = [0, 1, 2, 3, 4].map((i) => ({ metadata: {}, data: new Uint8Array(1024 * 1024).fill(i) }));
+    const [claims, many] = await measure(() => driver.store({ target }, big));
+    expect(many.calls).toEqual({ pexpire: 5, set: 5 });
+    expect((await driver.retrieve({}, claims)).map((p) => p.data?.[0])).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('a user without EVAL: the pipeline after one refused script, then only the pipeline; outcomes and bytes exact', async () => {
+    await admin.call('ACL', 'SETUSER', 'noeval', 'on', '>noeval-pw', '~*', '&*', '+@all', '-eval', '-evalsha');
+    const limited = new Redis(server.port, '127.0.0.1', { username: 'noeval', password: 'noeval-pw' });
+    try {
+      await limited.ping(); // connected before the measurement
+      const driver = new RedisStorageDriver({ client: limited, keyPrefix: 'rt-noeval', ttl: 60_000 });
+      const payloads = batch('noeval', 10);
+      const [claims, first] = await measure(() => driver.store({ target }, payloads));
+      // EVAL refused by the ACL (not counted as a call), then the pipeline.
+      expect(first.calls).toEqual({ pexpire: 10, set: 10 });
+      expect(first.reads).toBe(2);
+      expect((await driver.retrieve({}, claims)).map(text)).toEqual(payloads.map(text));
+      const [, second] = await measure(() => driver.store({ target }, payloads));
+      expect(second).toEqual({ reads: 1, calls: { pexpire: 10, set: 10 } });
+    } finally {
+      limited.disconnect();
+      await admin.call('ACL', 'DELUSER', 'noeval');
+    }
   });
 
   it('list: one SCAN then one pipeline (TIME, PTTL + STRLEN per key) per page; the first object after one page', async () => {
