@@ -1,6 +1,6 @@
 /**
  * Every payload path of the issue on a real Temporal dev server, once per driver (fs, Redis,
- * Redis Cluster, PostgreSQL, S3): history holds a reference naming the driver for every large
+ * Redis Cluster, PostgreSQL, S3, GCS, Azure Blob): history holds a reference naming the driver for every large
  * payload and the small ones inline, the stored objects are the referenced ones and are scoped
  * per workflow/run/activity as DESIGN §4.4 says, and the histories replay with the driver
  * configured and fail with TMPRL1105 without it.
@@ -191,5 +191,40 @@ describe('selector routing across two drivers (Redis below 1 MiB, S3 above)', ()
     ]);
     expect(await redis.keys()).toHaveLength(2);
     expect(await s3.keys()).toHaveLength(2);
+  });
+});
+
+describe('selector routing across the cloud blob drivers (Azure Blob below 1 MiB, GCS above)', () => {
+  it('routes each payload by size and reads everything back', async () => {
+    const azure = await createBackend('azure-blob');
+    const gcs = await createBackend('gcs');
+    backends.push(azure, gcs);
+    const selector = selectBySize([{ below: 1024 * 1024, use: azure.driver }, { use: gcs.driver }]);
+    const externalStorage = new ExternalStorage({
+      drivers: selector.drivers,
+      driverSelector: selector,
+      payloadSizeThreshold: PAYLOAD_SIZE_THRESHOLD,
+    });
+    const tag = `cloud-selector-${unique()}`;
+    const sizes = [100, 200 * 1024, 1536 * 1024, 300 * 1024];
+    const resultSize = 1200 * 1024;
+    const { result, history } = await runValues({ externalStorage }, tag, sizes, resultSize);
+    expect(result).toEqual({ ok: true, sizes, result: bigValue(`${tag}:result`, resultSize) });
+
+    const where = historyPayloads(history).map((p) => [
+      p.where,
+      isReference(p.payload) ? referenceInfo(p.payload).driverName : 'inline',
+    ]);
+    expect(where).toEqual([
+      ['WorkflowExecutionStarted.input[0]', 'inline'],
+      ['WorkflowExecutionStarted.input[1]', 'inline'],
+      ['WorkflowExecutionStarted.input[2]', 'inline'],
+      ['WorkflowExecutionStarted.input[3]', 'azure.blobdriver'],
+      ['WorkflowExecutionStarted.input[4]', 'gcp.gcsdriver'],
+      ['WorkflowExecutionStarted.input[5]', 'azure.blobdriver'],
+      ['WorkflowExecutionCompleted.result[0]', 'gcp.gcsdriver'],
+    ]);
+    expect(await azure.keys()).toHaveLength(2);
+    expect(await gcs.keys()).toHaveLength(2);
   });
 });
