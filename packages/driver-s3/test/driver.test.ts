@@ -54,7 +54,7 @@ describe('construction', () => {
     expect([d.type, d.name, d.concurrency, d.existenceCheck, d.keyPrefix]).toEqual([
       'aws.s3driver',
       'aws.s3driver',
-      16,
+      50,
       'auto',
       '',
     ]);
