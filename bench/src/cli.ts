@@ -370,10 +370,11 @@ async function main(argv: string[]): Promise<number> {
     ...(otel ? { otel } : {}),
     ...(e2e ? { e2e } : {}),
   };
-  // Partial runs (some groups, or some workloads or implementations) write next to, never over,
-  // the full run's files: into results/<groups>/.
-  const full = groups.length === GROUPS.length && workloadsArg === undefined && implsArg === undefined;
-  const subdir = quick ? ['quick'] : full ? [] : [groups.join('+')];
+  // Partial runs write next to, never over, the full run's files: some groups into
+  // results/<groups>/, subsets (workloads, implementations, sizes) into results/<groups>-subset/.
+  const subset = ['workloads', 'impls', 'e2e-impls', 'e2e-sizes'].some((o) => option(argv, o) !== undefined);
+  const full = groups.length === GROUPS.length && !subset;
+  const subdir = quick ? ['quick'] : full ? [] : [`${groups.join('+')}${subset ? '-subset' : ''}`];
   const outDir = join(BENCH_DIR, 'results', ...subdir);
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
