@@ -161,7 +161,12 @@ eval "$(bash "$ROOT/scripts/services.sh" env)"
 node "$ROOT/scripts/release/check-snippets.mjs" "$SN"
 
 # ------------------------------------------------------------------ 6. consumers
+# Yarn's own global folder, without this run's packages: every run publishes the same versions, and
+# yarn would otherwise take the archives of an earlier run from its global cache (keyed by version).
+YARN_GLOBAL="${TMPDIR:-/tmp}/x-storage-release-yarn"
+rm -rf "$YARN_GLOBAL"/cache/@x-storage-* "$YARN_GLOBAL"/cache/@acme-* "$YARN_GLOBAL"/metadata
 YARNRC="nodeLinker: pnp
+globalFolder: '$YARN_GLOBAL'
 enableTelemetry: false
 enableImmutableInstalls: false
 unsafeHttpWhitelist: ['127.0.0.1']

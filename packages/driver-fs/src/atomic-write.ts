@@ -9,7 +9,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fsync } from 'node:fs';
 import { type FileHandle, link, lstat, lutimes, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
@@ -286,7 +286,7 @@ export class AtomicWriter {
         const now = new Date(this.#options.now());
         await handle.utimes(now, now);
       }
-      await handle.sync();
+      await syncHandle(handle);
       ok = true;
     } finally {
       await handle.close().catch(() => {});
@@ -308,6 +308,15 @@ function directoriesToSync(dir: string, firstCreated: string | undefined): strin
   return dirs;
 }
 
+/**
+ * fsyncs an open file or directory through its descriptor (`fs.fsync`) rather than
+ * `FileHandle.sync()`: Yarn Plug'n'Play replaces `fs.promises` with its own `FileHandle`, whose
+ * `sync()` throws "Method not implemented", while the descriptor is the real one.
+ */
+function syncHandle(handle: FileHandle): Promise<void> {
+  return new Promise((resolve, reject) => fsync(handle.fd, (e) => (e ? reject(e) : resolve())));
+}
+
 /** fsyncs a directory's entries; a directory deleted meanwhile or a filesystem without directory fsync is fine. */
 export async function syncDirectory(dir: string): Promise<void> {
   let handle: FileHandle;
@@ -318,7 +327,7 @@ export async function syncDirectory(dir: string): Promise<void> {
     throw e;
   }
   try {
-    await handle.sync();
+    await syncHandle(handle);
   } catch (e) {
     const code = errorCodeOf(e);
     if (code === undefined || !DIR_SYNC_IGNORED_CODES.has(code)) throw e;
