@@ -79,6 +79,16 @@ export {
 } from './lifecycle';
 export { Int64, type Long, type LongLike } from './long';
 export {
+  isNetworkError,
+  NETWORK_ERROR_CODES,
+  REFRESH_ALLOWANCE_MAX,
+  type RefreshAfterBounds,
+  refreshAllowance,
+  refreshMinimumDeleteAge,
+  storageKeyValues,
+  validateRefreshAfter,
+} from './object-store';
+export {
   DEFAULT_MAX_PAYLOAD_SIZE,
   validateConcurrency,
   validateDriverName,

@@ -34,23 +34,6 @@ export type AzureErrorKind =
   /** Any other refusal (400 `InvalidHeaderValue`, 412 `LeaseIdMissing`, an unknown tier...). */
   | 'permanent';
 
-/** Node and client socket-level error codes (`error.code`, no HTTP status). */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_SOCKET',
-  'REQUEST_SEND_ERROR',
-  'PARSE_ERROR',
-]);
-
 const TRANSIENT_CODES = new Set(['ServerBusy', 'InternalError', 'OperationTimedOut']);
 const NO_CONTAINER = new Set(['ContainerNotFound', 'ContainerBeingDeleted', 'ContainerDisabled']);
 
@@ -118,8 +101,8 @@ export function classifyAzureError(error: unknown): AzureErrorKind {
     if (code !== undefined && TRANSIENT_CODES.has(code)) return 'transient';
     return 'permanent';
   }
-  if (code !== undefined && NETWORK_CODES.has(code)) return 'transient';
-  // No HTTP response at all: a network failure, a DNS error, a socket timeout.
+  // No HTTP response at all: a network failure (core's NETWORK_ERROR_CODES, the client's
+  // REQUEST_SEND_ERROR and PARSE_ERROR), a DNS error, a socket timeout.
   return 'transient';
 }
 

@@ -18,6 +18,7 @@ import {
   type ListedObject,
   type ListQuery,
   mapBounded,
+  refreshMinimumDeleteAge,
   type StorageDriverError,
   throwIfAborted,
 } from '@x/storage-driver-core';
@@ -36,17 +37,8 @@ import {
   listBlobPage,
 } from './requests';
 
-/** Cap of {@link refreshAllowance}. */
-const MAX_ALLOWANCE = 15 * 60_000;
-
-/**
- * How much the times of different machines (the service, the storing workers, the sweeper) may
- * disagree, plus how long a refresh may take: a quarter of `refreshAfter`, at most 15 minutes.
- * The driver counts it on top of `refreshAfter` before it deletes anything.
- */
-export function refreshAllowance(refreshAfter: number): number {
-  return Math.min(MAX_ALLOWANCE, Math.floor(refreshAfter / 4));
-}
+/** Re-exported from core: the allowance for clock skew and refresh time in the minimum delete age. */
+export { refreshAllowance } from '@x/storage-driver-core';
 
 /**
  * The youngest age a conditional delete may target with this `refreshAfter`: `refreshAfter` +
@@ -54,7 +46,7 @@ export function refreshAllowance(refreshAfter: number): number {
  * returned a claim for within this time is never older than it.
  */
 export function azureMinimumDeleteAge(refreshAfter: number): number {
-  return refreshAfter + refreshAllowance(refreshAfter) + LAST_MODIFIED_RESOLUTION;
+  return refreshMinimumDeleteAge(refreshAfter, LAST_MODIFIED_RESOLUTION);
 }
 
 /** What the lifecycle functions need from the driver. */

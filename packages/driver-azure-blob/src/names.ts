@@ -8,10 +8,10 @@
 import {
   configError,
   encodeKeySegment,
-  isSha256Hex,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
+  storageKeyValues,
 } from '@x/storage-driver-core';
 
 /** Where one payload lives in Azure Blob Storage. */
@@ -115,20 +115,6 @@ export function validateKeyPrefix(prefix: unknown): string {
   return prefix;
 }
 
-/** Layouts of the part of a key between `v0/` and `d/sha256/<hex>`, by number of segments. */
-const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = new Map([
-  [0, [[]]],
-  // The namespace digest key written for keys over the length limit (as Temporal's drivers do).
-  [2, [['ns']]],
-  [
-    8,
-    [
-      ['ns', 'wt', 'wi', 'ri'],
-      ['ns', 'at', 'ai', 'ri'],
-    ],
-  ],
-]);
-
 const ESCAPED = /^(?:[A-Za-z0-9!\-_.*'()]|%[0-9A-F]{2})*$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -154,25 +140,10 @@ function isCanonicalSegment(segment: string): boolean {
 
 /** Why `body` (a key without prefix) is not a storage key of this driver, or `undefined` if it is. */
 function specKeyProblem(body: string): string | undefined {
-  const segments = body.split('/');
-  const n = segments.length;
-  if (
-    n < 4 ||
-    segments[0] !== 'v0' ||
-    segments[n - 3] !== 'd' ||
-    segments[n - 2] !== 'sha256' ||
-    !isSha256Hex(segments[n - 1])
-  ) {
-    return 'must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>';
-  }
-  const middle = segments.slice(1, n - 3);
-  const layouts = LABELS_BY_LENGTH.get(middle.length);
-  if (layouts?.some((labels) => labels.every((label, i) => middle[2 * i] === label)) !== true) {
-    return 'has an unexpected structure';
-  }
-  for (let i = 1; i < middle.length; i += 2) {
-    if (!isCanonicalSegment(middle[i] as string)) return 'has a segment this driver does not write';
-  }
+  const values = storageKeyValues(body);
+  if (values === 'shape') return 'must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>';
+  if (values === 'structure') return 'has an unexpected structure';
+  if (!values.every(isCanonicalSegment)) return 'has a segment this driver does not write';
   return undefined;
 }
 

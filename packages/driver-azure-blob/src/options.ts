@@ -11,6 +11,7 @@ import {
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
 import { azureMinimumDeleteAge } from './lifecycle';
@@ -323,27 +324,6 @@ function isContainerClient(client: object): client is AzureContainerClientLike {
   return typeof c.getBlockBlobClient === 'function' && typeof c.listBlobsFlat === 'function';
 }
 
-/**
- * Validates `refreshAfter` (an integer number of milliseconds from 1000 to one year); `undefined`
- * gives the default (one day).
- *
- * @throws StorageDriverError `E_CONFIG`
- */
-function validateRefreshAfter(value: unknown): number {
-  if (value === undefined) return AZURE_DEFAULT_REFRESH_AFTER;
-  if (
-    typeof value !== 'number' ||
-    !Number.isSafeInteger(value) ||
-    value < AZURE_MIN_REFRESH_AFTER ||
-    value > AZURE_MAX_REFRESH_AFTER
-  ) {
-    throw configError(
-      `refreshAfter must be an integer number of milliseconds from ${AZURE_MIN_REFRESH_AFTER} (Azure times have 1 s resolution) to ${AZURE_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
 function validateAccessTier(tier: unknown): AzureAccessTier | undefined {
   if (tier === undefined) return undefined;
   if (tier === 'Hot' || tier === 'Cool' || tier === 'Cold') return tier;
@@ -431,7 +411,12 @@ export function checkOptions(options: unknown): AzureSettings {
   if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
   }
-  const refreshAfter = validateRefreshAfter(o.refreshAfter);
+  const refreshAfter = validateRefreshAfter(o.refreshAfter, {
+    min: AZURE_MIN_REFRESH_AFTER,
+    max: AZURE_MAX_REFRESH_AFTER,
+    fallback: AZURE_DEFAULT_REFRESH_AFTER,
+    minReason: 'Azure times have 1 s resolution',
+  });
   const minimumDeleteAge = azureMinimumDeleteAge(refreshAfter);
   const ttl = validateTtl(o.ttl);
   if (ttl !== undefined && ttl < minimumDeleteAge) {

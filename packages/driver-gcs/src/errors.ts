@@ -7,6 +7,7 @@
 import {
   displayKey,
   errorCodeOf,
+  isNetworkError,
   isStorageDriverError,
   StorageDriverError,
   StorageDriverErrorCode,
@@ -40,23 +41,6 @@ interface ClientErrorShape {
   response?: { statusCode?: unknown; status?: unknown };
 }
 
-/** Node and fetch socket errors (`error.code`). */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'ERR_HTTP2_STREAM_ERROR',
-]);
-
 /** Messages of google-auth-library when it has no usable credentials (no HTTP status). */
 const CREDENTIALS =
   /could not load the default credentials|could not refresh access token|invalid_grant|unauthorized_client|no access, refresh token/i;
@@ -89,7 +73,6 @@ function messageOf(error: unknown): string {
 /** Classifies an error thrown by a client call (after the client's own retries). */
 export function classifyGcsError(error: unknown): GcsErrorKind {
   const status = gcsHttpStatus(error);
-  const code = errorCodeOf(error);
   if (status === 404) return /bucket does not exist/i.test(messageOf(error)) ? 'no-bucket' : 'not-found';
   if (status === 412) return 'precondition';
   if (status === 401 || status === 403) return 'access-denied';
@@ -97,7 +80,7 @@ export function classifyGcsError(error: unknown): GcsErrorKind {
   if (status !== undefined) {
     return status < 400 || status >= 500 || status === 429 || status === 408 ? 'transient' : 'permanent';
   }
-  if (code !== undefined && NETWORK_CODES.has(code)) return 'transient';
+  if (isNetworkError(error)) return 'transient';
   if (CREDENTIALS.test(messageOf(error))) return 'access-denied';
   // No HTTP answer at all: a network failure, a DNS error, a socket timeout.
   return 'transient';

@@ -4,6 +4,9 @@
  *
  * @packageDocumentation
  */
+
+/** Re-exported from core: the allowance for clock skew and refresh time in the minimum delete age. */
+export { refreshAllowance } from '@x/storage-driver-core';
 export { GCS_CLAIM_FORMATS, type GcsClaimFormat, readClaimObjectName } from './claims';
 export { GCS_DRIVER_TYPE, GcsStorageDriver } from './driver';
 export { classifyGcsError, type GcsErrorKind } from './errors';
@@ -35,5 +38,4 @@ export {
   type GcsStorageDriverOptions,
   type GcsStorageLike,
   gcsMinimumDeleteAge,
-  refreshAllowance,
 } from './options';

@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { isSha256Hex, MISSING_KEY_VALUE, StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import {
+  MISSING_KEY_VALUE,
+  StorageDriverError,
+  StorageDriverErrorCode,
+  storageKeyValues,
+} from '@x/storage-driver-core';
 
 /** Where one payload lives in GCS. */
 export interface GcsStorageLocation {
@@ -81,20 +86,6 @@ export function isGcsSegment(segment: string): boolean {
   return encodeGcsSegment(decoded) === segment;
 }
 
-/** Layouts of the part of an object name between `v0/` and `d/sha256/{hex}` the official GCS drivers write. */
-const LAYOUTS: ReadonlyMap<number, readonly (readonly string[])[]> = new Map([
-  [0, [[]]],
-  // The namespace digest name Go and Python write when the full name is over 1,024 bytes.
-  [2, [['ns']]],
-  [
-    8,
-    [
-      ['ns', 'wt', 'wi', 'ri'],
-      ['ns', 'at', 'ai', 'ri'],
-    ],
-  ],
-]);
-
 /** Core's stand-in for a namespace too long for any name (`fitStorageKey`). */
 const HASHED_NAMESPACE = /^%7E[0-9a-f]{64}$/;
 
@@ -108,29 +99,15 @@ export function objectNameProblem(name: unknown): string | undefined {
   if (name.length > GCS_MAX_OBJECT_NAME_BYTES || Buffer.byteLength(name, 'utf8') > GCS_MAX_OBJECT_NAME_BYTES) {
     return `is longer than ${GCS_MAX_OBJECT_NAME_BYTES} bytes (the GCS limit)`;
   }
-  const segments = name.split('/');
-  const n = segments.length;
-  if (
-    n < 4 ||
-    segments[0] !== 'v0' ||
-    segments[n - 3] !== 'd' ||
-    segments[n - 2] !== 'sha256' ||
-    !isSha256Hex(segments[n - 1])
-  ) {
-    return 'must look like v0/.../d/sha256/<64 lower-case hex>';
-  }
-  const middle = segments.slice(1, n - 3);
-  const layouts = LAYOUTS.get(middle.length);
-  if (layouts?.some((labels) => labels.every((label, i) => middle[2 * i] === label)) !== true) {
-    return 'has an unexpected structure';
-  }
-  for (let i = 1; i < middle.length; i += 2) {
-    const segment = middle[i] as string;
+  const values = storageKeyValues(name);
+  if (values === 'shape') return 'must look like v0/.../d/sha256/<64 lower-case hex>';
+  if (values === 'structure') return 'has an unexpected structure';
+  for (const [i, segment] of values.entries()) {
     if (isGcsSegment(segment)) continue;
     // A namespace too long even for the digest-only name (hundreds of bytes, which no official
     // driver can store): core writes `%7E` + the SHA-256 of its encoded form, which no GCS segment
     // can equal (the official escaping keeps `~`).
-    if (i === 1 && middle.length === 2 && HASHED_NAMESPACE.test(segment)) continue;
+    if (i === 0 && values.length === 1 && HASHED_NAMESPACE.test(segment)) continue;
     return 'has a segment no official GCS driver writes';
   }
   return undefined;

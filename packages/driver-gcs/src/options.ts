@@ -9,9 +9,11 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type Payload,
+  refreshMinimumDeleteAge,
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
 import { GCS_CLAIM_FORMATS, type GcsClaimFormat } from './claims';
@@ -203,19 +205,8 @@ export interface GcsStorageDriverOptions extends ContentAddressedStorageDriverOp
   ttl?: number;
 }
 
-/** Cap of {@link refreshAllowance}. */
-const MAX_ALLOWANCE = 15 * 60_000;
 /** Resolution of GCS `updated` times used in the minimum delete age (they are given to the microsecond). */
 export const UPDATED_RESOLUTION = 1;
-
-/**
- * How much the clocks of the machines involved (GCS, the storing workers, the sweeper) may
- * disagree, plus how long a rewrite may take: a quarter of `refreshAfter`, at most 15 minutes. The
- * driver counts it on top of `refreshAfter` before it deletes anything.
- */
-export function refreshAllowance(refreshAfter: number): number {
-  return Math.min(MAX_ALLOWANCE, Math.floor(refreshAfter / 4));
-}
 
 /**
  * The youngest age a conditional delete may target with this `refreshAfter`: `refreshAfter` +
@@ -223,7 +214,7 @@ export function refreshAllowance(refreshAfter: number): number {
  * never older than it.
  */
 export function gcsMinimumDeleteAge(refreshAfter: number): number {
-  return refreshAfter + refreshAllowance(refreshAfter) + UPDATED_RESOLUTION;
+  return refreshMinimumDeleteAge(refreshAfter, UPDATED_RESOLUTION);
 }
 
 /**
@@ -316,13 +307,12 @@ export function checkOptions(options: unknown): GcsSettings {
   if (o.claimFormat !== undefined && !GCS_CLAIM_FORMATS.includes(o.claimFormat)) {
     throw configError(`claimFormat must be one of ${GCS_CLAIM_FORMATS.map((f) => JSON.stringify(f)).join(', ')}`);
   }
-  const refreshAfter = checkInteger(
-    o.refreshAfter,
-    'refreshAfter',
-    GCS_MIN_REFRESH_AFTER,
-    GCS_MAX_REFRESH_AFTER,
-    GCS_DEFAULT_REFRESH_AFTER,
-  );
+  const refreshAfter = validateRefreshAfter(o.refreshAfter, {
+    min: GCS_MIN_REFRESH_AFTER,
+    max: GCS_MAX_REFRESH_AFTER,
+    fallback: GCS_DEFAULT_REFRESH_AFTER,
+    minReason: 'a rewrite per object per second at most',
+  });
   const minimumDeleteAge = gcsMinimumDeleteAge(refreshAfter);
   const ttl = validateTtl(o.ttl);
   if (ttl !== undefined && ttl < minimumDeleteAge) {

@@ -7,6 +7,7 @@
 import {
   displayKey,
   errorCodeOf,
+  isNetworkError,
   isStorageDriverError,
   redactSecrets,
   StorageDriverError,
@@ -87,21 +88,6 @@ const TRANSIENT = new Set([
   'KMS.ThrottlingException',
   'KMS.KMSInternalException',
 ]);
-/** Node socket errors (`error.code`). */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_SOCKET',
-]);
-
 /**
  * Whether `error` was raised by the SDK before any HTTP exchange for a reason that is not
  * transient (no HTTP status, not a socket/DNS failure, not a timeout or throttling name, not
@@ -110,7 +96,7 @@ const NETWORK_CODES = new Set([
 export function isClientSideRefusal(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || s3HttpStatus(error) !== undefined) return false;
   const e = error as SdkErrorShape;
-  if (NETWORK_CODES.has(errorCodeOf(error) ?? '')) return false;
+  if (isNetworkError(error)) return false;
   const name = s3ErrorName(error);
   if (name !== undefined && (TRANSIENT.has(name) || name === 'AbortError')) return false;
   return e.$retryable === undefined || e.$retryable === null || e.$retryable === false;
@@ -137,7 +123,6 @@ export function s3HttpStatus(error: unknown): number | undefined {
 export function classifyS3Error(error: unknown): S3ErrorKind {
   const name = s3ErrorName(error);
   const status = s3HttpStatus(error);
-  const code = errorCodeOf(error);
   if (name === 'NoSuchBucket') return 'no-bucket';
   // InvalidObjectState on a read, ObjectNotInActiveTierError on a copy of an archived source.
   if (name === 'InvalidObjectState' || name === 'ObjectNotInActiveTierError') return 'archived';
@@ -145,7 +130,7 @@ export function classifyS3Error(error: unknown): S3ErrorKind {
   if ((name !== undefined && EXISTS.has(name)) || status === 412) return 'exists';
   if (name === 'NotImplemented' || status === 501) return 'not-implemented';
   if (name !== undefined && TRANSIENT.has(name)) return 'transient';
-  if (code !== undefined && NETWORK_CODES.has(code)) return 'transient';
+  if (isNetworkError(error)) return 'transient';
   if (name !== undefined && ACCESS_DENIED.has(name)) return 'access-denied';
   if (status === 403 || status === 401) return 'access-denied';
   if (status === 404) return 'not-found';

@@ -4,6 +4,9 @@
  *
  * @packageDocumentation
  */
+
+/** Re-exported from core: the allowance for clock skew and refresh time in the minimum delete age. */
+export { refreshAllowance } from '@x/storage-driver-core';
 export { S3StorageDriver } from './driver';
 export { classifyS3Error, type S3ErrorKind } from './errors';
 export {
@@ -20,7 +23,7 @@ export {
   validateClaimKey,
   validateKeyPrefix,
 } from './keys';
-export { refreshAllowance, s3MinimumDeleteAge } from './lifecycle';
+export { s3MinimumDeleteAge } from './lifecycle';
 export {
   S3_DEFAULT_REFRESH_AFTER,
   S3_DRIVER_DEFAULT_CONCURRENCY,

@@ -6,10 +6,10 @@
  */
 import {
   configError,
-  isSha256Hex,
   StorageDriverError,
   StorageDriverErrorCode,
   type StorageLocation,
+  storageKeyValues,
 } from '@x/storage-driver-core';
 
 /** Where one payload lives in S3. */
@@ -126,28 +126,6 @@ export function validateKeyPrefix(prefix: unknown): string {
   return prefix;
 }
 
-/** Layouts of the part of a key between `v0/` and `d/sha256/<hex>`. */
-const LABELS_BY_LENGTH: ReadonlyMap<number, readonly (readonly string[])[]> = new Map([
-  [0, [[]]],
-  // The namespace digest key the official drivers write for keys over 1024 bytes (Python 1.35, Go GCS).
-  [2, [['ns']]],
-  // Python's official driver before 1.35 omitted `ns/{namespace}` when the namespace was empty.
-  [
-    6,
-    [
-      ['wt', 'wi', 'ri'],
-      ['at', 'ai', 'ri'],
-    ],
-  ],
-  [
-    8,
-    [
-      ['ns', 'wt', 'wi', 'ri'],
-      ['ns', 'at', 'ai', 'ri'],
-    ],
-  ],
-]);
-
 /**
  * Validates an object key taken from a claim. Accepted: an optional key prefix (any value
  * {@link validateKeyPrefix} accepts, so keys written with any driver's `keyPrefix` are
@@ -208,25 +186,11 @@ export function isSpecKey(key: unknown): key is string {
 }
 
 function checkSpecKey(body: string): void {
-  const segments = body.split('/');
-  const n = segments.length;
-  if (
-    n < 4 ||
-    segments[0] !== 'v0' ||
-    segments[n - 3] !== 'd' ||
-    segments[n - 2] !== 'sha256' ||
-    !isSha256Hex(segments[n - 1])
-  ) {
-    throw invalidClaim('Claim key must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>');
-  }
-  const middle = segments.slice(1, n - 3);
-  const layouts = LABELS_BY_LENGTH.get(middle.length);
-  const matches = layouts?.some((labels) => labels.every((label, i) => middle[2 * i] === label)) === true;
-  if (!matches) throw invalidClaim('Claim key has an unexpected structure');
-  for (let i = 1; i < middle.length; i += 2) {
-    if (!LENIENT_SEGMENT.test(middle[i] as string)) {
-      throw invalidClaim('Claim key has a segment with characters no official driver writes');
-    }
+  const values = storageKeyValues(body, true);
+  if (values === 'shape') throw invalidClaim('Claim key must look like [prefix/]v0/.../d/sha256/<64 lower-case hex>');
+  if (values === 'structure') throw invalidClaim('Claim key has an unexpected structure');
+  if (!values.every((value) => LENIENT_SEGMENT.test(value))) {
+    throw invalidClaim('Claim key has a segment with characters no official driver writes');
   }
 }
 

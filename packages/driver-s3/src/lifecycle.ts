@@ -22,6 +22,8 @@ import {
   type ListedObject,
   type ListQuery,
   mapBounded,
+  refreshAllowance,
+  refreshMinimumDeleteAge,
   StorageDriverError,
   StorageDriverErrorCode,
   throwIfAborted,
@@ -42,19 +44,8 @@ import {
   type ObjectHead,
 } from './requests';
 
-/** Cap of {@link refreshAllowance}. */
-const MAX_ALLOWANCE = 15 * 60_000;
 /** Rounds of the end-of-batch refresh check before a store gives up (clocks that disagree wildly). */
 const MAX_REFRESH_ROUNDS = 8;
-
-/**
- * How much the times of different machines (the S3 service, the storing workers, the sweeper) may
- * disagree, plus how long an in-place copy may take: a quarter of `refreshAfter`, at most 15
- * minutes. The driver counts it on top of `refreshAfter` before it deletes anything.
- */
-export function refreshAllowance(refreshAfter: number): number {
-  return Math.min(MAX_ALLOWANCE, Math.floor(refreshAfter / 4));
-}
 
 /**
  * The youngest age a conditional delete may target with this `refreshAfter`: `refreshAfter` +
@@ -62,7 +53,7 @@ export function refreshAllowance(refreshAfter: number): number {
  * returned a claim for within this time is never older than it.
  */
 export function s3MinimumDeleteAge(refreshAfter: number): number {
-  return refreshAfter + refreshAllowance(refreshAfter) + LAST_MODIFIED_RESOLUTION;
+  return refreshMinimumDeleteAge(refreshAfter, LAST_MODIFIED_RESOLUTION);
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
 import { bucketProblem, isAccessPointArn, isValidBucket, validateKeyPrefix } from './keys';
@@ -382,7 +383,12 @@ export function checkOptions(options: unknown): S3Settings {
   const client = o.client;
   const bucket = o.bucket as string | S3BucketSelector;
   const concurrency = validateConcurrency(o.concurrency, S3_DRIVER_DEFAULT_CONCURRENCY);
-  const refreshAfter = validateRefreshAfter(o.refreshAfter);
+  const refreshAfter = validateRefreshAfter(o.refreshAfter, {
+    min: S3_MIN_REFRESH_AFTER,
+    max: S3_MAX_REFRESH_AFTER,
+    fallback: S3_DEFAULT_REFRESH_AFTER,
+    minReason: 'S3 times have 1 s resolution',
+  });
   const minimumDeleteAge = s3MinimumDeleteAge(refreshAfter);
   const ttl = validateTtl(o.ttl);
   if (ttl !== undefined && ttl < minimumDeleteAge) {
@@ -420,25 +426,4 @@ export function checkOptions(options: unknown): S3Settings {
     putFields: Object.freeze(putFields),
     tagging,
   };
-}
-
-/**
- * Validates `refreshAfter` (an integer number of milliseconds from 1000 to one year); `undefined`
- * gives the default (one day).
- *
- * @throws StorageDriverError `E_CONFIG`
- */
-function validateRefreshAfter(value: unknown): number {
-  if (value === undefined) return S3_DEFAULT_REFRESH_AFTER;
-  if (
-    typeof value !== 'number' ||
-    !Number.isSafeInteger(value) ||
-    value < S3_MIN_REFRESH_AFTER ||
-    value > S3_MAX_REFRESH_AFTER
-  ) {
-    throw configError(
-      `refreshAfter must be an integer number of milliseconds from ${S3_MIN_REFRESH_AFTER} (S3 times have 1 s resolution) to ${S3_MAX_REFRESH_AFTER} (one year), got ${String(value)}`,
-    );
-  }
-  return value;
 }
