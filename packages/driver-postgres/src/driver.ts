@@ -182,9 +182,8 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
 
   /**
    * Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. Rows
-   * past the first 32 MiB of the batch (`POSTGRES_RETRIEVE_INLINE_BYTES`: a 50 MiB payload, not a
-   * batch of 64 × 256 KiB) are then read in 1 MiB slices on the same connection, each straight
-   * into the row's buffer.
+   * over 8 MiB (`POSTGRES_RETRIEVE_INLINE_BYTES`) are then read in 1 MiB slices on the same
+   * connection, each straight into the row's buffer.
    */
   protected override async _get(
     locations: StorageLocation[],

@@ -19,13 +19,14 @@ export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
 /** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
 export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
 /**
- * Most payload bytes one `retrieve` statement reads inline (rows in key order until their sizes
- * add up to it). `bytea` results travel as hex text, which `pg` turns
- * into a string and then into bytes: three copies of every byte at once, six times the payload
- * in memory. Rows past it are read in {@link POSTGRES_RETRIEVE_CHUNK_BYTES} slices into one
- * buffer of their final size, so a 50 MiB payload never exists as 100 MiB of hex.
+ * Largest row (payload bytes) the `retrieve` statement returns whole. `bytea` results travel as
+ * hex text, which `pg` turns into a string and then into bytes: three copies of every byte at
+ * once, six times the payload in memory. Larger rows are read in
+ * {@link POSTGRES_RETRIEVE_CHUNK_BYTES} slices into one buffer of their final size, so a 50 MiB
+ * payload never exists as 100 MiB of hex. (A per-row test, not a running total: a window over the
+ * batch would sort every batch at the server.)
  */
-export const POSTGRES_RETRIEVE_INLINE_BYTES = 32 * 1024 * 1024;
+export const POSTGRES_RETRIEVE_INLINE_BYTES = 8 * 1024 * 1024;
 /** Slice of a large row read by one statement (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}). */
 export const POSTGRES_RETRIEVE_CHUNK_BYTES = 1024 * 1024;
 
@@ -74,11 +75,10 @@ export class PostgresStatements {
       'WHERE written.inserted IS NOT TRUE',
     ].join('\n');
     // The rows' sizes come from the TOAST header (octet_length does not read the value); data is
-    // read inline while the running total (in key order) stays within $2, else left NULL.
+    // returned for rows of at most $2 bytes, else left NULL.
     this.#retrieve = [
       'SELECT key, octet_length(data) AS size,',
-      '  CASE WHEN sum(octet_length(data)) OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) <= $2::bigint',
-      '    THEN data END AS data',
+      '  CASE WHEN octet_length(data) <= $2::integer THEN data END AS data',
       `FROM ${t} WHERE key = ANY($1::text[])`,
     ].join('\n');
     this.#retrieveSlice = `SELECT substring(data FROM $2::integer FOR $3::integer) AS data FROM ${t} WHERE key = $1::text`;
@@ -156,7 +156,7 @@ export class PostgresStatements {
 
   /**
    * `SELECT key, size, data … WHERE key = ANY($1)`: the rows of `keys` that exist, in no order;
-   * `data` is NULL for the rows past `inlineBytes` (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}),
+   * `data` is NULL for the rows larger than `inlineBytes` (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}),
    * to be read with {@link PostgresStatements.retrieveSlice}.
    */
   retrieve(keys: readonly string[], inlineBytes = POSTGRES_RETRIEVE_INLINE_BYTES): PostgresQueryConfig {

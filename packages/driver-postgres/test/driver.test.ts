@@ -264,10 +264,10 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ WITH: 1, SELECT: 1 });
   });
 
-  it('rows past the first 32 MiB of a retrieve are read in 1 MiB slices (no hex copy of a whole payload)', async () => {
+  it('rows over 8 MiB are read in 1 MiB slices (no hex copy of a whole payload); smaller ones come with the SELECT', async () => {
     await makeDriver(pool, schema);
     const d = new PostgresStorageDriver({ pool: metered.pool, schema });
-    const payloads = [0, 1, 2].map((i) => makePayload(pseudoRandomBytes(12 * MiB, 60 + i)));
+    const payloads = [8 * MiB - 64, 8 * MiB + 1, 3 * MiB].map((n, i) => makePayload(pseudoRandomBytes(n, 60 + i)));
     const claims = await d.store({}, payloads);
     const keys = claims.map((c) => c.claimData.key ?? '').sort();
     const before = await statementCalls(pool, metered.role);
@@ -276,13 +276,14 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     back.forEach((p, i) => {
       expect(Buffer.from(p.data ?? []).equals(Buffer.from(payloads[i]?.data ?? []))).toBe(true);
     });
-    // In key order the first two rows (24 MiB and a few bytes) come inline; the third row, past
-    // 32 MiB, in ⌈its size / 1 MiB⌉ slices.
-    const third = await pool.query<{ n: number }>(
-      `SELECT octet_length(data) AS n FROM ${d.qualifiedTable} WHERE key = $1`,
-      [keys[2]],
+    // Only the row over 8 MiB (serialized: 8 MiB + 1 byte of data and its metadata) is sliced,
+    // in ⌈its size / 1 MiB⌉ = 9 statements.
+    const sizes = await pool.query<{ n: number }>(
+      `SELECT octet_length(data) AS n FROM ${d.qualifiedTable} WHERE key = ANY($1) ORDER BY n`,
+      [keys],
     );
-    expect(calls).toEqual({ SELECT: 1 + Math.ceil((third.rows[0]?.n ?? 0) / MiB) });
+    expect(sizes.rows.map((r) => r.n > 8 * MiB)).toEqual([false, false, true]);
+    expect(calls).toEqual({ SELECT: 1 + Math.ceil((sizes.rows[2]?.n ?? 0) / MiB) });
   });
 });
 
