@@ -29,6 +29,12 @@ export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
 export const POSTGRES_RETRIEVE_INLINE_BYTES = 8 * 1024 * 1024;
 /** Slice of a large row read by one statement (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}). */
 export const POSTGRES_RETRIEVE_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Most slices of a large row stored compressed (TOAST `pglz`/`lz4`): the server decompresses a
+ * compressed value from its start up to the end of each slice, so n slices cost n/2 times the
+ * row in decompression; compressed rows are read in at most 8 slices (≥ 1 MiB each).
+ */
+const MAX_COMPRESSED_SLICES = 8;
 
 /** One `INSERT` of a store batch, and the positions in the batch of the items it writes. */
 export interface PostgresStoreStatement {
@@ -77,7 +83,7 @@ export class PostgresStatements {
     // The rows' sizes come from the TOAST header (octet_length does not read the value); data is
     // returned for rows of at most $2 bytes, else left NULL.
     this.#retrieve = [
-      'SELECT key, octet_length(data) AS size,',
+      'SELECT key, octet_length(data) AS size, pg_column_size(data) < octet_length(data) AS compressed,',
       '  CASE WHEN octet_length(data) <= $2::integer THEN data END AS data',
       `FROM ${t} WHERE key = ANY($1::text[])`,
     ].join('\n');
@@ -259,16 +265,19 @@ export async function readRetrieved(
   readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
 ): Promise<(Uint8Array | undefined)[]> {
   const found = new Map<string, Uint8Array>();
-  const deferred: { key: string; size: number }[] = [];
-  for (const row of rows as { key?: unknown; data?: unknown; size?: unknown }[]) {
+  const deferred: { key: string; size: number; compressed: boolean }[] = [];
+  for (const row of rows as { key?: unknown; data?: unknown; size?: unknown; compressed?: unknown }[]) {
     if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array || row.data === null)) {
       throw badRow();
     }
     if (row.data !== null) found.set(row.key, ownBytes(row.data));
-    else deferred.push({ key: row.key, size: Number(row.size) });
+    else deferred.push({ key: row.key, size: Number(row.size), compressed: row.compressed === true });
   }
-  for (const { key, size } of deferred) {
-    const bytes = await readInSlices(key, size, readSlice);
+  for (const { key, size, compressed } of deferred) {
+    const slice = compressed
+      ? Math.max(POSTGRES_RETRIEVE_CHUNK_BYTES, Math.ceil(size / MAX_COMPRESSED_SLICES))
+      : POSTGRES_RETRIEVE_CHUNK_BYTES;
+    const bytes = await readInSlices(key, size, slice, readSlice);
     if (bytes !== undefined) found.set(key, bytes);
   }
   return keys.map((k) => found.get(k));
@@ -281,12 +290,13 @@ export async function readRetrieved(
 async function readInSlices(
   key: string,
   size: number,
+  slice: number,
   readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
 ): Promise<Uint8Array | undefined> {
   if (!Number.isSafeInteger(size) || size < 0) throw badRow();
   const out = new Uint8Array(size);
-  for (let start = 0; start < size; start += POSTGRES_RETRIEVE_CHUNK_BYTES) {
-    const length = Math.min(POSTGRES_RETRIEVE_CHUNK_BYTES, size - start);
+  for (let start = 0; start < size; start += slice) {
+    const length = Math.min(slice, size - start);
     const [row] = (await readSlice(key, start, length)) as { data?: unknown }[];
     if (row === undefined) return undefined;
     if (!(row.data instanceof Uint8Array)) throw badRow();

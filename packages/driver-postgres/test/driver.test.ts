@@ -285,6 +285,22 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     expect(sizes.rows.map((r) => r.n > 8 * MiB)).toEqual([false, false, true]);
     expect(calls).toEqual({ SELECT: 1 + Math.ceil((sizes.rows[2]?.n ?? 0) / MiB) });
   });
+
+  it('a large row stored compressed (TOAST) is read in 8 slices, not 1 MiB ones (each slice decompresses from the start)', async () => {
+    await makeDriver(pool, schema);
+    const d = new PostgresStorageDriver({ pool: metered.pool, schema });
+    const json = JSON.stringify(Array.from({ length: 800_000 }, (_, i) => ({ i, v: `x${i % 977}` })));
+    const p = makePayload(new TextEncoder().encode(json.slice(0, 20 * MiB)));
+    const claims = await d.store({}, [p]);
+    const stored = await pool.query<{ size: number; stored: number }>(
+      `SELECT octet_length(data) AS size, pg_column_size(data) AS stored FROM ${d.qualifiedTable}`,
+    );
+    expect(stored.rows[0]?.stored).toBeLessThan((stored.rows[0]?.size ?? 0) / 2); // compressed
+    const before = await statementCalls(pool, metered.role);
+    const [back] = await d.retrieve({}, claims);
+    expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ SELECT: 1 + 8 });
+    expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
+  });
 });
 
 describe('last_referenced', () => {
