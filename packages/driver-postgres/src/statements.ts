@@ -87,7 +87,10 @@ export class PostgresStatements {
       '  CASE WHEN octet_length(data) <= $2::integer THEN data END AS data',
       `FROM ${t} WHERE key = ANY($1::text[])`,
     ].join('\n');
-    this.#retrieveSlice = `SELECT substring(data FROM $2::integer FOR $3::integer) AS data FROM ${t} WHERE key = $1::text`;
+    // Slices travel as base64 text (4/3 of the bytes, decoded straight into the row's buffer), not
+    // as bytea's hex text (twice the bytes, decoded into a string and a Buffer first): a third less
+    // client CPU for a 10 MiB row.
+    this.#retrieveSlice = `SELECT encode(substring(data FROM $2::integer FOR $3::integer), 'base64') AS data FROM ${t} WHERE key = $1::text`;
     this.#delete = `DELETE FROM ${t} WHERE key = ANY($1::text[]) RETURNING key`;
     // The rows still last referenced before $2 are locked with FOR UPDATE SKIP LOCKED and deleted
     // (a row a concurrent store holds is being re-referenced: skipped, never waited for); the same
@@ -169,7 +172,7 @@ export class PostgresStatements {
     return { text: this.#retrieve, values: [keys, inlineBytes] };
   }
 
-  /** `length` bytes of the row `key` from byte `start` (0-based); no row if the key is gone. */
+  /** `length` bytes of the row `key` from byte `start` (0-based), as base64 text; no row if the key is gone. */
   retrieveSlice(key: string, start: number, length: number): PostgresQueryConfig {
     return { text: this.#retrieveSlice, values: [key, start + 1, length] };
   }
@@ -294,17 +297,17 @@ async function readInSlices(
   readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
 ): Promise<Uint8Array | undefined> {
   if (!Number.isSafeInteger(size) || size < 0) throw badRow();
-  const out = new Uint8Array(size);
+  const out = Buffer.alloc(size);
   for (let start = 0; start < size; start += slice) {
     const length = Math.min(slice, size - start);
     const [row] = (await readSlice(key, start, length)) as { data?: unknown }[];
     if (row === undefined) return undefined;
-    if (!(row.data instanceof Uint8Array)) throw badRow();
+    if (typeof row.data !== 'string') throw badRow();
+    const written = out.write(row.data, start, length, 'base64');
     // A row that shrank meanwhile: return what there is; the integrity check refuses it.
-    if (row.data.byteLength !== length) return out.subarray(0, start + row.data.byteLength);
-    out.set(row.data, start);
+    if (written !== length) return new Uint8Array(out.buffer, out.byteOffset, start + written);
   }
-  return out;
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 function badRow(): Error {
