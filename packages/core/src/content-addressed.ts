@@ -789,6 +789,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
    * {@link PutOutcome} per item, in order (`existed` where the backend found the object already
    * stored), which instrumentation reports as dedup hits.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook written before outcomes existed resolves to nothing
   protected abstract _putIfAbsent(items: StoreItem<L>[], op: BackendOperation): Promise<void | readonly PutOutcome[]>;
 
   /** Reads each location; `undefined` where no object exists. Same length and order as `locations`. */

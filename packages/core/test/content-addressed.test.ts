@@ -56,6 +56,7 @@ class MapDriver extends ContentAddressedStorageDriver {
     return { key };
   }
 
+  // biome-ignore lint/suspicious/noConfusingVoidType: the hook's own return type
   protected async _putIfAbsent(items: StoreItem[], op: BackendOperation): Promise<void | readonly PutOutcome[]> {
     this.puts.push(items);
     this.ops.push(op);
