@@ -74,6 +74,21 @@ function isError(value: object): boolean {
   return value instanceof Error || types.isNativeError(value);
 }
 
+/**
+ * What an own property holds: a data property's value; for an error, also what an own accessor
+ * reads (`stack` is a getter over the error's internal slot on Node 24), which a copy must
+ * hold as a value since the getter does not work on it. `undefined` for any other accessor.
+ */
+function ownValue(owner: object, key: PropertyKey, d: PropertyDescriptor): unknown {
+  if ('value' in d) return d.value;
+  if (d.get === undefined || !isError(owner)) return undefined;
+  try {
+    return Reflect.get(owner, key, owner);
+  } catch {
+    return undefined;
+  }
+}
+
 function mentions(value: unknown, secrets: readonly string[], depth: number, seen: Set<object>): boolean {
   if (typeof value === 'string') return secrets.some((s) => s.length > 0 && value.includes(s));
   if (depth > MAX_DEPTH || typeof value !== 'object' || value === null || seen.has(value)) return false;
@@ -81,7 +96,7 @@ function mentions(value: unknown, secrets: readonly string[], depth: number, see
   seen.add(value);
   for (const k of Reflect.ownKeys(value)) {
     const d = Object.getOwnPropertyDescriptor(value, k);
-    if (d !== undefined && 'value' in d && mentions(d.value, secrets, depth + 1, seen)) return true;
+    if (d !== undefined && mentions(ownValue(value, k, d), secrets, depth + 1, seen)) return true;
   }
   if (isError(value)) {
     for (const k of NESTED_ERROR_KEYS)
@@ -121,6 +136,11 @@ export function redactSecrets<T>(value: T, secrets: readonly string[]): T {
     for (const k of Reflect.ownKeys(v)) {
       const d = Object.getOwnPropertyDescriptor(v, k) as PropertyDescriptor;
       if ('value' in d) d.value = copy(d.value, depth + 1);
+      else if (d.get !== undefined && isError(v)) {
+        const value = copy(ownValue(v, k, d), depth + 1);
+        Object.defineProperty(out, k, { value, writable: true, enumerable: d.enumerable, configurable: true });
+        continue;
+      }
       Object.defineProperty(out, k, d);
     }
     return out;

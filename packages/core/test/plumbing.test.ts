@@ -69,7 +69,25 @@ describe('redactSecrets', () => {
     expect([c.message, c.command.args[1]]).toEqual([`WRONGPASS for ${REDACTED}`, REDACTED]);
     expect(copy.lastNodeError).toBe(c); // shared nodes stay shared
     expect(JSON.stringify(copy.stack ?? '')).not.toContain('hunter2');
+    expect(c.stack).toContain(`WRONGPASS for ${REDACTED}`); // the stack is kept, redacted
     expect(inner.message).toContain('hunter2'); // the original is untouched
+  });
+
+  it('keeps (redacted) what an own accessor of an error reads, as Node 24 installs `stack`, and finds a secret only it holds', () => {
+    const slot = new WeakMap<object, string>();
+    const stackGetter = function (this: object) {
+      return slot.get(this); // reads the original's internal slot: undefined on any copy
+    };
+    const e = new Error('pool failed');
+    slot.set(e, 'Error: pool failed\n    at connect (/srv/hunter2/cert.pem)');
+    Object.defineProperty(e, 'stack', { get: stackGetter, set() {}, enumerable: false, configurable: true });
+    Object.defineProperty(e, 'computed', { get: () => 'hunter2 in a getter', enumerable: true, configurable: true });
+    const copy = redactSecrets(e, ['hunter2']);
+    expect(copy).not.toBe(e); // only the accessors mention the secret
+    expect(copy.stack).toBe(`Error: pool failed\n    at connect (/srv/${REDACTED}/cert.pem)`);
+    expect((copy as unknown as { computed: string }).computed).toBe(`${REDACTED} in a getter`);
+    expect(Object.getOwnPropertyDescriptor(copy, 'stack')?.enumerable).toBe(false);
+    expect(e.stack).toContain('hunter2');
   });
 
   it('copies an error of another realm (an fs error seen from a vm context such as jest)', () => {
