@@ -20,7 +20,7 @@ import {
 } from '@x/storage-codec-server';
 import { FsStorageDriver } from '@x/storage-driver-fs';
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
-import { freePort } from '@x/test-backends';
+import { freePort } from '@x/test-servers';
 import { Pool } from 'pg';
 import {
   StorageAttributes as A,

@@ -15,7 +15,7 @@ import {
 } from '@x/storage-driver-core';
 import { FsStorageDriver, keyToStoragePath } from '@x/storage-driver-fs';
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
-import { freePort } from '@x/test-backends';
+import { freePort } from '@x/test-servers';
 import { Pool } from 'pg';
 import { StorageAttributes as A, instrumentStorageDriver, StorageMetrics as M } from '../src';
 import { makeTelemetry, payload, type Telemetry } from './helpers';

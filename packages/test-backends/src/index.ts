@@ -34,8 +34,6 @@ import { SERVICES, type TestServices } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 import { Pool } from 'pg';
 
-export { freePort, SERVICES, servicesFromEnv, type TestServices } from '@x/test-servers';
-
 /** The bundled drivers, by the backend they run on. */
 export type BackendKind = 'fs' | 'redis' | 'redis-cluster' | 'postgres' | 's3' | 'gcs' | 'azure-blob';
 
