@@ -77,8 +77,12 @@ export interface GcsFileLike {
       preconditionOpts: GcsPreconditionOptions;
     },
   ): Promise<void>;
-  /** Downloads the object as a stream (destroying it cancels the request). */
-  createReadStream(options: { validation: boolean }): Readable;
+  /**
+   * Sends one authenticated request about the object and streams the answer (`File` inherits it
+   * from `ServiceObject`): the driver downloads with `qs: { alt: 'media' }` and `maxRetries: 0`,
+   * then retries itself under the client's `retryOptions` (see {@link GcsRetryOptions}).
+   */
+  requestStream(request: GcsMediaRequest): Readable;
   /** Rewrites this object (of the generation it was opened with) to the object `destination` of the same bucket. */
   copy(destination: string, options: { preconditionOpts: GcsPreconditionOptions }): Promise<readonly unknown[]>;
   /** Deletes the object (of the generation it was opened with). */
@@ -114,6 +118,49 @@ export interface GcsBucketLike {
 export interface GcsStorageLike {
   /** A handle on a bucket. */
   bucket(name: string): GcsBucketLike;
+  /** The client's retry settings (`new Storage({ retryOptions })`, with the client's defaults filled in). */
+  readonly retryOptions?: GcsRetryOptions;
+}
+
+/** The request {@link GcsFileLike.requestStream} sends for a download. */
+export interface GcsMediaRequest {
+  /** Relative to the object's URL: `''`. */
+  uri: string;
+  /** Query: `alt: 'media'` (the object's bytes rather than its metadata). */
+  qs: { alt: 'media' };
+  /** Request headers. */
+  headers: Record<string, string>;
+  /** The client's own retries of this request: `0` (the driver retries, see {@link GcsRetryOptions}). */
+  maxRetries: number;
+}
+
+/**
+ * The part of `@google-cloud/storage`'s `RetryOptions` the driver reads for downloads, which it
+ * retries itself under these settings (the client's retries of a streamed download raise an
+ * unhandled `ERR_STREAM_UNABLE_TO_PIPE` rejection inside the client on Node 22 and later, which
+ * would end the worker process). Every other request is retried by the client.
+ */
+export interface GcsRetryOptions {
+  /** Whether to retry at all. @default true */
+  autoRetry?: boolean;
+  /** Retries after the first attempt. @default 3 */
+  maxRetries?: number;
+  /** Delay of retry n: `retryDelayMultiplier ** n` seconds plus up to 1 s of jitter. @default 2 */
+  retryDelayMultiplier?: number;
+  /** Upper bound of one delay (seconds). @default 64 */
+  maxRetryDelay?: number;
+  /** No retry starts later than this many seconds after the first attempt. @default 600 */
+  totalTimeout?: number;
+  /** Decides which errors are retried instead of the client's rule (408, 429, 5xx, rate-limit reasons). */
+  retryableErrorFn?(error: GcsApiErrorLike): boolean;
+}
+
+/** What `retryableErrorFn` receives for an error answer: the client's `ApiError` shape. */
+export interface GcsApiErrorLike extends Error {
+  /** HTTP status. */
+  code: number;
+  /** The JSON API's `error.errors` (each with a `reason`). */
+  errors: { reason?: string; message?: string }[];
 }
 
 /** Picks the bucket for one payload (called once per payload of a `store` call). */

@@ -9,9 +9,11 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { byteView, errorCodeOf } from '@x/storage-driver-core';
 import { classifyGcsError, gcsHttpStatus } from './errors';
-import type { GcsBucketLike, GcsObjectMetadata } from './options';
+import type { GcsApiErrorLike, GcsBucketLike, GcsObjectMetadata, GcsRetryOptions } from './options';
 
 /** What the driver knows about one object version. */
 export interface ObjectVersion {
@@ -91,15 +93,29 @@ export async function uploadIfGeneration(
   return requireVersion(file.metadata, 'upload');
 }
 
+/** Statuses the client retries (its `shouldRetryRequest`), and the JSON API reasons it retries. */
+const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded']);
+/** The client's defaults for `retryOptions` (`@google-cloud/storage` 7.x and 8.x). */
+const DEFAULT_RETRY = { maxRetries: 3, retryDelayMultiplier: 2, maxRetryDelay: 64, totalTimeout: 600 };
+/** Most of an error answer's body the driver reads for its message. */
+const MAX_ERROR_BODY = 64 * 1024;
+
 /**
  * Downloads an object; `undefined` if there is none (404). The caller checks the bytes against the
- * claim's SHA-256, so the client's checksum validation is off. Aborting `signal` destroys the
- * stream, which cancels the request. Once GCS has answered, a download that receives no byte for
- * `stallTimeout` ms is given up (`ETIMEDOUT`): `@google-cloud/storage` 7.x (node-fetch 2) never
- * reports a connection cut in the middle of a body of known length, and its `timeout` does not
- * cover the body. A download whose connection failed before any answer (`ECONNRESET`, "socket hang
- * up": a pooled connection the server had already closed, which 7.x does not retry on downloads)
- * is sent once more: a GET is safe to repeat.
+ * claim's SHA-256, so no checksum is requested. The request goes out through the client
+ * (`File.requestStream`: its credentials, endpoint, headers) with the client's own retries off,
+ * and is retried here under the client's `retryOptions` (same rule and delays: 408, 429, 5xx and
+ * rate-limit answers, connections that failed before any answer; `retryableErrorFn` if set): the
+ * client's retry of a streamed download pipes into a stream it destroyed, which Node 22 and later
+ * answer with an unhandled `ERR_STREAM_UNABLE_TO_PIPE` rejection inside the client, and an
+ * application's process ends on it. For the same reason nothing is destroyed under the client
+ * before GCS answered: aborting `signal` settles the call at once and cancels the answer when it
+ * comes. Once GCS has answered, a download that receives no byte for `stallTimeout` ms is given
+ * up (`ETIMEDOUT`): 7.x (node-fetch 2) never reports a connection cut in the middle of a body of
+ * known length. A download whose connection failed before any answer (`ECONNRESET`, "socket hang
+ * up": a pooled connection the server had already closed) is also sent once more at once, even
+ * with retries off: a GET is safe to repeat.
  */
 export async function download(
   bucket: GcsBucketLike,
@@ -107,13 +123,59 @@ export async function download(
   signal: AbortSignal,
   stallTimeout: number,
 ): Promise<Uint8Array | undefined> {
-  const first = { answered: false };
-  try {
-    return await downloadOnce(bucket, name, signal, stallTimeout, first);
-  } catch (e) {
-    if (signal.aborted || first.answered || errorCodeOf(e) !== 'ECONNRESET' || gcsHttpStatus(e) !== undefined) throw e;
-    return downloadOnce(bucket, name, signal, stallTimeout, { answered: false });
+  const options = bucket.storage?.retryOptions ?? {};
+  const retries = options.autoRetry === false ? 0 : (options.maxRetries ?? DEFAULT_RETRY.maxRetries);
+  const first = Date.now();
+  let resent = false;
+  for (let attempt = 1; ; attempt++) {
+    const state = { answered: false };
+    try {
+      return await downloadOnce(bucket, name, signal, stallTimeout, state);
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      if (!resent && !state.answered && errorCodeOf(e) === 'ECONNRESET') {
+        resent = true;
+        attempt--;
+        continue;
+      }
+      if (attempt > retries || !retryableDownloadError(e, state.answered, options)) throw e;
+      const delay = retryDelay(options, attempt, first);
+      if (delay <= 0) throw e;
+      try {
+        await sleep(delay, undefined, { signal });
+      } catch {
+        throw signal.reason;
+      }
+    }
   }
+}
+
+/** Whether the client would have retried this download failure. */
+function retryableDownloadError(error: unknown, answered: boolean, options: GcsRetryOptions): boolean {
+  const status = gcsHttpStatus(error);
+  if (status !== undefined && status >= 400) {
+    if (options.retryableErrorFn !== undefined) return options.retryableErrorFn(error as GcsApiErrorLike) === true;
+    if (RETRYABLE_STATUSES.has(status)) return true;
+    const errors = (error as Partial<GcsApiErrorLike>).errors ?? [];
+    return errors.some((e) => RETRYABLE_REASONS.has(String(e.reason)));
+  }
+  // No answer at all (refused, reset, DNS): the client's "no response" retries. A body that failed
+  // after the answer began is not retried (nor was it by the client).
+  return !answered;
+}
+
+/** The client's delay before retry `n` (ms): `multiplier ** n` s plus jitter, bounded. */
+function retryDelay(options: GcsRetryOptions, n: number, first: number): number {
+  const multiplier = options.retryDelayMultiplier ?? DEFAULT_RETRY.retryDelayMultiplier;
+  const max = (options.maxRetryDelay ?? DEFAULT_RETRY.maxRetryDelay) * 1000;
+  const left = (options.totalTimeout ?? DEFAULT_RETRY.totalTimeout) * 1000 - (Date.now() - first);
+  return Math.min(multiplier ** n * 1000 + Math.floor(Math.random() * 1000), max, left);
+}
+
+/** The answer `requestStream` emits: the body stream, with the status and headers on it. */
+interface MediaResponse extends Readable {
+  statusCode?: number;
+  statusMessage?: string;
 }
 
 /** One download request ({@link download}); sets `state.answered` once GCS has answered. */
@@ -125,42 +187,112 @@ async function downloadOnce(
   state: { answered: boolean },
 ): Promise<Uint8Array | undefined> {
   signal.throwIfAborted();
-  const stream = bucket.file(name).createReadStream({ validation: false });
-  const onAbort = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-  signal.addEventListener('abort', onAbort, { once: true });
+  const stream = bucket.file(name).requestStream({
+    uri: '',
+    qs: { alt: 'media' },
+    headers: { 'Cache-Control': 'no-store' },
+    maxRetries: 0,
+  });
+  let response: MediaResponse | undefined;
+  let stopped: Error | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = () =>
-    stream.destroy(
-      Object.assign(
-        new Error(`download stalled: no byte for ${stallTimeout} ms after GCS answered (a connection cut mid-body?)`),
-        { code: 'ETIMEDOUT' },
-      ),
-    );
-  const arm = () => {
-    state.answered = true;
+  let settle: ((error?: Error) => void) | undefined;
+  // Ends this download early (abort, stall). The answer's body is destroyed only once the client
+  // has attached its own pipe to it (next tick): before that, the client would pipe into a
+  // destroyed stream.
+  const stop = (error: Error) => {
+    if (stopped !== undefined) return;
+    stopped = error;
     clearTimeout(timer);
-    timer = setTimeout(stalled, stallTimeout);
+    settle?.(error);
+    if (response !== undefined) {
+      const answer = response;
+      setImmediate(() => answer.destroy());
+    }
   };
-  stream.once('response', arm);
+  const onAbort = () => stop(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(
+      () =>
+        stop(
+          Object.assign(
+            new Error(
+              `download stalled: no byte for ${stallTimeout} ms after GCS answered (a connection cut mid-body?)`,
+            ),
+            { code: 'ETIMEDOUT' },
+          ),
+        ),
+      stallTimeout,
+    );
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
+    // The answer: the client's stream emits it (the body stream, with status and headers on it),
+    // or an error if the request failed before any answer. Reading the client's own stream
+    // (resume) is what sends the request; its data is a copy of the body, drained.
+    response = await new Promise<MediaResponse>((resolve, reject) => {
+      settle = reject;
+      stream.on('error', (e: Error) => reject(e));
+      stream.once('response', (answer: MediaResponse) => {
+        response = answer;
+        state.answered = true;
+        answer.on('error', () => {}); // surfaced by the iteration below
+        if (stopped !== undefined) setImmediate(() => answer.destroy());
+        else resolve(answer);
+      });
+      stream.resume();
+    });
+    arm();
+    const status = response.statusCode;
     const chunks: Buffer[] = [];
     let length = 0;
-    for await (const chunk of stream) {
+    for await (const chunk of response) {
       arm();
       const buffer = chunk as Buffer;
+      if (status !== undefined && status >= 300 && length >= MAX_ERROR_BODY) continue;
       chunks.push(buffer);
       length += buffer.byteLength;
     }
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
+    if (stopped !== undefined) throw stopped;
+    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
+    if (status === 404) return undefined;
+    if (status === undefined || status < 200 || status >= 300) throw errorAnswer(status, response.statusMessage, body);
+    return body;
   } catch (e) {
     if (signal.aborted) throw signal.reason;
+    if (stopped !== undefined) throw stopped;
     if (classifyGcsError(e) === 'not-found') return undefined;
     throw e;
   } finally {
     clearTimeout(timer);
-    stream.off('response', arm);
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * The client's `ApiError` shape for an error answer: `code` (the status), the JSON API's
+ * `errors` and message (`{ error: { code, message, errors } }`), else the status text.
+ */
+function errorAnswer(status: number | undefined, statusMessage: string | undefined, body: Buffer): GcsApiErrorLike {
+  let message = statusMessage || `HTTP ${status ?? 'answer without a status'}`;
+  let errors: { reason?: string; message?: string }[] = [];
+  try {
+    const parsed = JSON.parse(body.subarray(0, MAX_ERROR_BODY).toString('utf8')) as {
+      error?: { message?: unknown; errors?: unknown };
+    };
+    if (typeof parsed.error?.message === 'string') message = parsed.error.message;
+    if (Array.isArray(parsed.error?.errors)) errors = parsed.error.errors as typeof errors;
+  } catch {
+    const text = body.subarray(0, 1024).toString('utf8').trim();
+    if (text.length > 0) message = text;
+  }
+  return Object.assign(new Error(message), {
+    name: 'ApiError',
+    code: status ?? 0,
+    errors,
+    response: { statusCode: status },
+  });
 }
 
 /**

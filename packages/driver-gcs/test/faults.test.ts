@@ -143,6 +143,71 @@ describe('error answers after the client retries (500, 503, 429)', () => {
     },
   );
 
+  it("retrieve follows the client's retryOptions: autoRetry false sends each download once; retryableErrorFn decides", async () => {
+    const payloads = batch(250);
+    const claims = await driver.store({}, payloads);
+    proxy.inject = (req) => (is(req, 'download') ? gcsError(503, 'backendError') : undefined);
+    const once = new GcsStorageDriver({
+      client: makeStorage(proxy.endpoint, { retryOptions: { autoRetry: false } }),
+      bucket,
+    });
+    const error = await captureStorageDriverError(() => once.retrieve({}, claims));
+    expect([error.code, error.retryable]).toEqual(['E_BACKEND', true]);
+    expect(Math.max(...countBy(faulted('download')).values())).toBe(1);
+    await sleep(200); // the batch's other downloads, which the first failure left running
+    proxy.reset();
+    proxy.inject = (req) => (is(req, 'download') ? gcsError(503, 'backendError') : undefined);
+    const seen: number[] = [];
+    const judged = new GcsStorageDriver({
+      client: makeStorage(proxy.endpoint, {
+        retryOptions: {
+          ...FAST_RETRIES.retryOptions,
+          maxRetries: 3,
+          retryableErrorFn: (e: { code?: number }) => {
+            seen.push(Number(e.code));
+            return seen.length < 3; // two retries, then the error stands
+          },
+        },
+      }),
+      bucket,
+    });
+    await captureStorageDriverError(() => judged.retrieve({}, claims.slice(0, 1)));
+    expect(seen).toEqual([503, 503, 503]);
+    expect([...countBy(faulted('download')).values()]).toEqual([3]);
+  });
+
+  it('retrieve aborted before GCS answers: E_ABORTED at once, and the late answer raises nothing (no unhandled rejection on any Node line)', async () => {
+    const payloads = batch(270);
+    const claims = await driver.store({}, payloads);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    proxy.hold = (req) => (is(req, 'download') ? held : undefined);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
+    try {
+      const controller = new AbortController();
+      const call = captureStorageDriverError(() => fast.retrieve({ abortSignal: controller.signal }, claims));
+      await sleep(100);
+      controller.abort();
+      const started = Date.now();
+      const error = await call;
+      expect(error.code).toBe('E_ABORTED');
+      expect(Date.now() - started).toBeLessThan(100);
+      release(); // the held downloads now reach GCS and are answered
+      await sleep(300);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      process.off('uncaughtException', onUnhandled);
+      proxy.hold = undefined;
+    }
+    expect(await countPresentExact(fast, claims, payloads)).toBe(payloads.length);
+  });
+
   it('a 503 burst shorter than the client retries is absorbed: the store and retrieve succeed', async () => {
     let left = 2;
     proxy.inject = (req) => (is(req, 'upload') && left-- > 0 ? gcsError(503, 'backendError') : undefined);
