@@ -32,7 +32,8 @@ export function makeScratch(label) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.cpSync(from, path.join(dir, rel), { recursive: true });
   };
-  for (const f of ['package.json', 'pnpm-workspace.yaml', '.changeset']) copy(f);
+  // scripts/release/changelog.cjs: the CHANGELOG generator .changeset/config.json names.
+  for (const f of ['package.json', 'pnpm-workspace.yaml', '.changeset', 'scripts/release/changelog.cjs']) copy(f);
   for (const d of workspaceDirs()) {
     copy(`${d}/package.json`);
     copy(`${d}/CHANGELOG.md`);
