@@ -363,25 +363,34 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
       // stored once, so a wrongly deleted object is not quietly re-created by a later store.
       const reused = payloads.slice(0, Math.floor(n / 2));
       const queue = reused.map((p, i) => ({ p, r: (i * 7919) % reused.length })).sort((a, b) => a.r - b.r);
-      const returned: { claims: StorageDriverClaim[]; at: number }[] = [];
+      const returned: { claims: StorageDriverClaim[]; started: number; at: number }[] = [];
       let next = 0;
       let fresh = 0;
       const caller = async (c: number) => {
         while (next < queue.length) {
           const { p } = queue[next++] as { p: Payload };
           const batch = next % 5 === 0 ? [p, makePayload(`fresh ${c} ${fresh++}`)] : [p];
-          returned.push({ claims: await d.store({}, batch), at: Date.now() });
+          const started = Date.now();
+          returned.push({ claims: await d.store({}, batch), started, at: Date.now() });
           // A store that never waits on I/O (a dedup hit in memory) must not starve the timers.
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
       };
       const running = Array.from({ length: callers }, (_, c) => caller(c));
       let sweepStarted = 0;
+      // deleteExpired takes its cutoff (now − olderThan) when called, so the cutoff is at most
+      // `cutoffBound`. A store that started after it refreshed its object after the cutoff: its
+      // claim must resolve. One that started earlier (a re-store in the run's first third, on a
+      // busy machine more than olderThan before the sweep) may have referenced its object before
+      // the cutoff, which makes the object legitimately expired: not counted against the driver.
+      let cutoffBound = 0;
       let result: Awaited<ReturnType<LifecycleDriver['deleteExpired']>>;
       try {
         while (next < queue.length / 3) await sleep(1);
         sweepStarted = Date.now();
-        result = await d.deleteExpired({ olderThan });
+        const sweep = d.deleteExpired({ olderThan });
+        cutoffBound = Date.now() - olderThan;
+        result = await sweep;
       } finally {
         await Promise.allSettled(running); // the callers end when the queue is empty
       }
@@ -391,19 +400,25 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
       // (re-referenced after aging, so never expired) — must still resolve.
       let during = 0;
       let dangling = 0;
-      for (const { claims, at } of returned) {
+      let expirable = 0;
+      let expired = 0;
+      for (const { claims, started, at } of returned) {
         if (at >= sweepStarted) during += claims.length;
+        const guaranteed = started > cutoffBound;
+        if (!guaranteed) expirable += claims.length;
         for (const claim of claims) {
           try {
             await d.retrieve({}, [claim]);
           } catch (e) {
             if (!isStorageDriverError(e, StorageDriverErrorCode.NOT_FOUND)) throw e;
-            dangling++;
+            if (guaranteed) dangling++;
+            else expired++;
           }
         }
       }
-      const checked = returned.reduce((k, r) => k + r.claims.length, 0);
+      const checked = returned.reduce((k, r) => k + r.claims.length, 0) - expirable;
       assert.ok(during > 0, 'no store returned during the run');
+      assert.ok(checked > 0, 'no store started after the cutoff');
       assert.ok(
         result.removed >= n - reused.length && result.removed <= n,
         `removed ${result.removed}: every one of the ${n - reused.length} untouched old objects, and only old ones`,
@@ -413,6 +428,7 @@ export function registerLifecycleTests<D extends StorageDriver>(ctx: LifecycleCo
         console.log(
           `lifecycle stress ${d.type}: ${callers} callers, ${n} old objects (${reused.length} re-stored once each), ` +
             `${returned.length} stores, ${checked} claims checked (${during} returned during the run), ` +
+            `${expirable} from stores started before the cutoff (${expired} of them expired), ` +
             `scanned ${result.scanned}, removed ${result.removed}, dangling ${dangling}`,
         );
       }
