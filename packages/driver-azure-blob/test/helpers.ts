@@ -1,10 +1,9 @@
 /** Shared helpers for the driver-azure-blob tests: clients of Azurite, per-test containers. */
-import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { afterAll, beforeAll } from '@jest/globals';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { FaultProxy, type InjectedResponse, type ProxiedRequest } from '@x/test-servers';
+import { FaultProxy, type InjectedResponse, type ProxiedRequest, uniqueName } from '@x/test-servers';
 
 /** Azurite's development account name (`bash scripts/services.sh env`). */
 export const ACCOUNT = process.env.XSTORAGE_AZURITE_ACCOUNT_NAME ?? 'devstoreaccount1';
@@ -36,14 +35,9 @@ export function makeService(
   return BlobServiceClient.fromConnectionString(connectionString(endpoint), options);
 }
 
-/** A unique container name (lower-case, ≤ 63 characters). */
-export function uniqueContainerName(prefix = 'xaz'): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
-}
-
-/** Creates a fresh container and returns its client. */
-export async function createContainer(service: BlobServiceClient, prefix?: string): Promise<ContainerClient> {
-  const container = service.getContainerClient(uniqueContainerName(prefix));
+/** Creates a fresh container (a {@link uniqueName}: lower-case, ≤ 63 chars) and returns its client. */
+export async function createContainer(service: BlobServiceClient, prefix = 'xaz'): Promise<ContainerClient> {
+  const container = service.getContainerClient(uniqueName(prefix, { lowerCase: true, maxLength: 63 }));
   await container.create();
   return container;
 }

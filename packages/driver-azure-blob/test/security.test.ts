@@ -18,6 +18,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StorageDriverClaim, type StorageDriverError, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError, makePayload } from '@x/storage-driver-test-suite';
+import { uniqueName } from '@x/test-servers';
 import { AzureBlobStorageDriver, classifyAzureError } from '../src';
 import {
   ACCOUNT,
@@ -27,7 +28,6 @@ import {
   deleteContainer,
   makeService,
   TEST_RETRIES,
-  uniqueContainerName,
 } from './helpers';
 
 const service = makeService();
@@ -74,7 +74,7 @@ describe('no credentials in errors from real failing calls', () => {
     const signature = new URLSearchParams(token).get('sig') as string;
     expect(signature.length).toBeGreaterThan(20);
     const client = new BlobServiceClient(`${BLOB_ENDPOINT}?${token}`, undefined, TEST_RETRIES);
-    const missing = new AzureBlobStorageDriver({ client, container: uniqueContainerName('missing') });
+    const missing = new AzureBlobStorageDriver({ client, container: uniqueName('missing') });
     const stored = await captureStorageDriverError(() => missing.store({}, [makePayload('x')]));
     expect([stored.code, stored.retryable]).toEqual(['E_CONFIG', false]);
     expectNoSecrets(stored, [signature, encodeURIComponent(signature), ACCOUNT_KEY]);
@@ -141,12 +141,12 @@ describe('what Azurite answers, classified', () => {
         (e: unknown) => e,
       );
     expect(classifyAzureError(await fail(c.getBlockBlobClient('archived').download()))).toBe('archived');
-    expect(classifyAzureError(await fail(service.getContainerClient(uniqueContainerName()).getProperties()))).toBe(
+    expect(classifyAzureError(await fail(service.getContainerClient(uniqueName('xaz')).getProperties()))).toBe(
       'no-container',
     );
     expect(classifyAzureError(await fail(c.getBlockBlobClient('absent').download()))).toBe('not-found');
     // A HEAD has no body: the code comes from the x-ms-error-code header (error.details.errorCode).
-    const head = await fail(service.getContainerClient(uniqueContainerName()).getBlockBlobClient('x').getProperties());
+    const head = await fail(service.getContainerClient(uniqueName('xaz')).getBlockBlobClient('x').getProperties());
     expect([
       classifyAzureError(head),
       classifyAzureError(await fail(c.getBlockBlobClient('absent').getProperties())),

@@ -1,9 +1,8 @@
 /** Shared helpers for the driver-gcs tests: clients, per-test buckets, request classification. */
-import { randomBytes } from 'node:crypto';
 import { type Bucket, Storage, type StorageOptions } from '@google-cloud/storage';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import type { ProxiedRequest } from '@x/test-servers';
+import { type ProxiedRequest, uniqueName } from '@x/test-servers';
 
 /** fake-gcs-server (`bash scripts/services.sh env`). */
 export const GCS_ENDPOINT = process.env.XSTORAGE_GCS_ENDPOINT ?? 'http://127.0.0.1:4453';
@@ -20,14 +19,9 @@ export function makeStorage(endpoint = GCS_ENDPOINT, options: Partial<StorageOpt
   return new Storage({ apiEndpoint: endpoint, projectId: GCS_PROJECT_ID, ...options });
 }
 
-/** A unique bucket name (lower-case, at most 63 characters). */
-export function uniqueBucketName(prefix = 'xgcs'): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
-}
-
-/** Creates a fresh bucket on the emulator and returns its name. */
-export async function createBucket(storage: Storage, prefix?: string): Promise<string> {
-  const name = uniqueBucketName(prefix);
+/** Creates a fresh bucket on the emulator (a {@link uniqueName}: lower-case, ≤ 63 chars) and returns its name. */
+export async function createBucket(storage: Storage, prefix = 'xgcs'): Promise<string> {
+  const name = uniqueName(prefix, { lowerCase: true, maxLength: 63 });
   await storage.createBucket(name);
   return name;
 }

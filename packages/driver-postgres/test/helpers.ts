@@ -2,13 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { type Payload, StorageDriverClaim, type StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import { Pool, type PoolConfig } from 'pg';
 import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
 
-/** A schema name no other test (or parallel run) uses. */
+/** A schema name no other test (or parallel run) uses: `xs_{prefix}_{pid}_{time}_{random}`, ≤ 63 characters. */
 export function uniqueSchema(prefix: string): string {
-  return `xs_${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  return uniqueName(`xs_${prefix}`, { separator: '_', lowerCase: true, maxLength: 63 });
 }
 
 /** A pool on the shared server with an `error` listener (idle connection errors don't crash jest). */
@@ -124,7 +124,7 @@ export async function meteredPool(
   admin: Pool,
   config: PoolConfig = {},
 ): Promise<{ pool: Pool; role: string; dispose: () => Promise<void> }> {
-  const role = `xs_meter_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const role = uniqueName('xs_meter', { separator: '_' });
   const password = randomBytes(12).toString('hex');
   const url = new URL(SERVICES.postgresUrl);
   await admin.query(`CREATE ROLE "${role}" LOGIN INHERIT PASSWORD '${password}' IN ROLE "${url.username}"`);

@@ -1,15 +1,14 @@
 /** Shared helpers for the driver-redis tests: clients of the shared servers, prefixes, payloads. */
-import { randomBytes } from 'node:crypto';
 import type { Payload, StorageDriverErrorCode, StorageDriverTargetInfo } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 
 const encoder = new TextEncoder();
 
-/** A key prefix no other test (or test run) uses. */
+/** A key prefix no other test (or test run) uses: `xstorage-test:redis:{label}:{pid}:{time}:{random}`. */
 export function uniquePrefix(label: string): string {
-  return `xstorage-test:redis:${label}:${process.pid}-${randomBytes(4).toString('hex')}`;
+  return uniqueName(`xstorage-test:redis:${label}`, { separator: ':' });
 }
 
 /** A client of the shared standalone server (`db` 0 unless told). */

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { StorageDriverClaim } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { FaultProxy, SERVICES } from '@x/test-servers';
+import { FaultProxy, SERVICES, uniqueName } from '@x/test-servers';
 import { type S3ClientLike, S3StorageDriver, type S3StorageDriverOptions } from '../src';
 import {
   bigPayload,
@@ -15,7 +15,6 @@ import {
   makeClient,
   payload,
   s3Error,
-  uniqueBucketName,
 } from './helpers';
 
 const direct = makeClient();
@@ -304,7 +303,7 @@ describe('buckets', () => {
 
 describe('errors', () => {
   it('NoSuchBucket → E_CONFIG naming bucket and key (store and retrieve)', async () => {
-    const missing = uniqueBucketName('missing');
+    const missing = uniqueName('missing');
     const d = driverOf({ bucket: missing });
     const e = await captureStorageDriverError(() => d.store({}, [payload('x')]));
     expect([e.code, e.retryable]).toEqual(['E_CONFIG', false]);

@@ -1,5 +1,4 @@
 /** Shared helpers for the driver-s3 tests: clients, per-test buckets, reading S3 requests off a `FaultProxy`. */
-import { randomBytes } from 'node:crypto';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -10,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { type FaultProxy, type InjectedResponse, type ProxiedRequest, SERVICES } from '@x/test-servers';
+import { type FaultProxy, type InjectedResponse, type ProxiedRequest, SERVICES, uniqueName } from '@x/test-servers';
 
 const encoder = new TextEncoder();
 
@@ -25,14 +24,9 @@ export function makeClient(endpoint = SERVICES.s3Endpoint, config: Partial<S3Cli
   });
 }
 
-/** A unique bucket name (lower-case, ≤ 63 chars). */
-export function uniqueBucketName(prefix = 'xs3'): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
-}
-
-/** Creates a fresh bucket on moto and returns its name. */
-export async function createBucket(client: S3Client, prefix?: string): Promise<string> {
-  const bucket = uniqueBucketName(prefix);
+/** Creates a fresh bucket on moto (a {@link uniqueName}: lower-case, ≤ 63 chars) and returns its name. */
+export async function createBucket(client: S3Client, prefix = 'xs3'): Promise<string> {
+  const bucket = uniqueName(prefix, { lowerCase: true, maxLength: 63 });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
 }

@@ -10,9 +10,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { StorageDriverClaim, type StorageDriverError, sha256Hex } from '@x/storage-driver-core';
 import { captureStorageDriverError, makePayload } from '@x/storage-driver-test-suite';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import { S3StorageDriver } from '../src';
-import { uniqueBucketName } from './helpers';
 
 const ACCESS_KEY = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
 const SECRET = `sec-${randomBytes(16).toString('base64url')}`;
@@ -51,7 +50,7 @@ async function closedPort(): Promise<number> {
 
 describe('no credentials in errors from real failing S3 calls', () => {
   it('a missing bucket (moto answers NoSuchBucket) on store and retrieve', async () => {
-    const bucket = uniqueBucketName('missing');
+    const bucket = uniqueName('missing');
     const d = new S3StorageDriver({ client: client(SERVICES.s3Endpoint), bucket });
     const stored = await captureStorageDriverError(() => d.store({}, [makePayload('x')]));
     expect(stored.code).toBe('E_CONFIG');

@@ -8,7 +8,6 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,7 +29,7 @@ import { encodeGcsSegment, GcsStorageDriver } from '@x/storage-driver-gcs';
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3StorageDriver } from '@x/storage-driver-s3';
-import { SERVICES, type TestServices } from '@x/test-servers';
+import { SERVICES, type TestServices, uniqueName } from '@x/test-servers';
 import { Cluster, Redis } from 'ioredis';
 import { Pool } from 'pg';
 
@@ -95,10 +94,6 @@ export interface CreateBackendOptions {
 }
 
 const DEFAULT_TTL_MS = 3_600_000;
-
-function uniqueSuffix(): string {
-  return `${process.pid}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-}
 
 async function walk(root: string, rel = ''): Promise<string[]> {
   const entries = await readdir(path.join(root, rel), { withFileTypes: true }).catch(() => []);
@@ -170,7 +165,7 @@ async function redisBackend(kind: 'redis' | 'redis-cluster', options: CreateBack
           { slotsRefreshInterval: 60_000 },
         );
   client.on('error', () => {}); // reported through the driver's calls instead
-  const keyPrefix = `xstorage-test:${uniqueSuffix()}`;
+  const keyPrefix = uniqueName('xstorage-test', { separator: ':' });
   const driver = new RedisStorageDriver({ client, keyPrefix, name: options.name, ttl: options.ttl ?? DEFAULT_TTL_MS });
   const allKeys = async () => [...(await redisKeysByNode(client, keyPrefix)).values()].flat();
   const toStorageKey = (redisKey: string) => redisKey.slice(keyPrefix.length + 1).replaceAll(':', '/');
@@ -213,7 +208,7 @@ async function postgresBackend(options: CreateBackendOptions): Promise<TestBacke
   const services = options.services ?? SERVICES;
   const pool = new Pool({ connectionString: services.postgresUrl, max: options.poolSize ?? 8 });
   pool.on('error', () => {}); // idle-connection errors; the driver reports its own
-  const schema = `xs_test_${uniqueSuffix().replaceAll('-', '_')}`;
+  const schema = uniqueName('xs_test', { separator: '_', lowerCase: true, maxLength: 63 });
   const driver = new PostgresStorageDriver({ pool, schema, name: options.name, ttl: options.ttl ?? DEFAULT_TTL_MS });
   try {
     await driver.ensureSchema();
@@ -270,7 +265,7 @@ async function s3Backend(options: CreateBackendOptions): Promise<TestBackend> {
     forcePathStyle: true,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  const bucket = `xs-test-${uniqueSuffix()}`.toLowerCase().slice(0, 63);
+  const bucket = uniqueName('xs-test', { lowerCase: true, maxLength: 63 });
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (e) {
@@ -320,7 +315,7 @@ async function s3Backend(options: CreateBackendOptions): Promise<TestBackend> {
 async function gcsBackend(options: CreateBackendOptions): Promise<TestBackend> {
   const services = options.services ?? SERVICES;
   const storage = new Storage({ apiEndpoint: services.gcsEndpoint, projectId: services.gcsProjectId });
-  const name = `xs-test-${uniqueSuffix()}`.toLowerCase().slice(0, 63);
+  const name = uniqueName('xs-test', { lowerCase: true, maxLength: 63 });
   await storage.createBucket(name);
   const bucket = storage.bucket(name);
   const driver = new GcsStorageDriver({ client: bucket, name: options.name });
@@ -355,7 +350,7 @@ async function gcsBackend(options: CreateBackendOptions): Promise<TestBackend> {
 async function azureBackend(options: CreateBackendOptions): Promise<TestBackend> {
   const services = options.services ?? SERVICES;
   const service = BlobServiceClient.fromConnectionString(services.azuriteConnectionString);
-  const name = `xs-test-${uniqueSuffix()}`.toLowerCase().slice(0, 63).replace(/-+$/, '');
+  const name = uniqueName('xs-test', { lowerCase: true, maxLength: 63 });
   const container = service.getContainerClient(name);
   await container.create();
   const driver = new AzureBlobStorageDriver({ client: container, name: options.name });

@@ -3,7 +3,8 @@
  * The addresses of the shared loopback servers of `scripts/services.sh` ({@link SERVICES}), the
  * one free-port allocator, and private server instances for tests that kill, pause, restart or
  * measure a server — a redis-server, a PostgreSQL, a Temporal dev server — each in a temp dir on a free
- * loopback port as a child of the test process; and a fault-injecting HTTP proxy.
+ * loopback port as a child of the test process; a fault-injecting HTTP proxy; and {@link uniqueName},
+ * the names of isolated stores (key prefixes, schemas, buckets) no other test or run uses.
  *
  * @packageDocumentation
  */
@@ -20,3 +21,4 @@ export {
   startTemporalDevServer,
   TEMPORAL_BIN,
 } from './temporal';
+export { type UniqueNameOptions, uniqueName } from './unique-name';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { SERVICES } from '../src';
+import { SERVICES, uniqueName } from '../src';
 import { loopbackOnly } from './loopback';
 
 const guard = loopbackOnly();
@@ -34,7 +34,7 @@ async function listNames(prefix: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  container = service.getContainerClient(`xs-smoke-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
+  container = service.getContainerClient(uniqueName('xs-smoke', { lowerCase: true, maxLength: 63 }));
   expect((await container.createIfNotExists()).succeeded).toBe(true);
 });
 

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type Bucket, type File, type GetFilesOptions, Storage } from '@google-cloud/storage';
-import { SERVICES } from '../src';
+import { SERVICES, uniqueName } from '../src';
 import { loopbackOnly } from './loopback';
 
 const ENDPOINT = SERVICES.gcsEndpoint;
@@ -32,7 +32,7 @@ async function text(file: File): Promise<string> {
 }
 
 beforeAll(async () => {
-  [bucket] = await storage.createBucket(`xs-smoke-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`);
+  [bucket] = await storage.createBucket(uniqueName('xs-smoke', { lowerCase: true, maxLength: 63 }));
 });
 
 afterAll(async () => {
