@@ -5,7 +5,8 @@
 # runs again). Run it after `pnpm changeset version` has been committed. Extra arguments go to
 # `changeset publish` (e.g. `--tag next`, `--otp 123456`).
 #
-# Registry: the one npm is configured for (npm_config_registry / .npmrc), with its auth token.
+# Registry: the one `.npmrc` names (the project's or the user's), with its auth token; pnpm 12 does
+# not read npm_config_registry (pnpm_config_registry works), so .npmrc is the reliable way.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
