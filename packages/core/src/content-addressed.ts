@@ -643,8 +643,9 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
         'deleteExpired needs olderThan (milliseconds) or a driver configured with a ttl',
       );
     }
-    const cutoff = new Date(this.now() - olderThan);
-    this.#checkCutoff(cutoff, 'deleteExpired');
+    const at = this.now();
+    const cutoff = new Date(at - olderThan);
+    this.#checkCutoff(cutoff, 'deleteExpired', at); // against the same instant: olderThan itself decides
     const del = this.#deleteHook('deleteExpired');
     const housekeeping = this._housekeeping;
     if (typeof housekeeping === 'function') {
@@ -957,12 +958,12 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     return del;
   }
 
-  #checkCutoff(referencedBefore: Date, what: string): void {
+  #checkCutoff(referencedBefore: Date, what: string, now = this.now()): void {
     if (!(referencedBefore instanceof Date) || Number.isNaN(referencedBefore.getTime())) {
       throw this.createError(StorageDriverErrorCode.CONFIG, `${what}: referencedBefore must be a valid Date`);
     }
     const minimum = this._minimumDeleteAge();
-    if (minimum > 0 && referencedBefore.getTime() > this.now() - minimum) {
+    if (minimum > 0 && referencedBefore.getTime() > now - minimum) {
       throw this.createError(
         StorageDriverErrorCode.CONFIG,
         `${what}: ${this.type} can only delete objects unreferenced for at least ${minimum} ms (a store refreshes an object's age only once it is older than that)`,

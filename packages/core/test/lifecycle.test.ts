@@ -226,6 +226,13 @@ describe('delete', () => {
     await expectRejectsCode(d.delete([], { referencedBefore: new Date() }), 'E_CONFIG');
     await expectRejectsCode(d.deleteExpired({ olderThan: 10_000 }), 'E_CONFIG');
     await expect(d.deleteExpired()).resolves.toMatchObject({ removed: 0 });
+    // olderThan alone decides, however much the clock moves between reading it and checking:
+    // one millisecond short of the minimum is refused, the minimum itself is accepted.
+    let t = 1_000_000_000;
+    const ticking = new Driver({ clock: () => (t += 7) });
+    ticking.minimumAge = 30_000;
+    await expectRejectsCode(ticking.deleteExpired({ olderThan: 29_999 }), 'E_CONFIG');
+    await expect(ticking.deleteExpired({ olderThan: 30_000 })).resolves.toMatchObject({ removed: 0 });
   });
 
   it('an invalid key target is E_INVALID_CLAIM before any delete', async () => {
