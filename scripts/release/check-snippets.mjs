@@ -62,7 +62,7 @@ const declared = (stmt) => {
 };
 const definesName = (code, name) =>
   new RegExp(
-    `(^|\\n)\\s*(export\\s+)?(const|let|var|function|class|type|interface)\\s+${name}\\b|import[^;]*\\b${name}\\b[^;]*from`,
+    `(^|\\n)\\s*(export\\s+)?(declare\\s+)?(const|let|var|function|class|type|interface)\\s+${name}\\b|import[^;]*\\b${name}\\b[^;]*from`,
   ).test(code);
 
 const blocks = [];
