@@ -110,9 +110,15 @@ class Writer {
     this.buf[this.pos++] = Number(v);
   }
   bytes(b: Uint8Array): void {
-    this.varint(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    this.varint(n);
+    if (n <= 32) {
+      // Metadata values ("binary/plain", "json/plain"): a loop costs less than `set()`'s call.
+      const buf = this.buf;
+      let pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos++] = b[i] as number;
+    } else this.buf.set(b, this.pos);
+    this.pos += n;
   }
 }
 
@@ -182,7 +188,9 @@ export function encodedPayloadSize(payload: Payload): number {
 
 /**
  * Encodes a Payload to protobuf binary, byte-identical to
- * `temporal.api.common.v1.Payload.encode(payload).finish()` from `@temporalio/proto`.
+ * `temporal.api.common.v1.Payload.encode(payload).finish()` from `@temporalio/proto`. A small
+ * result is a view into Node's shared buffer pool (use `byteOffset` and `byteLength` with its
+ * `buffer`).
  *
  * @throws TypeError if `payload` is not a well-formed Payload object (e.g. non-bytes data, a
  *   metadata key with a lone UTF-16 surrogate, a `sizeBytes` that is not an integer).
@@ -193,7 +201,12 @@ export function encodePayload(payload: Payload): Uint8Array {
 
 /** Writes a payload planned by {@link planPayload}. */
 export function encodePlannedPayload(p: PayloadPlan): Uint8Array {
-  const w = new Writer(new Uint8Array(p.size));
+  // Uninitialised memory, every byte of which is written below (checked at the end): no zero fill,
+  // and small payloads come from Node's buffer pool (`new Uint8Array(1024)` costs about 0.9 µs, a
+  // pool slice and a plain `Uint8Array` view of it about 0.4 µs). A plain view, not the `Buffer`:
+  // its `slice()` copies, as callers of a `Uint8Array` expect.
+  const pooled = Buffer.allocUnsafe(p.size);
+  const w = new Writer(new Uint8Array(pooled.buffer, pooled.byteOffset, p.size));
   for (const e of p.entries) {
     w.byte(0x0a);
     w.varint(e.size);
@@ -216,6 +229,7 @@ export function encodePlannedPayload(p: PayloadPlan): Uint8Array {
       w.varint64(bits);
     }
   }
+  if (w.pos !== p.size) throw new Error(`internal error: encoded ${w.pos} bytes of a ${p.size}-byte plan`);
   return w.buf;
 }
 
@@ -334,10 +348,13 @@ function decodeUtf8(bytes: Uint8Array, offset: number): string {
   }
 }
 
+/** The value of a map entry without one (zero-length: nothing to share). */
+const NO_BYTES = new Uint8Array(0);
+
 function decodeMapEntry(bytes: Uint8Array): [string, Uint8Array] {
   const r = new Reader(bytes, 0, bytes.length);
   let key = '';
-  let value: Uint8Array = new Uint8Array(0);
+  let value: Uint8Array = NO_BYTES;
   while (!r.done()) {
     const tag = r.varint32();
     const field = tag >>> 3;

@@ -148,6 +148,32 @@ const payloadArb: fc.Arbitrary<LoosePayload> = fc
 // ---------------------------------------------------------------------------------------------
 
 describe('encodePayload / encodedPayloadSize', () => {
+  it('returns plain Uint8Arrays (slice() copies) that never overlap, small ones from a shared pool', () => {
+    const a = encodePayload({ metadata: { encoding: utf8('binary/plain') }, data: new Uint8Array(100).fill(1) });
+    const b = encodePayload({ metadata: { encoding: utf8('binary/plain') }, data: new Uint8Array(100).fill(2) });
+    expect(Object.getPrototypeOf(a)).toBe(Uint8Array.prototype);
+    const copy = a.slice();
+    copy[copy.length - 1] = 9;
+    expect(a[a.length - 1]).toBe(1);
+    // Views of one pool: disjoint ranges, and each decodes to its own payload.
+    if (a.buffer === b.buffer) {
+      expect(a.byteOffset + a.byteLength <= b.byteOffset || b.byteOffset + b.byteLength <= a.byteOffset).toBe(true);
+    }
+    expect(decodePayload(a).data).toEqual(new Uint8Array(100).fill(1));
+    expect(decodePayload(b).data).toEqual(new Uint8Array(100).fill(2));
+  });
+
+  it('writes every byte of a large payload (no uninitialised memory)', () => {
+    const data = new Uint8Array(1 << 20).fill(7);
+    const bytes = encodePayload({ metadata: { k: utf8('v') }, data });
+    expect(bytes.byteLength).toBe(encodedPayloadSize({ metadata: { k: utf8('v') }, data }));
+    expect(
+      Buffer.from(bytes).equals(
+        Buffer.from(temporal.api.common.v1.Payload.encode({ metadata: { k: utf8('v') }, data }).finish()),
+      ),
+    ).toBe(true);
+  });
+
   it('is byte-identical to @temporalio/proto Payload.encode for arbitrary payloads', () => {
     fc.assert(
       fc.property(payloadArb, (p) => {

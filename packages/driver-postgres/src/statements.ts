@@ -269,12 +269,34 @@ export async function readRetrieved(
 ): Promise<(Uint8Array | undefined)[]> {
   const found = new Map<string, Uint8Array>();
   const deferred: { key: string; size: number; compressed: boolean }[] = [];
+  const shared: { key: string; data: Uint8Array }[] = [];
+  let sharedBytes = 0;
   for (const row of rows as { key?: unknown; data?: unknown; size?: unknown; compressed?: unknown }[]) {
     if (typeof row.key !== 'string' || !(row.data instanceof Uint8Array || row.data === null)) {
       throw badRow();
     }
-    if (row.data !== null) found.set(row.key, ownBytes(row.data));
-    else deferred.push({ key: row.key, size: Number(row.size), compressed: row.compressed === true });
+    const data = row.data;
+    if (data === null) deferred.push({ key: row.key, size: Number(row.size), compressed: row.compressed === true });
+    else if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
+      found.set(row.key, new Uint8Array(data.buffer, 0, data.byteLength));
+    } else {
+      shared.push({ key: row.key, data });
+      sharedBytes += data.byteLength;
+    }
+  }
+  // Rows in memory shared with other bytes (Node's buffer pool: every row under 4 KiB) are copied
+  // into one buffer for the whole batch rather than one each (an allocation costs about 1 µs, the
+  // copy of 1 KiB a tenth of that): a payload never keeps a pooled slab alive nor shares memory
+  // with anything but the other payloads of its own batch, and callers get plain `Uint8Array`s
+  // (a `Buffer`'s `slice()` is a view, not a copy).
+  if (shared.length > 0) {
+    const arena = new Uint8Array(sharedBytes);
+    let at = 0;
+    for (const { key, data } of shared) {
+      arena.set(data, at);
+      found.set(key, arena.subarray(at, at + data.byteLength));
+      at += data.byteLength;
+    }
   }
   for (const { key, size, compressed } of deferred) {
     const slice = compressed
@@ -314,19 +336,6 @@ function badRow(): Error {
   return configError(
     'retrieve got a row without a text key and bytea data: is a custom type parser installed on the pool?',
   );
-}
-
-/**
- * A plain `Uint8Array` over `data` (a `Buffer` from `pg`), copied when it shares its memory with
- * other bytes (Node's Buffer pool), so a retrieved payload never keeps a pooled slab alive or
- * aliases another row's bytes, and callers get a plain `Uint8Array` rather than a `Buffer`
- * (whose `slice()` is a view, not a copy).
- */
-function ownBytes(data: Uint8Array): Uint8Array {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) {
-    return new Uint8Array(data.buffer, 0, data.byteLength);
-  }
-  return new Uint8Array(data);
 }
 
 /**
