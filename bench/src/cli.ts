@@ -174,6 +174,8 @@ interface MicroReport {
   summaries: ReturnType<typeof summarize>[];
   roundTrips: RoundTripCount[];
   sha256MBPerSec: number;
+  /** Core alone (`src/core-alone.ts`: core over a Map) on `distinct` and `small`: what every driver pays besides its backend. */
+  coreAlone: ReturnType<typeof summarize>[];
   targets: ReturnType<typeof checkTargets>;
   runs: RunResult[];
 }
@@ -199,6 +201,17 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
       console.log(`  ${id.padEnd(12)} ${rates}  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
   }
+  // Core alone, for the targets' notes (`src/core-alone.ts`: core over a Map) on the workloads the
+  // hashing-floor targets use, one fresh process each, like the implementations.
+  const coreRuns: RunResult[] = [];
+  for (const w of workloads.filter((w) => w === 'distinct' || w === 'small')) {
+    const file = join(tmp, `core-${w}.json`);
+    await child(['core', w, quick ? '1' : '0', file]);
+    const runs = JSON.parse(await readFile(file, 'utf8')) as RunResult[];
+    coreRuns.push(...runs);
+    console.log(`  core alone (core over a Map), ${w}: ${summarize(runs[0] as RunResult).mbPerSec.toFixed(1)} MB/s`);
+  }
+  const coreAlone = coreRuns.map(summarize);
   if (impls.some((i) => i.startsWith('redis') || i.startsWith('postgres'))) {
     const file = join(tmp, 'roundtrips.json');
     await child(['roundtrips', file]);
@@ -206,7 +219,7 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
   }
   const summaries = results.map(summarize);
   const sha256MBPerSec = measureSha256MBPerSec();
-  const targets = checkTargets(summaries, roundTrips, { sha256MBPerSec });
+  const targets = checkTargets(summaries, roundTrips, { sha256MBPerSec, coreAlone });
   console.log(`\n${formatTable(summaries)}\n`);
   console.log('round trips per batch:');
   for (const c of roundTrips) {
@@ -221,6 +234,7 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
     summaries,
     roundTrips,
     sha256MBPerSec,
+    coreAlone,
     targets,
     runs: results,
   };

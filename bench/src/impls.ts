@@ -130,7 +130,7 @@ export function instrumentDrivers(wrap: ((driver: StorageDriver) => StorageDrive
 }
 
 /** A driver through the public `StorageDriver` contract. */
-function driverImpl(
+export function driverImpl(
   id: string,
   backend: Backend,
   kind: ImplKind,

@@ -66,6 +66,11 @@ export interface TargetCheck {
 export interface TargetContext {
   /** SHA-256 throughput of this process (MB/s, 10^6 bytes), measured in the same run. */
   readonly sha256MBPerSec?: number;
+  /**
+   * Core alone (`src/core-alone.ts`: every mechanic of core — envelope, hashing, keys, claims and
+   * their validation, decoding — over a Map, no backend) on the same workloads, in the same run.
+   */
+  readonly coreAlone?: readonly Summary[];
 }
 
 function find(summaries: readonly Summary[], impl: string, workload: WorkloadName): Summary | undefined {
@@ -132,6 +137,15 @@ export function checkTargets(
   return checks;
 }
 
+/** Milliseconds of one batch (store + retrieve) at a summary's rate. */
+function batchMs(s: Summary): number {
+  return (s.bytesPerBatch / MB / s.mbPerSec) * 1000;
+}
+
+function fmtMs(ms: number): string {
+  return ms < 10 ? ms.toFixed(1) : Math.round(ms).toString();
+}
+
 /** raw time / (raw time + hashing the batch's bytes twice): the best ratio to the raw client a hashing driver can reach. */
 function hashingFloor(raw: Summary, sha256MBPerSec: number): number {
   const rawSeconds = raw.bytesPerBatch / MB / raw.mbPerSec;
@@ -153,7 +167,15 @@ function ratioNote(
 ): string | undefined {
   if (base.impl.endsWith('-raw') && context.sha256MBPerSec !== undefined) {
     const floor = hashingFloor(base, context.sha256MBPerSec);
-    return `SHA-256 floor ${floor.toFixed(2)}× (raw + hashing every byte out and back in at ${Math.round(context.sha256MBPerSec)} MB/s): ${Math.round((100 * r) / floor)}% of it`;
+    const hashing = `SHA-256 floor ${floor.toFixed(2)}× (raw + hashing every byte out and back in at ${Math.round(context.sha256MBPerSec)} MB/s): ${Math.round((100 * r) / floor)}% of it`;
+    const core = context.coreAlone?.find((s) => s.workload === base.workload);
+    if (core === undefined) return hashing;
+    // Driver time ≥ raw time + core's own time: the best ratio a driver built on this core reaches.
+    const rawMs = batchMs(base);
+    const coreMs = batchMs(core);
+    const hashMs = ((2 * base.bytesPerBatch) / MB / context.sha256MBPerSec) * 1000;
+    const ceiling = rawMs / (rawMs + coreMs);
+    return `${hashing}; core alone (same run) ${fmtMs(coreMs)} ms per batch against raw ${fmtMs(rawMs)} ms, ${fmtMs(hashMs)} ms of it hashing: raw + core = ${ceiling.toFixed(2)}× raw, ${Math.round((100 * r) / ceiling)}% of it`;
   }
   if (base.impl === 's3-official') {
     const raw = find(summaries, 's3-raw', base.workload);

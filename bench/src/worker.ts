@@ -13,6 +13,7 @@
  * @module
  */
 import { writeFile } from 'node:fs/promises';
+import { coreAloneImpl } from './core-alone';
 import { createImpl, instrumentDrivers, type Profile } from './impls';
 import { memoryImpl, otelDriverWrapper, otelWorkloadSpec, parseOtelImplId, parseOtelWorkload } from './otel';
 import { countRoundTrips } from './roundtrips';
@@ -43,7 +44,8 @@ async function main(argv: string[]): Promise<void> {
   const { base, mode } = parseOtelImplId(id);
   const wrap = otelDriverWrapper(mode);
   instrumentDrivers(wrap);
-  const created = base === 'memory' ? memoryImpl(id, wrap) : await createImpl(base, profile);
+  const created =
+    base === 'memory' ? memoryImpl(id, wrap) : base === 'core' ? coreAloneImpl() : await createImpl(base, profile);
   const impl = base === id ? created : { ...created, id };
   try {
     const results: RunResult[] = [];

@@ -35,7 +35,7 @@ export interface WorkloadSpec {
 const SHAPES: Record<WorkloadName, [string, number, number, number, number]> = {
   distinct: ['batches of 64 distinct 256 KiB payloads, store then retrieve', 64, 256 * KiB, 10, 1],
   dupes: ['batches of 64 × 256 KiB, half of them repeats of payloads stored by earlier batches', 64, 256 * KiB, 10, 1],
-  small: ['batches of 1,000 × 1 KiB (a threshold-0 deployment)', 1000, KiB, 5, 1],
+  small: ['batches of 1,000 × 1 KiB (a threshold-0 deployment)', 1000, KiB, 20, 1],
   big: ['one 50 MiB payload', 1, 50 * MiB, 3, 1],
   parallel: ['16 concurrent callers, each storing (then retrieving) batches of 8 × 256 KiB', 8, 256 * KiB, 4, 16],
 };

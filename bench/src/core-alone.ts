@@ -1,0 +1,34 @@
+/**
+ * "Core alone": a driver built on core's `ContentAddressedStorageDriver` whose backend is a plain
+ * `Map` — no copy, no yield, no I/O — so a run of it measures what core itself does per batch
+ * (envelope, hashing, keys, in-batch dedup, claims and their validation, integrity check,
+ * decoding). The targets' notes compare every driver with its raw client plus this.
+ *
+ * @module
+ */
+import { ContentAddressedStorageDriver, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
+import { BENCH_MAX_PAYLOAD_SIZE, driverImpl, type Impl } from './impls';
+
+/** The backend-less driver: objects live in a `Map`, by reference. */
+class CoreAloneDriver extends ContentAddressedStorageDriver<StorageLocation> {
+  readonly type = 'bench.corealone';
+  readonly objects = new Map<string, Uint8Array>();
+
+  constructor() {
+    super('core-alone', { maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
+  }
+
+  protected async _putIfAbsent(items: StoreItem<StorageLocation>[]): Promise<void> {
+    for (const item of items) if (!this.objects.has(item.location.key)) this.objects.set(item.location.key, item.bytes);
+  }
+
+  protected async _get(locations: StorageLocation[]): Promise<(Uint8Array | undefined)[]> {
+    return locations.map((l) => this.objects.get(l.key));
+  }
+}
+
+/** The `core` implementation: {@link CoreAloneDriver} with the benchmark's target. */
+export function coreAloneImpl(): Impl {
+  const driver = new CoreAloneDriver();
+  return driverImpl('core', 'core' as Impl['backend'], 'driver', driver, () => driver.close());
+}
