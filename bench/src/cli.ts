@@ -189,7 +189,10 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
   for (const group of groups) {
     for (const w of group) {
       const spec = workloadSpec(w, quick);
-      console.log(`${w}: ${spec.description} (${spec.batches} batch(es) per caller)`);
+      const s3 = workloadSpec(w, quick, 's3').batches;
+      console.log(
+        `${w}: ${spec.description} (${spec.batches} batch(es) per caller${s3 === spec.batches ? '' : `; S3: ${s3}`})`,
+      );
     }
     for (const id of impls) {
       const file = join(tmp, `${id}-${group.join('-')}.json`);

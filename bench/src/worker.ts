@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<void> {
       if (otel !== undefined) {
         const result = await runWorkload(impl, otelWorkloadSpec(otel, base, quick === '1'));
         results.push({ ...result, workload: otel as WorkloadName }); // the otel group's own names
-      } else if (profile === 'loopback') results.push(await runWorkload(impl, workloadSpec(w, quick === '1')));
+      } else if (profile === 'loopback')
+        results.push(await runWorkload(impl, workloadSpec(w, quick === '1', impl.backend)));
       else results.push(await runWorkload(impl, latencyWorkloadSpec(w, quick === '1'), proxyProbe(proxyUrl())));
     }
     await writeFile(out, JSON.stringify(results));
