@@ -146,11 +146,15 @@ function fmtMs(ms: number): string {
   return ms < 10 ? ms.toFixed(1) : Math.round(ms).toString();
 }
 
+/** Milliseconds to SHA-256 a batch's bytes twice (out and back in) at `sha256MBPerSec`. */
+function hashingMs(s: Summary, sha256MBPerSec: number): number {
+  return ((2 * s.bytesPerBatch) / MB / sha256MBPerSec) * 1000;
+}
+
 /** raw time / (raw time + hashing the batch's bytes twice): the best ratio to the raw client a hashing driver can reach. */
 function hashingFloor(raw: Summary, sha256MBPerSec: number): number {
-  const rawSeconds = raw.bytesPerBatch / MB / raw.mbPerSec;
-  const hashSeconds = (2 * raw.bytesPerBatch) / MB / sha256MBPerSec;
-  return rawSeconds / (rawSeconds + hashSeconds);
+  const rawMs = batchMs(raw);
+  return rawMs / (rawMs + hashingMs(raw, sha256MBPerSec));
 }
 
 /**
@@ -173,7 +177,7 @@ function ratioNote(
     // Driver time ≥ raw time + core's own time: the best ratio a driver built on this core reaches.
     const rawMs = batchMs(base);
     const coreMs = batchMs(core);
-    const hashMs = ((2 * base.bytesPerBatch) / MB / context.sha256MBPerSec) * 1000;
+    const hashMs = hashingMs(base, context.sha256MBPerSec);
     const ceiling = rawMs / (rawMs + coreMs);
     return `${hashing}; core alone (same run) ${fmtMs(coreMs)} ms per batch against raw ${fmtMs(rawMs)} ms, ${fmtMs(hashMs)} ms of it hashing: raw + core = ${ceiling.toFixed(2)}× raw, ${Math.round((100 * r) / ceiling)}% of it`;
   }
