@@ -211,7 +211,7 @@ stop_postgres() {
 }
 
 # ---------------------------------------------------------------- s3 (moto server)
-s3_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/moto-api/" 2>/dev/null)" = 200 ]; }
+s3_up() { [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/moto-api/" 2>/dev/null)" = 200 ]; }
 
 start_s3() {
   if s3_up; then log "s3: reusing moto on 127.0.0.1:$S3_PORT"; return 0; fi
@@ -256,7 +256,7 @@ stop_pidfile() {
 GCS_DIR="$SERVICES_DIR/gcs"
 GCS_BIN="$GCS_DIR/bin/fake-gcs-server"
 
-gcs_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GCS_PORT/_internal/healthcheck" 2>/dev/null)" = 200 ]; }
+gcs_up() { [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GCS_PORT/_internal/healthcheck" 2>/dev/null)" = 200 ]; }
 
 ensure_fake_gcs() {
   if [ -x "$GCS_BIN" ] && go version -m "$GCS_BIN" 2>/dev/null | grep -q "mod[[:space:]]*github.com/fsouza/fake-gcs-server[[:space:]]*$FAKE_GCS_VERSION\b"; then
@@ -292,7 +292,7 @@ AZURITE_MAIN="$AZURITE_DIR/node_modules/azurite/dist/src/blob/main.js"
 azurite_blob_endpoint() { echo "http://127.0.0.1:$AZURITE_PORT/$AZURITE_ACCOUNT"; }
 # Any answer with Azurite's Server header (an unsigned list request gets a 403) means it is up.
 azurite_up() {
-  curl -s -o /dev/null -D - "$(azurite_blob_endpoint)?comp=list" 2>/dev/null | tr -d '\r' | grep -qi '^server: Azurite-Blob/'
+  curl -s -m 5 -o /dev/null -D - "$(azurite_blob_endpoint)?comp=list" 2>/dev/null | tr -d '\r' | grep -qi '^server: Azurite-Blob/'
 }
 
 ensure_azurite() {
@@ -309,6 +309,10 @@ ensure_azurite() {
 }
 
 start_azurite() {
+  # One we started before scripts/azurite-blob.cjs existed still sweeps: restart it.
+  if azurite_up && ! pid_running "$AZURITE_DIR/azurite.pid" azurite-blob.cjs; then
+    pid_running "$AZURITE_DIR/azurite.pid" "$AZURITE_MAIN" && { log "azurite: restarting (started without azurite-blob.cjs)"; stop_pidfile "$AZURITE_DIR/azurite.pid" "$AZURITE_MAIN"; }
+  fi
   if azurite_up; then log "azurite: reusing 127.0.0.1:$AZURITE_PORT"; return 0; fi
   ensure_azurite
   stop_pidfile "$AZURITE_DIR/azurite.pid" "$AZURITE_MAIN"
@@ -316,7 +320,9 @@ start_azurite() {
   # x-ms-version than Azurite knows (12.34.0 sends 2026-10-06; 3.35.0 knows up to 2025-11-05, 3.37.0
   # up to 2026-06-06) and is refused without it. --disableTelemetry: no traffic off this machine.
   # (No --location: Azurite refuses it with --inMemoryPersistence; it runs in its own directory.)
-  (cd "$AZURITE_DIR" && exec setsid nohup node "$AZURITE_MAIN" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+  # Through scripts/azurite-blob.cjs: Azurite's extent sweep, quadratic in the number of blobs ever
+  # written, blocked every request for minutes 10 minutes into a test run; it waits a day instead.
+  (cd "$AZURITE_DIR" && exec setsid nohup node "$REPO/scripts/azurite-blob.cjs" "$AZURITE_MAIN" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
     --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --silent \
     >"$AZURITE_DIR/azurite.log" 2>&1 </dev/null) &
   echo $! >"$AZURITE_DIR/azurite.pid"
