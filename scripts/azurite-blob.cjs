@@ -14,7 +14,7 @@
 const path = require('node:path');
 
 const main = process.argv[2];
-if (!main || !main.endsWith(path.join('blob', 'main.js'))) {
+if (!main?.endsWith(path.join('blob', 'main.js'))) {
   console.error('usage: node azurite-blob.cjs <azurite>/dist/src/blob/main.js [azurite options]');
   process.exit(2);
 }
