@@ -18,11 +18,11 @@ import { Client, type WorkflowHandle } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { type DevServer, startTemporalDevServer } from '@x/test-servers';
+import { type DevServer, startTemporalDevServer, uniqueSuffix } from '@x/test-servers';
 import { E2E_IMPLS, type E2eImpl, openStore, type SetUpStore, setUpStore } from './e2e-stores';
 import type { E2eParentMessage, E2eWorkerConfig, E2eWorkerMessage } from './e2e-worker';
 import type { roundTripWorkflow } from './e2e-workflows';
-import { median, percentile, uniqueId } from './env';
+import { median, percentile } from './env';
 import { markdownTable } from './tables';
 
 const MiB = 1024 * 1024;
@@ -311,13 +311,13 @@ export async function runE2eGroup(options: E2eGroupOptions): Promise<E2eReport> 
   let serverVersion = 'unknown';
   try {
     serverVersion = await describeServer(server);
-    const bundlePath = join(options.tmpDir, `e2e-workflows-${uniqueId()}.js`);
+    const bundlePath = join(options.tmpDir, `e2e-workflows-${uniqueSuffix()}.js`);
     await writeFile(bundlePath, bundle.code);
     for (const impl of impls) stores.set(impl, await setUpStore(impl));
     for (let round = 1; round <= repeats; round++) {
       for (const impl of impls) {
         const spec = (stores.get(impl) as SetUpStore).spec;
-        const taskQueue = `bench-e2e-${impl}-${uniqueId()}`;
+        const taskQueue = `bench-e2e-${impl}-${uniqueSuffix()}`;
         const worker = WorkerProcess.start({
           address: server.address,
           namespace: server.namespace,
@@ -338,7 +338,7 @@ export async function runE2eGroup(options: E2eGroupOptions): Promise<E2eReport> 
             const label = `${impl} ${sizeLabel(size)}`;
             const n = callers * perCaller;
             const all = inputs(n + 1, size);
-            const prefix = `bench-e2e-${impl}-${size}-${round}-${uniqueId()}`;
+            const prefix = `bench-e2e-${impl}-${size}-${round}-${uniqueSuffix()}`;
             try {
               await roundTrip(client, taskQueue, `${prefix}-warmup`, all[n] as Uint8Array, 120_000);
             } catch (e) {

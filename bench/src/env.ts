@@ -6,11 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Payload } from '@x/storage-driver-core';
 
-/** A short unique id for keys, prefixes, schemas and buckets of one benchmark process. */
-export function uniqueId(): string {
-  return `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-}
-
 const BINARY = new TextEncoder().encode('binary/plain');
 
 /** A payload of `size` random bytes (incompressible, distinct with overwhelming probability). */

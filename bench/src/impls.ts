@@ -34,10 +34,10 @@ import { FS_DRIVER_DEFAULT_CONCURRENCY, FsStorageDriver } from '@x/storage-drive
 import { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3_DRIVER_DEFAULT_CONCURRENCY, S3StorageDriver, type S3StorageDriverOptions } from '@x/storage-driver-s3';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { payloadData, uniqueId } from './env';
+import { payloadData } from './env';
 
 /** The backends measured. */
 export const BACKENDS = ['fs', 'redis', 'postgres', 's3'] as const;
@@ -262,7 +262,7 @@ export function officialS3Driver(client: S3Client, bucket: string): StorageDrive
  */
 async function s3Impl(id: string, kind: ImplKind, options: Partial<S3StorageDriverOptions>): Promise<Impl> {
   const client = makeS3Client();
-  const bucket = `xs-bench-${uniqueId()}`;
+  const bucket = uniqueName('xs-bench', { lowerCase: true, maxLength: 63 });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const close = async () => {
     await emptyAndDeleteBucket(client, bucket);
@@ -308,7 +308,7 @@ async function s3Impl(id: string, kind: ImplKind, options: Partial<S3StorageDriv
 async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl): Promise<Impl> {
   const client = new Redis(url, { lazyConnect: true });
   await client.connect();
-  const prefix = `xs-bench:${uniqueId()}`;
+  const prefix = uniqueName('xs-bench', { separator: ':' });
   const close = async () => {
     let cursor = '0';
     do {
@@ -354,7 +354,7 @@ export function makePool(connectionString = SERVICES.postgresUrl): pg.Pool {
 }
 
 async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Promise<Impl> {
-  const schema = `xs_bench_${uniqueId()}`;
+  const schema = uniqueName('xs_bench', { separator: '_', maxLength: 63 });
   await admin.query(`CREATE SCHEMA ${schema}`);
   const close = async () => {
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
@@ -414,7 +414,7 @@ async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Pr
 }
 
 async function fsImpl(kind: ImplKind): Promise<Impl> {
-  const root = join(tmpdir(), `xs-bench-${uniqueId()}`);
+  const root = join(tmpdir(), uniqueName('xs-bench'));
   const close = () => rm(root, { recursive: true, force: true });
   if (kind === 'driver') {
     const driver = new FsStorageDriver({ root, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });

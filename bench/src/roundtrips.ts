@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import type { Payload } from '@x/storage-driver-core';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import { randomPayload } from './env';
 import { countingImpls, type Impl, makePool } from './impls';
 
@@ -143,7 +143,7 @@ async function postgresCounts(sink: RoundTripCount[]): Promise<void> {
   for (const kind of ['driver', 'raw'] as const) {
     // A login role of our own: pg_stat_statements filtered by it sees every statement this
     // pool sends (BEGIN, SET, catalog queries included) and nothing of anyone else.
-    const role = `xs_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const role = uniqueName('xs_bench_role', { separator: '_', maxLength: 63 });
     const password = randomBytes(12).toString('hex');
     const url = new URL(SERVICES.postgresUrl);
     await admin.query(`CREATE ROLE "${role}" LOGIN INHERIT PASSWORD '${password}' IN ROLE "${url.username}"`);

@@ -3,20 +3,18 @@
  * per driver) and one bundle of `gc-workflows.ts` per file; a store per driver with the config
  * file the `x-storage` child process loads to reach the same store; running `x-storage gc`.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from '@jest/globals';
 import type { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import type { StorageDriver } from '@x/storage-driver-core';
 import type { FsStorageDriver } from '@x/storage-driver-fs';
 import type { PostgresStorageDriver } from '@x/storage-driver-postgres';
 import type { RedisStorageDriver } from '@x/storage-driver-redis';
 import { S3StorageDriver } from '@x/storage-driver-s3';
 import { createBackend, type TestBackend } from '@x/test-backends';
-import { type DevServer, SERVICES, startTemporalDevServer } from '@x/test-servers';
+import { type DevServer, SERVICES, startTemporalWorkerEnv, type TemporalWorkerEnv } from '@x/test-servers';
 import type { GcReport } from '../src/gc/collect';
 import { makeTempDir, runXStorage } from './helpers';
 
@@ -35,49 +33,29 @@ export const GC_KINDS: readonly GcKind[] = (process.env.GC_KINDS?.split(',') as 
 const TTL_MS = 3_600_000;
 
 /** What a test file shares. */
-export interface GcEnv {
-  server: DevServer;
-  nativeConnection: NativeConnection;
-  workflowBundle: WorkflowBundle;
-}
+export type GcEnv = TemporalWorkerEnv;
 
 /** Starts one dev server with `namespaces` and bundles `gc-workflows.ts`, for the whole file. */
 export function useGcTemporal(namespaces: string[]): GcEnv {
-  const env = {} as GcEnv;
+  const env = {} as { -readonly [K in keyof GcEnv]: GcEnv[K] };
   beforeAll(async () => {
-    try {
-      Runtime.install({ logger: new DefaultLogger('ERROR') });
-    } catch {
-      // installed by an earlier file of this process
-    }
-    const [server, workflowBundle] = await Promise.all([
+    const started = await startTemporalWorkerEnv({
+      namespaces,
       // Deleting a closed execution otherwise waits 20–80 s on the dev server for its close to be
       // acknowledged in visibility; without that wait it takes milliseconds (and gc meets the
       // execution in visibility a little longer: listed, history gone, counted as vanished).
-      startTemporalDevServer({
-        namespaces,
-        dynamicConfig: { 'history.transferProcessorEnsureCloseBeforeDelete': false },
-      }),
-      bundleWorkflowCode({
-        workflowsPath: require.resolve('./gc-workflows'),
-        logger: new DefaultLogger('WARN'),
-      }),
-    ]);
-    env.server = server;
-    env.workflowBundle = workflowBundle;
-    env.nativeConnection = await NativeConnection.connect({ address: server.address });
+      dynamicConfig: { 'history.transferProcessorEnsureCloseBeforeDelete': false },
+      workflowsPath: require.resolve('./gc-workflows'),
+    });
+    Object.assign(env, started);
   }, 180_000);
   afterAll(async () => {
-    await env.nativeConnection?.close().catch(() => {});
-    await env.server?.close();
+    await env.close?.();
   });
   return env;
 }
 
-/** A unique suffix for ids and task queues. */
-export function unique(): string {
-  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-}
+export { uniqueSuffix as unique } from '@x/test-servers';
 
 /** A store for one driver kind: the driver the workers use, and a config file naming the same store. */
 export interface GcStore {

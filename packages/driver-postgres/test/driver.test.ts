@@ -12,7 +12,7 @@ import {
 import { ExternalStorageRunner } from '@temporalio/common/lib/internal-non-workflow/external-storage-runner';
 import { encodePayload, StorageDriverClaim, StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
-import { SERVICES } from '@x/test-servers';
+import { SERVICES, uniqueName } from '@x/test-servers';
 import type { Pool } from 'pg';
 import {
   POSTGRES_MAX_PAYLOAD_SIZE_LIMIT,
@@ -184,7 +184,7 @@ describe('schema', () => {
   it('ensureSchema works for a role that may create tables in an existing schema but not schemas', async () => {
     // The usual split: a DBA creates the schema and grants USAGE + CREATE on it; the application's
     // role has no CREATE on the database, where even CREATE SCHEMA IF NOT EXISTS is refused.
-    const role = `xs_app_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const role = uniqueName('xs_app', { separator: '_', maxLength: 63 });
     const password = randomBytes(12).toString('hex');
     await pool.query(`CREATE ROLE "${role}" LOGIN NOINHERIT PASSWORD '${password}'`);
     await pool.query(`CREATE SCHEMA "${schema}"`);

@@ -1,65 +1,29 @@
 /** Shared setup of the e2e test files: one dev server and one workflow bundle per file, and workers. */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from '@jest/globals';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  Worker,
-  type WorkflowBundle,
-} from '@temporalio/worker';
-import { type DevServer, startTemporalDevServer } from '@x/test-servers';
+import { Worker } from '@temporalio/worker';
+import { startTemporalWorkerEnv, type TemporalWorkerEnv, uniqueSuffix } from '@x/test-servers';
 import { activities, WORKFLOWS_PATH } from '../src';
 
+export { uniqueSuffix as unique } from '@x/test-servers';
+
 /** What a test file shares: the server, a native connection for workers, the bundle. */
-export interface TemporalEnv {
-  server: DevServer;
-  nativeConnection: NativeConnection;
-  workflowBundle: WorkflowBundle;
-}
+export type TemporalEnv = TemporalWorkerEnv;
 
 /**
  * Starts one dev server and bundles the workflows once (in parallel) for the whole file; stops
  * everything in `afterAll`. Read the returned object's fields inside tests only.
  */
 export function useTemporal(): TemporalEnv {
-  const env = {} as TemporalEnv;
+  const env = {} as { -readonly [K in keyof TemporalEnv]: TemporalEnv[K] };
   beforeAll(async () => {
-    quietWorkers();
-    const [server, workflowBundle] = await Promise.all([
-      startTemporalDevServer(),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
-    ]);
-    env.server = server;
-    env.workflowBundle = workflowBundle;
-    env.nativeConnection = await NativeConnection.connect({ address: server.address });
+    Object.assign(env, await startTemporalWorkerEnv({ workflowsPath: WORKFLOWS_PATH }));
   }, 180_000);
   afterAll(async () => {
-    await env.nativeConnection?.close().catch(() => {});
-    await env.server?.close();
+    await env.close?.();
   });
   return env;
-}
-
-/**
- * Worker logs at ERROR only: the activity failures and failed workflow tasks the tests provoke
- * on purpose would otherwise fill the output. The runtime is per process; a later file finds it
- * installed already.
- */
-function quietWorkers(): void {
-  try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // already installed in this process
-  }
-}
-
-/** A unique suffix for task queues, workflow ids and tags. */
-export function unique(): string {
-  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
 /** A client of the file's server with the given data converter. */
@@ -71,7 +35,7 @@ export function clientFor(env: TemporalEnv, dataConverter: DataConverter): Clien
 export async function workerFor(
   env: TemporalEnv,
   dataConverter: DataConverter,
-  taskQueue = `e2e-${unique()}`,
+  taskQueue = `e2e-${uniqueSuffix()}`,
 ): Promise<Worker> {
   return Worker.create({
     connection: env.nativeConnection,

@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { ExternalStorage } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { encodeKeySegment, sha256Hex } from '@x/storage-driver-core';
 import { createBackend, type TestBackend } from '@x/test-backends';
-import { type DevServer, SERVICES, startTemporalDevServer } from '@x/test-servers';
+import { SERVICES, startTemporalWorkerEnv, type TemporalWorkerEnv, uniqueSuffix } from '@x/test-servers';
 import {
   bigValue,
   historyPayloads,
@@ -24,27 +24,20 @@ import type { pythonActivityWorkflow } from '../src/python-workflows';
 
 jest.setTimeout(90_000);
 
-const suffix = `${process.pid}-${Date.now().toString(36)}`;
+const suffix = uniqueSuffix();
 const pythonQueue = `interop-py-${suffix}`;
 const tsQueue = `interop-ts-${suffix}`;
 
-let server: DevServer | undefined;
+let env: TemporalWorkerEnv | undefined;
 let backend: TestBackend | undefined;
-let nativeConnection: NativeConnection | undefined;
-let workflowBundle: WorkflowBundle;
 let python: PythonProcess | undefined;
 
 beforeAll(async () => {
-  const started = await Promise.all([
-    startTemporalDevServer(),
+  [env, backend] = await Promise.all([
+    startTemporalWorkerEnv({ workflowsPath: require.resolve('../src/python-workflows') }),
     createBackend('s3'),
-    bundleWorkflowCode({
-      workflowsPath: require.resolve('../src/python-workflows'),
-      logger: new DefaultLogger('WARN'),
-    }),
   ]);
-  [server, backend, workflowBundle] = started;
-  nativeConnection = await NativeConnection.connect({ address: server.address });
+  const { server } = env;
   const bucket = (backend.driver as unknown as { allowedBuckets: readonly string[] }).allowedBuckets[0] ?? '';
   python = await startPythonProcess(
     'worker.py',
@@ -55,13 +48,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await python?.stop();
-  await nativeConnection?.close().catch(() => {});
-  await server?.close();
+  await env?.close();
   await backend?.close();
 });
 
 it('a TS workflow and a Python activity exchange large values through S3; history holds references', async () => {
-  if (!server || !backend || !nativeConnection) throw new Error('setup failed');
+  if (!env || !backend) throw new Error('setup failed');
+  const { server, nativeConnection, workflowBundle } = env;
   const externalStorage = new ExternalStorage({
     drivers: [backend.driver],
     payloadSizeThreshold: PAYLOAD_SIZE_THRESHOLD,

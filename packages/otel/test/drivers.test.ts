@@ -4,7 +4,6 @@
  * span names, attributes and parentage, the status of a failed call, and the metric values
  * afterwards.
  */
-import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -19,6 +18,7 @@ import {
 } from '@x/storage-driver-core';
 import { GcsStorageDriver } from '@x/storage-driver-gcs';
 import { BACKEND_KINDS, createBackend } from '@x/test-backends';
+import { uniqueSuffix } from '@x/test-servers';
 import {
   StorageAttributes as A,
   type InstrumentationWarning,
@@ -46,7 +46,7 @@ interface Subject {
   close(): Promise<boolean>;
 }
 
-const unique = () => `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+const unique = uniqueSuffix;
 
 /** GCS on fake-gcs-server (`bash scripts/services.sh env`), a fresh bucket. */
 async function gcsSubject(name: string): Promise<Subject> {

@@ -2,7 +2,8 @@
  * `@x/test-servers` (private, never published): where the test servers are and how to start more.
  * The addresses of the shared loopback servers of `scripts/services.sh` ({@link SERVICES}), the
  * one free-port allocator, and private server instances for tests that kill, pause, restart or
- * measure a server — a redis-server, a PostgreSQL, a Temporal dev server — each in a temp dir on a free
+ * measure a server — a redis-server, a PostgreSQL, a Temporal dev server (with the file's workflows
+ * bundled and a worker connection: {@link startTemporalWorkerEnv}) — each in a temp dir on a free
  * loopback port as a child of the test process; a fault-injecting HTTP proxy; and {@link uniqueName},
  * the names of isolated stores (key prefixes, schemas, buckets) no other test or run uses.
  *
@@ -21,4 +22,5 @@ export {
   startTemporalDevServer,
   TEMPORAL_BIN,
 } from './temporal';
-export { type UniqueNameOptions, uniqueName } from './unique-name';
+export { startTemporalWorkerEnv, type TemporalWorkerEnv, type TemporalWorkerEnvOptions } from './temporal-workers';
+export { type UniqueNameOptions, uniqueName, uniqueSuffix } from './unique-name';

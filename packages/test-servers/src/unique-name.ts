@@ -51,3 +51,11 @@ export function uniqueName(prefix: string, options: UniqueNameOptions = {}): str
   }
   return `${head}${sep}${tail}`;
 }
+
+/**
+ * A short unique suffix for task queues, workflow ids and tags within one test run:
+ * `<time in base 36>-<6 random hex digits>`.
+ */
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
