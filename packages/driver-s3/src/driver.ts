@@ -103,6 +103,8 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
   readonly concurrency: number;
   /** How existing objects are detected. */
   readonly existenceCheck: S3ExistenceCheck;
+  /** `auto` mode: objects of at least this many bytes are looked up before they are uploaded. */
+  readonly headFirstMinSize: number;
   /** Prefix of every key this driver writes (`''` when off). */
   readonly keyPrefix: string;
   /** Buckets claims may name (and `list`/`deleteExpired` cover). */
@@ -125,7 +127,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
    *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
    *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
    *   `bucket` is a function, or `allowedBuckets`, `name`,
-   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `existenceCache` (its `ttl` must be less
+   *   `maxPayloadSize`, `concurrency`, `existenceCheck`, `headFirstMinSize`, `existenceCache` (its `ttl` must be less
    *   than `refreshAfter`), `keyPrefix`, `serverSideEncryption`, `storageClass`, `tags`,
    *   `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
    */
@@ -135,6 +137,7 @@ export class S3StorageDriver extends ContentAddressedStorageDriver<S3StorageLoca
     this.client = settings.client;
     this.concurrency = settings.concurrency;
     this.existenceCheck = settings.existenceCheck;
+    this.headFirstMinSize = settings.headFirstMinSize;
     this.keyPrefix = settings.keyPrefix;
     this.allowedBuckets = settings.allowedBuckets;
     this.refreshAfter = settings.refreshAfter;

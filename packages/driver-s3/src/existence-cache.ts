@@ -27,6 +27,8 @@ export interface S3ExistenceBackend {
   readonly client: S3ClientLike;
   /** How a store detects existing objects. */
   readonly existenceCheck: S3ExistenceCheck;
+  /** `auto` mode: the smallest object that is always looked up before it is uploaded. */
+  readonly headFirstMinSize: number;
   /** The cache's bounds, or `undefined` when it is off. */
   readonly existenceCache: ResolvedExistenceCache | undefined;
   /** Fields every `PutObject` carries (SSE, storage class, `Tagging`). */
@@ -77,6 +79,41 @@ class ExistenceCache {
   }
 }
 
+/** How many keys `auto` mode remembers as recently stored or read (≈ 1–3 MB of key strings). */
+const S3_RECENT_KEYS_MAX = 10_000;
+
+/** The last `max` keys added, least recently added dropped first; `max` 0 = off (nothing kept). */
+class RecentKeys {
+  readonly #keys = new Set<string>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get enabled(): boolean {
+    return this.#max > 0;
+  }
+
+  has(id: string): boolean {
+    return this.#keys.has(id);
+  }
+
+  add(id: string): void {
+    if (this.#max === 0) return;
+    this.#keys.delete(id);
+    this.#keys.add(id);
+    if (this.#keys.size > this.#max) {
+      const oldest = this.#keys.values().next();
+      if (!oldest.done) this.#keys.delete(oldest.value);
+    }
+  }
+
+  delete(id: string): void {
+    this.#keys.delete(id);
+  }
+}
+
 /**
  * The existence check and the existence cache of one driver instance. A server that answers a
  * conditional `PutObject` with 501 `NotImplemented` is remembered: from then on every store looks
@@ -86,6 +123,11 @@ export class ExistenceTracker {
   readonly #b: S3ExistenceBackend;
   /** Keys known to exist (undefined when `existenceCache` is off). */
   readonly #cache: ExistenceCache | undefined;
+  /**
+   * `auto` mode: keys this instance recently stored or read. Only a hint for the order of the
+   * requests (HEAD first for these), never trusted as existence: S3 is still asked.
+   */
+  readonly #seen: RecentKeys;
   /** Set when the server answered a conditional PUT with 501 NotImplemented. */
   #conditionalPutUnsupported = false;
   /**
@@ -98,6 +140,7 @@ export class ExistenceTracker {
   constructor(backend: S3ExistenceBackend) {
     this.#b = backend;
     this.#cache = backend.existenceCache === undefined ? undefined : new ExistenceCache(backend.existenceCache);
+    this.#seen = new RecentKeys(backend.existenceCheck === 'auto' ? S3_RECENT_KEYS_MAX : 0);
   }
 
   /**
@@ -110,19 +153,22 @@ export class ExistenceTracker {
   async ensure(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<EnsuredState> {
     const { location, bytes } = item;
     const b = this.#b;
+    const id = locationId(location);
     // Content-addressed: an existing object holds these bytes. Its age is checked at the end.
-    const cached = this.#cache?.get(locationId(location));
+    const cached = this.#cache?.get(id);
     if (cached !== undefined) return { lastModified: cached, head: undefined, written: false };
     try {
-      if (b.existenceCheck === 'conditional-put' && !this.#conditionalPutUnsupported) {
+      let refused = false;
+      if (this.#putFirst(bytes.byteLength, id)) {
         const written = await this.#put(item, true, signal, false);
-        // 412: it exists, of unknown age (the end of the batch looks it up).
-        if (!written.unsupported) {
-          return { lastModified: written.exists ? undefined : written.at, head: undefined, written: !written.exists };
-        }
-        // 501 (no conditional writes): look first from now on, as `head` does. A plain PUT over an
-        // existing object would give it a new LastModified with the same ETag, which a delete
-        // conditional on the ETag listed before could then remove.
+        if (!written.unsupported && !written.exists)
+          return { lastModified: written.at, head: undefined, written: true };
+        // 412: it exists, of unknown age and size; the HEAD below tells both (and a damaged object
+        // of the wrong size is repaired as in the other modes). 501 (no conditional writes): look
+        // first from now on, as `head` does. A plain PUT over an existing object would give it a
+        // new LastModified with the same ETag, which a delete conditional on the ETag listed
+        // before could then remove.
+        refused = written.exists;
       }
       const askedAt = b.now();
       let head: ObjectHead | undefined;
@@ -130,8 +176,10 @@ export class ExistenceTracker {
       try {
         head = await headObject(b.client, location, signal);
       } catch (e) {
-        // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT.
+        // 403: no s3:ListBucket, so S3 does not say whether the object exists; try the PUT, unless
+        // a conditional PUT has just been refused (it exists: the end of the batch dates it).
         if (classifyS3Error(e) !== 'access-denied') throw e;
+        if (refused) return { lastModified: undefined, head: undefined, written: false };
         head = undefined;
         hidden = true;
       }
@@ -156,6 +204,18 @@ export class ExistenceTracker {
   }
 
   /**
+   * Whether an object of `size` bytes is sent as a conditional `PutObject` before any `HeadObject`:
+   * always in `conditional-put` mode, never in `head` mode or once the server refused conditional
+   * writes; in `auto` mode when it is smaller than `headFirstMinSize` and this instance has not
+   * recently stored or read it (a repeat is likely to exist, and a HEAD costs no upload).
+   */
+  #putFirst(size: number, id: string): boolean {
+    const b = this.#b;
+    if (this.#conditionalPutUnsupported || b.existenceCheck === 'head') return false;
+    return b.existenceCheck === 'conditional-put' || (size < b.headFirstMinSize && !this.#seen.has(id));
+  }
+
+  /**
    * Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload; a
    * 412 means another writer created it since, which the caller dates).
    *
@@ -173,10 +233,13 @@ export class ExistenceTracker {
   /** After a successful store: remembers each object whose `LastModified` is known (cache on only). */
   remember(items: readonly StoreItem<S3StorageLocation>[], states: readonly StoredState[]): void {
     const cache = this.#cache;
-    if (cache === undefined) return;
+    const seen = this.#seen;
+    if (cache === undefined && !seen.enabled) return;
     items.forEach((item, i) => {
+      const id = locationId(item.location);
+      seen.add(id);
       const lastModified = (states[i] as StoredState).lastModified;
-      if (lastModified !== undefined) cache.add(locationId(item.location), lastModified);
+      if (lastModified !== undefined) cache?.add(id, lastModified);
     });
   }
 
@@ -186,9 +249,17 @@ export class ExistenceTracker {
    * uploads it again).
    */
   noteRead(location: S3StorageLocation, found: { readonly lastModified: number | undefined } | undefined): void {
-    if (this.#cache === undefined) return;
-    if (found === undefined) this.#cache.delete(locationId(location));
-    else if (found.lastModified !== undefined) this.#read.set(location, found.lastModified);
+    const cache = this.#cache;
+    const seen = this.#seen;
+    if (cache === undefined && !seen.enabled) return;
+    const id = locationId(location);
+    if (found === undefined) {
+      cache?.delete(id);
+      seen.delete(id);
+      return;
+    }
+    seen.add(id);
+    if (cache !== undefined && found.lastModified !== undefined) this.#read.set(location, found.lastModified);
   }
 
   /**

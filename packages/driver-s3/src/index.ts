@@ -25,6 +25,7 @@ export {
 } from './keys';
 export { s3MinimumDeleteAge } from './lifecycle';
 export {
+  S3_DEFAULT_HEAD_FIRST_MIN_SIZE,
   S3_DEFAULT_REFRESH_AFTER,
   S3_DRIVER_DEFAULT_CONCURRENCY,
   S3_DRIVER_DEFAULT_NAME,

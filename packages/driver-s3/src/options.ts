@@ -29,6 +29,12 @@ export const S3_DRIVER_DEFAULT_NAME = 'aws.s3driver';
  */
 export const S3_DRIVER_DEFAULT_CONCURRENCY = 50;
 /**
+ * Default `headFirstMinSize`: in `auto` mode, objects from 1 MiB up are looked up before they are
+ * uploaded. Below it, uploading a body S3 then refuses costs less than the extra round trip a
+ * lookup adds to every new object (1 MiB at 100 MB/s ≈ 10 ms, half a 20 ms round trip).
+ */
+export const S3_DEFAULT_HEAD_FIRST_MIN_SIZE = 1024 * 1024;
+/**
  * The part of an `S3Client` (`@aws-sdk/client-s3` v3) the driver uses. Typed structurally so a
  * client of any 3.x version type-checks; the driver never destroys it.
  */
@@ -45,14 +51,19 @@ export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Pay
 /**
  * How `store` avoids re-uploading an object that already exists.
  *
- * - `auto` (default): `HeadObject` first; if the object is missing, a `PutObject` with
- *   `If-None-Match: *`, so a concurrent writer of the same key is not overwritten either. Two
- *   requests per new object; a repeat store issues only the `HeadObject` (no `PutObject`, no body).
+ * - `auto` (default): per object, whichever of the two below costs less. An object smaller than
+ *   `headFirstMinSize` (default 1 MiB) that this driver instance has not recently stored or read
+ *   (most likely new) gets the conditional `PutObject` alone: one request. A larger one, or one it
+ *   has recently stored or read (most likely a repeat), gets a `HeadObject` first and, only if
+ *   the object is missing, a `PutObject` with `If-None-Match: *`, so an object that exists is
+ *   never uploaded again and a concurrent writer of the same key is not overwritten. What the
+ *   instance has seen only picks the order of the requests: S3 is asked every time.
  * - `head`: `HeadObject` first, then a plain `PutObject` if the object is missing (exactly the
  *   official drivers' requests).
- * - `conditional-put`: only a `PutObject` with `If-None-Match: *`; a 412 `PreconditionFailed` or
- *   409 `ConditionalRequestConflict` (a concurrent write or delete in flight) is retried. One request per new object, but a
- *   repeat store issues a `PutObject` and uploads the body once more before S3 rejects it.
+ * - `conditional-put`: only a `PutObject` with `If-None-Match: *`; a 409
+ *   `ConditionalRequestConflict` (a concurrent write or delete in flight) is retried. One request
+ *   per new object, but a repeat store uploads the body once more before S3 refuses it (412
+ *   `PreconditionFailed`), then sends a `HeadObject` for the object's age and size.
  *
  * In every mode a `HeadObject` answered 403 (the caller has `s3:PutObject` but not
  * `s3:ListBucket`, so S3 hides whether the object exists) falls through to the `PutObject`, and
@@ -129,6 +140,14 @@ export interface S3StorageDriverOptions extends ContentAddressedStorageDriverOpt
    * @default 'auto'
    */
   existenceCheck?: S3ExistenceCheck;
+  /**
+   * With `existenceCheck: 'auto'`: objects (serialized payloads) of at least this many bytes are
+   * always looked up with a `HeadObject` before they are uploaded; smaller ones not seen recently
+   * by this instance are sent as one conditional `PutObject` (see {@link S3ExistenceCheck}).
+   * `0` looks up every object first. Ignored by the other modes. 0–2147483647.
+   * @default 1048576 (1 MiB)
+   */
+  headFirstMinSize?: number;
   /**
    * Opt-in: remember keys known to exist so a repeat store skips S3 entirely (see
    * {@link S3ExistenceCacheOptions}; `{}` for the defaults `{ maxEntries: 10000, ttl: 600000 }`).
@@ -314,6 +333,8 @@ export interface S3Settings {
   readonly concurrency: number;
   /** How a store detects existing objects. */
   readonly existenceCheck: S3ExistenceCheck;
+  /** `auto` mode: the smallest object that is always looked up before it is uploaded. */
+  readonly headFirstMinSize: number;
   /** The existence cache's bounds, or `undefined` when it is off. */
   readonly existenceCache: ResolvedExistenceCache | undefined;
   /** Prefix of every key this driver writes (`''` when off). */
@@ -335,7 +356,7 @@ export interface S3Settings {
  * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` has no `send`,
  *   `bucket` is neither a valid bucket name, an S3 access point ARN nor a function, an access
  *   point ARN is configured with a `forcePathStyle` client, `allowedBuckets` is missing while
- *   `bucket` is a function, or `allowedBuckets`, `concurrency`, `existenceCheck`,
+ *   `bucket` is a function, or `allowedBuckets`, `concurrency`, `existenceCheck`, `headFirstMinSize`,
  *   `existenceCache` (its `ttl` must be less than `refreshAfter`), `keyPrefix`,
  *   `serverSideEncryption`, `storageClass`, `tags`, `refreshAfter` or `ttl` (less than the
  *   minimum delete age) is invalid.
@@ -376,6 +397,12 @@ export function checkOptions(options: unknown): S3Settings {
   }
   if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+  }
+  const headFirstMinSize = o.headFirstMinSize ?? S3_DEFAULT_HEAD_FIRST_MIN_SIZE;
+  if (!Number.isInteger(headFirstMinSize) || headFirstMinSize < 0 || headFirstMinSize > 2 ** 31 - 1) {
+    throw configError(
+      `headFirstMinSize must be an integer number of bytes from 0 to 2147483647, got ${String(o.headFirstMinSize)}`,
+    );
   }
   if (o.storageClass !== undefined && (typeof o.storageClass !== 'string' || !STORAGE_CLASS.test(o.storageClass))) {
     throw configError('storageClass must be an S3 storage class name such as STANDARD or INTELLIGENT_TIERING');
@@ -419,6 +446,7 @@ export function checkOptions(options: unknown): S3Settings {
     allowedBuckets: Object.freeze([...(o.allowedBuckets ?? [bucket as string])]),
     concurrency,
     existenceCheck: o.existenceCheck ?? 'auto',
+    headFirstMinSize,
     existenceCache,
     keyPrefix,
     refreshAfter,

@@ -115,7 +115,8 @@ describe('validation', () => {
 
 describe('requests', () => {
   it('stores and retrieves through the access point host name; a repeat store issues no PUT', async () => {
-    const d = new S3StorageDriver({ client: apClient, bucket: AP });
+    // HEAD first for every object (not only from 1 MiB), so both requests go through the access point.
+    const d = new S3StorageDriver({ client: apClient, bucket: AP, headFirstMinSize: 0 });
     const [claim] = await d.store({}, [payload('via access point')]);
     expect(claim?.claimData.bucket).toBe(AP);
     const hosts = proxy.requests.map((r) => `${r.method} ${String(r.headers.host).split(':')[0]} ${r.path}`);
@@ -125,7 +126,9 @@ describe('requests', () => {
     ]);
     expect(await listKeys(direct, backing.get('payloads-ap-123456789012') as string)).toContain(claim?.claimData.key);
     proxy.clearRequests();
-    await new S3StorageDriver({ client: apClient, bucket: AP }).store({}, [payload('via access point')]);
+    await new S3StorageDriver({ client: apClient, bucket: AP, headFirstMinSize: 0 }).store({}, [
+      payload('via access point'),
+    ]);
     expect(proxy.requests.map((r) => r.method)).toEqual(['HEAD']);
     expect(await d.retrieve({}, [claim as never])).toEqual([payload('via access point')]);
   });

@@ -50,11 +50,12 @@ describe('construction', () => {
   it('type, default name, defaults; an S3Client type-checks as S3ClientLike', () => {
     const typed: S3ClientLike = direct;
     const d = new S3StorageDriver({ client: typed, bucket: 'my-bucket' });
-    expect([d.type, d.name, d.concurrency, d.existenceCheck, d.keyPrefix]).toEqual([
+    expect([d.type, d.name, d.concurrency, d.existenceCheck, d.headFirstMinSize, d.keyPrefix]).toEqual([
       'aws.s3driver',
       'aws.s3driver',
       50,
       'auto',
+      1024 * 1024,
       '',
     ]);
     expect(d.allowedBuckets).toEqual(['my-bucket']);
@@ -74,6 +75,9 @@ describe('construction', () => {
     ['allowedBuckets without bucket', { client: direct, bucket: 'b', allowedBuckets: ['c'] }],
     ['bad existenceCheck', { client: direct, bucket: 'b', existenceCheck: 'list' }],
     ['concurrency 0', { client: direct, bucket: 'b', concurrency: 0 }],
+    ['negative headFirstMinSize', { client: direct, bucket: 'b', headFirstMinSize: -1 }],
+    ['fractional headFirstMinSize', { client: direct, bucket: 'b', headFirstMinSize: 1.5 }],
+    ['headFirstMinSize as a string', { client: direct, bucket: 'b', headFirstMinSize: '1' }],
     ['keyPrefix without trailing slash', { client: direct, bucket: 'b', keyPrefix: 'x' }],
     ['keyPrefix with ..', { client: direct, bucket: 'b', keyPrefix: 'a/../' }],
     ['keyPrefix with leading /', { client: direct, bucket: 'b', keyPrefix: '/a/' }],
@@ -93,34 +97,65 @@ describe('construction', () => {
 });
 
 describe('existence detection and dedup (requests counted at the server)', () => {
+  const mark = () => proxy.requests.map((r) => `${r.method}${r.headers['if-none-match'] === '*' ? '*' : ''}`);
   it.each([
     ['small', () => payload('dedup')],
     ['8 KiB', () => bigPayload(8 * 1024, 3)],
-    ['over 1 MiB', () => bigPayload(LARGE, 4)],
-  ])(
-    'default (auto), %s payload: HEAD + conditional PUT; a second store of the same payload issues no PUT',
-    async (_n, make) => {
-      const d = driverOf();
-      await d.store({}, [make()]);
-      expect(methods()).toEqual(['HEAD', 'PUT']);
-      expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
-      proxy.clearRequests();
-      // A second driver instance (another process): nothing remembered in memory.
-      const [claim] = await driverOf().store({}, [make()]);
-      expect(methods()).toEqual(['HEAD']);
-      expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
-    },
-  );
-  it('auto: a writer that lands between our HEAD and PUT is not overwritten (conditional PUT → 412)', async () => {
+    ['just under 1 MiB', () => bigPayload(LARGE - 1024, 8)],
+  ])('default (auto), %s payload: one conditional PUT; a repeat looks first', async (_n, make) => {
     const d = driverOf();
+    await d.store({}, [make()]);
+    expect(mark()).toEqual(['PUT*']);
+    proxy.clearRequests();
+    // The same instance stored it: a HEAD, no body.
+    await d.store({}, [make()]);
+    expect(mark()).toEqual(['HEAD']);
+    proxy.clearRequests();
+    // Another instance (another process) knows nothing: its conditional PUT is refused (412), and
+    // the HEAD that follows gives the object's age and size. Nothing is rewritten.
+    const other = driverOf();
+    const [claim] = await other.store({}, [make()]);
+    expect(mark()).toEqual(['PUT*', 'HEAD']);
+    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
+    // An instance that has just read it (a workflow passing its input on) looks first.
+    const reader = driverOf();
+    await reader.retrieve({}, [claim as StorageDriverClaim]);
+    proxy.clearRequests();
+    await reader.store({}, [make()]);
+    expect(mark()).toEqual(['HEAD']);
+  });
+  it.each([
+    ['1 MiB and more, default', {}, () => bigPayload(LARGE, 4)],
+    ['headFirstMinSize 0, small', { headFirstMinSize: 0 }, () => payload('dedup')],
+  ])('auto, %s: HEAD + conditional PUT; a repeat from another instance issues only the HEAD', async (_n, o, make) => {
+    const d = driverOf(o);
+    await d.store({}, [make()]);
+    expect(mark()).toEqual(['HEAD', 'PUT*']);
+    proxy.clearRequests();
+    const [claim] = await driverOf(o).store({}, [make()]);
+    expect(mark()).toEqual(['HEAD']);
+    expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
+  });
+  it('auto: a writer that lands between our HEAD and PUT is not overwritten (conditional PUT → 412)', async () => {
+    const d = driverOf({ headFirstMinSize: 0 });
     const [claim] = await driverOf({ existenceCheck: 'conditional-put' }).store({}, [payload('race')]);
     // Make the HEAD say "missing" although the object exists, as if it was written just after.
     proxy.inject = (r) => (r.method === 'HEAD' ? s3Error({ status: 404 }) : undefined);
     proxy.clearRequests();
     await d.store({}, [payload('race')]);
-    expect(methods()).toEqual(['HEAD', 'PUT']);
-    expect(proxy.requests[1]?.headers['if-none-match']).toBe('*');
+    expect(mark()).toEqual(['HEAD', 'PUT*']);
     expect(await listKeys(direct, bucket)).toEqual([claim?.claimData.key]);
+  });
+  it('auto: an object that a refused PUT found exists but that is gone by the HEAD is uploaded again', async () => {
+    const [claim] = await driverOf().store({}, [payload('vanishing')]);
+    proxy.inject = (r) => (r.method === 'HEAD' ? s3Error({ status: 404 }) : undefined);
+    proxy.clearRequests();
+    // The object exists, so the conditional PUT is refused; the HEAD (forced to 404) says it was
+    // deleted since: a second conditional PUT follows (refused again here, as it is really there).
+    await driverOf().store({}, [payload('vanishing')]);
+    expect(mark()).toEqual(['PUT*', 'HEAD', 'PUT*']);
+    proxy.inject = undefined;
+    await expect(driverOf().retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
   });
   it('head: a second store of the same payload issues no PUT', async () => {
     const d = driverOf({ existenceCheck: 'head' });
@@ -145,7 +180,7 @@ describe('existence detection and dedup (requests counted at the server)', () =>
   it('identical payloads in a batch are uploaded once', async () => {
     const d = driverOf();
     const claims = await d.store({}, [payload('x'), payload('y'), payload('x'), payload('x')]);
-    expect(methods().sort()).toEqual(['HEAD', 'HEAD', 'PUT', 'PUT']);
+    expect(methods()).toEqual(['PUT', 'PUT']);
     expect(claims[0]?.claimData).toEqual(claims[3]?.claimData);
   });
   it('HEAD answered 403 (no s3:ListBucket) does not fail the store: it falls through to the PUT', async () => {
@@ -158,25 +193,31 @@ describe('existence detection and dedup (requests counted at the server)', () =>
       await expect(d.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
     }
   });
-  it('an existing object of the wrong size is overwritten', async () => {
-    const d = driverOf({ existenceCheck: 'head' });
-    const [claim] = await d.store({}, [payload('repair me')]);
-    await direct.send(new PutObjectCommand({ Bucket: bucket, Key: claim?.claimData.key, Body: new Uint8Array(3) }));
-    expect(await errorCode(() => d.retrieve({}, [claim as StorageDriverClaim]))).toBe('E_INTEGRITY');
-    await d.store({}, [payload('repair me')]);
-    await expect(d.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
-  });
+  it.each(['head', 'auto', 'conditional-put'] as const)(
+    '%s: an existing object of the wrong size is overwritten',
+    async (existenceCheck) => {
+      const [claim] = await driverOf({ existenceCheck }).store({}, [payload('repair me')]);
+      await direct.send(new PutObjectCommand({ Bucket: bucket, Key: claim?.claimData.key, Body: new Uint8Array(3) }));
+      // A new instance: nothing remembered.
+      const d = driverOf({ existenceCheck });
+      expect(await errorCode(() => d.retrieve({}, [claim as StorageDriverClaim]))).toBe('E_INTEGRITY');
+      proxy.clearRequests();
+      await d.store({}, [payload('repair me')]);
+      // The last request is the unconditional PUT that repairs it.
+      expect(mark().at(-1)).toBe('PUT');
+      await expect(d.retrieve({}, [claim as StorageDriverClaim])).resolves.toHaveLength(1);
+    },
+  );
   it('a server without conditional writes (501 NotImplemented) gets a plain PUT, remembered', async () => {
     proxy.inject = (r) =>
       r.method === 'PUT' && r.headers['if-none-match'] ? s3Error({ status: 501, code: 'NotImplemented' }) : undefined;
     const d = driverOf();
+    // auto, small and new: the conditional PUT first; on 501, a HEAD and a plain PUT.
     await d.store({}, [payload('a')]);
-    expect(
-      calls(proxy, bucket).map((c, i) => `${c.split(' ')[0]}${proxy.requests[i]?.headers['if-none-match'] ? '*' : ''}`),
-    ).toEqual(['HEAD', 'PUT*', 'PUT']);
+    expect(mark()).toEqual(['PUT*', 'HEAD', 'PUT']);
     proxy.clearRequests();
     await d.store({}, [payload('b')]);
-    expect(proxy.requests.map((r) => `${r.method}${r.headers['if-none-match'] ? '*' : ''}`)).toEqual(['HEAD', 'PUT']);
+    expect(mark()).toEqual(['HEAD', 'PUT']);
   });
 });
 

@@ -39,7 +39,8 @@ afterAll(async () => {
 beforeEach(async () => {
   bucket = await createBucket(direct, 'xs3-fault');
   client = makeClient(proxy.endpoint, { maxAttempts: MAX_ATTEMPTS });
-  driver = new S3StorageDriver({ client, bucket });
+  // HEAD first for every object, so every fault case meets both requests of a new object.
+  driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
   proxy.clearRequests();
 });
 afterEach(async () => {

@@ -77,8 +77,10 @@ afterAll(async () => {
   await proxy.close();
 });
 
+// HEAD first for every object (auto mode's order from 1 MiB up), so a dedup hit is one HEAD; the
+// refresh after a refused conditional PUT is tested with existenceCheck: 'conditional-put'.
 const driverOf = (options: Partial<S3StorageDriverOptions> = {}) =>
-  new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, ...options });
+  new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, headFirstMinSize: 0, ...options });
 const batch = (n: number, seed: number) =>
   Array.from({ length: n }, (_, i) => makePayload(pseudoRandomBytes(1024, seed * 1000 + i)));
 /** Requests to this test's bucket (objects and the bucket itself). */

@@ -35,9 +35,11 @@ afterEach(async () => {
 const batch = (n: number, seed: number) => Array.from({ length: n }, (_, i) => bigPayload(4096, seed * 1000 + i + 1));
 const methods = () => calls(proxy, bucket).map((c) => c.split(' ')[0]);
 
+// Every object looked up first (auto mode's order from 1 MiB up, here for 4 KiB payloads), so the
+// requests counted below are what the cache saves.
 describe('existence cache', () => {
   it('opt-in: a repeat store of known keys sends no request; a new driver instance asks S3 again', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     const payloads = batch(6, 1);
     await driver.store({}, payloads);
     expect(methods().sort()).toEqual([...Array(6).fill('HEAD'), ...Array(6).fill('PUT')]);
@@ -50,19 +52,19 @@ describe('existence cache', () => {
     await driver.store({}, [...payloads.slice(0, 3), ...batch(3, 2)]);
     expect(methods().sort()).toEqual(['HEAD', 'HEAD', 'HEAD', 'PUT', 'PUT', 'PUT']);
     proxy.clearRequests();
-    await new S3StorageDriver({ client, bucket, existenceCache: {} }).store({}, payloads);
+    await new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} }).store({}, payloads);
     expect(methods()).toEqual(Array(6).fill('HEAD'));
     // Without the option (the default), every store asks S3.
     proxy.clearRequests();
-    await new S3StorageDriver({ client, bucket }).store({}, payloads);
+    await new S3StorageDriver({ client, bucket, headFirstMinSize: 0 }).store({}, payloads);
     expect(methods()).toEqual(Array(6).fill('HEAD'));
   });
 
   it('a verified retrieve teaches the cache: storing the retrieved payload again sends no request', async () => {
-    const writer = new S3StorageDriver({ client, bucket });
+    const writer = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
     const payloads = batch(3, 10);
     const claims = await writer.store({}, payloads);
-    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const reader = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     await reader.retrieve({}, claims);
     proxy.clearRequests();
     await reader.store({}, payloads);
@@ -70,12 +72,12 @@ describe('existence cache', () => {
   });
 
   it('a retrieve that fails (tampered object) teaches the cache nothing, not even the objects it verified', async () => {
-    const writer = new S3StorageDriver({ client, bucket });
+    const writer = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
     const [p, q, r] = batch(3, 11);
     const [good, tampered] = await writer.store({}, [r!, p!]);
     // q's bytes (same size) planted at p's key: p's genuine claim reads them and fails its check.
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: tampered!.claimData.key, Body: encodePayload(q!) }));
-    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const reader = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     proxy.clearRequests();
     expect(await errorCode(() => reader.retrieve({}, [good!, tampered!]))).toBe(StorageDriverErrorCode.INTEGRITY);
     expect(methods()).toEqual(['GET', 'GET']); // both read; r's bytes verified, p's did not
@@ -85,14 +87,14 @@ describe('existence cache', () => {
   });
 
   it('a claim whose hash is not the digest its key names is refused before any request and teaches the cache nothing', async () => {
-    const writer = new S3StorageDriver({ client, bucket });
+    const writer = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
     const [p, q] = batch(2, 12);
     const [claim] = await writer.store({}, [p!]);
     const [other] = await writer.store({}, [q!]);
     // q's bytes planted at p's key: a claim with q's hash would verify them, but its key names p's digest.
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: claim!.claimData.key, Body: encodePayload(q!) }));
     const planted = new StorageDriverClaim({ ...claim!.claimData, hash_value: other!.claimData.hash_value as string });
-    const reader = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const reader = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     proxy.clearRequests();
     expect(await errorCode(() => reader.retrieve({}, [planted]))).toBe(StorageDriverErrorCode.INTEGRITY);
     expect(methods()).toEqual([]);
@@ -101,7 +103,7 @@ describe('existence cache', () => {
   });
 
   it('existenceCache: false (the default) asks S3 on every store', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: false });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: false });
     const payloads = batch(4, 3);
     await driver.store({}, payloads);
     proxy.clearRequests();
@@ -110,7 +112,12 @@ describe('existence cache', () => {
   });
 
   it('a key older than ttl is confirmed again; maxEntries evicts the oldest key', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: { ttl: 50, maxEntries: 2 } });
+    const driver = new S3StorageDriver({
+      client,
+      bucket,
+      headFirstMinSize: 0,
+      existenceCache: { ttl: 50, maxEntries: 2 },
+    });
     const [a, b, c] = batch(3, 4);
     await driver.store({}, [a!]);
     await new Promise((r) => setTimeout(r, 80));
@@ -118,7 +125,7 @@ describe('existence cache', () => {
     await driver.store({}, [a!]);
     expect(methods()).toEqual(['HEAD']);
 
-    const lru = new S3StorageDriver({ client, bucket, existenceCache: { maxEntries: 2 } });
+    const lru = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: { maxEntries: 2 } });
     await lru.store({}, [a!]);
     await lru.store({}, [b!]);
     await lru.store({}, [c!]); // evicts a
@@ -130,7 +137,7 @@ describe('existence cache', () => {
   });
 
   it('ttl is measured on a monotonic clock: the wall clock stepping back does not extend it', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: { ttl: 50 } });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: { ttl: 50 } });
     const [a] = batch(1, 15);
     await driver.store({}, [a!]);
     const wall = Date.now();
@@ -146,7 +153,7 @@ describe('existence cache', () => {
   });
 
   it('an object deleted behind the driver (lifecycle) is forgotten once a retrieve finds it missing', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     const [p] = batch(1, 5);
     const [claim] = await driver.store({}, [p!]);
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: claim!.claimData.key }));
@@ -161,7 +168,13 @@ describe('existence cache', () => {
   it('a conditional PUT answered 409 ConditionalRequestConflict (a concurrent operation) is retried, not taken as "exists"', async () => {
     // S3 answers 409 when a concurrent write or delete of the key is in flight: the object may
     // not exist, and AWS says to retry. Neither a claim nor a cache entry may rest on it.
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: {}, existenceCheck: 'conditional-put' });
+    const driver = new S3StorageDriver({
+      client,
+      bucket,
+      headFirstMinSize: 0,
+      existenceCache: {},
+      existenceCheck: 'conditional-put',
+    });
     const [p] = batch(1, 13);
     let conflicts = 1;
     proxy.inject = (req) =>
@@ -171,7 +184,7 @@ describe('existence cache', () => {
     try {
       const [claim] = await driver.store({}, [p!]);
       expect(methods()).toEqual(['PUT', 'PUT']);
-      const [back] = await new S3StorageDriver({ client, bucket }).retrieve({}, [claim!]);
+      const [back] = await new S3StorageDriver({ client, bucket, headFirstMinSize: 0 }).retrieve({}, [claim!]);
       expect(back?.data).toEqual(p?.data);
       // Conflicts that persist fail the store, retryably, and leave nothing cached.
       const [q] = batch(1, 14);
@@ -192,16 +205,18 @@ describe('existence cache', () => {
 
   it('rejects invalid cache options with E_CONFIG', async () => {
     for (const existenceCache of [{ ttl: 0 }, { ttl: 1.5 }, { maxEntries: 0 }, { ttl: 86_400_001 }, 'yes']) {
-      expect(await errorCode(async () => new S3StorageDriver({ client, bucket, existenceCache } as never))).toBe(
-        StorageDriverErrorCode.CONFIG,
-      );
+      expect(
+        await errorCode(
+          async () => new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache } as never),
+        ),
+      ).toBe(StorageDriverErrorCode.CONFIG);
     }
   });
 });
 
 describe('request checksum', () => {
   it('PutObject carries the payload SHA-256 as x-amz-checksum-sha256 and as the signed payload hash, and no CRC32', async () => {
-    const driver = new S3StorageDriver({ client, bucket, existenceCache: {} });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0, existenceCache: {} });
     const [p] = batch(1, 6);
     const [claim] = await driver.store({}, [p!]);
     const put = proxy.requests.find((r) => r.method === 'PUT' && r.path.startsWith(`/${bucket}/`));
@@ -221,7 +236,7 @@ describe('request checksum', () => {
 
 describe('retrieve', () => {
   it("GetObject does not ask for the SDK's response checksum (core verifies the SHA-256): the body is hashed once", async () => {
-    const driver = new S3StorageDriver({ client, bucket });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
     const payloads = batch(2, 12);
     const claims = await driver.store({}, payloads);
     const first = proxy.requests.length;
@@ -237,7 +252,7 @@ describe('retrieve', () => {
   });
 
   it('reads bodies of every size (empty data, one chunk, many chunks) byte for byte', async () => {
-    const driver = new S3StorageDriver({ client, bucket });
+    const driver = new S3StorageDriver({ client, bucket, headFirstMinSize: 0 });
     const payloads = [bigPayload(0, 7), bigPayload(10, 8), bigPayload(3 * 1024 * 1024 + 3, 9)];
     const back = await driver.retrieve({}, await driver.store({}, payloads));
     expect(
