@@ -39,7 +39,9 @@ import { PostgresStatements, readRetrieved } from './statements';
  * - Content-addressed: the primary key is the core storage key; identical payloads share a row.
  * - One statement per batch: `store` is one `INSERT ... SELECT FROM unnest(...) ON CONFLICT (key)`
  *   (the payload bytes travel as one binary parameter), `retrieve` one `SELECT ... WHERE key =
- *   ANY($1)`. No DDL ever runs on these paths; see {@link PostgresStorageDriver.ensureSchema}.
+ *   ANY($1)`. A batch with payloads of 1 MiB or more first probes those by key (one more
+ *   statement), and sends only the ones not stored yet. No DDL ever runs on these paths; see
+ *   {@link PostgresStorageDriver.ensureSchema}.
  * - Claims carry only `key` plus `hash_algorithm`/`hash_value`; the table is configuration, never
  *   claim data, and keys are parsed strictly and bound as parameters.
  * - Lifecycle (DESIGN §8): every store, first write or dedup hit, sets the row's `last_referenced`
@@ -162,7 +164,11 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   /**
    * Writes the batch with one `INSERT ... ON CONFLICT` statement (one per 256 MiB of data), which
    * also answers which items were already stored: one outcome per item, `existed` for those (a
-   * dedup hit, reported to instrumentation), else `written`.
+   * dedup hit, reported to instrumentation), else `written`. Items of 1 MiB or more
+   * (`POSTGRES_PROBE_MIN_BYTES`) are first probed by key with one statement that refreshes the
+   * rows that exist (their outcome: `existed`); only the missing ones travel in the `INSERT`, so a
+   * repeat store of a large payload never sends its bytes again. A batch without such items is one
+   * statement; concurrent deletes are handled in `statements.ts`.
    */
   protected override async _putIfAbsent(
     items: StoreItem<StorageLocation>[],
@@ -171,7 +177,12 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const at = this.#clockInjected ? new Date(this.now()) : null;
     const outcomes = new Array<PutOutcome>(items.length);
     await withClient(this.pool, op.signal, async (client) => {
-      for (const statement of this.#statements.store(items, at)) {
+      const probe = this.#statements.probe(items, at);
+      if (probe !== undefined) {
+        throwIfAborted(op.signal);
+        this.#statements.readProbed(probe, (await client.query(probe.query)).rows, outcomes);
+      }
+      for (const statement of this.#statements.store(items, at, outcomes)) {
         throwIfAborted(op.signal);
         const result = await client.query(statement.query);
         this.#statements.readStored(statement, result.rows, outcomes);

@@ -41,4 +41,4 @@ export {
   schemaUpgradeSql,
   schemaUpgradeStatements,
 } from './schema';
-export { POSTGRES_MAX_STATEMENT_BYTES, POSTGRES_SCHEMA_LOCK_ID } from './statements';
+export { POSTGRES_MAX_STATEMENT_BYTES, POSTGRES_PROBE_MIN_BYTES, POSTGRES_SCHEMA_LOCK_ID } from './statements';

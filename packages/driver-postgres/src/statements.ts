@@ -16,6 +16,21 @@ import type { PostgresQueryConfig } from './pool';
  * payloads) is written with one statement per 256 MiB; every batch below it is one statement.
  */
 export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
+/**
+ * Smallest payload (serialized bytes) that `store` looks up before sending it. Such an item is
+ * first probed with one statement that refreshes `last_referenced` of the rows that exist and
+ * returns their keys; only the missing ones travel in the `INSERT`, so storing a large payload that
+ * is already stored (a workflow passing its input on to an activity, returning an activity's
+ * result) sends its key, not its bytes. Smaller items always go straight into the `INSERT`: a
+ * batch without such items is one statement, as before, and one with them is at most one more.
+ * Above 256 KiB (the SDK's default offload threshold, and the size of the benchmark's `distinct`
+ * items) so that ordinary batches never pay the extra round trip; at 1 MiB the round trip (well
+ * under a millisecond on a LAN) is small next to sending the bytes again (about 8 ms at 1 Gbit/s,
+ * plus the client's and the server's CPU for copying, parsing and discarding them).
+ *
+ * @default 1048576 (1 MiB)
+ */
+export const POSTGRES_PROBE_MIN_BYTES = 1024 * 1024;
 /** First key of the advisory lock `ensureSchema` holds (the second is `hashtext('"schema"."table"')`). */
 export const POSTGRES_SCHEMA_LOCK_ID = 0x58535044; // 'XSPD'
 /**
@@ -44,10 +59,22 @@ export interface PostgresStoreStatement {
   readonly indexes: readonly number[];
 }
 
+/**
+ * The probe of a store batch's large items (see {@link POSTGRES_PROBE_MIN_BYTES}): the statement
+ * and the positions in the batch of its items.
+ */
+export interface PostgresProbeStatement {
+  /** The statement and its bind parameters. */
+  readonly query: PostgresQueryConfig;
+  /** For each key of the statement, in its order, the item's position in the batch. */
+  readonly indexes: readonly number[];
+}
+
 /** The statements of one payload table. */
 export class PostgresStatements {
   readonly #table: ResolvedPostgresTable;
   readonly #store: string;
+  readonly #probe: string;
   readonly #retrieve: string;
   readonly #retrieveSlice: string;
   readonly #delete: string;
@@ -79,6 +106,37 @@ export class PostgresStatements {
       'FROM unnest($1::text[]) WITH ORDINALITY AS item(key, n)',
       'LEFT JOIN written ON written.key = item.key',
       'WHERE written.inserted IS NOT TRUE',
+    ].join('\n');
+    // The probe of large items: the rows of $1 that exist are locked in the order of $1 (sorted by
+    // key, as the INSERT's rows: no lock-order deadlocks between concurrent batches), their
+    // last_referenced moved forward to $2 (or now()) exactly as a dedup hit of the INSERT does,
+    // and their positions in $1 returned; data is never read.
+    // Against a concurrent deleteExpired (which locks rows last referenced before its cutoff with
+    // FOR UPDATE SKIP LOCKED, re-checks the cutoff and deletes them):
+    // - the probe locks first: the sweep skips the row (as it skips a row the INSERT holds), and
+    //   once the probe commits the row's last_referenced is the store's time, so a later sweep
+    //   with an earlier cutoff keeps it;
+    // - the sweep locks first: FOR UPDATE waits for it, and under READ COMMITTED a row the sweep
+    //   deleted is then skipped: the probe does not return it, the item counts as missing, and the
+    //   INSERT that follows writes it again (`written`). A row the sweep kept (refreshed meanwhile)
+    //   is returned and refreshed.
+    // A row deleted after the probe committed is a row deleted after the store: exactly what a
+    // sweep after the single INSERT could do too, and only with a cutoff later than the store's
+    // time. A row inserted by another writer between the probe and the INSERT conflicts in the
+    // INSERT and is reported `existed` there. Outcomes are therefore exact: `existed` means the
+    // row existed when this store referenced it, `written` that this store wrote it.
+    this.#probe = [
+      'WITH probed AS (',
+      '  SELECT item.key, (item.n - 1)::integer AS existed',
+      `  FROM unnest($1::text[]) WITH ORDINALITY AS item(key, n) JOIN ${t} AS existing ON existing.key = item.key`,
+      '  ORDER BY item.n',
+      '  FOR UPDATE OF existing',
+      '), refreshed AS (',
+      `  UPDATE ${t} AS existing SET last_referenced = coalesce($2::timestamptz, now())`,
+      '  FROM probed WHERE existing.key = probed.key',
+      '  AND existing.last_referenced < coalesce($2::timestamptz, now())',
+      ')',
+      'SELECT existed FROM probed',
     ].join('\n');
     // The rows' sizes come from the TOAST header (octet_length does not read the value); data is
     // returned for rows of at most $2 bytes, else left NULL.
@@ -121,13 +179,15 @@ export class PostgresStatements {
    *
    * @param at - the time to record as `last_referenced` (and `created_at` of new rows); `null` for
    *   the server's `now()` (one clock for every writer).
+   * @param settled - outcomes already known (from {@link PostgresStatements.probe}), by position in
+   *   `items`: those items are left out (no statement at all when every item is settled).
    */
-  store(items: readonly StoreItem<StorageLocation>[], at: Date | null): PostgresStoreStatement[] {
-    const sorted = items
-      .map((item, index) => ({ item, index, bytes: item.bytes }))
-      .sort((a, b) =>
-        a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
-      );
+  store(
+    items: readonly StoreItem<StorageLocation>[],
+    at: Date | null,
+    settled: readonly (PutOutcome | undefined)[] = [],
+  ): PostgresStoreStatement[] {
+    const sorted = sortByKey(items).filter((i) => settled[i.index] === undefined);
     return chunkByBytes(sorted).map((chunk) => {
       const keys: string[] = [];
       const starts: number[] = [];
@@ -148,6 +208,34 @@ export class PostgresStatements {
         indexes: chunk.map((c) => c.index),
       };
     });
+  }
+
+  /**
+   * The probe of the items of `items` of at least `minBytes` (see {@link POSTGRES_PROBE_MIN_BYTES}),
+   * sorted by key: one statement that refreshes `last_referenced` of those that are stored (to
+   * `at`, or the server's `now()`, only ever forward, as a dedup hit of the `INSERT` does) and
+   * returns one row `{ existed }` per such item (its position in the statement); `undefined` when
+   * the batch has no such item. See {@link PostgresStatements.readProbed}.
+   */
+  probe(
+    items: readonly StoreItem<StorageLocation>[],
+    at: Date | null,
+    minBytes = POSTGRES_PROBE_MIN_BYTES,
+  ): PostgresProbeStatement | undefined {
+    const large = sortByKey(items).filter((i) => i.bytes.byteLength >= minBytes);
+    if (large.length === 0) return undefined;
+    return {
+      query: { text: this.#probe, values: [large.map((i) => i.item.location.key), at] },
+      indexes: large.map((i) => i.index),
+    };
+  }
+
+  /** Records `existed` in `outcomes` for the items the probe found (its rows), at their batch positions. */
+  readProbed(statement: PostgresProbeStatement, rows: readonly unknown[], outcomes: PutOutcome[]): void {
+    for (const row of rows) {
+      const index = statement.indexes[Number((row as { existed: unknown }).existed)];
+      if (index !== undefined) outcomes[index] = 'existed';
+    }
   }
 
   /**
@@ -360,6 +448,17 @@ class Params {
     this.values.push(value);
     return `$${this.values.length}::${type}`;
   }
+}
+
+/** The items with their positions in `items`, sorted by key (the order rows are locked in). */
+function sortByKey(
+  items: readonly StoreItem<StorageLocation>[],
+): { item: StoreItem<StorageLocation>; index: number; bytes: Uint8Array }[] {
+  return items
+    .map((item, index) => ({ item, index, bytes: item.bytes }))
+    .sort((a, b) =>
+      a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
+    );
 }
 
 /** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */
