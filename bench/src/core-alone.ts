@@ -9,7 +9,12 @@
 import { ContentAddressedStorageDriver, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
 import { BENCH_MAX_PAYLOAD_SIZE, driverImpl, type Impl } from './impls';
 
-/** The backend-less driver: objects live in a `Map`, by reference. */
+/**
+ * The backend-less driver: objects live in a `Map`, by reference. Each store replaces the previous
+ * store's objects: the workloads it runs (`distinct`, `small`, `big`) read back only the batch they
+ * have just stored, and a backend holds its objects outside this process, so memory stays one
+ * batch's, as a driver's does.
+ */
 class CoreAloneDriver extends ContentAddressedStorageDriver<StorageLocation> {
   readonly type = 'bench.corealone';
   readonly objects = new Map<string, Uint8Array>();
@@ -19,7 +24,8 @@ class CoreAloneDriver extends ContentAddressedStorageDriver<StorageLocation> {
   }
 
   protected async _putIfAbsent(items: StoreItem<StorageLocation>[]): Promise<void> {
-    for (const item of items) if (!this.objects.has(item.location.key)) this.objects.set(item.location.key, item.bytes);
+    this.objects.clear();
+    for (const item of items) this.objects.set(item.location.key, item.bytes);
   }
 
   protected async _get(locations: StorageLocation[]): Promise<(Uint8Array | undefined)[]> {
