@@ -79,6 +79,9 @@ export {
 } from './lifecycle';
 export { Int64, type Long, type LongLike } from './long';
 export {
+  EXISTENCE_ORDER_RECENT_KEYS,
+  type ExistenceCheckMode,
+  ExistenceOrder,
   isNetworkError,
   NETWORK_ERROR_CODES,
   REFRESH_ALLOWANCE_MAX,

@@ -1,7 +1,8 @@
 /**
  * Mechanics shared by the object-store drivers (S3, GCS, Azure Blob): which socket errors are worth
- * retrying, the `refreshAfter` option and the minimum delete age it implies, and the layout of a
- * storage key (`v0/.../d/sha256/{hex}`). Each driver keeps what is its own (status codes, segment
+ * retrying, the order of the existence check (upload first or look first), the `refreshAfter`
+ * option and the minimum delete age it implies, and the layout of a storage key
+ * (`v0/.../d/sha256/{hex}`). Each driver keeps what is its own (status codes, segment
  * escaping, time resolution, the wording of its bounds).
  *
  * @module
@@ -33,6 +34,76 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
 export function isNetworkError(error: unknown): boolean {
   const code = errorCodeOf(error);
   return code !== undefined && NETWORK_ERROR_CODES.has(code);
+}
+
+/**
+ * How an object-store driver avoids uploading an object that already exists: `head` looks it up
+ * first and uploads only if it is missing; `conditional-put` uploads create-only straight away (the
+ * store refuses it if the object exists); `auto` picks one of the two per object
+ * ({@link ExistenceOrder}).
+ */
+export type ExistenceCheckMode = 'auto' | 'conditional-put' | 'head';
+
+/** How many keys {@link ExistenceOrder} remembers as recently stored or read: 10,000. */
+export const EXISTENCE_ORDER_RECENT_KEYS = 10_000;
+
+/**
+ * The order of the existence check of each object a store writes: a create-only upload first, or a
+ * lookup first. A new object costs one request with the upload first and two with the lookup
+ * first; an existing one costs a refused upload (the body sent for nothing) and a lookup with the
+ * upload first, one lookup with the lookup first. So in `auto` mode the lookup comes first for
+ * objects of at least `lookFirstMinSize` bytes (a wasted upload would cost more than a round trip)
+ * and for keys this driver instance recently stored or read (likely repeats: a workflow passing its
+ * input on to an activity); every other object is uploaded first. `head` always looks first,
+ * `conditional-put` always uploads first.
+ *
+ * What it remembers (the last {@link EXISTENCE_ORDER_RECENT_KEYS} keys stored or read, least recent
+ * dropped first; `auto` mode only) is a hint for the order, never trusted as existence: the store
+ * still asks the object store, so an object deleted behind the driver is uploaded again.
+ */
+export class ExistenceOrder {
+  readonly #mode: ExistenceCheckMode;
+  readonly #lookFirstMinSize: number;
+  readonly #maxKeys: number;
+  readonly #recent = new Set<string>();
+
+  /**
+   * @param mode - the driver's `existenceCheck`
+   * @param lookFirstMinSize - `auto` mode: the smallest object (bytes) that is always looked up first
+   * @param maxKeys - how many recent keys to remember
+   */
+  constructor(mode: ExistenceCheckMode, lookFirstMinSize: number, maxKeys = EXISTENCE_ORDER_RECENT_KEYS) {
+    this.#mode = mode;
+    this.#lookFirstMinSize = lookFirstMinSize;
+    this.#maxKeys = mode === 'auto' ? maxKeys : 0;
+  }
+
+  /** Whether the object `id` of `size` bytes is uploaded create-only before any lookup. */
+  uploadFirst(size: number, id: string): boolean {
+    if (this.#mode !== 'auto') return this.#mode === 'conditional-put';
+    return size < this.#lookFirstMinSize && !this.#recent.has(id);
+  }
+
+  /** Whether keys are remembered at all (`auto` mode): callers can skip computing ids otherwise. */
+  get remembers(): boolean {
+    return this.#maxKeys > 0;
+  }
+
+  /** The object `id` was just stored or read: a store of it is likely a repeat. */
+  noteExists(id: string): void {
+    if (this.#maxKeys === 0) return;
+    this.#recent.delete(id);
+    this.#recent.add(id);
+    if (this.#recent.size > this.#maxKeys) {
+      const oldest = this.#recent.values().next();
+      if (!oldest.done) this.#recent.delete(oldest.value);
+    }
+  }
+
+  /** A read found no object `id`. */
+  noteMissing(id: string): void {
+    this.#recent.delete(id);
+  }
 }
 
 /** Cap of {@link refreshAllowance}: 15 minutes. */

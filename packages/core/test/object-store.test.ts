@@ -1,4 +1,5 @@
 import {
+  ExistenceOrder,
   isNetworkError,
   REFRESH_ALLOWANCE_MAX,
   refreshAllowance,
@@ -71,5 +72,38 @@ describe('isNetworkError', () => {
     expect(isNetworkError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
     expect(isNetworkError(new Error('x'))).toBe(false);
     expect(isNetworkError(undefined)).toBe(false);
+  });
+});
+
+describe('ExistenceOrder', () => {
+  const MiB = 1024 * 1024;
+  it('head always looks first, conditional-put always uploads first, whatever was seen', () => {
+    const head = new ExistenceOrder('head', MiB);
+    const put = new ExistenceOrder('conditional-put', MiB);
+    for (const o of [head, put]) {
+      o.noteExists('a');
+      expect(o.remembers).toBe(false);
+    }
+    expect([head.uploadFirst(1, 'a'), head.uploadFirst(10 * MiB, 'b')]).toEqual([false, false]);
+    expect([put.uploadFirst(1, 'a'), put.uploadFirst(10 * MiB, 'b')]).toEqual([true, true]);
+  });
+  it('auto: uploads first below the size limit unless the key was recently stored or read', () => {
+    const o = new ExistenceOrder('auto', MiB);
+    expect(o.remembers).toBe(true);
+    expect([o.uploadFirst(MiB - 1, 'a'), o.uploadFirst(MiB, 'a'), o.uploadFirst(0, 'a')]).toEqual([true, false, true]);
+    o.noteExists('a');
+    expect([o.uploadFirst(1, 'a'), o.uploadFirst(1, 'b')]).toEqual([false, true]);
+    // A read that found nothing: the object is gone, so it is most likely new again.
+    o.noteMissing('a');
+    expect(o.uploadFirst(1, 'a')).toBe(true);
+  });
+  it('auto: remembers the last maxKeys keys, the least recently noted dropped first', () => {
+    const o = new ExistenceOrder('auto', MiB, 3);
+    for (const k of ['a', 'b', 'c']) o.noteExists(k);
+    o.noteExists('a'); // a becomes the most recent
+    o.noteExists('d'); // drops b
+    expect(['a', 'b', 'c', 'd'].map((k) => o.uploadFirst(1, k))).toEqual([false, true, false, false]);
+    // A size limit of 0 looks up every object first.
+    expect(new ExistenceOrder('auto', 0).uploadFirst(1, 'z')).toBe(false);
   });
 });

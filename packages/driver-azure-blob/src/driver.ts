@@ -11,6 +11,7 @@ import {
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
+  ExistenceOrder,
   type ListedObject,
   type ListQuery,
   mapBounded,
@@ -37,6 +38,7 @@ import {
 } from './names';
 import {
   AZURE_BLOB_DRIVER_DEFAULT_NAME,
+  AZURE_HEAD_FIRST_MIN_BYTES,
   type AzureAccessTier,
   type AzureBlobServiceClientLike,
   type AzureBlobStorageDriverOptions,
@@ -57,6 +59,8 @@ interface AzureBackend extends AzureSettings {
   readonly driverName: string;
   /** Whether deletes still go in blob batches. */
   readonly batching: { enabled: boolean };
+  /** Per blob, the create-only upload first or the lookup first (see `ExistenceOrder`). */
+  readonly order: ExistenceOrder;
   /** The driver's clock. */
   now(): number;
   /** Converts a client error into a coded error naming the blob. */
@@ -149,6 +153,7 @@ export class AzureBlobStorageDriver extends ContentAddressedStorageDriver<AzureB
     const driverName = this.name;
     this.#azure = {
       ...settings,
+      order: new ExistenceOrder(settings.existenceCheck, AZURE_HEAD_FIRST_MIN_BYTES),
       driverName,
       batching: { enabled: true },
       now: () => this.now(),
@@ -246,11 +251,18 @@ export class AzureBlobStorageDriver extends ContentAddressedStorageDriver<AzureB
       locations,
       this.concurrency,
       async (location, _i, signal) => {
+        let bytes: Uint8Array | undefined;
         try {
-          return await downloadBlob(blockBlob(b.containerClient(location.container), location), signal);
+          bytes = await downloadBlob(blockBlob(b.containerClient(location.container), location), signal);
         } catch (e) {
           throw b.fail(e, 'retrieve', location);
         }
+        // A blob read is likely stored again (a workflow passing its input on): looked up first then.
+        if (b.order.remembers) {
+          if (bytes === undefined) b.order.noteMissing(locationId(location));
+          else b.order.noteExists(locationId(location));
+        }
+        return bytes;
       },
       op.signal,
       this.name,

@@ -7,6 +7,7 @@
 import {
   type ContentAddressedStorageDriverOptions,
   configError,
+  type ExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
@@ -198,15 +199,17 @@ export type AzureAccessTier = 'Hot' | 'Cool' | 'Cold';
 /**
  * How `store` avoids uploading a blob that already exists.
  *
- * - `auto` (default): payloads of at least 256 KiB ({@link AZURE_HEAD_FIRST_MIN_BYTES}) as
- *   `head`, smaller ones as `conditional-put`.
+ * - `auto` (default): payloads of at least 256 KiB ({@link AZURE_HEAD_FIRST_MIN_BYTES}), and blobs
+ *   this driver instance recently stored or read (likely repeats), as `head`; other smaller ones
+ *   as `conditional-put`. What the instance saw only picks the order: the service is asked on
+ *   every store.
  * - `head`: `Get Blob Properties` first; `Put Blob` with `If-None-Match: *` only if there is no
  *   blob. A new blob costs two requests, a repeat store one (and uploads nothing).
  * - `conditional-put`: `Put Blob` with `If-None-Match: *` straight away (409 `BlobAlreadyExists`:
  *   it exists). A new blob costs one request; a repeat store uploads the body again before the
  *   service refuses it, then reads the blob's properties (its age decides a refresh).
  */
-export type AzureExistenceCheck = 'auto' | 'conditional-put' | 'head';
+export type AzureExistenceCheck = ExistenceCheckMode;
 
 /** Options of {@link AzureBlobStorageDriver}. */
 export interface AzureBlobStorageDriverOptions extends ContentAddressedStorageDriverOptions {

@@ -8,19 +8,15 @@
  * @module
  */
 import {
+  type ExistenceOrder,
   mapBounded,
   type PutOutcome,
   StorageDriverError,
   StorageDriverErrorCode,
   type StoreItem,
 } from '@x/storage-driver-core';
-import type { AzureBlobStorageLocation } from './names';
-import {
-  AZURE_HEAD_FIRST_MIN_BYTES,
-  type AzureAccessTier,
-  type AzureContainerClientLike,
-  type AzureExistenceCheck,
-} from './options';
+import { type AzureBlobStorageLocation, locationId } from './names';
+import type { AzureAccessTier, AzureContainerClientLike } from './options';
 import { type BlobHead, blockBlob, getBlobProperties, LAST_MODIFIED_RESOLUTION, putBlob, touchBlob } from './requests';
 
 /** Rounds of the end-of-batch refresh check before a store gives up (clocks that disagree wildly). */
@@ -32,8 +28,11 @@ export interface AzureStoreBackend {
   readonly containerClient: (container: string) => AzureContainerClientLike;
   /** Requests in flight per call. */
   readonly concurrency: number;
-  /** How a store detects existing blobs. */
-  readonly existenceCheck: AzureExistenceCheck;
+  /**
+   * Per blob, the create-only upload first or the lookup first (`existenceCheck`, and in `auto`
+   * mode the size and the blobs this instance recently stored or read).
+   */
+  readonly order: ExistenceOrder;
   /** Tier of written blobs, if set. */
   readonly accessTier: AzureAccessTier | undefined;
   /** Age (ms) after which a dedup hit refreshes a blob. */
@@ -91,7 +90,10 @@ export async function putIfAbsent(
     const stale = states.flatMap((state, i) =>
       !touched[i] && (state.lastModified === undefined || now - state.lastModified > b.refreshAfter) ? [i] : [],
     );
-    if (stale.length === 0) return states.map((s) => s.outcome);
+    if (stale.length === 0) {
+      if (b.order.remembers) for (const item of items) b.order.noteExists(locationId(item.location));
+      return states.map((s) => s.outcome);
+    }
     if (round === MAX_REFRESH_ROUNDS + items.length) {
       throw new StorageDriverError(
         StorageDriverErrorCode.BACKEND,
@@ -127,12 +129,10 @@ function blobOf(b: AzureStoreBackend, location: AzureBlobStorageLocation) {
   return blockBlob(b.containerClient(location.container), location);
 }
 
-/** The first step of one item: look (by size and `existenceCheck`), then upload create-only. */
+/** The first step of one item: look (by `existenceCheck`, size and what this instance saw), then upload create-only. */
 async function ensure(b: AzureStoreBackend, item: Item, signal: AbortSignal): Promise<BlobState> {
   const blob = blobOf(b, item.location);
-  const look =
-    b.existenceCheck === 'head' || (b.existenceCheck === 'auto' && item.bytes.byteLength >= AZURE_HEAD_FIRST_MIN_BYTES);
-  if (look) {
+  if (!b.order.uploadFirst(item.bytes.byteLength, locationId(item.location))) {
     const head = await getBlobProperties(blob, signal);
     if (head !== undefined) return (await found(b, item, head, 'existed', signal)).state;
   }

@@ -84,21 +84,35 @@ describe('requests per operation', () => {
     expect(take()).toEqual({ GetBlobProperties: 1, PutBlob: 1 });
   });
 
-  it('store again (young blob): a refused Put Blob and a lookup (small), a lookup only (large); no upload of a large body', async () => {
-    const d = driver();
-    await d.store({}, [small(), large()]);
+  it('store again (young blob) from another instance: a refused Put Blob and a lookup (small), a lookup only (large); no upload of a large body', async () => {
+    await driver().store({}, [small(), large()]);
     take();
+    const d = driver();
     expect(await storeReported(d, [small()])).toMatchObject({ existing: 1 });
     expect(take()).toEqual({ PutBlob: 1, GetBlobProperties: 1 });
     expect(await storeReported(d, [large()])).toMatchObject({ existing: 1 });
     expect(take()).toEqual({ GetBlobProperties: 1 });
   });
 
+  it('store again from the instance that stored or read the blob: a lookup only, whatever its size', async () => {
+    const d = driver();
+    const [claim] = await d.store({}, [small()]);
+    take();
+    expect(await storeReported(d, [small()])).toMatchObject({ existing: 1 });
+    expect(take()).toEqual({ GetBlobProperties: 1 });
+    // An instance that has just read it (a workflow passing its input on to an activity).
+    const reader = driver();
+    await reader.retrieve({}, [claim as StorageDriverClaim]);
+    take();
+    expect(await storeReported(reader, [small()])).toMatchObject({ existing: 1 });
+    expect(take()).toEqual({ GetBlobProperties: 1 });
+  });
+
   it('store again (blob older than refreshAfter): plus one Set Blob Metadata', async () => {
-    const d = driver({ refreshAfter: 1000 });
-    await d.store({}, [small(), large()]);
+    await driver({ refreshAfter: 1000 }).store({}, [small(), large()]);
     await sleep(2100);
     take();
+    const d = driver({ refreshAfter: 1000 });
     await d.store({}, [small()]);
     expect(take()).toEqual({ PutBlob: 1, GetBlobProperties: 1, SetBlobMetadata: 1 });
     await d.store({}, [large()]);

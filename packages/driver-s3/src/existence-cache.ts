@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { StorageDriverError, StoreItem } from '@x/storage-driver-core';
+import { ExistenceOrder, type StorageDriverError, type StoreItem } from '@x/storage-driver-core';
 import { classifyS3Error } from './errors';
 import { locationId, type S3StorageLocation } from './keys';
 import type { StoredState } from './lifecycle';
@@ -79,41 +79,6 @@ class ExistenceCache {
   }
 }
 
-/** How many keys `auto` mode remembers as recently stored or read (≈ 1–3 MB of key strings). */
-const S3_RECENT_KEYS_MAX = 10_000;
-
-/** The last `max` keys added, least recently added dropped first; `max` 0 = off (nothing kept). */
-class RecentKeys {
-  readonly #keys = new Set<string>();
-  readonly #max: number;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get enabled(): boolean {
-    return this.#max > 0;
-  }
-
-  has(id: string): boolean {
-    return this.#keys.has(id);
-  }
-
-  add(id: string): void {
-    if (this.#max === 0) return;
-    this.#keys.delete(id);
-    this.#keys.add(id);
-    if (this.#keys.size > this.#max) {
-      const oldest = this.#keys.values().next();
-      if (!oldest.done) this.#keys.delete(oldest.value);
-    }
-  }
-
-  delete(id: string): void {
-    this.#keys.delete(id);
-  }
-}
-
 /**
  * The existence check and the existence cache of one driver instance. A server that answers a
  * conditional `PutObject` with 501 `NotImplemented` is remembered: from then on every store looks
@@ -124,10 +89,10 @@ export class ExistenceTracker {
   /** Keys known to exist (undefined when `existenceCache` is off). */
   readonly #cache: ExistenceCache | undefined;
   /**
-   * `auto` mode: keys this instance recently stored or read. Only a hint for the order of the
-   * requests (HEAD first for these), never trusted as existence: S3 is still asked.
+   * Per object, the conditional PUT first or the HEAD first (`existenceCheck`, and in `auto` mode
+   * `headFirstMinSize` and the keys this instance recently stored or read: a hint, S3 is still asked).
    */
-  readonly #seen: RecentKeys;
+  readonly #order: ExistenceOrder;
   /** Set when the server answered a conditional PUT with 501 NotImplemented. */
   #conditionalPutUnsupported = false;
   /**
@@ -140,7 +105,7 @@ export class ExistenceTracker {
   constructor(backend: S3ExistenceBackend) {
     this.#b = backend;
     this.#cache = backend.existenceCache === undefined ? undefined : new ExistenceCache(backend.existenceCache);
-    this.#seen = new RecentKeys(backend.existenceCheck === 'auto' ? S3_RECENT_KEYS_MAX : 0);
+    this.#order = new ExistenceOrder(backend.existenceCheck, backend.headFirstMinSize);
   }
 
   /**
@@ -159,7 +124,7 @@ export class ExistenceTracker {
     if (cached !== undefined) return { lastModified: cached, head: undefined, written: false };
     try {
       let refused = false;
-      if (this.#putFirst(bytes.byteLength, id)) {
+      if (!this.#conditionalPutUnsupported && this.#order.uploadFirst(bytes.byteLength, id)) {
         const written = await this.#put(item, true, signal, false);
         if (!written.unsupported && !written.exists)
           return { lastModified: written.at, head: undefined, written: true };
@@ -204,18 +169,6 @@ export class ExistenceTracker {
   }
 
   /**
-   * Whether an object of `size` bytes is sent as a conditional `PutObject` before any `HeadObject`:
-   * always in `conditional-put` mode, never in `head` mode or once the server refused conditional
-   * writes; in `auto` mode when it is smaller than `headFirstMinSize` and this instance has not
-   * recently stored or read it (a repeat is likely to exist, and a HEAD costs no upload).
-   */
-  #putFirst(size: number, id: string): boolean {
-    const b = this.#b;
-    if (this.#conditionalPutUnsupported || b.existenceCheck === 'head') return false;
-    return b.existenceCheck === 'conditional-put' || (size < b.headFirstMinSize && !this.#seen.has(id));
-  }
-
-  /**
    * Uploads an object that a refresh found deleted meanwhile (conditional, as a first upload; a
    * 412 means another writer created it since, which the caller dates).
    *
@@ -233,11 +186,11 @@ export class ExistenceTracker {
   /** After a successful store: remembers each object whose `LastModified` is known (cache on only). */
   remember(items: readonly StoreItem<S3StorageLocation>[], states: readonly StoredState[]): void {
     const cache = this.#cache;
-    const seen = this.#seen;
-    if (cache === undefined && !seen.enabled) return;
+    const order = this.#order;
+    if (cache === undefined && !order.remembers) return;
     items.forEach((item, i) => {
       const id = locationId(item.location);
-      seen.add(id);
+      order.noteExists(id);
       const lastModified = (states[i] as StoredState).lastModified;
       if (lastModified !== undefined) cache?.add(id, lastModified);
     });
@@ -250,15 +203,15 @@ export class ExistenceTracker {
    */
   noteRead(location: S3StorageLocation, found: { readonly lastModified: number | undefined } | undefined): void {
     const cache = this.#cache;
-    const seen = this.#seen;
-    if (cache === undefined && !seen.enabled) return;
+    const order = this.#order;
+    if (cache === undefined && !order.remembers) return;
     const id = locationId(location);
     if (found === undefined) {
       cache?.delete(id);
-      seen.delete(id);
+      order.noteMissing(id);
       return;
     }
-    seen.add(id);
+    order.noteExists(id);
     if (cache !== undefined && found.lastModified !== undefined) this.#read.set(location, found.lastModified);
   }
 

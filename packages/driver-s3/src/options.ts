@@ -6,6 +6,7 @@
 import {
   type ContentAddressedStorageDriverOptions,
   configError,
+  type ExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
@@ -70,7 +71,7 @@ export type S3BucketSelector = (context: StorageDriverStoreContext, payload: Pay
  * a server that answers a conditional `PutObject` with 501 `NotImplemented` gets plain
  * `PutObject`s from then on (remembered per driver instance).
  */
-export type S3ExistenceCheck = 'auto' | 'conditional-put' | 'head';
+export type S3ExistenceCheck = ExistenceCheckMode;
 
 /** Server-side encryption settings passed to every `PutObject`. */
 export type S3ServerSideEncryption =
