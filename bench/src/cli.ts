@@ -306,6 +306,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const started = Date.now();
+  // At the start, right after the build the run measures (sources edited during a long run are not in it).
+  const commit = sourceCommit();
   const tmp = await mkdtemp(join(os.tmpdir(), 'xs-bench-results-'));
   let micro: MicroReport | undefined;
   let s3Latency: S3LatencyReport | undefined;
@@ -378,7 +380,7 @@ async function main(argv: string[]): Promise<number> {
     mode: quick ? 'quick' : 'full',
     groups,
     durationSeconds: Math.round((Date.now() - started) / 1000),
-    commit: sourceCommit(),
+    commit,
     machine,
     packages: versions,
     servers,
