@@ -1,6 +1,15 @@
 /** Shared helpers for the driver-postgres tests: the shared server, isolated schemas, payloads. */
 import { randomBytes } from 'node:crypto';
-import { type Payload, StorageDriverClaim, type StorageDriverErrorCode, sha256Hex } from '@x/storage-driver-core';
+import {
+  type BackendOperation,
+  type Payload,
+  type PutOutcome,
+  StorageDriverClaim,
+  type StorageDriverErrorCode,
+  type StorageLocation,
+  type StoreItem,
+  sha256Hex,
+} from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
 import { SERVICES, uniqueName } from '@x/test-servers';
 import { Pool, type PoolConfig } from 'pg';
@@ -179,4 +188,14 @@ export function diffCalls(before: Map<string, number>, after: Map<string, number
     if (d !== 0) out[verb] = d;
   }
   return out;
+}
+
+/** The driver, recording what each `_putIfAbsent` resolved to (one outcome per item of each store). */
+export class RecordingDriver extends PostgresStorageDriver {
+  readonly outcomes: (readonly PutOutcome[])[] = [];
+  protected override async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation) {
+    const outcomes = await super._putIfAbsent(items, op);
+    this.outcomes.push(outcomes);
+    return outcomes;
+  }
 }

@@ -5,14 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
-  type BackendOperation,
   type Payload,
-  type PutOutcome,
   STORAGE_OPERATION_REPORT,
   type StorageDriverStoreContext,
-  type StorageLocation,
   type StorageOperationReport,
-  type StoreItem,
 } from '@x/storage-driver-core';
 import { makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
 import type { Pool } from 'pg';
@@ -31,6 +27,7 @@ import {
   makeDriver,
   makePool,
   meteredPool,
+  RecordingDriver,
   rowTimes,
   serverNow,
   statementCalls,
@@ -86,16 +83,6 @@ function valueBytes(values: readonly unknown[] | undefined): number {
 
 const isProbe = (s: SentStatement) => s.head === 'WITH probed AS (';
 const isInsert = (s: SentStatement) => s.head === 'WITH written AS (';
-
-/** The driver, recording what each `_putIfAbsent` resolved to. */
-class RecordingDriver extends PostgresStorageDriver {
-  readonly outcomes: (readonly PutOutcome[])[] = [];
-  protected override async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation) {
-    const outcomes = await super._putIfAbsent(items, op);
-    this.outcomes.push(outcomes);
-    return outcomes;
-  }
-}
 
 /** A payload whose serialized form is `size` bytes or a little more (random, so incompressible). */
 function big(size: number, seed: number): Payload {

@@ -1,27 +1,13 @@
 /** The store statement answers which rows were already stored (dedup hits), per item and in reports. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
-  type BackendOperation,
-  type PutOutcome,
   STORAGE_OPERATION_REPORT,
   type StorageDriverStoreContext,
-  type StorageLocation,
   type StorageOperationReport,
-  type StoreItem,
 } from '@x/storage-driver-core';
 import type { Pool } from 'pg';
-import { PostgresStorageDriver, type PostgresStorageDriverOptions } from '../src';
-import { dropSchema, makePool, payload, uniqueSchema } from './helpers';
-
-/** The driver, recording what each `_putIfAbsent` resolved to. */
-class RecordingDriver extends PostgresStorageDriver {
-  readonly outcomes: (readonly PutOutcome[])[] = [];
-  protected override async _putIfAbsent(items: StoreItem<StorageLocation>[], op: BackendOperation) {
-    const outcomes = await super._putIfAbsent(items, op);
-    this.outcomes.push(outcomes);
-    return outcomes;
-  }
-}
+import type { PostgresStorageDriverOptions } from '../src';
+import { dropSchema, makePool, payload, RecordingDriver, uniqueSchema } from './helpers';
 
 let pool: Pool;
 let schema: string;
