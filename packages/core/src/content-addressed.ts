@@ -10,7 +10,7 @@
 import { abortedError, type LinkedAbortController, linkAbortSignals, raceAbort, throwIfAborted } from './abort';
 import { hashClaimFields, readClaimData, readClaimHash, requireClaimField } from './claims';
 import { isStorageDriverError, StorageDriverError, StorageDriverErrorCode, withErrorContext } from './errors';
-import { isSha256Hex, sha256Hex } from './hash';
+import { isSha256Hex, sha256Hex, sha256HexOfParts } from './hash';
 import {
   encodeKeySegment,
   fitStorageKey,
@@ -32,7 +32,7 @@ import type {
   StoredObjectTarget,
 } from './lifecycle';
 import { validateDriverName, validateMaxPayloadSize, validateTtl } from './options';
-import { decodePayload, encodePlannedPayload, type PayloadPlan, planPayload } from './proto';
+import { decodePayload, encodePlannedPayloadParts, type PayloadPlan, planPayload } from './proto';
 import {
   type Payload,
   type StorageDriver,
@@ -63,14 +63,62 @@ export interface StorageLocation {
   readonly key: string;
 }
 
-/** One distinct object to write, handed to {@link ContentAddressedStorageDriver._putIfAbsent}. */
+/**
+ * One distinct object to write, handed to {@link ContentAddressedStorageDriver._putIfAbsent}.
+ *
+ * A backend that can write an object from several buffers (a file, a Redis `APPEND`, a stream)
+ * writes {@link StoreItem.parts} and reads {@link StoreItem.size}: for a payload whose `data` has
+ * at least 64 KiB, core then never copies `data`; reading {@link StoreItem.bytes} joins the parts
+ * into one buffer (once, on first read).
+ */
 export interface StoreItem<L extends StorageLocation = StorageLocation> {
   /** Where to write it. */
   readonly location: L;
-  /** The serialized `Payload` protobuf: the exact bytes to store. */
+  /**
+   * The serialized `Payload` protobuf: the exact bytes to store. For a payload of several
+   * {@link StoreItem.parts}, a copy made on first read; use `parts` to avoid it.
+   */
   readonly bytes: Uint8Array;
+  /**
+   * The same bytes as consecutive pieces, in order (`bytes` is their concatenation): one piece, or
+   * for `data` of at least 64 KiB a small header, the payload's own `data` (not a copy: it must not
+   * change while the store runs, which Temporal's pipeline guarantees) and, when the payload has
+   * `externalPayloads`, a small trailer.
+   */
+  readonly parts: readonly Uint8Array[];
+  /** Length of `bytes` in bytes (the sum of the parts' lengths), without joining them. */
+  readonly size: number;
   /** SHA-256 of `bytes`, lower-case hex. */
   readonly sha256: string;
+}
+
+/** A {@link StoreItem} of `parts` whose `bytes` are joined on first read only (an own, enumerable getter). */
+function storeItemOf<L extends StorageLocation>(
+  location: L,
+  parts: Uint8Array[],
+  size: number,
+  sha256: string,
+): StoreItem<L> {
+  if (parts.length === 1) return { location, bytes: parts[0] as Uint8Array, parts, size, sha256 };
+  let joined: Uint8Array | undefined;
+  return {
+    location,
+    get bytes(): Uint8Array {
+      if (joined === undefined) {
+        const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+        let offset = 0;
+        for (const part of parts) {
+          out.set(part, offset);
+          offset += part.byteLength;
+        }
+        joined = out;
+      }
+      return joined;
+    },
+    parts,
+    size,
+    sha256,
+  };
 }
 
 /**
@@ -382,8 +430,10 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     // Keys of the S3 spec are ASCII (length = bytes); another encoder may keep Unicode: count bytes.
     const keyLength = encode === encodeKeySegment ? (k: string) => k.length : (k: string) => Buffer.byteLength(k);
     for (const [index, payload] of payloads.entries()) {
-      const bytes = encodePlannedPayload(plans[index] as PayloadPlan);
-      const sha256 = sha256Hex(bytes);
+      const plan = plans[index] as PayloadPlan;
+      // Large `data` is not copied: the object is a header, `data` itself and a trailer.
+      const parts = encodePlannedPayloadParts(plan);
+      const sha256 = sha256HexOfParts(parts);
       let key = keyPrefix + sha256;
       // Over the limit: the official drivers' namespace digest key (rare; ids of hundreds of bytes).
       if (keyLength(key) > maxKeyLength) key = fitStorageKey(ctx.target, sha256, maxKeyLength, encode);
@@ -392,7 +442,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
       const id = this._locationId(location);
       let item = unique.get(id);
       if (item === undefined) {
-        item = { location, bytes, sha256 };
+        item = storeItemOf(location, parts, plan.size, sha256);
         unique.set(id, item);
       }
       batchItems.push(item);
@@ -402,7 +452,7 @@ export abstract class ContentAddressedStorageDriver<L extends StorageLocation = 
     if (stats !== undefined) {
       for (const plan of plans) stats.bytes += plan.size;
       stats.objects = items.length;
-      for (const item of items) stats.objectBytes += item.bytes.byteLength;
+      for (const item of items) stats.objectBytes += item.size;
     }
     const outcomes = await this.runOperation('store', ctx.abortSignal, (op) => this._putIfAbsent(items, op));
     if (stats !== undefined && Array.isArray(outcomes) && outcomes.length === items.length) {

@@ -17,6 +17,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
+/** SHA-256, lower-case hex, of the concatenation of `parts` (without concatenating them). */
+export function sha256HexOfParts(parts: readonly Uint8Array[]): string {
+  if (parts.length === 1) return sha256Hex(parts[0] as Uint8Array);
+  const hash = crypto.createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex');
+}
+
 // Length checked first, then an unbounded class: about 2.5× faster than `/^[0-9a-f]{64}$/`.
 const LOWER_HEX = /^[0-9a-f]+$/;
 

@@ -21,7 +21,7 @@ import {
   type StoreItem,
   sha256Hex,
 } from '../src';
-import { bytesOf, deferred, expectCode, expectRejectsCode, rejection, thrown, utf8 } from './helpers';
+import { bytesOf, deferred, expectCode, expectRejectsCode, Long, rejection, thrown, utf8 } from './helpers';
 
 /** A content-addressed driver over a Map, counting every backend call. */
 class MapDriver extends ContentAddressedStorageDriver {
@@ -348,6 +348,65 @@ describe('store', () => {
       );
     setTimeout(() => c.abort(), 5);
     await expectRejectsCode(d.store({ abortSignal: c.signal }, [json(1)]), 'E_ABORTED');
+  });
+});
+
+describe('store items: parts, size and bytes', () => {
+  const concat = (parts: readonly Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
+
+  it('a payload with under 64 KiB of data is one part: bytes itself, size its length', async () => {
+    const d = new MapDriver();
+    const payload = json({ small: true });
+    await d.store({}, [payload, { metadata: {}, data: new Uint8Array(64 * 1024 - 1).fill(1) }]);
+    for (const [i, item] of (d.puts[0] as StoreItem[]).entries()) {
+      expect(item.parts).toHaveLength(1);
+      expect(item.parts[0]).toBe(item.bytes);
+      expect(item.size).toBe(item.bytes.byteLength);
+      expect(item.size).toBe(
+        encodedPayloadSize([payload, { metadata: {}, data: new Uint8Array(64 * 1024 - 1) }][i] as Payload),
+      );
+    }
+  });
+
+  it('64 KiB of data or more: a header, the caller’s own data (not copied) and a trailer; bytes joined once, on first read', async () => {
+    const d = new MapDriver();
+    const data = new Uint8Array(64 * 1024).map((_, i) => i % 251);
+    const withTrailer: Payload = {
+      metadata: { encoding: utf8('binary/plain'), other: utf8('x') },
+      data,
+      externalPayloads: [{ sizeBytes: Long.fromNumber(5) }, {}],
+    };
+    const plain: Payload = { metadata: {}, data: Buffer.alloc(64 * 1024 + 1, 7).subarray(1) }; // a view at an offset
+    // The base reads bytes only for what the backend asks: this backend reads nothing but parts.
+    const seen: StoreItem[] = [];
+    d.hook = async () => {
+      seen.push(...(d.puts.at(-1) as StoreItem[]));
+    };
+    const claims = await d.store({}, [withTrailer, plain]);
+    const [a, b] = seen as [StoreItem, StoreItem];
+    expect(a.parts).toHaveLength(3);
+    expect(a.parts[1]).toBe(data); // the same memory, not a copy
+    expect(b.parts).toHaveLength(2);
+    expect(b.parts[1]).toBe(plain.data);
+    for (const [item, payload] of [
+      [a, withTrailer],
+      [b, plain],
+    ] as const) {
+      const expected = Buffer.from(encodePayload(payload));
+      expect(item.size).toBe(expected.byteLength);
+      expect(concat(item.parts).equals(expected)).toBe(true);
+      expect(item.sha256).toBe(sha256Hex(expected));
+      expect(Buffer.from(item.bytes).equals(expected)).toBe(true);
+      expect(item.bytes).toBe(item.bytes); // joined once
+      expect(item.bytes.buffer).not.toBe(data.buffer);
+      // Spread (an own, enumerable getter) keeps the bytes.
+      expect(Buffer.from({ ...item }.bytes).equals(expected)).toBe(true);
+    }
+    // What the backend stored reads back, checked against the claims' digests.
+    const back = await d.retrieve({}, claims);
+    expect(Buffer.from(back[0]?.data ?? []).equals(Buffer.from(data))).toBe(true);
+    expect(back[0]?.externalPayloads).toHaveLength(2);
+    expect(Buffer.from(back[1]?.data ?? []).equals(Buffer.from(plain.data ?? []))).toBe(true);
   });
 });
 

@@ -132,7 +132,7 @@ function blobOf(b: AzureStoreBackend, location: AzureBlobStorageLocation) {
 /** The first step of one item: look (by `existenceCheck`, size and what this instance saw), then upload create-only. */
 async function ensure(b: AzureStoreBackend, item: Item, signal: AbortSignal): Promise<BlobState> {
   const blob = blobOf(b, item.location);
-  if (!b.order.uploadFirst(item.bytes.byteLength, locationId(item.location))) {
+  if (!b.order.uploadFirst(item.size, locationId(item.location))) {
     const head = await getBlobProperties(blob, signal);
     if (head !== undefined) return (await found(b, item, head, 'existed', signal)).state;
   }
@@ -171,7 +171,7 @@ async function found(
       item.location,
     );
   }
-  if (head.size === undefined || head.size === item.bytes.byteLength) {
+  if (head.size === undefined || head.size === item.size) {
     return { state: { outcome, lastModified: head.lastModified, head }, touched: false };
   }
   const put = await putBlob(
