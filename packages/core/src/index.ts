@@ -82,6 +82,7 @@ export {
   EXISTENCE_ORDER_RECENT_KEYS,
   type ExistenceCheckMode,
   ExistenceOrder,
+  isExistenceCheckMode,
   isNetworkError,
   NETWORK_ERROR_CODES,
   REFRESH_ALLOWANCE_MAX,

@@ -44,6 +44,25 @@ export function isNetworkError(error: unknown): boolean {
  */
 export type ExistenceCheckMode = 'auto' | 'conditional-put' | 'head';
 
+/** The {@link ExistenceCheckMode}s, in the order option errors name them. */
+const EXISTENCE_CHECK_MODES: readonly ExistenceCheckMode[] = ['auto', 'conditional-put', 'head'];
+
+/**
+ * Whether `value` is an {@link ExistenceCheckMode} (`'auto'`, `'conditional-put'` or `'head'`,
+ * spelled exactly): the check of a driver's `existenceCheck` option. It throws nothing: each driver
+ * words its own `E_CONFIG` error.
+ *
+ * @example
+ * ```ts
+ * if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
+ *   throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+ * }
+ * ```
+ */
+export function isExistenceCheckMode(value: unknown): value is ExistenceCheckMode {
+  return (EXISTENCE_CHECK_MODES as readonly unknown[]).includes(value);
+}
+
 /** How many keys {@link ExistenceOrder} remembers as recently stored or read: 10,000. */
 export const EXISTENCE_ORDER_RECENT_KEYS = 10_000;
 

@@ -1,5 +1,6 @@
 import {
   ExistenceOrder,
+  isExistenceCheckMode,
   isNetworkError,
   REFRESH_ALLOWANCE_MAX,
   refreshAllowance,
@@ -72,6 +73,30 @@ describe('isNetworkError', () => {
     expect(isNetworkError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
     expect(isNetworkError(new Error('x'))).toBe(false);
     expect(isNetworkError(undefined)).toBe(false);
+  });
+});
+
+describe('isExistenceCheckMode', () => {
+  it.each(['auto', 'conditional-put', 'head'])('%s is a mode', (mode) => {
+    expect(isExistenceCheckMode(mode)).toBe(true);
+  });
+  it.each([
+    'AUTO',
+    'Head',
+    ' head',
+    'conditional',
+    'conditionalPut',
+    'list',
+    '',
+    undefined,
+    null,
+    1,
+    true,
+    ['head'],
+    { mode: 'head' },
+    new String('head'),
+  ])('%p is not', (value) => {
+    expect(isExistenceCheckMode(value)).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type ExistenceCheckMode,
+  isExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
@@ -411,7 +412,7 @@ export function checkOptions(options: unknown): AzureSettings {
     throw configError('client must be a ContainerClient or a BlobServiceClient from @azure/storage-blob');
   }
   const containers = checkContainers(o, client);
-  if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
+  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
   }
   const refreshAfter = validateRefreshAfter(o.refreshAfter, {

@@ -12,6 +12,7 @@ import {
   ContentAddressedStorageDriver,
   type DeleteEntry,
   type DeleteOutcome,
+  ExistenceOrder,
   type ListedObject,
   type ListQuery,
   mapBounded,
@@ -42,7 +43,9 @@ import {
 import {
   checkOptions,
   GCS_DRIVER_DEFAULT_NAME,
+  GCS_HEAD_FIRST_MIN_BYTES,
   type GcsBucketLike,
+  type GcsExistenceCheck,
   type GcsSettings,
   type GcsStorageDriverOptions,
   type GcsStorageLike,
@@ -54,7 +57,10 @@ import { type GcsStoreBackend, putIfAbsent } from './store';
 export const GCS_DRIVER_TYPE = 'gcp.gcsdriver';
 
 /** The validated options and what the driver's modules need from the driver itself. */
-interface GcsBackend extends GcsSettings, GcsStoreBackend, GcsLifecycleBackend {}
+interface GcsBackend extends GcsSettings, GcsStoreBackend, GcsLifecycleBackend {
+  /** Per object, the create-only upload first or the lookup first (see `ExistenceOrder`). */
+  readonly order: ExistenceOrder;
+}
 
 /**
  * Stores payloads as objects in Google Cloud Storage (type `gcp.gcsdriver`), wire-compatible with
@@ -66,7 +72,8 @@ interface GcsBackend extends GcsSettings, GcsStoreBackend, GcsLifecycleBackend {
  * (see `claimFormat`) and it reads any of them.
  *
  * - Content-addressed: identical payloads in a batch are uploaded once; an object that already
- *   exists is not uploaded again (a metadata GET first, then an upload with `ifGenerationMatch: 0`).
+ *   exists is not uploaded again (an upload with `ifGenerationMatch: 0`, looked up first with a
+ *   metadata GET for payloads of 256 KiB or more: see {@link GcsExistenceCheck}).
  * - At most `concurrency` requests in flight per call; the first failure aborts the others.
  *   `@google-cloud/storage` cannot cancel most requests once sent: an abort rejects at once, and
  *   requests already sent finish in the background (downloads are cancelled).
@@ -104,6 +111,8 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
   readonly allowedBuckets: readonly string[];
   /** Requests in flight per call. */
   readonly concurrency: number;
+  /** How existing objects are detected. */
+  readonly existenceCheck: GcsExistenceCheck;
   /** The claim shape written. */
   readonly claimFormat: GcsClaimFormat;
   /** Uploads of more bytes than this are resumable. */
@@ -125,8 +134,9 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
    * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is neither a
    *   `Storage` nor a `Bucket`, `bucket` is missing (with a `Storage`), not a valid bucket name or a
    *   function, `allowedBuckets` is missing while `bucket` is a function, or `allowedBuckets`,
-   *   `name`, `maxPayloadSize`, `concurrency`, `claimFormat`, `resumableUploadThreshold`,
-   *   `downloadStallTimeout`, `refreshAfter` or `ttl` (less than the minimum delete age) is invalid.
+   *   `name`, `maxPayloadSize`, `concurrency`, `existenceCheck`, `claimFormat`,
+   *   `resumableUploadThreshold`, `downloadStallTimeout`, `refreshAfter` or `ttl` (less than the
+   *   minimum delete age) is invalid.
    */
   constructor(options: GcsStorageDriverOptions) {
     const settings = checkOptions(options);
@@ -134,6 +144,7 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
     this.client = settings.client;
     this.allowedBuckets = settings.allowedBuckets;
     this.concurrency = settings.concurrency;
+    this.existenceCheck = settings.existenceCheck;
     this.claimFormat = settings.claimFormat;
     this.resumableUploadThreshold = settings.resumableUploadThreshold;
     this.downloadStallTimeout = settings.downloadStallTimeout;
@@ -142,6 +153,7 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
     const driverName = this.name;
     this.#gcs = {
       ...settings,
+      order: new ExistenceOrder(settings.existenceCheck, GCS_HEAD_FIRST_MIN_BYTES),
       driverName,
       now: () => this.now(),
       fail: (error, kind, location) => toStorageDriverError(error, kind, location, driverName),
@@ -231,9 +243,9 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
   }
 
   /**
-   * For each distinct object: a metadata GET, and an upload with `ifGenerationMatch: 0` if it is
-   * missing; then a rewrite in place of those older than `refreshAfter` at the end of the batch
-   * (`store.ts`).
+   * For each distinct object: an upload with `ifGenerationMatch: 0`, looked up first (metadata
+   * GET) by `existenceCheck`, or after a 412; then a rewrite in place of those older than
+   * `refreshAfter` at the end of the batch (`store.ts`).
    */
   protected override _putIfAbsent(
     items: StoreItem<GcsStorageLocation>[],
@@ -247,20 +259,23 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
    * silent for `downloadStallTimeout` once answered fails (retryable).
    */
   protected override _get(locations: GcsStorageLocation[], op: BackendOperation): Promise<(Uint8Array | undefined)[]> {
+    const b = this.#gcs;
     return mapBounded(
       locations,
       this.concurrency,
       async (location, _i, signal) => {
+        let bytes: Uint8Array | undefined;
         try {
-          return await download(
-            this.#gcs.bucketHandle(location.bucket),
-            location.key,
-            signal,
-            this.downloadStallTimeout,
-          );
+          bytes = await download(b.bucketHandle(location.bucket), location.key, signal, this.downloadStallTimeout);
         } catch (e) {
-          throw this.#gcs.fail(e, 'retrieve', location);
+          throw b.fail(e, 'retrieve', location);
         }
+        // An object read is likely stored again (a workflow passing its input on): looked up first then.
+        if (b.order.remembers) {
+          if (bytes === undefined) b.order.noteMissing(locationId(location));
+          else b.order.noteExists(locationId(location));
+        }
+        return bytes;
       },
       op.signal,
       this.name,

@@ -8,6 +8,8 @@ import type { Readable } from 'node:stream';
 import {
   type ContentAddressedStorageDriverOptions,
   configError,
+  type ExistenceCheckMode,
+  isExistenceCheckMode,
   type Payload,
   refreshMinimumDeleteAge,
   requireOptionsObject,
@@ -36,6 +38,13 @@ export const GCS_MAX_REFRESH_AFTER = 365 * 86_400_000;
 export const GCS_DEFAULT_RESUMABLE_UPLOAD_THRESHOLD = 8 * 1024 * 1024;
 /** Default `downloadStallTimeout`: 30 seconds without a byte. */
 export const GCS_DEFAULT_DOWNLOAD_STALL_TIMEOUT = 30_000;
+/**
+ * With `existenceCheck: 'auto'`, payloads of at least this many bytes (256 KiB) are looked up
+ * (object metadata GET) before they are uploaded; smaller ones are uploaded create-only
+ * (`ifGenerationMatch: 0`) straight away. The Azure Blob driver's value, measured on Azure's
+ * emulator on loopback, not on GCS: see the README's "How store works".
+ */
+export const GCS_HEAD_FIRST_MIN_BYTES = 256 * 1024;
 
 /** Object metadata fields the driver reads (`@google-cloud/storage`'s `FileMetadata`). */
 export interface GcsObjectMetadata {
@@ -166,6 +175,23 @@ export interface GcsApiErrorLike extends Error {
 /** Picks the bucket for one payload (called once per payload of a `store` call). */
 export type GcsBucketSelector = (context: StorageDriverStoreContext, payload: Payload) => string;
 
+/**
+ * How `store` avoids uploading an object that already exists.
+ *
+ * - `auto` (default): payloads of at least 256 KiB ({@link GCS_HEAD_FIRST_MIN_BYTES}), and
+ *   objects this driver instance recently stored or read (likely repeats), as `head`; other
+ *   smaller ones as `conditional-put`. What the instance saw only picks the order: GCS is asked on
+ *   every store.
+ * - `head`: an object metadata GET first (what the official Python driver does); an upload with
+ *   `ifGenerationMatch: 0` only if there is no object. A new object costs two requests (three
+ *   above `resumableUploadThreshold`), a repeat store one (and uploads nothing).
+ * - `conditional-put`: an upload with `ifGenerationMatch: 0` straight away (412: it exists). A new
+ *   object costs one request (two above `resumableUploadThreshold`); a repeat store uploads the
+ *   body again before GCS refuses it, then looks the object up (its size decides a repair, its
+ *   age a refresh).
+ */
+export type GcsExistenceCheck = ExistenceCheckMode;
+
 /** Options of {@link GcsStorageDriver}. */
 export interface GcsStorageDriverOptions extends ContentAddressedStorageDriverOptions {
   /**
@@ -207,6 +233,11 @@ export interface GcsStorageDriverOptions extends ContentAddressedStorageDriverOp
    * @default 16
    */
   concurrency?: number;
+  /**
+   * How to skip objects that already exist (see {@link GcsExistenceCheck}).
+   * @default 'auto'
+   */
+  existenceCheck?: GcsExistenceCheck;
   /**
    * The claim shape written (see {@link GcsClaimFormat}); claims of every official GCS driver are
    * read whatever it is.
@@ -281,6 +312,8 @@ export interface GcsSettings {
   readonly allowedBuckets: readonly string[];
   /** Requests in flight per call. */
   readonly concurrency: number;
+  /** How a store detects existing objects. */
+  readonly existenceCheck: GcsExistenceCheck;
   /** The claim shape written. */
   readonly claimFormat: GcsClaimFormat;
   /** Uploads of more bytes than this are resumable. */
@@ -303,9 +336,9 @@ const isBucketClient = (client: object): client is GcsBucketLike =>
  * @throws StorageDriverError `E_CONFIG` if `options` is not an object, `client` is neither a
  *   `Storage` nor a `Bucket`, `bucket` is missing (with a `Storage`), not a valid bucket name or a
  *   function, `allowedBuckets` is missing while `bucket` is a function, names a bucket a `Bucket`
- *   client without `storage` cannot open, or is invalid, or `concurrency`, `claimFormat`,
- *   `resumableUploadThreshold`, `downloadStallTimeout`, `refreshAfter` or `ttl` (less than the
- *   minimum delete age) is invalid.
+ *   client without `storage` cannot open, or is invalid, or `concurrency`, `existenceCheck`,
+ *   `claimFormat`, `resumableUploadThreshold`, `downloadStallTimeout`, `refreshAfter` or `ttl`
+ *   (less than the minimum delete age) is invalid.
  */
 export function checkOptions(options: unknown): GcsSettings {
   const o = requireOptionsObject<Partial<GcsStorageDriverOptions>>(
@@ -351,6 +384,9 @@ export function checkOptions(options: unknown): GcsSettings {
   if (unreachable !== undefined) {
     throw configError(`client is a Bucket without storage, so bucket ${unreachable} cannot be opened; pass a Storage`);
   }
+  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
+    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+  }
   if (o.claimFormat !== undefined && !GCS_CLAIM_FORMATS.includes(o.claimFormat)) {
     throw configError(`claimFormat must be one of ${GCS_CLAIM_FORMATS.map((f) => JSON.stringify(f)).join(', ')}`);
   }
@@ -385,6 +421,7 @@ export function checkOptions(options: unknown): GcsSettings {
     defaultBucket: typeof bucket === 'string' ? bucket : undefined,
     allowedBuckets,
     concurrency: validateConcurrency(o.concurrency, GCS_DRIVER_DEFAULT_CONCURRENCY),
+    existenceCheck: o.existenceCheck ?? 'auto',
     claimFormat: o.claimFormat ?? 'all',
     resumableUploadThreshold: checkInteger(
       o.resumableUploadThreshold,

@@ -1,14 +1,17 @@
 /**
- * What a `store` sends: for each distinct object, the existence check (object metadata GET) and,
- * if it is missing, an upload with `ifGenerationMatch: 0` (a 412 means another writer created it
- * meanwhile) — the official Python GCS driver's requests; then, once every upload of the batch has
- * finished, a rewrite in place of every object of the batch older than `refreshAfter` by then, so
- * that its `updated` time (its last-referenced time) restarts and its generation changes (which
- * makes a delete conditional on the listed generation exact).
+ * What a `store` sends: for each distinct object, the existence check by `existenceCheck` — an
+ * object metadata GET first and, if it is missing, an upload with `ifGenerationMatch: 0` (the
+ * official Python GCS driver's requests; a 412 means another writer created it meanwhile), or that
+ * upload straight away (a 412 means it exists: it is looked up at the end of the batch, for its
+ * size and age); then, once every upload of the batch has finished, a rewrite in place of every
+ * object of the batch older than `refreshAfter` by then, so that its `updated` time (its
+ * last-referenced time) restarts and its generation changes (which makes a delete conditional on
+ * the listed generation exact).
  *
  * @module
  */
 import {
+  type ExistenceOrder,
   mapBounded,
   type PutOutcome,
   StorageDriverError,
@@ -16,7 +19,7 @@ import {
   type StoreItem,
 } from '@x/storage-driver-core';
 import type { GcsCallKind } from './errors';
-import type { GcsStorageLocation } from './names';
+import { type GcsStorageLocation, locationId } from './names';
 import type { GcsBucketLike } from './options';
 import { getVersion, type ObjectVersion, rewriteInPlace, uploadIfGeneration } from './requests';
 
@@ -31,6 +34,11 @@ export interface GcsStoreBackend {
   readonly concurrency: number;
   /** Uploads of more bytes than this are resumable. */
   readonly resumableUploadThreshold: number;
+  /**
+   * Per object, the create-only upload first or the lookup first (`existenceCheck`, and in `auto`
+   * mode the size and the objects this instance recently stored or read).
+   */
+  readonly order: ExistenceOrder;
   /** The driver's `refreshAfter` (ms). */
   readonly refreshAfter: number;
   /** For error messages. */
@@ -76,29 +84,29 @@ export async function putIfAbsent(
 ): Promise<PutOutcome[]> {
   const states = await mapBounded(items, b.concurrency, (item) => ensure(b, item), signal, b.driverName);
   await refreshStale(b, items, states, signal);
+  if (b.order.remembers) for (const item of items) b.order.noteExists(locationId(item.location));
   return states.map((s) => (s.written ? 'written' : 'existed'));
 }
 
-/** The existence check of one item, and its upload if it is missing. */
+/**
+ * The existence check of one item (by `existenceCheck`, size and what this instance saw), and its
+ * upload if it is missing.
+ */
 async function ensure(b: GcsStoreBackend, item: StoreItem<GcsStorageLocation>): Promise<ObjectState> {
   const bucket = b.bucketHandle(item.location.bucket);
   const name = item.location.key;
   try {
+    // Upload first: a 412 leaves the object's size and age unknown, so the end of the batch looks
+    // it up (`keepFresh`), and replaces it if damaged or rewrites it if old, as after a lookup here.
+    if (b.order.uploadFirst(item.size, locationId(item.location))) {
+      return await uploadOver(b, bucket, item, '0', undefined);
+    }
     const askedAt = b.now();
     const found = await getVersion(bucket, name);
     // Content-addressed: an object of the right size holds these bytes (its age is checked at the end).
-    if (found !== undefined && found.size === item.bytes.byteLength) return stateOf(found, false, false);
+    if (found !== undefined && found.size === item.size) return stateOf(found, false, false);
     // Missing: create it. Damaged (another size): replace exactly the version seen.
-    const uploaded = await uploadIfGeneration(
-      bucket,
-      name,
-      item.bytes,
-      found?.generation ?? '0',
-      b.resumableUploadThreshold,
-    );
-    if (uploaded !== 'exists') return stateOf(uploaded, true, true);
-    // 412: another writer created (or replaced) it after our GET, so it is at most that old.
-    return { updated: askedAt, generation: undefined, written: false, touched: false };
+    return await uploadOver(b, bucket, item, found?.generation ?? '0', askedAt);
   } catch (e) {
     throw b.fail(e, 'store', item.location);
   }
@@ -151,7 +159,10 @@ async function refreshStale(
   }
 }
 
-/** Refreshes one object that looks old: looks it up if needed, rewrites it, or uploads it again. */
+/**
+ * Refreshes one object that looks old or whose age is unknown: looks it up if needed (gone: uploads
+ * it again; another size than the payload: replaces it), rewrites it.
+ */
 async function keepFresh(
   b: GcsStoreBackend,
   item: StoreItem<GcsStorageLocation>,
@@ -161,8 +172,10 @@ async function keepFresh(
   const name = item.location.key;
   let generation = state.generation;
   if (generation === undefined) {
+    const askedAt = b.now();
     const found = await getVersion(bucket, name);
     if (found === undefined) return reupload(b, bucket, item, state);
+    if (found.size !== item.size) return uploadOver(b, bucket, item, found.generation, askedAt);
     // Young after all: nothing to rewrite (checked again if it ages during this batch).
     if (b.now() - found.updated <= b.refreshAfter) return { ...stateOf(found, state.written, false) };
     generation = found.generation;
@@ -173,6 +186,30 @@ async function keepFresh(
   const found = await getVersion(bucket, name);
   if (found === undefined) return reupload(b, bucket, item, state);
   return stateOf(found, state.written, false);
+}
+
+/**
+ * Uploads an item only over the live generation `generation` (`'0'`: only if there is no object;
+ * another: exactly the damaged version a lookup at `askedAt` saw). Written: fresh. 412: another
+ * writer created or replaced it after that lookup, so it is at most that old; with no lookup
+ * before (`askedAt` undefined), of unknown size and age (looked up by the refresh).
+ */
+async function uploadOver(
+  b: GcsStoreBackend,
+  bucket: GcsBucketLike,
+  item: StoreItem<GcsStorageLocation>,
+  generation: string,
+  askedAt: number | undefined,
+): Promise<ObjectState> {
+  const uploaded = await uploadIfGeneration(
+    bucket,
+    item.location.key,
+    item.bytes,
+    generation,
+    b.resumableUploadThreshold,
+  );
+  if (uploaded !== 'exists') return stateOf(uploaded, true, true);
+  return { updated: askedAt, generation: undefined, written: false, touched: false };
 }
 
 /** Uploads an object a refresh found deleted (as a first upload: a 412 means another writer created it since). */

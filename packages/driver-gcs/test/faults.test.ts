@@ -48,7 +48,7 @@ let client: Storage;
 let bucket: string;
 /** The driver through the proxy, with {@link RETRIES}: the upload cases. */
 let driver: GcsStorageDriver;
-/** The same bucket through the proxy, with {@link FAST_RETRIES}: no uploads. */
+/** The same bucket through the proxy, with {@link FAST_RETRIES} and `existenceCheck: 'head'`: no uploads. */
 let fast: GcsStorageDriver;
 
 beforeAll(async () => {
@@ -65,6 +65,8 @@ beforeEach(async () => {
   fast = new GcsStorageDriver({
     client: makeStorage(proxy.endpoint, FAST_RETRIES),
     bucket,
+    // Looks every object up first, so a store of objects that exist uploads nothing.
+    existenceCheck: 'head',
     refreshAfter: 1000,
     downloadStallTimeout: STALL_TIMEOUT,
   });

@@ -1,8 +1,9 @@
 /** Shared helpers for the driver-gcs tests: clients, per-test buckets, request classification. */
 import { type Bucket, Storage, type StorageOptions } from '@google-cloud/storage';
+import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
 import type { Payload, StorageDriverErrorCode } from '@x/storage-driver-core';
 import { captureStorageDriverError } from '@x/storage-driver-test-suite';
-import { type ProxiedRequest, uniqueName } from '@x/test-servers';
+import { FaultProxy, type ProxiedRequest, uniqueName } from '@x/test-servers';
 
 /** fake-gcs-server (`bash scripts/services.sh env`). */
 export const GCS_ENDPOINT = process.env.XSTORAGE_GCS_ENDPOINT ?? 'http://127.0.0.1:4453';
@@ -112,3 +113,37 @@ export function gcsError(
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export { captureStorageDriverError } from '@x/storage-driver-test-suite';
+
+/** What {@link useProxiedBucket} gives a test file. */
+export interface ProxiedBucket {
+  /** A `FaultProxy` in front of the emulator, for the whole file; reset around each test. */
+  readonly proxy: FaultProxy;
+  /** A `Storage` straight to the emulator (setup and checks, never counted). */
+  readonly direct: Storage;
+  /** A `Storage` whose requests go through {@link ProxiedBucket.proxy}. */
+  readonly proxied: Storage;
+  /** The current test's bucket, created before it and deleted after it. */
+  readonly bucket: string;
+}
+
+/**
+ * Starts a `FaultProxy` in front of the emulator for the calling test file (closed after it), and
+ * gives each test a fresh bucket (`prefix`) and a reset proxy.
+ */
+export function useProxiedBucket(prefix: string): ProxiedBucket {
+  const fixture = { direct: makeStorage() } as { -readonly [K in keyof ProxiedBucket]: ProxiedBucket[K] };
+  beforeAll(async () => {
+    fixture.proxy = await FaultProxy.start(GCS_ENDPOINT);
+    fixture.proxied = makeStorage(fixture.proxy.endpoint);
+  });
+  afterAll(() => fixture.proxy.close());
+  beforeEach(async () => {
+    fixture.bucket = await createBucket(fixture.direct, prefix);
+    fixture.proxy.reset();
+  });
+  afterEach(async () => {
+    fixture.proxy.reset();
+    await deleteBucket(fixture.direct, fixture.bucket);
+  });
+  return fixture;
+}

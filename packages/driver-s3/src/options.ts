@@ -7,6 +7,7 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type ExistenceCheckMode,
+  isExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
@@ -396,7 +397,7 @@ export function checkOptions(options: unknown): S3Settings {
       `access point ARN ${arns[0]} needs a client without forcePathStyle (the AWS SDK addresses access points by host name)`,
     );
   }
-  if (o.existenceCheck !== undefined && !['auto', 'conditional-put', 'head'].includes(o.existenceCheck)) {
+  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
     throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
   }
   const headFirstMinSize = o.headFirstMinSize ?? S3_DEFAULT_HEAD_FIRST_MIN_SIZE;
