@@ -220,7 +220,7 @@ export class AtomicWriter {
     try {
       for (let attempt = 0; ; attempt++) {
         throwIfAborted(signal, driverName);
-        const state = await this.#touchExisting(final, item.bytes.byteLength);
+        const state = await this.#touchExisting(final, item.size);
         if (state === 'present') return undefined; // Dedup hit: mtime refreshed, nothing to write.
         if (attempt >= MAX_PUT_ATTEMPTS) {
           throw new StorageDriverError(
@@ -229,7 +229,7 @@ export class AtomicWriter {
             { key: item.location.key, driverName },
           );
         }
-        tmp ??= await this.#writeTemp(item.bytes, signal);
+        tmp ??= await this.#writeTemp(item.parts, signal);
         throwIfAborted(signal, driverName);
         const viaRename = state === 'mismatch' || this.#linkUnsupported || tryRename;
         try {
@@ -264,10 +264,11 @@ export class AtomicWriter {
   }
 
   /**
-   * Writes `bytes` to a fresh file in `.tmp` (mode 0o600, exclusive create), fsynced. With a
-   * `clock`, its mtime (kept by the `link` into place) is set from the clock.
+   * Writes `parts` one after the other to a fresh file in `.tmp` (mode 0o600, exclusive create),
+   * fsynced: a large payload's `data` goes from the caller's buffer to the file, never copied. With
+   * a `clock`, its mtime (kept by the `link` into place) is set from the clock.
    */
-  async #writeTemp(bytes: Uint8Array, signal: AbortSignal): Promise<string> {
+  async #writeTemp(parts: readonly Uint8Array[], signal: AbortSignal): Promise<string> {
     const { tmpDir, driverName } = this.#options;
     const file = path.join(tmpDir, tempFileName('put'));
     let handle: FileHandle;
@@ -280,7 +281,8 @@ export class AtomicWriter {
     }
     let ok = false;
     try {
-      await handle.writeFile(bytes);
+      // Each writeFile continues at the handle's position and loops over short writes.
+      for (const part of parts) await handle.writeFile(part);
       throwIfAborted(signal, driverName);
       if (this.#options.explicitTimes) {
         const now = new Date(this.#options.now());
