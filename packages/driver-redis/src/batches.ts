@@ -319,14 +319,70 @@ async function waitForSlots(client: RedisClusterLike): Promise<void> {
  * without a `ttl`, `PEXPIRE` without `GT`), in one pipeline per batch, per master on a Cluster.
  * On a standalone server a batch of several items totalling at most 4 MiB sends the same commands
  * as one `EVAL` of a script instead (one command to build and parse instead of two per item);
- * a server that refuses the script gets the pipeline. Resolves to one outcome per item: `existed`
- * where `SET NX` answered nil (the key was already there: a dedup hit), `written` where it
- * answered `OK`.
+ * a server that refuses the script gets the pipeline. Objects of at least 1 MiB are sent beside it
+ * as commands of their own ({@link storeLarge}), in the same round trip. Resolves to one outcome
+ * per item: `existed` where `SET NX` answered nil (the key was already there: a dedup hit),
+ * `written` where it answered `OK`.
  */
 export async function storeBatch(
   b: RedisBackend,
   items: readonly StoreItem<RedisStorageLocation>[],
 ): Promise<PutOutcome[]> {
+  const large: number[] = [];
+  for (let i = 0; i < items.length; i++) if ((items[i] as Item).size >= REDIS_DIRECT_STORE_MIN_BYTES) large.push(i);
+  if (large.length === 0) return storeSmall(b, items);
+  // Large objects go as commands of their own, sent without waiting (the same round trip), not in
+  // the pipeline: ioredis copies a pipeline's commands into one more buffer after each command's.
+  const outcomes = new Array<PutOutcome>(items.length);
+  const rest = items.filter((item) => item.size < REDIS_DIRECT_STORE_MIN_BYTES);
+  await Promise.all([
+    rest.length === 0
+      ? undefined
+      : storeSmall(b, rest).then((own) => {
+          let n = 0;
+          for (let i = 0; i < items.length; i++) {
+            if ((items[i] as Item).size < REDIS_DIRECT_STORE_MIN_BYTES) outcomes[i] = own[n++] as PutOutcome;
+          }
+        }),
+    ...large.map(async (i) => {
+      outcomes[i] = await storeLarge(b, items[i] as Item);
+    }),
+  ]);
+  return outcomes;
+}
+
+type Item = StoreItem<RedisStorageLocation>;
+
+/**
+ * Objects of at least this many bytes (1 MiB) are stored by {@link storeLarge}, each with commands
+ * of its own, rather than in the batch's pipeline or script.
+ */
+export const REDIS_DIRECT_STORE_MIN_BYTES = 1024 * 1024;
+
+/**
+ * One large object: `PEXPIRE` then `SET … NX`, the pipeline's commands, sent as commands of their
+ * own (in order, without waiting between them). ioredis copies a command into one write buffer
+ * (the serialized payload once more), and a pipeline's commands into one more: this skips the
+ * second copy (peak RSS storing then retrieving 50 MiB: 5.95× → 4.93× the payload). A script that
+ * `APPEND`s the data to the header would skip joining them too (3.96×), but costs the server two
+ * more copies of the value (store of 50 MiB: 87 → 255 ms on loopback), so it is not used.
+ */
+async function storeLarge(b: RedisBackend, item: Item): Promise<PutOutcome> {
+  const key = item.location.key;
+  const extend = b.ttl === undefined ? [] : ['GT'];
+  try {
+    const [, set] = await Promise.all([
+      b.client.call('pexpire', key, b.horizon, ...extend),
+      b.client.call('set', key, byteView(item.bytes), 'PX', b.horizon, 'NX'),
+    ]);
+    return set === null ? 'existed' : 'written';
+  } catch (e) {
+    throw b.classify(e, 'command', key);
+  }
+}
+
+/** {@link storeBatch} of objects under {@link REDIS_DIRECT_STORE_MIN_BYTES}: one script call or one pipeline. */
+async function storeSmall(b: RedisBackend, items: readonly Item[]): Promise<PutOutcome[]> {
   let scripted = false;
   if (
     b.storeScript &&
@@ -371,7 +427,7 @@ const STORE_SCRIPT = [
 
 function batchBytes(items: readonly StoreItem<RedisStorageLocation>[]): number {
   let n = 0;
-  for (const item of items) n += item.bytes.byteLength;
+  for (const item of items) n += item.size;
   return n;
 }
 

@@ -7,6 +7,8 @@
  *
  * @packageDocumentation
  */
+
+export { REDIS_DIRECT_STORE_MIN_BYTES } from './batches';
 export {
   isRedisClusterClient,
   REDIS_CLUSTER_SLOTS,

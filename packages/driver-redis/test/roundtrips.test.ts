@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   buildStorageKey,
   encodePayload,
+  type Payload,
   type StorageDriverClaim,
   type StoredObject,
   sha256Hex,
@@ -25,6 +26,8 @@ import {
 } from './servers';
 
 const target = workflowTarget('roundtrips');
+/** `size` bytes counting up from `seed` (mod 251): a wrong offset or a lost piece changes them. */
+const bytesOf = (size: number, seed: number) => Uint8Array.from({ length: size }, (_, i) => (seed + i) % 251);
 const batch = (tag: string, n: number) => Array.from({ length: n }, (_, i) => payload(`${tag} ${i}`));
 
 describe('standalone: one round trip per batch', () => {
@@ -76,10 +79,32 @@ describe('standalone: one round trip per batch', () => {
     const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-pipeline', ttl: 60_000 });
     const [, one] = await measure(() => driver.store({ target }, batch('one', 1)));
     expect(one).toEqual({ reads: 1, calls: { pexpire: 1, set: 1 } });
-    const big = [0, 1, 2, 3, 4].map((i) => ({ metadata: {}, data: new Uint8Array(1024 * 1024).fill(i) }));
+    const big = Array.from({ length: 10 }, (_, i) => ({ metadata: {}, data: new Uint8Array(512 * 1024).fill(i) }));
     const [claims, many] = await measure(() => driver.store({ target }, big));
-    expect(many.calls).toEqual({ pexpire: 5, set: 5 });
-    expect((await driver.retrieve({}, claims)).map((p) => p.data?.[0])).toEqual([0, 1, 2, 3, 4]);
+    expect(many.calls).toEqual({ pexpire: 10, set: 10 });
+    expect((await driver.retrieve({}, claims)).map((p) => p.data?.[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('objects of 1 MiB or more: their own PEXPIRE + SET NX PX beside the batch’s script, still one round trip; bytes exact', async () => {
+    const driver = new RedisStorageDriver({ client, keyPrefix: 'rt-large', ttl: 60_000 });
+    const large = [7, 8].map((i) => ({
+      metadata: { encoding: new TextEncoder().encode('binary/plain') },
+      data: bytesOf(1536 * 1024, i),
+    }));
+    const mixed = [large[0], ...batch('beside large', 3), large[1]] as Payload[];
+    const [claims, stored] = await measure(() => driver.store({ target }, mixed));
+    // The three small payloads: one script call; each large one: PEXPIRE + SET of its own.
+    expect(stored.calls).toEqual({ eval: 1, pexpire: 5, set: 5 });
+    const back = await driver.retrieve({}, claims);
+    expect(back.map((p) => sha256Hex(encodePayload(p)))).toEqual(mixed.map((p) => sha256Hex(encodePayload(p))));
+    expect(Buffer.from(back[4]?.data ?? []).equals(Buffer.from(large[1]?.data ?? []))).toBe(true);
+    expect(await admin.strlen(claims[0]?.claimData.key as string)).toBe(encodePayload(large[0] as Payload).byteLength);
+    expect(await admin.pttl(claims[4]?.claimData.key as string)).toBeGreaterThan(50_000);
+    // Stored again: dedup hits, the values intact.
+    const [, again] = await measure(() => driver.store({ target }, mixed));
+    expect(again.calls).toEqual({ eval: 1, pexpire: 5, set: 5 });
+    const digests = (ps: Payload[]) => ps.map((p) => sha256Hex(encodePayload(p)));
+    expect(digests(await driver.retrieve({}, claims))).toEqual(digests(mixed));
   });
 
   it('a user without EVAL: the pipeline after one refused script, then only the pipeline; outcomes and bytes exact', async () => {
@@ -96,6 +121,12 @@ describe('standalone: one round trip per batch', () => {
       expect((await driver.retrieve({}, claims)).map(text)).toEqual(payloads.map(text));
       const [, second] = await measure(() => driver.store({ target }, payloads));
       expect(second).toEqual({ reads: 1, calls: { pexpire: 10, set: 10 } });
+      // A large object: PEXPIRE + SET NX of its own, as with scripts.
+      const large = { metadata: {}, data: bytesOf(1024 * 1024 + 5, 3) };
+      const [[claim], alone] = await measure(() => driver.store({ target }, [large]));
+      expect(alone.calls).toEqual({ pexpire: 1, set: 1 });
+      const [back] = await driver.retrieve({}, [claim as StorageDriverClaim]);
+      expect(Buffer.from(back?.data ?? []).equals(Buffer.from(large.data))).toBe(true);
     } finally {
       limited.disconnect();
       await admin.call('ACL', 'DELUSER', 'noeval');
