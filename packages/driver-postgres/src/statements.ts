@@ -196,13 +196,13 @@ export class PostgresStatements {
       for (const { item } of chunk) {
         keys.push(item.location.key);
         starts.push(offset);
-        lengths.push(item.bytes.byteLength);
-        offset += item.bytes.byteLength;
+        lengths.push(item.size);
+        offset += item.size;
       }
-      const data =
-        chunk.length === 1
-          ? byteView((chunk[0] as { bytes: Uint8Array }).bytes)
-          : Buffer.concat(chunk.map((i) => i.bytes));
+      // One buffer for the statement, copied from each item's parts (a large payload's own data
+      // included), never from a joined copy of them.
+      const parts = chunk.flatMap((c) => c.item.parts);
+      const data = parts.length === 1 ? byteView(parts[0] as Uint8Array) : Buffer.concat(parts);
       return {
         query: { text: this.#store, values: [keys, data, starts, lengths, at] },
         indexes: chunk.map((c) => c.index),
@@ -222,7 +222,7 @@ export class PostgresStatements {
     at: Date | null,
     minBytes = POSTGRES_PROBE_MIN_BYTES,
   ): PostgresProbeStatement | undefined {
-    const large = sortByKey(items).filter((i) => i.bytes.byteLength >= minBytes);
+    const large = sortByKey(items).filter((i) => i.item.size >= minBytes);
     if (large.length === 0) return undefined;
     return {
       query: { text: this.#probe, values: [large.map((i) => i.item.location.key), at] },
@@ -453,27 +453,27 @@ class Params {
 /** The items with their positions in `items`, sorted by key (the order rows are locked in). */
 function sortByKey(
   items: readonly StoreItem<StorageLocation>[],
-): { item: StoreItem<StorageLocation>; index: number; bytes: Uint8Array }[] {
+): { item: StoreItem<StorageLocation>; index: number }[] {
   return items
-    .map((item, index) => ({ item, index, bytes: item.bytes }))
+    .map((item, index) => ({ item, index }))
     .sort((a, b) =>
       a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
     );
 }
 
 /** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */
-function chunkByBytes<T extends { bytes: Uint8Array }>(items: T[]): T[][] {
+function chunkByBytes<T extends { item: StoreItem<StorageLocation> }>(items: T[]): T[][] {
   const chunks: T[][] = [];
   let current: T[] = [];
   let size = 0;
   for (const item of items) {
-    if (current.length > 0 && size + item.bytes.byteLength > POSTGRES_MAX_STATEMENT_BYTES) {
+    if (current.length > 0 && size + item.item.size > POSTGRES_MAX_STATEMENT_BYTES) {
       chunks.push(current);
       current = [];
       size = 0;
     }
     current.push(item);
-    size += item.bytes.byteLength;
+    size += item.item.size;
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
