@@ -3,6 +3,12 @@
  * loopback proxy: in-place refreshes that keep the object as it is and change its ETag, the
  * refresh decided at the end of a batch, exact conditional deletes, listing, unconditional
  * deletes in batches of 1,000, and the extra requests of a refresh.
+ *
+ * Objects age by the drivers' clock (the `clock` option) running ahead of S3's, not by waiting:
+ * the driver measures ages from its clock against S3's `LastModified`, which moto dates with the
+ * real clock. `refreshAfter` is 60 s, far more than any test takes, so real time never makes an
+ * object look old, however loaded the machine. The only real waits (at most a second or two) are
+ * where S3's own `LastModified` must move to a later second (see {@link untilS3Dates}).
  */
 import {
   CompleteMultipartUploadCommand,
@@ -44,13 +50,41 @@ import {
 } from './helpers';
 
 /**
- * `refreshAfter` of these tests: 2 s. `LastModified` is truncated to the second, so an object
- * written now can look up to 1 s older than it is; 2 s keeps a fresh object from looking old.
+ * `refreshAfter` of these tests: 60 s. `LastModified` is truncated to the second, so an object
+ * written now can look up to 1 s older than it is; 60 s keeps a fresh object from looking old even
+ * when a loaded machine makes a test take many seconds.
  */
-const REFRESH_AFTER = 2000;
+const REFRESH_AFTER = 60_000;
+/** How far the drivers' clock runs ahead of real time (S3's clock): 0 at the start of every test. */
+let ahead = 0;
+/** The clock of every driver these tests create. */
+const clock = () => Date.now() + ahead;
+/** A jump of the drivers' clock after which everything written before it is older than `REFRESH_AFTER`. */
+const AGE = REFRESH_AFTER + 1100;
+/**
+ * Runs `fn` as if `REFRESH_AFTER` + 1.1 s had passed since every object was last written: the
+ * drivers' clock is that far ahead of S3's during `fn`, and back at S3's afterwards, so that what
+ * `fn` wrote or refreshed (which S3 dates with its real clock) is young again, as after a real wait.
+ */
+async function later<T>(fn: () => Promise<T>): Promise<T> {
+  ahead = AGE;
+  try {
+    return await fn();
+  } finally {
+    ahead = 0;
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Waits until every object written before the call is older than `REFRESH_AFTER`. */
-const ageBeyondRefresh = () => sleep(REFRESH_AFTER + 1100);
+/**
+ * Waits, in real time, until S3 dates whatever is written next at `t` or later. For the checks that
+ * need S3's own `LastModified` (its real clock, truncated to the second) to move on, which no
+ * driver clock can fake; at most a second or so, and robust under load (it only orders events on
+ * one machine's clock).
+ */
+async function untilS3Dates(t: number): Promise<void> {
+  const from = Math.ceil(t / 1000) * 1000;
+  while (Date.now() < from) await sleep(from - Date.now());
+}
 
 const direct = makeClient();
 let proxy: FaultProxy;
@@ -63,10 +97,12 @@ beforeAll(async () => {
   client = makeClient(proxy.endpoint);
 });
 beforeEach(async () => {
+  ahead = 0;
   bucket = await createBucket(direct, 'lc');
   proxy.clearRequests();
 });
 afterEach(async () => {
+  ahead = 0;
   proxy.inject = undefined;
   proxy.hold = undefined;
   for (const b of [bucket, ...extraBuckets.splice(0)]) await deleteBucket(direct, b);
@@ -80,7 +116,7 @@ afterAll(async () => {
 // HEAD first for every object (auto mode's order from 1 MiB up), so a dedup hit is one HEAD; the
 // refresh after a refused conditional PUT is tested with existenceCheck: 'conditional-put'.
 const driverOf = (options: Partial<S3StorageDriverOptions> = {}) =>
-  new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, headFirstMinSize: 0, ...options });
+  new S3StorageDriver({ client, bucket, refreshAfter: REFRESH_AFTER, headFirstMinSize: 0, clock, ...options });
 const batch = (n: number, seed: number) =>
   Array.from({ length: n }, (_, i) => makePayload(pseudoRandomBytes(1024, seed * 1000 + i)));
 /** Requests to this test's bucket (objects and the bucket itself). */
@@ -131,7 +167,7 @@ describe('options', () => {
     const d = driverOf();
     const minimum = s3MinimumDeleteAge(REFRESH_AFTER);
     expect(await errorCode(() => d.deleteExpired({ olderThan: minimum - 1 }))).toBe(StorageDriverErrorCode.CONFIG);
-    expect(await errorCode(() => d.delete([], { referencedBefore: new Date(Date.now() - minimum + 1000) }))).toBe(
+    expect(await errorCode(() => d.delete([], { referencedBefore: new Date(clock() - minimum + 1000) }))).toBe(
       StorageDriverErrorCode.CONFIG,
     );
     await expect(d.deleteExpired({ olderThan: minimum })).resolves.toMatchObject({ removed: 0 });
@@ -162,14 +198,17 @@ describe('refresh on a dedup hit', () => {
     const original = await head(key);
     const d = driverOf();
     const etags = [original.ETag];
+    let lastModified = original.LastModified?.getTime() ?? 0;
     for (let i = 0; i < 3; i++) {
-      await ageBeyondRefresh();
+      // Real time: so that the LastModified S3 gives the copy is later than the last one (same second otherwise).
+      await untilS3Dates(lastModified + 1000);
       proxy.clearRequests();
       const before = Date.now();
-      await d.store({}, [payload]);
+      await later(() => d.store({}, [payload]));
       const h = await head(key);
       etags.push(h.ETag);
-      expect(h.LastModified?.getTime()).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      lastModified = h.LastModified?.getTime() ?? 0;
+      expect(lastModified).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
       expect({
         metadata: h.Metadata,
         contentType: h.ContentType,
@@ -236,15 +275,17 @@ describe('refresh on a dedup hit', () => {
   it('a young object is not copied; the cache remembers LastModified and does not let an old object skip its refresh', async () => {
     const payloads = batch(4, 1);
     await driverOf().store({}, payloads);
-    await sleep(500); // young: under 1.5 s old even by S3's rounded-down LastModified
-    const d = driverOf({ existenceCache: { ttl: 1900 } });
+    ahead = REFRESH_AFTER - 20_000; // young: under 41 s old even by S3's rounded-down LastModified
+    const d = driverOf({ existenceCache: { ttl: 30_000 } });
     proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({ HeadObject: 4 });
     proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({}); // cached and young: no request
-    await sleep(1600); // still cached (confirmed < 1.9 s ago), but the objects are now over 2 s old
+    // 21.1 s later: still cached (confirmed < 30 s ago, by the drivers' clock and by the cache's own
+    // monotonic one alike), but the objects are now over refreshAfter old.
+    ahead = AGE;
     proxy.clearRequests();
     await d.store({}, payloads);
     // Cached but old: looked up and refreshed as without the cache.
@@ -264,15 +305,24 @@ describe('refresh on a dedup hit', () => {
     const [early] = batch(1, 2) as [Payload];
     const [claim] = (await d.store({}, [early])) as [StorageDriverClaim];
     const before = (await head(claim.claimData.key as string)).ETag;
-    await sleep(REFRESH_AFTER - 1200); // young, by S3's rounded-down clock too
+    const [late] = batch(1, 3) as [Payload];
+    const lateKey = `v0/d/sha256/${sha256Hex(encodePayload(late))}`;
     proxy.clearRequests();
-    // The new payload's PUT takes 2.5 s; the early object's HEAD answers at once.
-    proxy.hold = (r) => (s3Operation(r) === 'PutObject' ? sleep(2500) : undefined);
-    await d.store({}, [early, ...batch(1, 3)]);
+    // The new payload's PUT is slow: while it is in flight the drivers' clock moves AGE on, so the
+    // early object (young at its HEAD, which has answered) is old when the batch ends, and so is the
+    // new one by the driver's count from when it sent the PUT. S3 dates an object when its PUT
+    // arrives, here AGE after it was sent; moto dates it with the real clock instead, so the drivers'
+    // clock goes back to S3's when the batch's end looks the new object up: its HEAD reads young.
+    proxy.hold = (r) => {
+      if (s3Operation(r) === 'PutObject') ahead = AGE;
+      else if (s3Operation(r) === 'HeadObject' && ahead > 0 && r.path.endsWith(`/${lateKey}`)) ahead = 0;
+      return undefined;
+    };
+    await d.store({}, [early, late]);
     proxy.hold = undefined;
     // HEADs: the early object's; the new one's (missing) before its PUT; and the new one's again at
-    // the end, because the driver counts an upload's age from when it was sent (2.5 s before S3
-    // got it), which the HEAD corrects without a copy.
+    // the end, because the driver counts an upload's age from when it was sent (AGE before S3 got
+    // it), which the HEAD corrects without a copy.
     expect(operations()).toEqual({
       HeadObject: 3,
       PutObject: 1,
@@ -290,9 +340,8 @@ describe('refresh on a dedup hit', () => {
     proxy.clearRequests();
     await d.store({}, payloads);
     expect(operations()).toEqual({ PutObject: 3, HeadObject: 3 });
-    await ageBeyondRefresh();
     proxy.clearRequests();
-    await d.store({}, payloads);
+    await later(() => d.store({}, payloads));
     expect(operations()).toEqual({
       PutObject: 3,
       HeadObject: 3,
@@ -307,15 +356,15 @@ describe('refresh on a dedup hit', () => {
     const [old] = payloads as [Payload];
     const [claim] = (await driverOf().store({}, [old])) as [StorageDriverClaim];
     const before = await head(claim.claimData.key as string);
-    await sleep(1100);
+    // Real time: a plain PUT over the object now would give it a later LastModified (S3's clock).
+    await untilS3Dates((before.LastModified?.getTime() ?? 0) + 1000);
     proxy.inject = (r) =>
       s3Operation(r) === 'PutObject' && r.headers['if-none-match']
         ? s3Error({ status: 501, code: 'NotImplemented' })
         : undefined;
     proxy.clearRequests();
-    // refreshAfter well above the object's age (1.1 s, plus up to 1 s of S3's rounding down), so
-    // that no refresh copy joins the requests counted here.
-    const d = driverOf({ existenceCheck: 'conditional-put', refreshAfter: 5 * REFRESH_AFTER });
+    // The object is young (a second or so old, refreshAfter 60 s): no refresh copy joins the requests counted here.
+    const d = driverOf({ existenceCheck: 'conditional-put' });
     await d.store({}, [old]);
     // The conditional PUT is refused (501), then a HEAD finds the object: no plain PUT over it.
     expect(bucketRequests().map(s3Operation)).toEqual(['PutObject', 'HeadObject']);
@@ -334,14 +383,13 @@ describe('refresh on a dedup hit', () => {
     const d = driverOf();
     const [p] = batch(1, 5) as [Payload];
     const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
-    await ageBeyondRefresh();
     proxy.clearRequests();
     // A sweep wins the race: the object goes between the store's HEAD and its copy.
     proxy.hold = (r) =>
       s3Operation(r) === 'CreateMultipartUpload'
         ? direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: claim.claimData.key }))
         : undefined;
-    const [again] = (await d.store({}, [p])) as [StorageDriverClaim];
+    const [again] = (await later(() => d.store({}, [p]))) as [StorageDriverClaim];
     proxy.hold = undefined;
     expect(operations()).toMatchObject({ HeadObject: 1, UploadPartCopy: 1, AbortMultipartUpload: 1, PutObject: 1 });
     expect((await d.retrieve({}, [again]))[0]?.data).toEqual(p.data);
@@ -351,7 +399,6 @@ describe('refresh on a dedup hit', () => {
     const d = driverOf();
     const [p] = batch(1, 6) as [Payload];
     const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
-    await ageBeyondRefresh();
     proxy.clearRequests();
     let refusals = 1;
     // moto ignores x-amz-copy-source-if-match; the proxy answers as S3 does when another writer got there first.
@@ -359,7 +406,7 @@ describe('refresh on a dedup hit', () => {
       s3Operation(r) === 'UploadPartCopy' && refusals-- > 0
         ? s3Error({ status: 412, code: 'PreconditionFailed' })
         : undefined;
-    await d.store({}, [p]);
+    await later(() => d.store({}, [p]));
     proxy.inject = undefined;
     // The first HEAD, the refused copy (aborted), then a HEAD that still finds it old, and a copy.
     expect(bucketRequests().map(s3Operation)).toEqual([
@@ -396,8 +443,7 @@ describe('refresh on a dedup hit', () => {
         MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
       }),
     );
-    await ageBeyondRefresh();
-    const error = await errorCode(() => d.store({}, [p]));
+    const error = await errorCode(() => later(() => d.store({}, [p])));
     expect(error).toBe(StorageDriverErrorCode.CONFIG);
   });
 });
@@ -416,24 +462,23 @@ describe('extra requests of a refresh (for the benchmark’s dupes workload)', (
     };
     await driverOf().store({}, payloads);
     expect(await measure('auto, 64 young repeats', {})).toEqual({ HeadObject: 64 });
-    await ageBeyondRefresh();
-    expect(await measure('auto, 64 old repeats (MD5 ETags → multipart copy)', {})).toEqual({
+    expect(await later(() => measure('auto, 64 old repeats (MD5 ETags → multipart copy)', {}))).toEqual({
       HeadObject: 64,
       CreateMultipartUpload: 64,
       UploadPartCopy: 64,
       CompleteMultipartUpload: 64,
     });
-    await ageBeyondRefresh();
-    expect(await measure('auto, 64 old repeats (…-1 ETags → CopyObject)', {})).toEqual({
+    expect(await later(() => measure('auto, 64 old repeats (…-1 ETags → CopyObject)', {}))).toEqual({
       HeadObject: 64,
       CopyObject: 64,
     });
-    await ageBeyondRefresh();
     expect(
-      await measure('conditional-put + existenceCache (a new instance), 64 old repeats', {
-        existenceCheck: 'conditional-put',
-        existenceCache: {},
-      }),
+      await later(() =>
+        measure('conditional-put + existenceCache (a new instance), 64 old repeats', {
+          existenceCheck: 'conditional-put',
+          existenceCache: {},
+        }),
+      ),
     ).toEqual({
       PutObject: 64,
       HeadObject: 64,
@@ -511,16 +556,20 @@ describe('list', () => {
 
 describe('conditional delete', () => {
   const listOld = async (d: S3StorageDriver) => collect(d.list({ olderThan: d.minimumDeleteAge }));
+  /** From now on, everything written so far is older than the minimum delete age to the drivers. */
+  const ageBeyondDeleteAge = (d: S3StorageDriver) => {
+    ahead = d.minimumDeleteAge + 1100;
+  };
 
   it('uses the listed ETag while the listing is fresh: one DeleteObject with If-Match per object, 412 → kept', async () => {
     const d = driverOf();
     const claims = await d.store({}, batch(3, 11));
-    await sleep(d.minimumDeleteAge + 1100);
+    ageBeyondDeleteAge(d);
     const listed = await listOld(d);
     expect(listed).toHaveLength(3);
     await d.store({}, [batch(3, 11)[0] as Payload]); // refreshed after the listing: new ETag
     proxy.clearRequests();
-    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
+    const cutoff = new Date(clock() - d.minimumDeleteAge);
     const result = await d.delete(listed, { referencedBefore: cutoff });
     const deletedBytes = listed.filter((o) => o.key !== claims[0]?.claimData.key).reduce((n, o) => n + o.size, 0);
     expect(result).toEqual({ deleted: 2, deletedBytes, missing: 0, kept: 1, errors: [] });
@@ -536,12 +585,15 @@ describe('conditional delete', () => {
     const d = driverOf();
     const [p] = batch(1, 12) as [Payload];
     const [claim] = (await d.store({}, [p])) as [StorageDriverClaim];
-    await sleep(d.minimumDeleteAge + 1100);
+    ageBeyondDeleteAge(d);
     const [listed] = (await listOld(d)) as [StoredObject];
-    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
-    // Two refreshes, refreshAfter apart: MD5 → …-1 → the same MD5 again.
+    const cutoff = new Date(clock() - d.minimumDeleteAge);
+    // Two refreshes, refreshAfter apart: MD5 → …-1 → the same MD5 again. The clock jump also makes
+    // the listing older than refreshAfter − allowance by the delete.
     await d.store({}, [p]);
-    await ageBeyondRefresh();
+    ahead += AGE;
+    // Real time: the HEAD must find the second refresh dated (by S3's clock) at or after the cutoff.
+    await untilS3Dates(cutoff.getTime());
     await d.store({}, [p]);
     const now = await head(claim.claimData.key as string);
     expect(`${listed.version}`.endsWith(`:${now.ETag}`)).toBe(true); // an If-Match on the listed ETag would match
@@ -555,13 +607,13 @@ describe('conditional delete', () => {
   it('bare keys are looked up first; 404 → missing, 409 (a write in flight) → kept', async () => {
     const d = driverOf();
     const claims = await d.store({}, batch(2, 13));
-    await sleep(d.minimumDeleteAge + 1100);
+    ageBeyondDeleteAge(d);
     const keys = claims.map((c) => c.claimData.key as string);
     await direct.send(new DeleteObjectCommand({ Bucket: bucket, Key: keys[1] }));
     proxy.inject = (r) =>
       s3Operation(r) === 'DeleteObject' ? s3Error({ status: 409, code: 'ConditionalRequestConflict' }) : undefined;
     proxy.clearRequests();
-    const cutoff = new Date(Date.now() - d.minimumDeleteAge);
+    const cutoff = new Date(clock() - d.minimumDeleteAge);
     expect(await d.delete(keys, { referencedBefore: cutoff })).toEqual({
       deleted: 0,
       deletedBytes: 0,
@@ -583,7 +635,7 @@ describe('conditional delete', () => {
   it('per-object failures are reported and the others carry on; list and delete name the permission they need', async () => {
     const d = driverOf();
     const claims = await d.store({}, batch(3, 14));
-    await sleep(d.minimumDeleteAge + 1100);
+    ageBeyondDeleteAge(d);
     const listed = await listOld(d);
     let denied = 1;
     proxy.inject = (r: ProxiedRequest) =>
