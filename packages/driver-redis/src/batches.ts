@@ -354,8 +354,9 @@ export async function storeBatch(
 type Item = StoreItem<RedisStorageLocation>;
 
 /**
- * Objects of at least this many bytes (1 MiB) are stored by {@link storeLarge}, each with commands
- * of its own, rather than in the batch's pipeline or script.
+ * Objects (serialized payloads) of at least this many bytes (1 MiB) are stored each with its own
+ * `PEXPIRE` and `SET … NX`, sent beside the batch's pipeline or script in the same round trip, so
+ * that ioredis does not copy them a second time into the pipeline's buffer.
  */
 export const REDIS_DIRECT_STORE_MIN_BYTES = 1024 * 1024;
 
