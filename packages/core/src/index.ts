@@ -82,7 +82,6 @@ export {
   EXISTENCE_ORDER_RECENT_KEYS,
   type ExistenceCheckMode,
   ExistenceOrder,
-  isExistenceCheckMode,
   isNetworkError,
   NETWORK_ERROR_CODES,
   REFRESH_ALLOWANCE_MAX,
@@ -90,6 +89,7 @@ export {
   refreshAllowance,
   refreshMinimumDeleteAge,
   storageKeyValues,
+  validateExistenceCheck,
   validateRefreshAfter,
 } from './object-store';
 export {

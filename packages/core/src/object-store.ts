@@ -44,23 +44,23 @@ export function isNetworkError(error: unknown): boolean {
  */
 export type ExistenceCheckMode = 'auto' | 'conditional-put' | 'head';
 
-/** The {@link ExistenceCheckMode}s, in the order option errors name them. */
+/** The {@link ExistenceCheckMode}s. */
 const EXISTENCE_CHECK_MODES: readonly ExistenceCheckMode[] = ['auto', 'conditional-put', 'head'];
 
 /**
- * Whether `value` is an {@link ExistenceCheckMode} (`'auto'`, `'conditional-put'` or `'head'`,
- * spelled exactly): the check of a driver's `existenceCheck` option. It throws nothing: each driver
- * words its own `E_CONFIG` error.
+ * Validates a driver's `existenceCheck` option: `'auto'`, `'conditional-put'` or `'head'`, spelled
+ * exactly.
  *
- * @example
- * ```ts
- * if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
- *   throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
- * }
- * ```
+ * @param value - the option as given
+ * @returns the mode, `'auto'` when `value` is `undefined`
+ * @throws StorageDriverError `E_CONFIG` for anything else
  */
-export function isExistenceCheckMode(value: unknown): value is ExistenceCheckMode {
-  return (EXISTENCE_CHECK_MODES as readonly unknown[]).includes(value);
+export function validateExistenceCheck(value: unknown): ExistenceCheckMode {
+  if (value === undefined) return 'auto';
+  if (!(EXISTENCE_CHECK_MODES as readonly unknown[]).includes(value)) {
+    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
+  }
+  return value as ExistenceCheckMode;
 }
 
 /** How many keys {@link ExistenceOrder} remembers as recently stored or read: 10,000. */
@@ -122,6 +122,12 @@ export class ExistenceOrder {
   /** A read found no object `id`. */
   noteMissing(id: string): void {
     this.#recent.delete(id);
+  }
+
+  /** A read of the object `id` found it (a later store of it is likely a repeat) or not. */
+  noteRead(id: string, found: boolean): void {
+    if (found) this.noteExists(id);
+    else this.noteMissing(id);
   }
 }
 

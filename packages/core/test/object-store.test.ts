@@ -1,12 +1,12 @@
 import {
   ExistenceOrder,
-  isExistenceCheckMode,
   isNetworkError,
   REFRESH_ALLOWANCE_MAX,
   refreshAllowance,
   refreshMinimumDeleteAge,
   StorageDriverErrorCode,
   storageKeyValues,
+  validateExistenceCheck,
   validateRefreshAfter,
 } from '../src';
 
@@ -76,9 +76,12 @@ describe('isNetworkError', () => {
   });
 });
 
-describe('isExistenceCheckMode', () => {
+describe('validateExistenceCheck', () => {
   it.each(['auto', 'conditional-put', 'head'])('%s is a mode', (mode) => {
-    expect(isExistenceCheckMode(mode)).toBe(true);
+    expect(validateExistenceCheck(mode)).toBe(mode);
+  });
+  it('undefined is the default, auto', () => {
+    expect(validateExistenceCheck(undefined)).toBe('auto');
   });
   it.each([
     'AUTO',
@@ -88,15 +91,19 @@ describe('isExistenceCheckMode', () => {
     'conditionalPut',
     'list',
     '',
-    undefined,
     null,
     1,
     true,
     ['head'],
     { mode: 'head' },
     new String('head'),
-  ])('%p is not', (value) => {
-    expect(isExistenceCheckMode(value)).toBe(false);
+  ])('%p is refused with E_CONFIG', (value) => {
+    expect(() => validateExistenceCheck(value)).toThrow(
+      expect.objectContaining({
+        code: StorageDriverErrorCode.CONFIG,
+        message: 'existenceCheck must be "auto", "conditional-put" or "head"',
+      }),
+    );
   });
 });
 
@@ -121,6 +128,11 @@ describe('ExistenceOrder', () => {
     // A read that found nothing: the object is gone, so it is most likely new again.
     o.noteMissing('a');
     expect(o.uploadFirst(1, 'a')).toBe(true);
+    // noteRead: a read that found the object notes it, one that did not forgets it.
+    o.noteRead('c', true);
+    expect(o.uploadFirst(1, 'c')).toBe(false);
+    o.noteRead('c', false);
+    expect(o.uploadFirst(1, 'c')).toBe(true);
   });
   it('auto: remembers the last maxKeys keys, the least recently noted dropped first', () => {
     const o = new ExistenceOrder('auto', MiB, 3);

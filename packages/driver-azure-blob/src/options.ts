@@ -8,11 +8,11 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type ExistenceCheckMode,
-  isExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateExistenceCheck,
   validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
@@ -412,9 +412,7 @@ export function checkOptions(options: unknown): AzureSettings {
     throw configError('client must be a ContainerClient or a BlobServiceClient from @azure/storage-blob');
   }
   const containers = checkContainers(o, client);
-  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
-    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
-  }
+  const existenceCheck = validateExistenceCheck(o.existenceCheck);
   const refreshAfter = validateRefreshAfter(o.refreshAfter, {
     min: AZURE_MIN_REFRESH_AFTER,
     max: AZURE_MAX_REFRESH_AFTER,
@@ -446,7 +444,7 @@ export function checkOptions(options: unknown): AzureSettings {
     defaultContainer: containers.fixed,
     allowedContainers: containers.allowed,
     concurrency: validateConcurrency(o.concurrency, AZURE_BLOB_DRIVER_DEFAULT_CONCURRENCY),
-    existenceCheck: o.existenceCheck ?? 'auto',
+    existenceCheck,
     keyPrefix: validateKeyPrefix(o.keyPrefix),
     accessTier: validateAccessTier(o.accessTier),
     refreshAfter,

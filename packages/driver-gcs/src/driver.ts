@@ -271,10 +271,7 @@ export class GcsStorageDriver extends ContentAddressedStorageDriver<GcsStorageLo
           throw b.fail(e, 'retrieve', location);
         }
         // An object read is likely stored again (a workflow passing its input on): looked up first then.
-        if (b.order.remembers) {
-          if (bytes === undefined) b.order.noteMissing(locationId(location));
-          else b.order.noteExists(locationId(location));
-        }
+        if (b.order.remembers) b.order.noteRead(locationId(location), bytes !== undefined);
         return bytes;
       },
       op.signal,

@@ -9,12 +9,12 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type ExistenceCheckMode,
-  isExistenceCheckMode,
   type Payload,
   refreshMinimumDeleteAge,
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateExistenceCheck,
   validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
@@ -384,9 +384,7 @@ export function checkOptions(options: unknown): GcsSettings {
   if (unreachable !== undefined) {
     throw configError(`client is a Bucket without storage, so bucket ${unreachable} cannot be opened; pass a Storage`);
   }
-  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
-    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
-  }
+  const existenceCheck = validateExistenceCheck(o.existenceCheck);
   if (o.claimFormat !== undefined && !GCS_CLAIM_FORMATS.includes(o.claimFormat)) {
     throw configError(`claimFormat must be one of ${GCS_CLAIM_FORMATS.map((f) => JSON.stringify(f)).join(', ')}`);
   }
@@ -421,7 +419,7 @@ export function checkOptions(options: unknown): GcsSettings {
     defaultBucket: typeof bucket === 'string' ? bucket : undefined,
     allowedBuckets,
     concurrency: validateConcurrency(o.concurrency, GCS_DRIVER_DEFAULT_CONCURRENCY),
-    existenceCheck: o.existenceCheck ?? 'auto',
+    existenceCheck,
     claimFormat: o.claimFormat ?? 'all',
     resumableUploadThreshold: checkInteger(
       o.resumableUploadThreshold,

@@ -7,11 +7,11 @@ import {
   type ContentAddressedStorageDriverOptions,
   configError,
   type ExistenceCheckMode,
-  isExistenceCheckMode,
   type Payload,
   requireOptionsObject,
   type StorageDriverStoreContext,
   validateConcurrency,
+  validateExistenceCheck,
   validateRefreshAfter,
   validateTtl,
 } from '@x/storage-driver-core';
@@ -397,9 +397,7 @@ export function checkOptions(options: unknown): S3Settings {
       `access point ARN ${arns[0]} needs a client without forcePathStyle (the AWS SDK addresses access points by host name)`,
     );
   }
-  if (o.existenceCheck !== undefined && !isExistenceCheckMode(o.existenceCheck)) {
-    throw configError('existenceCheck must be "auto", "conditional-put" or "head"');
-  }
+  const existenceCheck = validateExistenceCheck(o.existenceCheck);
   const headFirstMinSize = o.headFirstMinSize ?? S3_DEFAULT_HEAD_FIRST_MIN_SIZE;
   if (!Number.isInteger(headFirstMinSize) || headFirstMinSize < 0 || headFirstMinSize > 2 ** 31 - 1) {
     throw configError(
@@ -447,7 +445,7 @@ export function checkOptions(options: unknown): S3Settings {
     // Checked above: allowedBuckets is given when bucket is a function.
     allowedBuckets: Object.freeze([...(o.allowedBuckets ?? [bucket as string])]),
     concurrency,
-    existenceCheck: o.existenceCheck ?? 'auto',
+    existenceCheck,
     headFirstMinSize,
     existenceCache,
     keyPrefix,
