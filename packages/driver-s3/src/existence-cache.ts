@@ -116,7 +116,9 @@ export class ExistenceTracker {
    * @throws StorageDriverError naming the object
    */
   async ensure(item: StoreItem<S3StorageLocation>, signal: AbortSignal): Promise<EnsuredState> {
-    const { location, bytes } = item;
+    // Sizes from `item.size`: `item.bytes` of a large payload is joined on first read, which only
+    // an upload needs (not a cached key or a HEAD that finds the object).
+    const { location, size } = item;
     const b = this.#b;
     const id = locationId(location);
     // Content-addressed: an existing object holds these bytes. Its age is checked at the end.
@@ -124,7 +126,7 @@ export class ExistenceTracker {
     if (cached !== undefined) return { lastModified: cached, head: undefined, written: false };
     try {
       let refused = false;
-      if (!this.#conditionalPutUnsupported && this.#order.uploadFirst(bytes.byteLength, id)) {
+      if (!this.#conditionalPutUnsupported && this.#order.uploadFirst(size, id)) {
         const written = await this.#put(item, true, signal, false);
         if (!written.unsupported && !written.exists)
           return { lastModified: written.at, head: undefined, written: true };
@@ -148,7 +150,7 @@ export class ExistenceTracker {
         head = undefined;
         hidden = true;
       }
-      if (head !== undefined && (head.size === undefined || head.size === bytes.byteLength)) {
+      if (head !== undefined && (head.size === undefined || head.size === size)) {
         return { lastModified: head.lastModified, head, written: false };
       }
       // A damaged object of the wrong size is overwritten, so that PUT is unconditional.
@@ -206,12 +208,11 @@ export class ExistenceTracker {
     const order = this.#order;
     if (cache === undefined && !order.remembers) return;
     const id = locationId(location);
+    order.noteRead(id, found !== undefined);
     if (found === undefined) {
       cache?.delete(id);
-      order.noteMissing(id);
       return;
     }
-    order.noteExists(id);
     if (cache !== undefined && found.lastModified !== undefined) this.#read.set(location, found.lastModified);
   }
 
