@@ -328,21 +328,21 @@ export async function storeBatch(
   b: RedisBackend,
   items: readonly StoreItem<RedisStorageLocation>[],
 ): Promise<PutOutcome[]> {
+  const small: number[] = [];
   const large: number[] = [];
-  for (let i = 0; i < items.length; i++) if ((items[i] as Item).size >= REDIS_DIRECT_STORE_MIN_BYTES) large.push(i);
+  for (const [i, item] of items.entries()) (item.size < REDIS_DIRECT_STORE_MIN_BYTES ? small : large).push(i);
   if (large.length === 0) return storeSmall(b, items);
   // Large objects go as commands of their own, sent without waiting (the same round trip), not in
   // the pipeline: ioredis copies a pipeline's commands into one more buffer after each command's.
   const outcomes = new Array<PutOutcome>(items.length);
-  const rest = items.filter((item) => item.size < REDIS_DIRECT_STORE_MIN_BYTES);
   await Promise.all([
-    rest.length === 0
+    small.length === 0
       ? undefined
-      : storeSmall(b, rest).then((own) => {
-          let n = 0;
-          for (let i = 0; i < items.length; i++) {
-            if ((items[i] as Item).size < REDIS_DIRECT_STORE_MIN_BYTES) outcomes[i] = own[n++] as PutOutcome;
-          }
+      : storeSmall(
+          b,
+          small.map((i) => items[i] as Item),
+        ).then((own) => {
+          for (const [n, i] of small.entries()) outcomes[i] = own[n] as PutOutcome;
         }),
     ...large.map(async (i) => {
       outcomes[i] = await storeLarge(b, items[i] as Item);
