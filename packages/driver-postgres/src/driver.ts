@@ -17,6 +17,7 @@ import {
   type StoreItem,
   throwIfAborted,
 } from '@x/storage-driver-core';
+import { copyFromStdin, copyToStdout, isCopyClient, type PostgresCopyClient } from './copy';
 import { connectionSecrets, injectedPoolSecrets, wrapPostgresError } from './errors';
 import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
 import {
@@ -29,9 +30,15 @@ import {
   type PostgresStorageDriverOptions,
   type ResolvedPostgresTable,
 } from './options';
-import { createOwnedPool, type OwnedPostgresPool, type PostgresPool, withClient } from './pool';
+import {
+  createOwnedPool,
+  type OwnedPostgresPool,
+  type PostgresPool,
+  type PostgresPoolClient,
+  withClient,
+} from './pool';
 import { ensureSchema } from './schema';
-import { PostgresStatements, readRetrieved } from './statements';
+import { PostgresStatements, readCopied, readInSlices, readRetrieved } from './statements';
 
 /**
  * Stores payloads as rows of one PostgreSQL table (DESIGN §5, type `postgres.pgdriver`).
@@ -166,9 +173,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    * also answers which items were already stored: one outcome per item, `existed` for those (a
    * dedup hit, reported to instrumentation), else `written`. Items of 1 MiB or more
    * (`POSTGRES_PROBE_MIN_BYTES`) are first probed by key with one statement that refreshes the
-   * rows that exist (their outcome: `existed`); only the missing ones travel in the `INSERT`, so a
-   * repeat store of a large payload never sends its bytes again. A batch without such items is one
-   * statement; concurrent deletes are handled in `statements.ts`.
+   * rows that exist (their outcome: `existed`), so a repeat store of a large payload never sends
+   * its bytes again; the missing ones are written with one binary `COPY` from the payloads' own
+   * memory (with `pg`'s client; through the `INSERT` with any other). A batch without such items is
+   * one statement; concurrent deletes are handled in `statements.ts`.
    */
   protected override async _putIfAbsent(
     items: StoreItem<StorageLocation>[],
@@ -177,11 +185,8 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const at = this.#clockInjected ? new Date(this.now()) : null;
     const outcomes = new Array<PutOutcome>(items.length);
     await withClient(this.pool, op.signal, async (client) => {
-      const probe = this.#statements.probe(items, at);
-      if (probe !== undefined) {
-        throwIfAborted(op.signal);
-        this.#statements.readProbed(probe, (await client.query(probe.query)).rows, outcomes);
-      }
+      await this.#probe(client, items, at, outcomes, op.signal);
+      if (isCopyClient(client)) await this.#copy(client, items, at, outcomes, op.signal);
       for (const statement of this.#statements.store(items, at, outcomes)) {
         throwIfAborted(op.signal);
         const result = await client.query(statement.query);
@@ -191,10 +196,51 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return outcomes;
   }
 
+  /** Probes the large items not settled yet (see `POSTGRES_PROBE_MIN_BYTES`), recording `existed`. */
+  async #probe(
+    client: PostgresPoolClient,
+    items: StoreItem<StorageLocation>[],
+    at: Date | null,
+    outcomes: PutOutcome[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const probe = this.#statements.probe(items, at, outcomes);
+    if (probe === undefined) return;
+    throwIfAborted(signal);
+    this.#statements.readProbed(probe, (await client.query(probe.query)).rows, outcomes);
+  }
+
+  /**
+   * Writes the large items the probe found missing with one `COPY`, recording `written`. A key
+   * another writer stored since the probe fails the COPY as a whole (`23505`, nothing written):
+   * the items are probed again (those now stored are `existed`, and refreshed), and the rest are
+   * left to the `INSERT`, whose `ON CONFLICT` settles any further race.
+   */
+  async #copy(
+    client: PostgresCopyClient,
+    items: StoreItem<StorageLocation>[],
+    at: Date | null,
+    outcomes: PutOutcome[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const copy = this.#statements.copy(items, at, outcomes);
+    if (copy === undefined) return;
+    throwIfAborted(signal);
+    try {
+      const copied = await copyFromStdin(client, copy.text, copy.rows);
+      if (copied !== copy.rows.length) throw new Error(`COPY wrote ${copied} rows of ${copy.rows.length}`);
+      for (const index of copy.indexes) outcomes[index] = 'written';
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== '23505') throw e;
+      await this.#probe(client, items, at, outcomes, signal);
+    }
+  }
+
   /**
    * Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. Rows
-   * over 8 MiB (`POSTGRES_RETRIEVE_INLINE_BYTES`) are then read in 1 MiB slices on the same
-   * connection, each straight into the row's buffer.
+   * over 8 MiB (`POSTGRES_RETRIEVE_INLINE_BYTES`) are then read on the same connection, each with
+   * one binary `COPY … TO STDOUT` of its 1 MiB slices straight into the row's buffer (with a client
+   * other than `pg`'s: one base64 `SELECT` per slice).
    */
   protected override async _get(
     locations: StorageLocation[],
@@ -203,9 +249,15 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const keys = locations.map((l) => l.key);
     return withClient(this.pool, op.signal, async (client) => {
       const result = await client.query(this.#statements.retrieve(keys));
-      return readRetrieved(result.rows, keys, async (key, start, length) => {
+      const statements = this.#statements;
+      return readRetrieved(result.rows, keys, (key, size, slice) => {
         throwIfAborted(op.signal);
-        return (await client.query(this.#statements.retrieveSlice(key, start, length))).rows;
+        return isCopyClient(client)
+          ? readCopied(size, (sink) => copyToStdout(client, statements.retrieveCopy(key, size, slice), sink))
+          : readInSlices(key, size, slice, async (k, start, length) => {
+              throwIfAborted(op.signal);
+              return (await client.query(statements.retrieveSlice(k, start, length))).rows;
+            });
       });
     });
   }

@@ -8,6 +8,7 @@
  * @module
  */
 import { byteView, configError, type PutOutcome, type StorageLocation, type StoreItem } from '@x/storage-driver-core';
+import { binaryCopyRow } from './copy';
 import type { ResolvedPostgresTable } from './options';
 import type { PostgresQueryConfig } from './pool';
 
@@ -19,10 +20,13 @@ export const POSTGRES_MAX_STATEMENT_BYTES = 256 * 1024 * 1024;
 /**
  * Smallest payload (serialized bytes) that `store` looks up before sending it. Such an item is
  * first probed with one statement that refreshes `last_referenced` of the rows that exist and
- * returns their keys; only the missing ones travel in the `INSERT`, so storing a large payload that
- * is already stored (a workflow passing its input on to an activity, returning an activity's
- * result) sends its key, not its bytes. Smaller items always go straight into the `INSERT`: a
- * batch without such items is one statement, as before, and one with them is at most one more.
+ * returns their keys, so storing a large payload that is already stored (a workflow passing its
+ * input on to an activity, returning an activity's result) sends its key, not its bytes. The
+ * missing ones are written with one `COPY … FROM STDIN (FORMAT binary)` straight from the
+ * payloads' memory (through `pg`'s own client; any other client gets them in the `INSERT`).
+ * Smaller items always go straight into the `INSERT`: a batch without large items is one
+ * statement, as before; one with them is the probe, the `COPY` of the new ones, and the `INSERT`
+ * of the small ones (if any).
  * Above 256 KiB (the SDK's default offload threshold, and the size of the benchmark's `distinct`
  * items) so that ordinary batches never pay the extra round trip; at 1 MiB the round trip (well
  * under a millisecond on a LAN) is small next to sending the bytes again (about 8 ms at 1 Gbit/s,
@@ -70,6 +74,20 @@ export interface PostgresProbeStatement {
   readonly indexes: readonly number[];
 }
 
+/**
+ * The `COPY` of a store batch's large items that the probe found missing (see
+ * {@link PostgresStatements.copy}): the statement, its rows, and the positions in the batch of
+ * their items.
+ */
+export interface PostgresCopyStatement {
+  /** The `COPY … FROM STDIN (FORMAT binary)` statement. */
+  readonly text: string;
+  /** Each item's row in the binary COPY format (see {@link binaryCopyRow}), in the statement's order. */
+  readonly rows: readonly (readonly Uint8Array[])[];
+  /** For each row, in its order, the item's position in the batch. */
+  readonly indexes: readonly number[];
+}
+
 /** The statements of one payload table. */
 export class PostgresStatements {
   readonly #table: ResolvedPostgresTable;
@@ -77,6 +95,8 @@ export class PostgresStatements {
   readonly #probe: string;
   readonly #retrieve: string;
   readonly #retrieveSlice: string;
+  readonly #copy: string;
+  readonly #copyAt: string;
   readonly #delete: string;
   readonly #deleteReferencedBefore: string;
 
@@ -149,6 +169,9 @@ export class PostgresStatements {
     // as bytea's hex text (twice the bytes, decoded into a string and a Buffer first): a third less
     // client CPU for a 10 MiB row.
     this.#retrieveSlice = `SELECT encode(substring(data FROM $2::integer FOR $3::integer), 'base64') AS data FROM ${t} WHERE key = $1::text`;
+    // created_at and last_referenced default to now(): the server's clock, as the INSERT's.
+    this.#copy = `COPY ${t} (key, data, size) FROM STDIN (FORMAT binary)`;
+    this.#copyAt = `COPY ${t} (key, data, size, created_at, last_referenced) FROM STDIN (FORMAT binary)`;
     this.#delete = `DELETE FROM ${t} WHERE key = ANY($1::text[]) RETURNING key`;
     // The rows still last referenced before $2 are locked with FOR UPDATE SKIP LOCKED and deleted
     // (a row a concurrent store holds is being re-referenced: skipped, never waited for); the same
@@ -211,21 +234,51 @@ export class PostgresStatements {
   }
 
   /**
-   * The probe of the items of `items` of at least `minBytes` (see {@link POSTGRES_PROBE_MIN_BYTES}),
-   * sorted by key: one statement that refreshes `last_referenced` of those that are stored (to
-   * `at`, or the server's `now()`, only ever forward, as a dedup hit of the `INSERT` does) and
-   * returns one row `{ existed }` per such item (its position in the statement); `undefined` when
-   * the batch has no such item. See {@link PostgresStatements.readProbed}.
+   * The probe of the large items of `items` (at least {@link POSTGRES_PROBE_MIN_BYTES}) whose
+   * outcome `settled` does not already hold, sorted by key: one statement that refreshes
+   * `last_referenced` of those that are stored (to `at`, or the server's `now()`, only ever
+   * forward, as a dedup hit of the `INSERT` does) and returns one row `{ existed }` per such item
+   * (its position in the statement); `undefined` when there is no such item. See
+   * {@link PostgresStatements.readProbed}.
    */
   probe(
     items: readonly StoreItem<StorageLocation>[],
     at: Date | null,
-    minBytes = POSTGRES_PROBE_MIN_BYTES,
+    settled: readonly (PutOutcome | undefined)[] = [],
   ): PostgresProbeStatement | undefined {
-    const large = sortByKey(items).filter((i) => i.item.size >= minBytes);
+    const large = largeUnsettled(items, settled);
     if (large.length === 0) return undefined;
     return {
       query: { text: this.#probe, values: [large.map((i) => i.item.location.key), at] },
+      indexes: large.map((i) => i.index),
+    };
+  }
+
+  /**
+   * The `COPY … FROM STDIN (FORMAT binary)` of the large items of `items` (at least
+   * {@link POSTGRES_PROBE_MIN_BYTES}) whose outcome `settled` does not already hold (the probe
+   * found them missing), sorted by key (the order rows are locked in, as in the `INSERT`): their
+   * bytes go to the socket from the items' own parts (see `copy.ts`); `undefined` when there is
+   * no such item. A COPY has no `ON CONFLICT`: a key another writer stored since the probe fails
+   * the whole statement with `23505` (nothing written), and the driver probes again.
+   *
+   * @param at - the time to record as `created_at` and `last_referenced`; `null` for the columns'
+   *   default, the server's `now()`.
+   */
+  copy(
+    items: readonly StoreItem<StorageLocation>[],
+    at: Date | null,
+    settled: readonly (PutOutcome | undefined)[],
+  ): PostgresCopyStatement | undefined {
+    const large = largeUnsettled(items, settled);
+    if (large.length === 0) return undefined;
+    return {
+      text: at === null ? this.#copy : this.#copyAt,
+      rows: large.map(({ item }) =>
+        binaryCopyRow(
+          at === null ? [item.location.key, item.parts, item.size] : [item.location.key, item.parts, item.size, at, at],
+        ),
+      ),
       indexes: large.map((i) => i.index),
     };
   }
@@ -258,6 +311,26 @@ export class PostgresStatements {
    */
   retrieve(keys: readonly string[], inlineBytes = POSTGRES_RETRIEVE_INLINE_BYTES): PostgresQueryConfig {
     return { text: this.#retrieve, values: [keys, inlineBytes] };
+  }
+
+  /**
+   * The `COPY (…) TO STDOUT (FORMAT binary)` that reads the row of `key` as rows of `slice`
+   * bytes, in order, in one statement (see {@link readCopied}): the bytes travel as they are,
+   * not as text. A COPY takes no bind parameters: the key is given as the hex of its UTF-8 bytes
+   * (only `[0-9a-f]` reaches the SQL text, whatever the key), the numbers as validated integers.
+   *
+   * @throws StorageDriverError `E_CONFIG` if `size` or `slice` is not a non-negative safe integer
+   *   (respectively positive).
+   */
+  retrieveCopy(key: string, size: number, slice: number): string {
+    if (!Number.isSafeInteger(size) || size < 0 || !Number.isSafeInteger(slice) || slice <= 0) throw badRow();
+    const hex = Buffer.from(key, 'utf8').toString('hex');
+    return [
+      `COPY (SELECT substring(data FROM part.start FOR ${slice}) FROM ${this.#table.qualifiedTable},`,
+      `  generate_series(1, greatest(${size}, 1), ${slice}) AS part(start)`,
+      `  WHERE key = convert_from(decode('${hex}', 'hex'), 'UTF8') ORDER BY part.start)`,
+      'TO STDOUT (FORMAT binary)',
+    ].join('\n');
   }
 
   /** `length` bytes of the row `key` from byte `start` (0-based), as base64 text; no row if the key is gone. */
@@ -345,15 +418,22 @@ export class PostgresStatements {
 }
 
 /**
+ * Reads one large row (see {@link POSTGRES_RETRIEVE_INLINE_BYTES}) of `size` bytes, `slice` bytes
+ * a time; `undefined` if the row is gone.
+ */
+export type PostgresLargeRowReader = (key: string, size: number, slice: number) => Promise<Uint8Array | undefined>;
+
+/**
  * The bytes of each of `keys` among the rows of {@link PostgresStatements.retrieve}, in the order
- * of `keys` (`undefined` where no row came back).
+ * of `keys` (`undefined` where no row came back); rows the statement left out for their size are
+ * read with `readLarge`, one after the other.
  *
  * @throws StorageDriverError `E_CONFIG` if rows come back with other types (a custom type parser).
  */
 export async function readRetrieved(
   rows: readonly unknown[],
   keys: readonly string[],
-  readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
+  readLarge: PostgresLargeRowReader,
 ): Promise<(Uint8Array | undefined)[]> {
   const found = new Map<string, Uint8Array>();
   const deferred: { key: string; size: number; compressed: boolean }[] = [];
@@ -387,26 +467,28 @@ export async function readRetrieved(
     }
   }
   for (const { key, size, compressed } of deferred) {
+    if (!Number.isSafeInteger(size) || size < 0) throw badRow();
     const slice = compressed
       ? Math.max(POSTGRES_RETRIEVE_CHUNK_BYTES, Math.ceil(size / MAX_COMPRESSED_SLICES))
       : POSTGRES_RETRIEVE_CHUNK_BYTES;
-    const bytes = await readInSlices(key, size, slice, readSlice);
+    const bytes = await readLarge(key, size, slice);
     if (bytes !== undefined) found.set(key, bytes);
   }
   return keys.map((k) => found.get(k));
 }
 
 /**
- * A large row read slice by slice into one buffer of its size; `undefined` if the row is gone
- * (deleted between the statements). A row that changed meanwhile is caught by core's integrity check.
+ * A large row read with one {@link PostgresStatements.retrieveSlice} statement per slice, each
+ * straight into one buffer of its size (the reader for clients that cannot COPY); `undefined` if
+ * the row is gone (deleted between the statements). A row that changed meanwhile is caught by
+ * core's integrity check.
  */
-async function readInSlices(
+export async function readInSlices(
   key: string,
   size: number,
   slice: number,
   readSlice: (key: string, start: number, length: number) => Promise<readonly unknown[]>,
 ): Promise<Uint8Array | undefined> {
-  if (!Number.isSafeInteger(size) || size < 0) throw badRow();
   const out = Buffer.alloc(size);
   for (let start = 0; start < size; start += slice) {
     const length = Math.min(slice, size - start);
@@ -418,6 +500,27 @@ async function readInSlices(
     if (written !== length) return new Uint8Array(out.buffer, out.byteOffset, start + written);
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/**
+ * A large row read with its {@link PostgresStatements.retrieveCopy} statement (run by `copy`,
+ * which passes the slices' bytes to its sink as they arrive), straight into one buffer of its
+ * size; `undefined` if the row is gone. Bytes beyond `size` (a row that grew meanwhile) are
+ * dropped and a row that shrank comes back short: core's integrity check refuses both.
+ */
+export async function readCopied(
+  size: number,
+  copy: (sink: (chunk: Uint8Array) => void) => Promise<number>,
+): Promise<Uint8Array | undefined> {
+  const out = new Uint8Array(size);
+  let at = 0;
+  const rows = await copy((chunk) => {
+    const take = Math.min(chunk.byteLength, size - at);
+    out.set(take === chunk.byteLength ? chunk : chunk.subarray(0, take), at);
+    at += take;
+  });
+  if (rows === 0) return undefined;
+  return at === size ? out : out.subarray(0, at);
 }
 
 function badRow(): Error {
@@ -459,6 +562,14 @@ function sortByKey(
     .sort((a, b) =>
       a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
     );
+}
+
+/** The items of at least {@link POSTGRES_PROBE_MIN_BYTES} whose outcome is not settled, sorted by key. */
+function largeUnsettled(
+  items: readonly StoreItem<StorageLocation>[],
+  settled: readonly (PutOutcome | undefined)[],
+): { item: StoreItem<StorageLocation>; index: number }[] {
+  return sortByKey(items).filter((i) => i.item.size >= POSTGRES_PROBE_MIN_BYTES && settled[i.index] === undefined);
 }
 
 /** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */

@@ -34,6 +34,7 @@ import {
   rowTimes,
   serverNow,
   statementCalls,
+  statementStats,
   text,
   uniqueSchema,
   withFields,
@@ -233,6 +234,8 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
   afterEach(async () => {
     await metered.dispose();
   });
+  /** Rows sent by the COPY statements of `role` (one per slice of a large row). */
+  const copiedRows = async (role: string) => (await statementStats(pool, role)).get('COPY')?.rows ?? 0;
 
   it('store of 100 payloads (with duplicates) is 1 INSERT; retrieve of 100 claims is 1 SELECT; no DDL', async () => {
     await makeDriver(pool, schema, { ttl: 3_600_000 });
@@ -264,29 +267,32 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ WITH: 1, SELECT: 1 });
   });
 
-  it('rows over 8 MiB are read in 1 MiB slices (no hex copy of a whole payload); smaller ones come with the SELECT', async () => {
+  it('rows over 8 MiB are read as 1 MiB slices of one binary COPY (no hex copy of a whole payload); smaller ones come with the SELECT', async () => {
     await makeDriver(pool, schema);
     const d = new PostgresStorageDriver({ pool: metered.pool, schema });
     const payloads = [8 * MiB - 64, 8 * MiB + 1, 3 * MiB].map((n, i) => makePayload(pseudoRandomBytes(n, 60 + i)));
     const claims = await d.store({}, payloads);
     const keys = claims.map((c) => c.claimData.key ?? '').sort();
     const before = await statementCalls(pool, metered.role);
+    const copiedBefore = await copiedRows(metered.role);
     const back = await d.retrieve({}, claims);
     const calls = diffCalls(before, await statementCalls(pool, metered.role));
+    const copied = (await copiedRows(metered.role)) - copiedBefore;
     back.forEach((p, i) => {
       expect(Buffer.from(p.data ?? []).equals(Buffer.from(payloads[i]?.data ?? []))).toBe(true);
     });
-    // Only the row over 8 MiB (serialized: 8 MiB + 1 byte of data and its metadata) is sliced,
-    // in ⌈its size / 1 MiB⌉ = 9 statements.
+    // Only the row over 8 MiB (serialized: 8 MiB + 1 byte of data and its metadata) is read
+    // apart: one binary COPY of its ⌈size / 1 MiB⌉ = 9 slices.
     const sizes = await pool.query<{ n: number }>(
       `SELECT octet_length(data) AS n FROM ${d.qualifiedTable} WHERE key = ANY($1) ORDER BY n`,
       [keys],
     );
     expect(sizes.rows.map((r) => r.n > 8 * MiB)).toEqual([false, false, true]);
-    expect(calls).toEqual({ SELECT: 1 + Math.ceil((sizes.rows[2]?.n ?? 0) / MiB) });
+    expect(calls).toEqual({ SELECT: 1, COPY: 1 });
+    expect(copied).toBe(Math.ceil((sizes.rows[2]?.n ?? 0) / MiB));
   });
 
-  it('a large row stored compressed (TOAST) is read in 8 slices, not 1 MiB ones (each slice decompresses from the start)', async () => {
+  it('a large row stored compressed (TOAST) is read as 8 slices, not 1 MiB ones (each slice decompresses from the start)', async () => {
     await makeDriver(pool, schema);
     const d = new PostgresStorageDriver({ pool: metered.pool, schema });
     const json = JSON.stringify(Array.from({ length: 800_000 }, (_, i) => ({ i, v: `x${i % 977}` })));
@@ -297,8 +303,10 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     );
     expect(stored.rows[0]?.stored).toBeLessThan((stored.rows[0]?.size ?? 0) / 2); // compressed
     const before = await statementCalls(pool, metered.role);
+    const copiedBefore = await copiedRows(metered.role);
     const [back] = await d.retrieve({}, claims);
-    expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ SELECT: 1 + 8 });
+    expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ SELECT: 1, COPY: 1 });
+    expect((await copiedRows(metered.role)) - copiedBefore).toBe(8);
     expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
   });
 });

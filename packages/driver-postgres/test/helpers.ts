@@ -151,14 +151,15 @@ export async function meteredPool(
 }
 
 /**
- * Calls recorded by pg_stat_statements for every statement `role` ran (see {@link meteredPool}),
- * grouped by their first word (INSERT, SELECT, WITH, BEGIN, ...).
+ * Calls recorded by pg_stat_statements for every statement `role` sent (see {@link meteredPool}),
+ * grouped by their first word (INSERT, SELECT, WITH, BEGIN, COPY, ...). Top-level statements only:
+ * with `track = all` the query inside a `COPY (SELECT …) TO STDOUT` is recorded once more, nested.
  */
 export async function statementCalls(pool: Pool, role: string): Promise<Map<string, number>> {
   const r = await pool.query<{ verb: string; calls: string }>(
     `SELECT upper(split_part(ltrim(query), ' ', 1)) AS verb, sum(calls)::bigint AS calls
        FROM pg_stat_statements
-      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1) AND toplevel
       GROUP BY 1`,
     [role],
   );
@@ -173,7 +174,7 @@ export async function statementStats(pool: Pool, role: string): Promise<Map<stri
   const r = await pool.query<{ verb: string; calls: string; rows: string }>(
     `SELECT upper(split_part(ltrim(query), ' ', 1)) AS verb, sum(calls)::bigint AS calls, sum(rows)::bigint AS rows
        FROM pg_stat_statements
-      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+      WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1) AND toplevel
       GROUP BY 1`,
     [role],
   );

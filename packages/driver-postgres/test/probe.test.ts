@@ -47,16 +47,22 @@ interface SentStatement {
 
 /**
  * A pool wrapper that records every statement (and runs `beforeQuery`/`afterQuery` hooks around
- * each, to interleave other sessions at exact points).
+ * each, to interleave other sessions at exact points). With `copy` (the default) its clients
+ * expose `pg`'s connection, so the driver streams large payloads with COPY (recorded by their
+ * first line, without their bytes); without it they are plain structural clients, which the
+ * driver writes through the INSERT alone.
  */
 class RecordingPool implements PostgresPool {
   readonly sent: SentStatement[] = [];
   beforeQuery: ((config: PostgresQueryConfig) => Promise<void>) | undefined;
   afterQuery: ((config: PostgresQueryConfig) => Promise<void>) | undefined;
-  constructor(readonly inner: Pool) {}
+  constructor(
+    readonly inner: Pool,
+    readonly copy = true,
+  ) {}
   async connect(): Promise<PostgresPoolClient> {
     const client = await this.inner.connect();
-    return {
+    const wrapped: PostgresPoolClient = {
       query: async (config: PostgresQueryConfig) => {
         this.sent.push({ head: config.text.split('\n')[0] ?? '', valueBytes: valueBytes(config.values), config });
         await this.beforeQuery?.(config);
@@ -68,6 +74,8 @@ class RecordingPool implements PostgresPool {
       on: (event, listener) => client.on(event, listener),
       removeListener: (event, listener) => client.removeListener(event, listener),
     };
+    if (!this.copy) return wrapped;
+    return Object.assign(wrapped, { connection: (client as unknown as { connection: unknown }).connection });
   }
 }
 
@@ -83,6 +91,10 @@ function valueBytes(values: readonly unknown[] | undefined): number {
 
 const isProbe = (s: SentStatement) => s.head === 'WITH probed AS (';
 const isInsert = (s: SentStatement) => s.head === 'WITH written AS (';
+const isCopy = (s: SentStatement) => /^COPY \S+ \(key, data, size.*\) FROM STDIN \(FORMAT binary\)$/.test(s.head);
+/** What each recorded statement is. */
+const kinds = (sent: readonly SentStatement[]) =>
+  sent.map((s) => (isProbe(s) ? 'probe' : isInsert(s) ? 'insert' : isCopy(s) ? 'copy' : s.head));
 
 /** A payload whose serialized form is `size` bytes or a little more (random, so incompressible). */
 function big(size: number, seed: number): Payload {
@@ -106,9 +118,10 @@ afterEach(async () => {
 
 async function recordingDriver(
   options: Partial<PostgresStorageDriverOptions> = {},
+  copy = true,
 ): Promise<{ driver: RecordingDriver; recorder: RecordingPool }> {
   await makeDriver(pool, schema);
-  const recorder = new RecordingPool(pool);
+  const recorder = new RecordingPool(pool, copy);
   return { driver: new RecordingDriver({ pool: recorder, schema, ...options }), recorder };
 }
 
@@ -121,27 +134,30 @@ describe('probe first for large payloads', () => {
     expect(POSTGRES_PROBE_MIN_BYTES).toBe(MiB);
   });
 
-  it('a repeat store of a large payload sends its key only: one statement, no payload bytes', async () => {
-    const { driver, recorder } = await recordingDriver();
-    const p = big(10 * MiB, 1);
-    const [claim] = await driver.store({}, [p]);
-    // First store: the probe (nothing found), then the INSERT with the bytes.
-    expect(recorder.sent.map((s) => (isProbe(s) ? 'probe' : isInsert(s) ? 'insert' : s.head))).toEqual([
-      'probe',
-      'insert',
-    ]);
-    expect(recorder.sent[0]?.valueBytes).toBeLessThan(KiB);
-    expect(recorder.sent[1]?.valueBytes).toBeGreaterThan(10 * MiB);
-    recorder.sent.length = 0;
-    const [again] = await driver.store({}, [p]);
-    expect(again).toEqual(claim);
-    expect(recorder.sent.map(isProbe)).toEqual([true]);
-    expect(recorder.sent[0]?.valueBytes).toBeLessThan(KiB);
-    expect(driver.outcomes).toEqual([['written'], ['existed']]);
-    expect(await countRows(pool, driver)).toBe(1);
-    const [back] = await driver.retrieve({}, [claim as NonNullable<typeof claim>]);
-    expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
-  });
+  it.each([
+    ['COPY', true],
+    ['INSERT (a client without COPY)', false],
+  ])(
+    'a repeat store of a large payload sends its key only: one statement, no payload bytes (written by %s)',
+    async (_, copy) => {
+      const { driver, recorder } = await recordingDriver({}, copy);
+      const p = big(10 * MiB, 1);
+      const [claim] = await driver.store({}, [p]);
+      // First store: the probe (nothing found), then the COPY (bytes in its rows) or the INSERT (in its parameters).
+      expect(kinds(recorder.sent)).toEqual(['probe', copy ? 'copy' : 'insert']);
+      expect(recorder.sent[0]?.valueBytes).toBeLessThan(KiB);
+      if (!copy) expect(recorder.sent[1]?.valueBytes).toBeGreaterThan(10 * MiB);
+      recorder.sent.length = 0;
+      const [again] = await driver.store({}, [p]);
+      expect(again).toEqual(claim);
+      expect(recorder.sent.map(isProbe)).toEqual([true]);
+      expect(recorder.sent[0]?.valueBytes).toBeLessThan(KiB);
+      expect(driver.outcomes).toEqual([['written'], ['existed']]);
+      expect(await countRows(pool, driver)).toBe(1);
+      const [back] = await driver.retrieve({}, [claim as NonNullable<typeof claim>]);
+      expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
+    },
+  );
 
   it('counted with pg_stat_statements: a repeat store of 2 MiB is 1 statement; 64 × 256 KiB stays 1 statement', async () => {
     const metered = await meteredPool(pool, { max: 2 });
@@ -157,7 +173,7 @@ describe('probe first for large payloads', () => {
       const distinct = Array.from({ length: 64 }, (_, i) => big(256 * KiB - 64, 100 + i));
       await d.store({}, distinct);
       const t3 = await statementCalls(pool, metered.role);
-      expect(diffCalls(t0, t1)).toEqual({ WITH: 2 }); // probe + INSERT
+      expect(diffCalls(t0, t1)).toEqual({ WITH: 1, COPY: 1 }); // probe + COPY
       expect(diffCalls(t1, t2)).toEqual({ WITH: 1 }); // probe only
       expect(diffCalls(t2, t3)).toEqual({ WITH: 1 }); // no large item: the INSERT alone
     } finally {
@@ -165,50 +181,56 @@ describe('probe first for large payloads', () => {
     }
   });
 
-  it('outcomes are exact for a mixed batch: small new/existing, large new/existing, duplicates in the batch', async () => {
-    const { driver, recorder } = await recordingDriver();
-    const reports: StorageOperationReport[] = [];
-    const context = {
-      [STORAGE_OPERATION_REPORT]: (r: StorageOperationReport) => reports.push(r),
-    } as StorageDriverStoreContext;
-    const smallOld = big(300 * KiB, 10); // below the threshold, though over the SDK's 256 KiB
-    const smallNew = big(1 * KiB, 11);
-    const bigOld = big(2 * MiB, 12);
-    const bigNew = big(POSTGRES_PROBE_MIN_BYTES, 13); // exactly at the threshold (serialized: a bit more)
-    const bigNew2 = big(3 * MiB, 14);
-    await driver.store(context, [smallOld, bigOld]);
-    const storedKeys = (await driver.store({}, [smallOld, bigOld])).map(keyOf);
-    recorder.sent.length = 0;
-    driver.outcomes.length = 0;
-    const batch = [bigNew, smallOld, bigOld, smallNew, bigOld, bigNew2, bigNew, smallNew];
-    const claims = await driver.store(context, batch);
+  it.each([
+    ['COPY', true],
+    ['INSERT (a client without COPY)', false],
+  ])(
+    'outcomes are exact for a mixed batch: small new/existing, large new/existing, duplicates in the batch (large written by %s)',
+    async (_, copy) => {
+      const { driver, recorder } = await recordingDriver({}, copy);
+      const reports: StorageOperationReport[] = [];
+      const context = {
+        [STORAGE_OPERATION_REPORT]: (r: StorageOperationReport) => reports.push(r),
+      } as StorageDriverStoreContext;
+      const smallOld = big(300 * KiB, 10); // below the threshold, though over the SDK's 256 KiB
+      const smallNew = big(1 * KiB, 11);
+      const bigOld = big(2 * MiB, 12);
+      const bigNew = big(POSTGRES_PROBE_MIN_BYTES, 13); // exactly at the threshold (serialized: a bit more)
+      const bigNew2 = big(3 * MiB, 14);
+      await driver.store(context, [smallOld, bigOld]);
+      const storedKeys = (await driver.store({}, [smallOld, bigOld])).map(keyOf);
+      recorder.sent.length = 0;
+      driver.outcomes.length = 0;
+      const batch = [bigNew, smallOld, bigOld, smallNew, bigOld, bigNew2, bigNew, smallNew];
+      const claims = await driver.store(context, batch);
 
-    // Core passes each distinct payload once, in first-seen order.
-    expect(driver.outcomes).toEqual([['written', 'existed', 'existed', 'written', 'written']]);
-    expect(reports.at(-1)).toMatchObject({ payloads: 8, objects: 5, existing: 2 });
-    // The probe asked for the three large ones; the INSERT carried the small ones and the two new large ones.
-    const [probe, insert, ...rest] = recorder.sent;
-    expect(rest).toEqual([]);
-    expect(probe && isProbe(probe)).toBe(true);
-    expect(insert && isInsert(insert)).toBe(true);
-    const probed = [...((probe?.config.values?.[0] as string[]) ?? [])].sort();
-    const inserted = [...((insert?.config.values?.[0] as string[]) ?? [])].sort();
-    const k = claims.map(keyOf);
-    expect(probed).toEqual([k[0], k[2], k[5]].sort());
-    expect(inserted).toEqual([k[0], k[1], k[3], k[5]].sort());
-    expect(inserted).not.toContain(storedKeys[1]);
-    expect(await countRows(pool, driver)).toBe(5);
-    const back = await driver.retrieve({}, claims);
-    back.forEach((p, i) => {
-      expect(Buffer.from(p.data ?? []).equals(Buffer.from(batch[i]?.data ?? []))).toBe(true);
-    });
+      // Core passes each distinct payload once, in first-seen order.
+      expect(driver.outcomes).toEqual([['written', 'existed', 'existed', 'written', 'written']]);
+      expect(reports.at(-1)).toMatchObject({ payloads: 8, objects: 5, existing: 2 });
+      // The probe asked for the three large ones; the two new large ones went into the COPY (or the
+      // INSERT, without COPY), the small ones into the INSERT.
+      expect(kinds(recorder.sent)).toEqual(copy ? ['probe', 'copy', 'insert'] : ['probe', 'insert']);
+      const probe = recorder.sent[0];
+      const insert = recorder.sent.at(-1);
+      const probed = [...((probe?.config.values?.[0] as string[]) ?? [])].sort();
+      const inserted = [...((insert?.config.values?.[0] as string[]) ?? [])].sort();
+      const k = claims.map(keyOf);
+      expect(probed).toEqual([k[0], k[2], k[5]].sort());
+      expect(inserted).toEqual((copy ? [k[1], k[3]] : [k[0], k[1], k[3], k[5]]).sort());
+      expect(inserted).not.toContain(storedKeys[1]);
+      expect(await countRows(pool, driver)).toBe(5);
+      const back = await driver.retrieve({}, claims);
+      back.forEach((p, i) => {
+        expect(Buffer.from(p.data ?? []).equals(Buffer.from(batch[i]?.data ?? []))).toBe(true);
+      });
 
-    // All large and all existing: the probe alone answers, nothing is inserted.
-    recorder.sent.length = 0;
-    await driver.store({}, [bigOld, bigNew2]);
-    expect(recorder.sent.map(isProbe)).toEqual([true]);
-    expect(driver.outcomes.at(-1)).toEqual(['existed', 'existed']);
-  });
+      // All large and all existing: the probe alone answers, nothing is inserted.
+      recorder.sent.length = 0;
+      await driver.store({}, [bigOld, bigNew2]);
+      expect(recorder.sent.map(isProbe)).toEqual([true]);
+      expect(driver.outcomes.at(-1)).toEqual(['existed', 'existed']);
+    },
+  );
 
   it('a probe hit refreshes last_referenced (server clock) and rewrites nothing else', async () => {
     const { driver } = await recordingDriver();
@@ -319,8 +341,11 @@ describe('probe first for large payloads', () => {
     expect(driver.outcomes.at(-1)).toEqual(['existed']);
   });
 
-  it('a row another writer inserts between the probe and the INSERT is reported existed', async () => {
-    const { driver, recorder } = await recordingDriver();
+  it.each([
+    ['COPY', true],
+    ['INSERT (a client without COPY)', false],
+  ])('a row another writer inserts after the probe is reported existed (large written by %s)', async (_, copy) => {
+    const { driver, recorder } = await recordingDriver({}, copy);
     const other = new PostgresStorageDriver({ pool, schema });
     const p = big(2 * MiB, 60);
     recorder.afterQuery = async (config) => {
@@ -331,8 +356,35 @@ describe('probe first for large payloads', () => {
     } finally {
       recorder.afterQuery = undefined;
     }
+    // The COPY fails as a whole on the duplicate key (nothing written); a second probe finds the row.
+    expect(kinds(recorder.sent)).toEqual(copy ? ['probe', 'copy', 'probe'] : ['probe', 'insert']);
     expect(driver.outcomes).toEqual([['existed']]);
     expect(await countRows(pool, driver)).toBe(1);
+  });
+
+  it('a COPY that fails on one key another writer stored: that one is existed, the others go to the INSERT', async () => {
+    const { driver, recorder } = await recordingDriver();
+    const other = new PostgresStorageDriver({ pool, schema });
+    const [p, q] = [big(2 * MiB, 61), big(3 * MiB, 62)] as const;
+    let raced = false;
+    recorder.afterQuery = async (config) => {
+      if (!raced && config.text.startsWith('WITH probed AS (')) {
+        raced = true;
+        await other.store({}, [q]);
+      }
+    };
+    let claims: Awaited<ReturnType<typeof driver.store>>;
+    try {
+      claims = await driver.store({}, [p, q]);
+    } finally {
+      recorder.afterQuery = undefined;
+    }
+    expect(kinds(recorder.sent)).toEqual(['probe', 'copy', 'probe', 'insert']);
+    expect(recorder.sent.at(-1)?.config.values?.[0]).toEqual([keyOf(claims[0])]);
+    expect(driver.outcomes).toEqual([['written', 'existed']]);
+    const back = await driver.retrieve({}, claims);
+    expect(back.map((b) => Buffer.from(b.data ?? []).length)).toEqual([2 * MiB, 3 * MiB]);
+    expect(await countRows(pool, driver)).toBe(2);
   });
 
   it('concurrent stores of the same large payloads and sweeps: every store ends with its rows present', async () => {
