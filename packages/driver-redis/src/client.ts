@@ -67,6 +67,104 @@ export function isRedisClusterClient(client: RedisClientLike): client is RedisCl
   return c.isCluster === true && Array.isArray(c.slots) && typeof c.refreshSlotsCache === 'function';
 }
 
+/** The socket ioredis hands a command's `toWritable`. */
+interface RedisSocket {
+  write(chunk: Uint8Array | string): boolean;
+}
+
+/** The part of an ioredis `Command` {@link sendFromParts} uses. */
+interface RedisCommandInstance {
+  readonly args: readonly (string | Buffer)[];
+  readonly promise: Promise<unknown>;
+  toWritable(socket: RedisSocket): string | Buffer;
+}
+
+/** ioredis' `Command` class (`Redis.Command`). */
+type RedisCommandClass = new (
+  name: string,
+  args: readonly RedisCommandArgument[],
+  options: { replyEncoding?: string | null; keyPrefix?: string | Buffer },
+) => RedisCommandInstance;
+
+/** A client with ioredis' `sendCommand` (every `Redis` and `Cluster`). */
+interface RedisCommandSender {
+  sendCommand(command: RedisCommandInstance): unknown;
+  readonly options?: { keyPrefix?: string | Buffer };
+}
+
+/** The ioredis this package resolves, for {@link commandClassOf}: `null` when it cannot be loaded. */
+let resolvedIoredis: (IoredisModule & { Command?: unknown }) | null | undefined;
+
+/**
+ * ioredis' `Command` class for `client`: that of the ioredis this package resolves (a peer
+ * dependency: normally the application's own copy), used only when `client` is an instance of
+ * that copy's `Redis` or `Cluster`; `undefined` for any other client (another copy of ioredis, a
+ * wrapper), which the caller serves with `call()`.
+ */
+function commandClassOf(client: RedisClientLike): RedisCommandClass | undefined {
+  if (resolvedIoredis === undefined) {
+    try {
+      resolvedIoredis = loadIoredis();
+    } catch {
+      resolvedIoredis = null;
+    }
+  }
+  const io = resolvedIoredis;
+  if (io === null || typeof io.Command !== 'function') return undefined;
+  if (!(client instanceof io.Redis || client instanceof io.Cluster)) {
+    return undefined;
+  }
+  return io.Command as RedisCommandClass;
+}
+
+/**
+ * Sends `command key <value> ...rest` with the value written to the connection's socket from
+ * `parts` as they are (their concatenation is the value): no joined copy, and no copy into
+ * ioredis' write buffer, which `call()` makes of every argument. Resolves with the reply (strings
+ * decoded as UTF-8). Uses ioredis' public `sendCommand` with a `Command` of the client's own class
+ * whose `toWritable` writes the value's pieces to the socket ioredis passes it (which writes what
+ * it returns right after them, so the command's bytes stay together); `undefined` when `client` is
+ * not ioredis' (the caller sends the joined value with `call()`). Never used inside a pipeline,
+ * whose writes ioredis buffers (a command of its own is written at once, and `sendCommand` is never
+ * auto-pipelined). ioredis' `keyPrefix` option applies to the key as it does for `call()`.
+ */
+export function sendFromParts(
+  client: RedisClientLike,
+  command: string,
+  key: string,
+  parts: readonly Uint8Array[],
+  rest: readonly (string | number)[],
+): Promise<unknown> | undefined {
+  const Command = commandClassOf(client);
+  if (Command === undefined) return undefined;
+  const sender = client as unknown as RedisCommandSender;
+  const size = parts.reduce((n, part) => n + part.byteLength, 0);
+  const cmd = new Command(command, [key, '', ...rest], {
+    replyEncoding: 'utf8',
+    ...(sender.options?.keyPrefix === undefined ? {} : { keyPrefix: sender.options.keyPrefix }),
+  });
+  const bulk = (arg: string | Buffer) => {
+    const bytes = typeof arg === 'string' ? Buffer.from(arg) : arg;
+    return Buffer.concat([Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')]);
+  };
+  const [prefixedKey, , ...others] = cmd.args;
+  const head = Buffer.concat([
+    Buffer.from(`*${cmd.args.length + 1}\r\n`),
+    bulk(command),
+    bulk(prefixedKey ?? ''),
+    Buffer.from(`$${size}\r\n`),
+  ]);
+  const tail = Buffer.concat([Buffer.from('\r\n'), ...others.map(bulk)]);
+  // Called once per send (again if a Cluster redirects the command): the whole command each time.
+  cmd.toWritable = (socket) => {
+    socket.write(head);
+    for (const part of parts) if (part.byteLength > 0) socket.write(part);
+    return tail;
+  };
+  sender.sendCommand(cmd);
+  return cmd.promise;
+}
+
 /** Number of hash slots of a Redis Cluster. */
 export const REDIS_CLUSTER_SLOTS = 16384;
 

@@ -107,6 +107,47 @@ describe('standalone: one round trip per batch', () => {
     expect(digests(await driver.retrieve({}, claims))).toEqual(digests(mixed));
   });
 
+  it('a large object is written from its parts: exact bytes with ioredis keyPrefix, before the connection is up, and with a client that is not ioredis', async () => {
+    const large = (seed: number) => ({
+      metadata: { encoding: new TextEncoder().encode('binary/plain') },
+      data: bytesOf(1024 * 1024 + seed, seed),
+    });
+    const roundTrip = async (c: ConstructorParameters<typeof RedisStorageDriver>[0]['client'], p: Payload) => {
+      const driver = new RedisStorageDriver({ client: c, keyPrefix: 'rt-parts', ttl: 60_000 });
+      const [claim] = await driver.store({ target }, [p, ...batch('beside', 2)]);
+      const [back] = await driver.retrieve({}, [claim as StorageDriverClaim]);
+      expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
+      return claim?.claimData.key as string;
+    };
+    // ioredis' own keyPrefix applies to the key exactly as for its other commands.
+    const prefixed = new Redis(server.port, '127.0.0.1', { keyPrefix: 'app:' });
+    // A client not connected yet: the command waits in ioredis' offline queue.
+    const lazy = new Redis(server.port, '127.0.0.1', { lazyConnect: true });
+    try {
+      const p1 = large(1);
+      const key = await roundTrip(prefixed, p1);
+      expect(await admin.strlen(`app:${key}`)).toBe(encodePayload(p1).byteLength);
+      expect(await admin.exists(key)).toBe(0);
+      expect(lazy.status).toBe('wait');
+      await roundTrip(lazy, large(2));
+    } finally {
+      prefixed.disconnect();
+      lazy.disconnect();
+    }
+    // Only the methods the driver's structural type names (no sendCommand): the value is joined and sent with call().
+    const structural = {
+      get status() {
+        return client.status;
+      },
+      pipeline: () => client.pipeline(),
+      call: (command: string, ...args: (string | Buffer | number)[]) => client.call(command, ...args),
+      callBuffer: (command: string, ...args: (string | Buffer | number)[]) => client.callBuffer(command, ...args),
+    };
+    const p3 = large(3);
+    const key = await roundTrip(structural, p3);
+    expect(await admin.strlen(key)).toBe(encodePayload(p3).byteLength);
+  });
+
   it('a user without EVAL: the pipeline after one refused script, then only the pipeline; outcomes and bytes exact', async () => {
     await admin.call('ACL', 'SETUSER', 'noeval', 'on', '>noeval-pw', '~*', '&*', '+@all', '-eval', '-evalsha');
     const limited = new Redis(server.port, '127.0.0.1', { username: 'noeval', password: 'noeval-pw' });
