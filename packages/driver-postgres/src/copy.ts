@@ -171,7 +171,13 @@ class CopyFromStdin extends CopyQuery {
 
   /** The server is ready for the rows. */
   handleCopyInResponse(connection: CopyConnection): void {
-    this.#send(connection.stream).catch((e: unknown) => this.handleError(e));
+    const socket = connection.stream;
+    this.#send(socket).catch((e: unknown) => {
+      // Never leave the server waiting for rows: CopyFail ends the COPY (nothing written), and
+      // the server's error then settles the query.
+      if (!this.failed && socket.destroyed !== true) socket.write(copyFail(String(e)));
+      else this.handleError(e);
+    });
   }
 
   async #send(socket: CopySocket): Promise<void> {
@@ -303,6 +309,27 @@ class CopyToStdout extends CopyQuery {
       }
     }
   }
+}
+
+/** A `CopyFail` message carrying `reason`. */
+function copyFail(reason: string): Buffer {
+  const text = Buffer.from(`${reason.replaceAll('\0', ' ')}\0`, 'utf8');
+  const message = Buffer.allocUnsafe(5 + text.length);
+  message[0] = 0x66; // 'f': CopyFail
+  message.writeUInt32BE(4 + text.length, 1);
+  text.copy(message, 5);
+  return message;
+}
+
+/**
+ * Whether `error` says the server cannot run such a COPY at all (`0A000` feature not supported:
+ * `COPY FROM` into a table with row-level security; `42601` syntax error: a server that only
+ * looks like PostgreSQL), rather than that this one statement failed: the driver then uses the
+ * plain statements from then on.
+ */
+export function copyUnsupported(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '0A000' || code === '42601';
 }
 
 /** Resolves once `socket` drains or closes (a closed connection fails the query through `pg`). */

@@ -17,7 +17,7 @@ import {
   type StoreItem,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { copyFromStdin, copyToStdout, isCopyClient, type PostgresCopyClient } from './copy';
+import { copyFromStdin, copyToStdout, copyUnsupported, isCopyClient, type PostgresCopyClient } from './copy';
 import { connectionSecrets, injectedPoolSecrets, wrapPostgresError } from './errors';
 import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
 import {
@@ -98,6 +98,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   readonly #lifecycle: LifecycleTarget;
   /** Whether the `clock` option was given (stores then record its time, not the server's). */
   readonly #clockInjected: boolean;
+  /** Whether large payloads are written with COPY: `false` once the server refused it (see `copyUnsupported`). */
+  #copyWrites = true;
+  /** Whether rows over 8 MiB are read with COPY: `false` once the server refused it. */
+  #copyReads = true;
   /** The connection password (and its forms), redacted from every error. */
   #secrets: string[];
   #ownedPool: OwnedPostgresPool | undefined;
@@ -186,7 +190,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     const outcomes = new Array<PutOutcome>(items.length);
     await withClient(this.pool, op.signal, async (client) => {
       await this.#probe(client, items, at, outcomes, op.signal);
-      if (isCopyClient(client)) await this.#copy(client, items, at, outcomes, op.signal);
+      if (this.#copyWrites && isCopyClient(client)) await this.#copy(client, items, at, outcomes, op.signal);
       for (const statement of this.#statements.store(items, at, outcomes)) {
         throwIfAborted(op.signal);
         const result = await client.query(statement.query);
@@ -214,7 +218,8 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
    * Writes the large items the probe found missing with one `COPY`, recording `written`. A key
    * another writer stored since the probe fails the COPY as a whole (`23505`, nothing written):
    * the items are probed again (those now stored are `existed`, and refreshed), and the rest are
-   * left to the `INSERT`, whose `ON CONFLICT` settles any further race.
+   * left to the `INSERT`, whose `ON CONFLICT` settles any further race. A server that cannot COPY
+   * into the table (row-level security) leaves them to the `INSERT`, now and from then on.
    */
   async #copy(
     client: PostgresCopyClient,
@@ -231,6 +236,10 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       if (copied !== copy.rows.length) throw new Error(`COPY wrote ${copied} rows of ${copy.rows.length}`);
       for (const index of copy.indexes) outcomes[index] = 'written';
     } catch (e) {
+      if (copyUnsupported(e)) {
+        this.#copyWrites = false; // the INSERT writes them, now and from now on
+        return;
+      }
       if ((e as { code?: unknown }).code !== '23505') throw e;
       await this.#probe(client, items, at, outcomes, signal);
     }
@@ -252,12 +261,19 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       const statements = this.#statements;
       return readRetrieved(result.rows, keys, (key, size, slice) => {
         throwIfAborted(op.signal);
-        return isCopyClient(client)
-          ? readCopied(size, (sink) => copyToStdout(client, statements.retrieveCopy(key, size, slice), sink))
-          : readInSlices(key, size, slice, async (k, start, length) => {
-              throwIfAborted(op.signal);
-              return (await client.query(statements.retrieveSlice(k, start, length))).rows;
-            });
+        const inSlices = () =>
+          readInSlices(key, size, slice, async (k, start, length) => {
+            throwIfAborted(op.signal);
+            return (await client.query(statements.retrieveSlice(k, start, length))).rows;
+          });
+        if (!this.#copyReads || !isCopyClient(client)) return inSlices();
+        return readCopied(size, (sink) => copyToStdout(client, statements.retrieveCopy(key, size, slice), sink)).catch(
+          (e: unknown) => {
+            if (!copyUnsupported(e)) throw e;
+            this.#copyReads = false; // a server that cannot COPY a query out: slices from now on
+            return inSlices();
+          },
+        );
       });
     });
   }

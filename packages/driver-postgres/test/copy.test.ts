@@ -7,10 +7,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { isStorageDriverError } from '@x/storage-driver-core';
 import { captureStorageDriverError, makePayload, pseudoRandomBytes } from '@x/storage-driver-test-suite';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { type PostgresPoolClient, PostgresStorageDriver } from '../src';
 import { binaryCopyRow, copyToStdout, type PostgresCopyClient } from '../src/copy';
-import { countRows, dropSchema, makeDriver, makePool, rowTimes, serverNow, uniqueSchema } from './helpers';
+import { countRows, dropSchema, makeDriver, makePool, meteredPool, rowTimes, serverNow, uniqueSchema } from './helpers';
 
 const MiB = 1024 * 1024;
 
@@ -104,6 +104,45 @@ describe('COPY FROM STDIN (store)', () => {
     const [claim] = await d.store({}, [p]);
     const [back] = await d.retrieve({}, [claim as NonNullable<typeof claim>]);
     expect(sameBytes(back, p)).toBe(true);
+  });
+});
+
+describe('a table COPY FROM cannot write (row-level security)', () => {
+  it('the first large store falls back to the INSERT, later ones go straight to it; rows over 8 MiB still read with COPY', async () => {
+    const d0 = await makeDriver(pool, schema);
+    // RLS forced on the owner too (and on its members), which superusers still bypass: the driver
+    // connects as a login role of its own, a member of the owner's.
+    await pool.query(`ALTER TABLE ${d0.qualifiedTable} ENABLE ROW LEVEL SECURITY`);
+    await pool.query(`ALTER TABLE ${d0.qualifiedTable} FORCE ROW LEVEL SECURITY`);
+    await pool.query(`CREATE POLICY everything ON ${d0.qualifiedTable} USING (true) WITH CHECK (true)`);
+    const metered = await meteredPool(pool, { max: 2 });
+    // Every COPY the driver submits on that pool: 'in' (FROM STDIN) or 'out' (TO STDOUT).
+    const submitted: string[] = [];
+    const wrapped = new WeakSet<object>();
+    metered.pool.on('acquire', (client: PoolClient) => {
+      if (wrapped.has(client)) return;
+      wrapped.add(client);
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const config = args[0] as { text?: string; submit?: unknown };
+        if (typeof config.submit === 'function') submitted.push(config.text?.includes('FROM STDIN') ? 'in' : 'out');
+        return query(...args);
+      };
+    });
+    try {
+      const d = new PostgresStorageDriver({ pool: metered.pool, schema });
+      const [a, b] = [big(2 * MiB, 70), big(9 * MiB, 71)];
+      const [ca] = await d.store({}, [a]);
+      expect(submitted).toEqual(['in']); // refused (0A000), then the INSERT
+      const [cb] = await d.store({}, [b]);
+      expect(submitted).toEqual(['in']); // no second attempt
+      const back = await d.retrieve({}, [ca, cb] as NonNullable<typeof ca>[]);
+      expect(submitted).toEqual(['in', 'out']);
+      expect(sameBytes(back[0], a) && sameBytes(back[1], b)).toBe(true);
+      expect(await countRows(pool, d0)).toBe(2);
+    } finally {
+      await metered.dispose();
+    }
   });
 });
 
