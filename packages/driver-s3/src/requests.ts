@@ -7,6 +7,8 @@
  *
  * @module
  */
+
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -31,6 +33,12 @@ export const LAST_MODIFIED_RESOLUTION = 1000;
 
 /** Conditional PUTs sent for one object while S3 answers 409 `ConditionalRequestConflict`. */
 const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * Smallest body (1 MiB) a PUT streams from its parts rather than joining them: below it a join
+ * costs microseconds and a stream per request more than it saves.
+ */
+const STREAM_MIN_BYTES = 1024 * 1024;
 
 /** Largest body read into a buffer allocated up front from `Content-Length` (the maximum Uint8Array length). */
 const MAX_PREALLOCATED = 2 ** 32;
@@ -140,22 +148,32 @@ export type PutResult = 'created' | 'exists' | 'unsupported';
  * delete of the key in flight: the object may not exist, yet or any more) is sent again, up to 3
  * times in all.
  *
+ * The body is `parts` (their concatenation). One part is sent as it is. Several (a serialized
+ * payload with 64 KiB of data or more: core's header, the caller's data, a trailer) of 1 MiB or
+ * more in all are never joined: each attempt the SDK makes gets a new stream of the same parts,
+ * made after its retry middleware (`withStreamOf`), so the data goes from the caller's buffer to
+ * the socket and a failed attempt can still be retried in full (the SDK does not retry a request
+ * whose body is a stream it was given). Smaller ones are joined.
+ *
  * @param fields - what every PUT carries besides the body (SSE, storage class, `Tagging`).
  */
 export async function putObject(
   client: S3ClientLike,
   location: S3StorageLocation,
-  bytes: Uint8Array,
+  parts: readonly Uint8Array[],
   sha256: string,
   fields: Readonly<Record<string, string | boolean>>,
   conditional: boolean,
   signal: AbortSignal,
 ): Promise<PutResult> {
+  const size = parts.reduce((n, part) => n + part.byteLength, 0);
+  const stream = parts.length > 1 && size >= STREAM_MIN_BYTES;
   const input = {
     Bucket: location.bucket,
     Key: location.key,
-    Body: bytes,
-    ContentLength: bytes.byteLength,
+    // Streamed: an empty placeholder until the per-attempt middleware puts a stream of the parts in.
+    Body: stream ? new Uint8Array(0) : parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts),
+    ContentLength: size,
     ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
     ...fields,
     ...(conditional ? { IfNoneMatch: '*' } : {}),
@@ -171,6 +189,12 @@ export async function putObject(
         },
         { step: 'build', name: 'xStoragePayloadSha256' },
       );
+      if (stream) {
+        command.middlewareStack.add(
+          (next) => async (args) => next({ ...args, request: withStreamOf(args.request, parts) }),
+          PER_ATTEMPT_BODY,
+        );
+      }
       await client.send(command, { abortSignal: signal });
       return 'created';
     } catch (e) {
@@ -183,6 +207,26 @@ export async function putObject(
       if (s3ErrorName(e) !== 'ConditionalRequestConflict' || attempt >= CONFLICT_ATTEMPTS) throw e;
     }
   }
+}
+
+/**
+ * Where the body of a PUT of several parts is made: in the SDK's `finalizeRequest` step after its
+ * retry middleware (`priority: 'high'`) and its signer, so once per attempt, just before the
+ * request is sent.
+ */
+const PER_ATTEMPT_BODY = { step: 'finalizeRequest', priority: 'low', name: 'xStoragePartsBody' } as const;
+
+/**
+ * A copy of one attempt's `request` whose body is a new stream of `parts`: the request the retry
+ * middleware holds keeps its placeholder body, so it still retries (it gives up on a request
+ * whose body is a stream), and each retry streams the parts from their start.
+ */
+function withStreamOf(request: unknown, parts: readonly Uint8Array[]): unknown {
+  if (typeof request !== 'object' || request === null || !('body' in request)) return request;
+  return Object.assign(Object.create(Object.getPrototypeOf(request) as object | null) as object, request, {
+    headers: { ...(request as { headers?: Record<string, string> }).headers },
+    body: Readable.from(parts, { objectMode: false }),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

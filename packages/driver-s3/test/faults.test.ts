@@ -174,6 +174,31 @@ describe('reset connections', () => {
   });
 });
 
+describe('a large payload, streamed from its parts', () => {
+  // Data of 64 KiB or more: the PUT's body is a stream of the serialized payload's parts, made
+  // anew for each of the SDK's attempts (the SDK does not retry a request whose body it was given
+  // as a stream).
+  const large = (seed: number) => makePayload(pseudoRandomBytes(3 * 1024 * 1024 + seed, seed));
+
+  it.each([
+    ['reset before it reaches S3', { kind: 'reset' }],
+    ['forwarded whole, its answer lost', { kind: 'reset-after-forward' }],
+  ] as [string, ProxyFault][])(
+    'its first PUT %s is retried by the SDK from the start: the object is exact',
+    async (_, fault) => {
+      let faults = 0;
+      proxy.tamper = (req) => (objectRequest(req, 'PUT') && faults++ === 0 ? fault : undefined);
+      const p = large(700);
+      const [claim] = await driver.store({}, [p]);
+      const puts = proxy.requests.filter((r) => objectRequest(r, 'PUT'));
+      expect(puts).toHaveLength(2);
+      expect(puts[1]?.headers['content-length']).toBe(puts[0]?.headers['content-length']);
+      const [back] = await driver.retrieve({}, [claim as StorageDriverClaim]);
+      expect(Buffer.from(back?.data ?? []).equals(Buffer.from(p.data ?? []))).toBe(true);
+    },
+  );
+});
+
 describe('truncated and damaged bodies', () => {
   it('store, every PUT answer cut inside its headers: retryable E_BACKEND, no claim; the objects are exact', async () => {
     proxy.tamper = (req) => (objectRequest(req, 'PUT') ? { kind: 'truncate', bytes: 0 } : undefined);
