@@ -38,7 +38,7 @@ import {
   withClient,
 } from './pool';
 import { ensureSchema } from './schema';
-import { PostgresStatements, readCopied, readInSlices, readRetrieved } from './statements';
+import { largeRowSlice, PostgresStatements, readCopied, readInSlices, readRetrieved } from './statements';
 
 /**
  * Stores payloads as rows of one PostgreSQL table (DESIGN §5, type `postgres.pgdriver`).
@@ -248,7 +248,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   /**
    * Reads the batch with one `SELECT ... WHERE key = ANY($1)`; rows are mapped back by key. Rows
    * over 8 MiB (`POSTGRES_RETRIEVE_INLINE_BYTES`) are then read on the same connection, each with
-   * one binary `COPY … TO STDOUT` of its 1 MiB slices straight into the row's buffer (with a client
+   * one binary `COPY … TO STDOUT` of its 64 KiB slices straight into the row's buffer (with a client
    * other than `pg`'s: one base64 `SELECT` per slice).
    */
   protected override async _get(
@@ -259,14 +259,15 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
     return withClient(this.pool, op.signal, async (client) => {
       const result = await client.query(this.#statements.retrieve(keys));
       const statements = this.#statements;
-      return readRetrieved(result.rows, keys, (key, size, slice) => {
+      return readRetrieved(result.rows, keys, (key, size, compressed) => {
         throwIfAborted(op.signal);
         const inSlices = () =>
-          readInSlices(key, size, slice, async (k, start, length) => {
+          readInSlices(key, size, largeRowSlice(size, compressed, false), async (k, start, length) => {
             throwIfAborted(op.signal);
             return (await client.query(statements.retrieveSlice(k, start, length))).rows;
           });
         if (!this.#copyReads || !isCopyClient(client)) return inSlices();
+        const slice = largeRowSlice(size, compressed, true);
         return readCopied(size, (sink) => copyToStdout(client, statements.retrieveCopy(key, size, slice), sink)).catch(
           (e: unknown) => {
             if (!copyUnsupported(e)) throw e;

@@ -267,7 +267,7 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
     expect(diffCalls(before, await statementCalls(pool, metered.role))).toEqual({ WITH: 1, SELECT: 1 });
   });
 
-  it('rows over 8 MiB are read as 1 MiB slices of one binary COPY (no hex copy of a whole payload); smaller ones come with the SELECT', async () => {
+  it('rows over 8 MiB are read as 64 KiB slices of one binary COPY (no hex copy of a whole payload); smaller ones come with the SELECT', async () => {
     await makeDriver(pool, schema);
     const d = new PostgresStorageDriver({ pool: metered.pool, schema });
     const payloads = [8 * MiB - 64, 8 * MiB + 1, 3 * MiB].map((n, i) => makePayload(pseudoRandomBytes(n, 60 + i)));
@@ -282,17 +282,17 @@ describe('one statement per batch (measured with pg_stat_statements)', () => {
       expect(Buffer.from(p.data ?? []).equals(Buffer.from(payloads[i]?.data ?? []))).toBe(true);
     });
     // Only the row over 8 MiB (serialized: 8 MiB + 1 byte of data and its metadata) is read
-    // apart: one binary COPY of its ⌈size / 1 MiB⌉ = 9 slices.
+    // apart: one binary COPY of its ⌈size / 64 KiB⌉ = 129 slices.
     const sizes = await pool.query<{ n: number }>(
       `SELECT octet_length(data) AS n FROM ${d.qualifiedTable} WHERE key = ANY($1) ORDER BY n`,
       [keys],
     );
     expect(sizes.rows.map((r) => r.n > 8 * MiB)).toEqual([false, false, true]);
     expect(calls).toEqual({ SELECT: 1, COPY: 1 });
-    expect(copied).toBe(Math.ceil((sizes.rows[2]?.n ?? 0) / MiB));
+    expect(copied).toBe(Math.ceil((sizes.rows[2]?.n ?? 0) / (64 * 1024)));
   });
 
-  it('a large row stored compressed (TOAST) is read as 8 slices, not 1 MiB ones (each slice decompresses from the start)', async () => {
+  it('a large row stored compressed (TOAST) is read as 8 slices, not 64 KiB ones (each slice decompresses from the start)', async () => {
     await makeDriver(pool, schema);
     const d = new PostgresStorageDriver({ pool: metered.pool, schema });
     const json = JSON.stringify(Array.from({ length: 800_000 }, (_, i) => ({ i, v: `x${i % 977}` })));
