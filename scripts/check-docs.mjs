@@ -1,6 +1,7 @@
 // Docs drift check: every `import { … } from '@x/…'` in a README's code blocks names something
-// the built package really exports, and every relative link in a README points to a file that
-// exists. Run after `tsc -b` (it loads dist/).
+// the built package really exports, every relative link in a README points to a file that
+// exists, and the benchmark README's latest tables are results/latest.md's (`--fix` copies
+// them). Run after `tsc -b` (it loads dist/).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -78,10 +79,46 @@ for (const readme of readmes) {
   }
 }
 
+// The benchmark README's "Latest results" tables are the first two tables (loopback results and
+// their targets) of the last full run's results/latest.md: copied, never retyped.
+const benchReadme = path.join(root, 'bench', 'README.md');
+const benchLatest = path.join(root, 'bench', 'results', 'latest.md');
+let benchTables = 'no benchmark tables';
+if (fs.existsSync(benchReadme) && fs.existsSync(benchLatest)) {
+  const tables = [];
+  let current;
+  for (const line of fs.readFileSync(benchLatest, 'utf8').split('\n')) {
+    if (!line.startsWith('|')) {
+      current = undefined;
+      continue;
+    }
+    if (current === undefined) {
+      current = [];
+      tables.push(current);
+    }
+    current.push(line);
+  }
+  const expected = tables
+    .slice(0, 2)
+    .map((t) => t.join('\n'))
+    .join('\n\n');
+  const readmeText = fs.readFileSync(benchReadme, 'utf8');
+  const block = /(<!-- latest-tables:start[^\n]*-->\n)([\s\S]*?)\n(<!-- latest-tables:end -->)/.exec(readmeText);
+  if (!block) fail(benchReadme, 'has no <!-- latest-tables:start --> … <!-- latest-tables:end --> block');
+  else if (block[2] !== expected) {
+    if (process.argv.includes('--fix')) {
+      fs.writeFileSync(benchReadme, readmeText.replace(block[0], `${block[1]}${expected}\n${block[3]}`));
+      benchTables = 'benchmark tables copied from results/latest.md';
+    } else {
+      fail(benchReadme, "Latest results tables differ from results/latest.md's (node scripts/check-docs.mjs --fix)");
+    }
+  } else benchTables = 'benchmark tables match results/latest.md';
+}
+
 if (failures > 0) {
   console.error(`${failures} docs problem(s)`);
   process.exit(1);
 }
 console.log(
-  `  ✓ ${readmes.length} READMEs: ${checkedImports} imported names exist, ${checkedLinks} relative links resolve`,
+  `  ✓ ${readmes.length} READMEs: ${checkedImports} imported names exist, ${checkedLinks} relative links resolve; ${benchTables}`,
 );

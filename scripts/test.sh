@@ -51,7 +51,7 @@ step "release policy: package.json fields, published README links" \
 step "peer ranges on core over a simulated minor and major core release" node scripts/release/peer-ranges.mjs
 step "TSDoc on every export" node scripts/check-tsdoc.mjs
 step "API reference (TypeDoc, every warning an error) → docs/api" pnpm exec typedoc --logLevel Warn
-step "READMEs: imported names exist, relative links resolve" node scripts/check-docs.mjs
+step "READMEs: imported names exist, relative links resolve, benchmark tables match results" node scripts/check-docs.mjs
 step "services: Redis, Redis Cluster, PostgreSQL, S3 (moto) on loopback" start_services
 # Two workers: most test files wait on servers and subprocesses, so both cores stay busy (8 min
 # instead of 12 on this 2-core machine).
