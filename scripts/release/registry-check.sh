@@ -195,9 +195,10 @@ consumer() { # consumer <pm> <scenario> [suffix]
       # pnpm 10+ refuses to finish while a dependency's build script is neither allowed nor denied:
       # @temporalio/common's protobufjs has one (a version notice), which no Temporal app needs.
       printf 'allowBuilds:\n  protobufjs: false\n' >pnpm-workspace.yaml
-      # A metadata cache of its own: pnpm's shared one remembers the @x packages of an earlier run
-      # of this script (same registry address, same versions) and would install their old tarballs.
-      quiet "$log" pnpm install --config.cache-dir="$RUN/pnpm-cache"
+      # A metadata cache of its own (pnpm's is under $XDG_CACHE_HOME): the shared one remembers the
+      # @x packages of an earlier run of this script (same registry address, same versions) and
+      # pnpm would install their old tarballs.
+      quiet "$log" env XDG_CACHE_HOME="$RUN/xdg-cache" pnpm install
       quiet "$log.tsc" node_modules/.bin/tsc -p tsconfig.json
       node dist/app.js
       ;;
