@@ -321,17 +321,6 @@ function copyFail(reason: string): Buffer {
   return message;
 }
 
-/**
- * Whether `error` says the server cannot run such a COPY at all (`0A000` feature not supported:
- * `COPY FROM` into a table with row-level security; `42601` syntax error: a server that only
- * looks like PostgreSQL), rather than that this one statement failed: the driver then uses the
- * plain statements from then on.
- */
-export function copyUnsupported(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '0A000' || code === '42601';
-}
-
 /** Resolves once `socket` drains or closes (a closed connection fails the query through `pg`). */
 function drained(socket: CopySocket): Promise<void> {
   return new Promise((resolve) => {

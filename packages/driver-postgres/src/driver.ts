@@ -17,8 +17,8 @@ import {
   type StoreItem,
   throwIfAborted,
 } from '@x/storage-driver-core';
-import { copyFromStdin, copyToStdout, copyUnsupported, isCopyClient, type PostgresCopyClient } from './copy';
-import { connectionSecrets, injectedPoolSecrets, wrapPostgresError } from './errors';
+import { copyFromStdin, copyToStdout, isCopyClient, type PostgresCopyClient } from './copy';
+import { connectionSecrets, injectedPoolSecrets, isUniqueViolation, refusesCopy, wrapPostgresError } from './errors';
 import { deleteRows, type LifecycleTarget, listRows } from './lifecycle';
 import {
   checkConnectionStringOptions,
@@ -98,7 +98,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
   readonly #lifecycle: LifecycleTarget;
   /** Whether the `clock` option was given (stores then record its time, not the server's). */
   readonly #clockInjected: boolean;
-  /** Whether large payloads are written with COPY: `false` once the server refused it (see `copyUnsupported`). */
+  /** Whether large payloads are written with COPY: `false` once the server refused it (see `refusesCopy`). */
   #copyWrites = true;
   /** Whether rows over 8 MiB are read with COPY: `false` once the server refused it. */
   #copyReads = true;
@@ -236,11 +236,11 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
       if (copied !== copy.rows.length) throw new Error(`COPY wrote ${copied} rows of ${copy.rows.length}`);
       for (const index of copy.indexes) outcomes[index] = 'written';
     } catch (e) {
-      if (copyUnsupported(e)) {
+      if (refusesCopy(e)) {
         this.#copyWrites = false; // the INSERT writes them, now and from now on
         return;
       }
-      if ((e as { code?: unknown }).code !== '23505') throw e;
+      if (!isUniqueViolation(e)) throw e;
       await this.#probe(client, items, at, outcomes, signal);
     }
   }
@@ -270,7 +270,7 @@ export class PostgresStorageDriver extends ContentAddressedStorageDriver<Storage
         const slice = largeRowSlice(size, compressed, true);
         return readCopied(size, (sink) => copyToStdout(client, statements.retrieveCopy(key, size, slice), sink)).catch(
           (e: unknown) => {
-            if (!copyUnsupported(e)) throw e;
+            if (!refusesCopy(e)) throw e;
             this.#copyReads = false; // a server that cannot COPY a query out: slices from now on
             return inSlices();
           },

@@ -108,6 +108,22 @@ export function breaksConnection(error: unknown): boolean {
   return state === undefined || state.startsWith('08') || state.startsWith('57');
 }
 
+/** Whether `error` is a unique violation (`23505`): a key another writer stored first. */
+export function isUniqueViolation(error: unknown): boolean {
+  return sqlState(error) === '23505';
+}
+
+/**
+ * Whether `error` says the server cannot run such a COPY at all (`0A000` feature not supported:
+ * `COPY FROM` into a table with row-level security; `42601` syntax error: a server that only
+ * looks like PostgreSQL), rather than that this one statement failed: the driver then uses the
+ * plain statements from then on.
+ */
+export function refusesCopy(error: unknown): boolean {
+  const state = sqlState(error);
+  return state === '0A000' || state === '42601';
+}
+
 /** Whether `error` is a concurrent CREATE racing ours on the catalogs (`ensureSchema` retries once). */
 export function isSchemaRace(error: unknown): boolean {
   const state = sqlState(error);

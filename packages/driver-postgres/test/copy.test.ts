@@ -30,6 +30,24 @@ afterEach(async () => {
 });
 
 const big = (size: number, seed: number) => makePayload(pseudoRandomBytes(size, seed));
+
+/**
+ * Runs `hook` with the text of every COPY (a custom query) a client of `pool` submits, and sends
+ * the COPY once it has settled: to watch the driver's COPYs, or to act between its statements.
+ */
+function beforeCopies(pool: Pool, hook: (text: string) => void | Promise<void>): void {
+  const wrapped = new WeakSet<object>();
+  pool.on('acquire', (client: PoolClient) => {
+    if (wrapped.has(client)) return;
+    wrapped.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const config = args[0] as { text?: string; submit?: unknown };
+      if (typeof config.submit !== 'function') return query(...args);
+      return Promise.resolve(hook(config.text ?? '')).then(() => query(...args));
+    };
+  });
+}
 const sameBytes = (a: { data?: Uint8Array | null } | undefined, b: { data?: Uint8Array | null } | undefined) =>
   Buffer.from(a?.data ?? []).equals(Buffer.from(b?.data ?? []));
 
@@ -118,16 +136,8 @@ describe('a table COPY FROM cannot write (row-level security)', () => {
     const metered = await meteredPool(pool, { max: 2 });
     // Every COPY the driver submits on that pool: 'in' (FROM STDIN) or 'out' (TO STDOUT).
     const submitted: string[] = [];
-    const wrapped = new WeakSet<object>();
-    metered.pool.on('acquire', (client: PoolClient) => {
-      if (wrapped.has(client)) return;
-      wrapped.add(client);
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        const config = args[0] as { text?: string; submit?: unknown };
-        if (typeof config.submit === 'function') submitted.push(config.text?.includes('FROM STDIN') ? 'in' : 'out');
-        return query(...args);
-      };
+    beforeCopies(metered.pool, (text) => {
+      submitted.push(text.includes('FROM STDIN') ? 'in' : 'out');
     });
     try {
       const d = new PostgresStorageDriver({ pool: metered.pool, schema });
@@ -162,16 +172,10 @@ describe('COPY TO STDOUT (retrieve of rows over 8 MiB)', () => {
       const [claim] = await d.store({}, [big(9 * MiB, 40)]);
       // Delete the row from another session once the driver's SELECT has run, before its COPY.
       let deleted = false;
-      single.once('acquire', (client) => {
-        const original = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-          const config = args[0] as { text?: string; submit?: unknown };
-          if (!deleted && typeof config.submit === 'function' && config.text?.startsWith('COPY (SELECT')) {
-            deleted = true;
-            return pool.query(`DELETE FROM ${d.qualifiedTable}`).then(() => original(...args));
-          }
-          return original(...args);
-        };
+      beforeCopies(single, async (text) => {
+        if (deleted || !text.startsWith('COPY (SELECT')) return;
+        deleted = true;
+        await pool.query(`DELETE FROM ${d.qualifiedTable}`);
       });
       const error = await captureStorageDriverError(() => d.retrieve({}, [claim as NonNullable<typeof claim>]));
       expect(deleted).toBe(true);

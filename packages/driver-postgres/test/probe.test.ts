@@ -89,6 +89,11 @@ function valueBytes(values: readonly unknown[] | undefined): number {
   return n;
 }
 
+/** How large payloads are written: the COPY (the default), or the INSERT for a client without it. */
+const LARGE_WRITERS: [string, boolean][] = [
+  ['COPY', true],
+  ['INSERT (a client without COPY)', false],
+];
 const isProbe = (s: SentStatement) => s.head === 'WITH probed AS (';
 const isInsert = (s: SentStatement) => s.head === 'WITH written AS (';
 const isCopy = (s: SentStatement) => /^COPY \S+ \(key, data, size.*\) FROM STDIN \(FORMAT binary\)$/.test(s.head);
@@ -134,10 +139,7 @@ describe('probe first for large payloads', () => {
     expect(POSTGRES_PROBE_MIN_BYTES).toBe(MiB);
   });
 
-  it.each([
-    ['COPY', true],
-    ['INSERT (a client without COPY)', false],
-  ])(
+  it.each(LARGE_WRITERS)(
     'a repeat store of a large payload sends its key only: one statement, no payload bytes (written by %s)',
     async (_, copy) => {
       const { driver, recorder } = await recordingDriver({}, copy);
@@ -181,10 +183,7 @@ describe('probe first for large payloads', () => {
     }
   });
 
-  it.each([
-    ['COPY', true],
-    ['INSERT (a client without COPY)', false],
-  ])(
+  it.each(LARGE_WRITERS)(
     'outcomes are exact for a mixed batch: small new/existing, large new/existing, duplicates in the batch (large written by %s)',
     async (_, copy) => {
       const { driver, recorder } = await recordingDriver({}, copy);
@@ -341,26 +340,26 @@ describe('probe first for large payloads', () => {
     expect(driver.outcomes.at(-1)).toEqual(['existed']);
   });
 
-  it.each([
-    ['COPY', true],
-    ['INSERT (a client without COPY)', false],
-  ])('a row another writer inserts after the probe is reported existed (large written by %s)', async (_, copy) => {
-    const { driver, recorder } = await recordingDriver({}, copy);
-    const other = new PostgresStorageDriver({ pool, schema });
-    const p = big(2 * MiB, 60);
-    recorder.afterQuery = async (config) => {
-      if (config.text.startsWith('WITH probed AS (')) await other.store({}, [p]);
-    };
-    try {
-      await driver.store({}, [p]);
-    } finally {
-      recorder.afterQuery = undefined;
-    }
-    // The COPY fails as a whole on the duplicate key (nothing written); a second probe finds the row.
-    expect(kinds(recorder.sent)).toEqual(copy ? ['probe', 'copy', 'probe'] : ['probe', 'insert']);
-    expect(driver.outcomes).toEqual([['existed']]);
-    expect(await countRows(pool, driver)).toBe(1);
-  });
+  it.each(LARGE_WRITERS)(
+    'a row another writer inserts after the probe is reported existed (large written by %s)',
+    async (_, copy) => {
+      const { driver, recorder } = await recordingDriver({}, copy);
+      const other = new PostgresStorageDriver({ pool, schema });
+      const p = big(2 * MiB, 60);
+      recorder.afterQuery = async (config) => {
+        if (config.text.startsWith('WITH probed AS (')) await other.store({}, [p]);
+      };
+      try {
+        await driver.store({}, [p]);
+      } finally {
+        recorder.afterQuery = undefined;
+      }
+      // The COPY fails as a whole on the duplicate key (nothing written); a second probe finds the row.
+      expect(kinds(recorder.sent)).toEqual(copy ? ['probe', 'copy', 'probe'] : ['probe', 'insert']);
+      expect(driver.outcomes).toEqual([['existed']]);
+      expect(await countRows(pool, driver)).toBe(1);
+    },
+  );
 
   it('a COPY that fails on one key another writer stored: that one is existed, the others go to the INSERT', async () => {
     const { driver, recorder } = await recordingDriver();
