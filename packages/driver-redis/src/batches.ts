@@ -379,7 +379,7 @@ async function storeLarge(b: RedisBackend, item: Item): Promise<PutOutcome> {
   try {
     const [, set] = await Promise.all([
       b.client.call('pexpire', key, b.horizon, ...extend),
-      sendFromParts(b.client, 'set', key, item.parts, ['PX', b.horizon, 'NX']) ??
+      sendFromParts(b.client, 'set', key, item, ['PX', b.horizon, 'NX']) ??
         b.client.call('set', key, byteView(item.bytes), 'PX', b.horizon, 'NX'),
     ]);
     return set === null ? 'existed' : 'written';

@@ -119,7 +119,7 @@ function commandClassOf(client: RedisClientLike): RedisCommandClass | undefined 
 
 /**
  * Sends `command key <value> ...rest` with the value written to the connection's socket from
- * `parts` as they are (their concatenation is the value): no joined copy, and no copy into
+ * its `parts` as they are (their concatenation, of `size` bytes, is the value): no joined copy, and no copy into
  * ioredis' write buffer, which `call()` makes of every argument. Resolves with the reply (strings
  * decoded as UTF-8). Uses ioredis' public `sendCommand` with a `Command` of the client's own class
  * whose `toWritable` writes the value's pieces to the socket ioredis passes it (which writes what
@@ -132,13 +132,13 @@ export function sendFromParts(
   client: RedisClientLike,
   command: string,
   key: string,
-  parts: readonly Uint8Array[],
+  value: { readonly parts: readonly Uint8Array[]; readonly size: number },
   rest: readonly (string | number)[],
 ): Promise<unknown> | undefined {
   const Command = commandClassOf(client);
   if (Command === undefined) return undefined;
   const sender = client as unknown as RedisCommandSender;
-  const size = parts.reduce((n, part) => n + part.byteLength, 0);
+  const { parts, size } = value;
   const cmd = new Command(command, [key, '', ...rest], {
     replyEncoding: 'utf8',
     ...(sender.options?.keyPrefix === undefined ? {} : { keyPrefix: sender.options.keyPrefix }),

@@ -242,7 +242,7 @@ export class ExistenceTracker {
     const b = this.#b;
     // The object's LastModified is at least this (S3 dates it when the request arrives, to the second).
     const at = b.now() - LAST_MODIFIED_RESOLUTION;
-    const result = await putObject(b.client, item.location, item.parts, item.sha256, b.putFields, conditional, signal);
+    const result = await putObject(b.client, item, b.putFields, conditional, signal);
     // Already stored (content-addressed: same bytes), of unknown age.
     if (result === 'exists') return { exists: true, at };
     if (result === 'unsupported') {

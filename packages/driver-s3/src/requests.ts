@@ -23,7 +23,7 @@ import {
   PutObjectCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { StorageDriverError, StorageDriverErrorCode } from '@x/storage-driver-core';
+import { StorageDriverError, StorageDriverErrorCode, type StoreItem } from '@x/storage-driver-core';
 import { classifyS3Error, s3ErrorName } from './errors';
 import { isAccessPointArn, type S3StorageLocation } from './keys';
 import type { S3ClientLike } from './options';
@@ -140,39 +140,37 @@ export async function headObject(
 export type PutResult = 'created' | 'exists' | 'unsupported';
 
 /**
- * One `PutObject`, with `If-None-Match: *` when `conditional`. The SHA-256 computed for the key
- * (`sha256`, hex) is reused twice, so the body is never hashed again: as the request checksum
- * (`ChecksumSHA256`: S3 verifies the upload, and the AWS SDK computes no CRC32 of its own), and as
- * the SigV4 payload hash (`x-amz-content-sha256`, which the signer otherwise computes over the
+ * One `PutObject` of `item`, with `If-None-Match: *` when `conditional`. The SHA-256 computed for
+ * the key (`item.sha256`, hex) is reused twice, so the body is never hashed again: as the request
+ * checksum (`ChecksumSHA256`: S3 verifies the upload, and the AWS SDK computes no CRC32 of its
+ * own), and as the SigV4 payload hash (`x-amz-content-sha256`, which the signer otherwise computes over the
  * whole body). A conditional PUT answered 409 `ConditionalRequestConflict` (a concurrent write or
  * delete of the key in flight: the object may not exist, yet or any more) is sent again, up to 3
  * times in all.
  *
- * The body is `parts` (their concatenation). One part is sent as it is. Several (a serialized
- * payload with 64 KiB of data or more: core's header, the caller's data, a trailer) of 1 MiB or
- * more in all are never joined: each attempt the SDK makes gets a new stream of the same parts,
+ * The body is a store item's serialized payload. Its `parts` (a serialized payload with 64 KiB of
+ * data or more: core's header, the caller's data, a trailer) of 1 MiB or more in all are never
+ * joined: each attempt the SDK makes gets a new stream of the same parts,
  * made after its retry middleware (`withStreamOf`), so the data goes from the caller's buffer to
  * the socket and a failed attempt can still be retried in full (the SDK does not retry a request
- * whose body is a stream it was given). Smaller ones are joined.
+ * whose body is a stream it was given). Smaller ones are sent as the item's `bytes`.
  *
  * @param fields - what every PUT carries besides the body (SSE, storage class, `Tagging`).
  */
 export async function putObject(
   client: S3ClientLike,
-  location: S3StorageLocation,
-  parts: readonly Uint8Array[],
-  sha256: string,
+  item: StoreItem<S3StorageLocation>,
   fields: Readonly<Record<string, string | boolean>>,
   conditional: boolean,
   signal: AbortSignal,
 ): Promise<PutResult> {
-  const size = parts.reduce((n, part) => n + part.byteLength, 0);
+  const { location, parts, size, sha256 } = item;
   const stream = parts.length > 1 && size >= STREAM_MIN_BYTES;
   const input = {
     Bucket: location.bucket,
     Key: location.key,
     // Streamed: an empty placeholder until the per-attempt middleware puts a stream of the parts in.
-    Body: stream ? new Uint8Array(0) : parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts),
+    Body: stream ? new Uint8Array(0) : item.bytes,
     ContentLength: size,
     ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
     ...fields,
