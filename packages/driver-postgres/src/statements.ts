@@ -221,7 +221,7 @@ export class PostgresStatements {
     at: Date | null,
     settled: readonly (PutOutcome | undefined)[] = [],
   ): PostgresStoreStatement[] {
-    const sorted = sortByKey(items).filter((i) => settled[i.index] === undefined);
+    const sorted = sortByKey(items, (_, index) => settled[index] === undefined);
     return chunkByBytes(sorted).map((chunk) => {
       const keys: string[] = [];
       const starts: number[] = [];
@@ -238,7 +238,10 @@ export class PostgresStatements {
       const parts = chunk.flatMap((c) => c.item.parts);
       const data = parts.length === 1 ? byteView(parts[0] as Uint8Array) : Buffer.concat(parts);
       return {
-        query: { text: this.#store, values: [keys, data, starts, lengths, at] },
+        query: {
+          text: this.#store,
+          values: [textArrayLiteral(keys), data, integerArrayLiteral(starts), integerArrayLiteral(lengths), at],
+        },
         indexes: chunk.map((c) => c.index),
       };
     });
@@ -321,7 +324,7 @@ export class PostgresStatements {
    * to be read with {@link PostgresStatements.retrieveSlice}.
    */
   retrieve(keys: readonly string[], inlineBytes = POSTGRES_RETRIEVE_INLINE_BYTES): PostgresQueryConfig {
-    return { text: this.#retrieve, values: [keys, inlineBytes] };
+    return { text: this.#retrieve, values: [textArrayLiteral(keys), inlineBytes] };
   }
 
   /**
@@ -575,15 +578,40 @@ class Params {
   }
 }
 
-/** The items with their positions in `items`, sorted by key (the order rows are locked in). */
+/** Characters a text array element must escape (backslash-escaped inside its double quotes). */
+const ARRAY_ELEMENT_ESCAPES = /["\\]/;
+
+/**
+ * A PostgreSQL array literal of `values` (`{"a","b"}`), as `pg` would send a `text[]` parameter,
+ * built in one pass: `pg` escapes each element with two regular-expression replacements (a
+ * thousand long keys per batch), where keys almost never hold a character to escape.
+ */
+export function textArrayLiteral(values: readonly string[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as string;
+    out += `${i === 0 ? '' : ','}"${ARRAY_ELEMENT_ESCAPES.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
+  }
+  return `${out}}`;
+}
+
+/** A PostgreSQL array literal of integers (`{1,2}`). */
+export function integerArrayLiteral(values: readonly number[]): string {
+  return `{${values.join(',')}}`;
+}
+
+/** The items `include` picks, with their positions in `items`, sorted by key (the order rows are locked in). */
 function sortByKey(
   items: readonly StoreItem<StorageLocation>[],
+  include: (item: StoreItem<StorageLocation>, index: number) => boolean,
 ): { item: StoreItem<StorageLocation>; index: number }[] {
-  return items
-    .map((item, index) => ({ item, index }))
-    .sort((a, b) =>
-      a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
-    );
+  const picked: { item: StoreItem<StorageLocation>; index: number }[] = [];
+  items.forEach((item, index) => {
+    if (include(item, index)) picked.push({ item, index });
+  });
+  return picked.sort((a, b) =>
+    a.item.location.key < b.item.location.key ? -1 : a.item.location.key > b.item.location.key ? 1 : 0,
+  );
 }
 
 /** The items of at least {@link POSTGRES_PROBE_MIN_BYTES} whose outcome is not settled, sorted by key. */
@@ -591,7 +619,7 @@ function largeUnsettled(
   items: readonly StoreItem<StorageLocation>[],
   settled: readonly (PutOutcome | undefined)[],
 ): { item: StoreItem<StorageLocation>; index: number }[] {
-  return sortByKey(items).filter((i) => i.item.size >= POSTGRES_PROBE_MIN_BYTES && settled[i.index] === undefined);
+  return sortByKey(items, (item, index) => item.size >= POSTGRES_PROBE_MIN_BYTES && settled[index] === undefined);
 }
 
 /** Splits sorted items into runs of at most {@link POSTGRES_MAX_STATEMENT_BYTES} (one item minimum). */

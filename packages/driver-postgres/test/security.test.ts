@@ -16,6 +16,7 @@ import { captureStorageDriverError, makePayload, pseudoRandomBytes } from '@x/st
 import { SERVICES } from '@x/test-servers';
 import { Pool } from 'pg';
 import { PostgresStorageDriver } from '../src';
+import { integerArrayLiteral, textArrayLiteral } from '../src/statements';
 import { dropSchema, makeDriver, makePool, uniqueSchema } from './helpers';
 
 const pool = makePool();
@@ -42,6 +43,20 @@ describe('credentials', () => {
     } finally {
       await injected.end();
     }
+  });
+});
+
+describe('array parameters built by the driver', () => {
+  it('the text[] and integer[] literals of the INSERT and the SELECT read back exactly on the server', async () => {
+    const keys = ['plain', 'quo"te', 'back\\slash', '\\"', '{brace},comma', 'sp ace', '', 'NULL', 'üñí 🎉', '%22%5C'];
+    const r = await pool.query<{ keys: string[]; ints: number[] }>('SELECT $1::text[] AS keys, $2::integer[] AS ints', [
+      textArrayLiteral(keys),
+      integerArrayLiteral([1, 0, 2147483647, 1025]),
+    ]);
+    expect(r.rows[0]?.keys).toEqual(keys);
+    expect(r.rows[0]?.ints).toEqual([1, 0, 2147483647, 1025]);
+    const empty = await pool.query<{ n: number }>('SELECT cardinality($1::text[]) AS n', [textArrayLiteral([])]);
+    expect(empty.rows[0]?.n).toBe(0);
   });
 });
 
