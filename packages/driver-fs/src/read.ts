@@ -108,9 +108,33 @@ async function readOnce(
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw refuse('is not a regular file');
-    const buffer = await handle.readFile({ signal });
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    return await readExactly(handle, stats.size, signal, batch.driverName);
   } finally {
     await handle.close();
   }
+}
+
+/** Largest single read: a 50 MiB payload is read in pieces, so an abort is seen between them. */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Reads the `size` bytes the open file's `fstat` reported straight into one buffer of that size
+ * (no second `fstat`, no read past the end to find it, as `readFile` does). A file cut shorter
+ * meanwhile reads as what it holds (core's integrity check then refuses it).
+ */
+async function readExactly(
+  handle: FileHandle,
+  size: number,
+  signal: AbortSignal,
+  driverName: string,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  let offset = 0;
+  while (offset < size) {
+    throwIfAborted(signal, driverName);
+    const { bytesRead } = await handle.read(out, offset, Math.min(size - offset, MAX_READ_BYTES), offset);
+    if (bytesRead === 0) return out.slice(0, offset);
+    offset += bytesRead;
+  }
+  return out;
 }
