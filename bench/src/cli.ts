@@ -226,7 +226,10 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
   console.log(`\n${formatTable(summaries)}\n`);
   console.log('round trips per batch:');
   for (const c of roundTrips) {
-    console.log(`  ${c.impl.padEnd(13)} ${c.batch.padEnd(14)} store ${c.store}, retrieve ${c.retrieve}  [${c.method}]`);
+    const server = c.serverMs === undefined ? '' : `; server ${c.serverMs.toFixed(1)} ms per batch (${c.serverMethod})`;
+    console.log(
+      `  ${c.impl.padEnd(13)} ${c.batch.padEnd(14)} store ${c.store}, retrieve ${c.retrieve}  [${c.method}${server}]`,
+    );
   }
   console.log(quick ? '\ntargets (quick mode: 1 batch, one process for all workloads; not meaningful):' : '\ntargets:');
   for (const t of targets) {

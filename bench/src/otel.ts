@@ -72,6 +72,7 @@ export function otelWorkloadSpec(name: OtelWorkload, backend: string, quick: boo
       payloadSize: 1024,
       batches,
       callers: 1,
+      warmups: 1,
     };
   }
   const spec = workloadSpec(name, quick);

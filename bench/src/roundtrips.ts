@@ -1,6 +1,9 @@
 /**
  * Round trips per batch for the drivers that promise one: Redis (counted on the wire by a
- * reply-holding proxy) and PostgreSQL (counted at the server by `pg_stat_statements`).
+ * reply-holding proxy) and PostgreSQL (counted at the server by `pg_stat_statements`); and, for
+ * the same implementations and batches, the server's own time per batch (Redis: CPU time of its
+ * main thread; PostgreSQL: execution time of the statements, `pg_stat_statements`),
+ * which the targets' notes compare between a driver and its raw client.
  *
  * @module
  */
@@ -8,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import type { Payload } from '@x/storage-driver-core';
 import { SERVICES, uniqueName } from '@x/test-servers';
+import { Redis } from 'ioredis';
 import { randomPayload } from './env';
 import { countingImpls, type Impl, makePool } from './impls';
 
@@ -81,7 +85,7 @@ class RoundTripProxy {
   }
 }
 
-/** Round trips of one store and one retrieve of a batch. */
+/** Round trips of one store and one retrieve of a batch, and the server's time for them. */
 export interface RoundTripCount {
   readonly impl: string;
   readonly batch: string;
@@ -89,6 +93,29 @@ export interface RoundTripCount {
   readonly retrieve: number;
   /** How it was counted. */
   readonly method: string;
+  /**
+   * The server's own time for one batch (store + retrieve), milliseconds: the median of
+   * {@link SERVER_TIME_BATCHES} batches of new payloads.
+   */
+  readonly serverMs?: number;
+  /** How {@link RoundTripCount.serverMs} was measured. */
+  readonly serverMethod?: string;
+}
+
+/** Batches of each shape whose server time is measured (after the counted one). */
+export const SERVER_TIME_BATCHES = 9;
+
+/** How one backend's counters are read: round trips, and the server's time so far in milliseconds. */
+interface Meter {
+  readonly method: string;
+  count(): Promise<number>;
+  readonly serverMethod: string;
+  serverMs(): Promise<number>;
+}
+
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 const batches: [string, () => Payload[]][] = [
@@ -96,45 +123,68 @@ const batches: [string, () => Payload[]][] = [
   ['1,000 × 1 KiB', () => Array.from({ length: 1000 }, () => randomPayload(1024))],
 ];
 
-async function measure(
-  impl: Impl,
-  method: string,
-  count: () => Promise<number>,
-  sink: RoundTripCount[],
-): Promise<void> {
+async function measure(impl: Impl, meter: Meter, sink: RoundTripCount[]): Promise<void> {
   // Warm-up: connections opened, prepared code paths; not counted.
   await impl.retrieve(await impl.store(batches[1]?.[1]().slice(0, 4) ?? []));
   for (const [batch, make] of batches) {
     const payloads = make();
-    const a = await count();
+    const a = await meter.count();
     const refs = await impl.store(payloads);
-    const b = await count();
+    const b = await meter.count();
     await impl.retrieve(refs);
-    const c = await count();
-    sink.push({ impl: impl.id, batch, store: b - a, retrieve: c - b, method });
+    const c = await meter.count();
+    const times: number[] = [];
+    for (let i = 0; i < SERVER_TIME_BATCHES; i++) {
+      const next = make();
+      const before = await meter.serverMs();
+      await impl.retrieve(await impl.store(next));
+      times.push((await meter.serverMs()) - before);
+    }
+    sink.push({
+      impl: impl.id,
+      batch,
+      store: b - a,
+      retrieve: c - b,
+      method: meter.method,
+      serverMs: medianOf(times),
+      serverMethod: meter.serverMethod,
+    });
   }
 }
 
 async function redisCounts(sink: RoundTripCount[]): Promise<void> {
-  for (const kind of ['driver', 'raw'] as const) {
-    const proxy = await RoundTripProxy.start(SERVICES.redisUrl);
-    const impl = await countingImpls.redis(kind, proxy.url);
-    try {
-      // Let the connection's own handshake settle, then count only our batches.
-      await new Promise((r) => setTimeout(r, QUIET_MS * 2));
-      await measure(
-        impl,
-        'wire: client waits for Redis replies (reply-holding proxy)',
-        async () => {
-          await new Promise((r) => setTimeout(r, QUIET_MS * 2));
-          return proxy.roundTrips;
-        },
-        sink,
-      );
-    } finally {
-      await impl.close();
-      await proxy.close();
+  const admin = new Redis(SERVICES.redisUrl);
+  // CPU time of Redis' main thread, where every command is read, parsed and run (seconds with
+  // microseconds in INFO cpu).
+  const serverMs = async () => {
+    const info = await admin.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return 1000 * (field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread'));
+  };
+  try {
+    for (const kind of ['driver', 'raw'] as const) {
+      const proxy = await RoundTripProxy.start(SERVICES.redisUrl);
+      const impl = await countingImpls.redis(kind, proxy.url);
+      try {
+        // Let the connection's own handshake settle, then count only our batches.
+        await new Promise((r) => setTimeout(r, QUIET_MS * 2));
+        const meter: Meter = {
+          method: 'wire: client waits for Redis replies (reply-holding proxy)',
+          async count() {
+            await new Promise((r) => setTimeout(r, QUIET_MS * 2));
+            return proxy.roundTrips;
+          },
+          serverMethod: "Redis main thread's CPU time (INFO cpu)",
+          serverMs,
+        };
+        await measure(impl, meter, sink);
+      } finally {
+        await impl.close();
+        await proxy.close();
+      }
     }
+  } finally {
+    await admin.quit();
   }
 }
 
@@ -151,16 +201,22 @@ async function postgresCounts(sink: RoundTripCount[]): Promise<void> {
     url.password = password;
     const metered = makePool(url.toString());
     const impl = await countingImpls.postgres(kind, metered, makePool());
-    const calls = async () => {
-      const r = await admin.query<{ calls: string }>(
-        `SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements
-          WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+    const stat = async (column: string) => {
+      const r = await admin.query<{ value: string }>(
+        `SELECT coalesce(sum(${column}), 0)::float8 AS value FROM pg_stat_statements
+          WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1) AND toplevel`,
         [role],
       );
-      return Number(r.rows[0]?.calls ?? 0);
+      return Number(r.rows[0]?.value ?? 0);
+    };
+    const meter: Meter = {
+      method: 'server: pg_stat_statements calls by a dedicated login role',
+      count: () => stat('calls'),
+      serverMethod: 'execution time of its statements (pg_stat_statements total_exec_time)',
+      serverMs: () => stat('total_exec_time'),
     };
     try {
-      await measure(impl, 'server: pg_stat_statements calls by a dedicated login role', calls, sink);
+      await measure(impl, meter, sink);
     } finally {
       await impl.close();
       await admin.query(`DROP ROLE IF EXISTS "${role}"`);

@@ -71,9 +71,11 @@ export function latencyWorkloadSpec(name: WorkloadName, quick: boolean): Workloa
       batchSize: 4,
       batches: 1,
       callers: Math.min(base.callers, 2),
+      warmups: 1,
     };
   }
-  return { ...base, batches: LATENCY_BATCHES[name] ?? base.batches };
+  // One warm-up batch: at 20 ms per request a `small` batch takes seconds.
+  return { ...base, batches: LATENCY_BATCHES[name] ?? base.batches, warmups: 1 };
 }
 
 /** A probe reading (and resetting) the proxy's counters around the measured part. */

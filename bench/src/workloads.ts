@@ -29,6 +29,8 @@ export interface WorkloadSpec {
   readonly batches: number;
   /** Concurrent callers (each runs `batches` batches). */
   readonly callers: number;
+  /** Unmeasured batches run first (connections, the JIT); see {@link SMALL_WARMUP_BATCHES}. */
+  readonly warmups: number;
 }
 
 /** Workload shapes: description, batch size, payload size, measured batches (full run), callers. */
@@ -47,6 +49,14 @@ const SHAPES: Record<WorkloadName, [string, number, number, number, number]> = {
 const S3_SMALL_BATCHES = 5;
 
 /**
+ * Unmeasured warm-up batches of `small` (other workloads, and `small` on S3, warm up with one):
+ * V8 optimises the per-payload code of core, the drivers and the clients over the first few
+ * 1,000-payload batches, which moved the mean of 20 measured batches by up to 2× between runs of
+ * the same code (core alone 6–14 ms per batch); a worker runs for days.
+ */
+export const SMALL_WARMUP_BATCHES = 5;
+
+/**
  * The workloads of the issue. `quick` is a smoke test that keeps the benchmark from rotting: one
  * measured batch each, `small` batches of 100 and an 8 MiB `big` payload (its numbers mean nothing).
  * `backend`: the implementation's backend (`s3` measures fewer `small` batches).
@@ -54,7 +64,8 @@ const S3_SMALL_BATCHES = 5;
 export function workloadSpec(name: WorkloadName, quick: boolean, backend?: string): WorkloadSpec {
   const [description, batchSize, payloadSize, shapeBatches, callers] = SHAPES[name];
   const batches = name === 'small' && backend === 's3' ? S3_SMALL_BATCHES : shapeBatches;
-  if (!quick) return { name, description, batchSize, payloadSize, batches, callers };
+  const warmups = name === 'small' && backend !== 's3' ? SMALL_WARMUP_BATCHES : 1;
+  if (!quick) return { name, description, batchSize, payloadSize, batches, callers, warmups };
   return {
     name,
     description: `${description} [quick: smoke test]`,
@@ -62,6 +73,7 @@ export function workloadSpec(name: WorkloadName, quick: boolean, backend?: strin
     payloadSize: name === 'big' ? 8 * MiB : payloadSize,
     batches: 1,
     callers,
+    warmups: 1,
   };
 }
 
@@ -146,7 +158,7 @@ export async function runWorkload(impl: Impl, spec: WorkloadSpec, probe?: RunPro
   // Warm-up (connections, code paths, the first dupes history): unmeasured. `big` warms up with a
   // small payload so the idle RSS does not include a 50 MiB batch.
   if (spec.name === 'big') await oneBatch(fresh(1, 64 * KiB));
-  else await oneBatch(makeBatch());
+  else for (let i = 0; i < spec.warmups; i++) await oneBatch(makeBatch());
   collect();
   const idleRss = process.memoryUsage().rss;
 
