@@ -170,12 +170,6 @@ function hashingFloor(raw: Summary, sha256MBPerSec: number): number {
   return rawMs / (rawMs + hashingMs(raw, sha256MBPerSec));
 }
 
-/** The round-trip batches (`roundtrips.ts`) by their data bytes: the shapes of `distinct` and `small`. */
-const SERVER_TIME_BATCH = new Map<number, string>([
-  [64 * 256 * 1024, '64 × 256 KiB'],
-  [1000 * 1024, '1,000 × 1 KiB'],
-]);
-
 /**
  * The server's own time per batch for a driver and its raw client (see `roundtrips.ts`), when
  * the run measured it for a batch of the workload's shape.
@@ -184,10 +178,8 @@ function serverTimes(
   roundTrips: readonly RoundTripCount[],
   raw: Summary,
 ): { driverMs: number; rawMs: number; method: string } | undefined {
-  // Only for a workload of the same shape (not the smaller batches of a quick run).
-  const batch = SERVER_TIME_BATCH.get(raw.bytesPerBatch);
-  if (batch === undefined) return undefined;
-  const of = (impl: string) => roundTrips.find((c) => c.impl === impl && c.batch === batch);
+  // Only a round-trip batch of the workload's size (not for the smaller batches of a quick run).
+  const of = (impl: string) => roundTrips.find((c) => c.impl === impl && c.bytesPerBatch === raw.bytesPerBatch);
   const driver = of(raw.impl.replace(/-raw$/, ''));
   const base = of(raw.impl);
   if (driver?.serverMs === undefined || base?.serverMs === undefined) return undefined;

@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import type { Payload } from '@x/storage-driver-core';
 import { SERVICES, uniqueName } from '@x/test-servers';
 import { Redis } from 'ioredis';
-import { randomPayload } from './env';
+import { median, randomPayload } from './env';
 import { countingImpls, type Impl, makePool } from './impls';
 
 /** Milliseconds both directions must be quiet before held replies are released. */
@@ -89,6 +89,8 @@ class RoundTripProxy {
 export interface RoundTripCount {
   readonly impl: string;
   readonly batch: string;
+  /** Data bytes of the batch (what a workload of the same shape stores per batch). */
+  readonly bytesPerBatch: number;
   readonly store: number;
   readonly retrieve: number;
   /** How it was counted. */
@@ -111,11 +113,6 @@ interface Meter {
   count(): Promise<number>;
   readonly serverMethod: string;
   serverMs(): Promise<number>;
-}
-
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
 const batches: [string, () => Payload[]][] = [
@@ -143,10 +140,11 @@ async function measure(impl: Impl, meter: Meter, sink: RoundTripCount[]): Promis
     sink.push({
       impl: impl.id,
       batch,
+      bytesPerBatch: payloads.reduce((n, p) => n + (p.data?.byteLength ?? 0), 0),
       store: b - a,
       retrieve: c - b,
       method: meter.method,
-      serverMs: medianOf(times),
+      serverMs: median(times),
       serverMethod: meter.serverMethod,
     });
   }
