@@ -32,7 +32,7 @@ import pg from 'pg';
 import { type E2eReport, e2eMarkdown, printE2e, runE2eGroup } from './e2e';
 import { E2E_IMPLS, type E2eImpl } from './e2e-stores';
 import { median } from './env';
-import { IMPL_IDS } from './impls';
+import { IMPL_IDS, RAW_KEYS_IMPL_IDS } from './impls';
 import { type OtelReport, otelMarkdown, printOtel, runOtelGroup } from './otel';
 import { checkTargets, formatMarkdown, formatTable, formatTargetsMarkdown, renderSvg, summarize } from './report';
 import type { RoundTripCount } from './roundtrips';
@@ -176,6 +176,11 @@ interface MicroReport {
   sha256MBPerSec: number;
   /** Core alone (`src/core-alone.ts`: core over a Map) on `distinct` and `small`: what every driver pays besides its backend. */
   coreAlone: ReturnType<typeof summarize>[];
+  /**
+   * The raw clients of Redis and PostgreSQL storing under the contract's keys (`redis-raw-keys`,
+   * `postgres-raw-keys`) on `distinct` and `small`: what the key format alone costs (absent from older runs).
+   */
+  rawKeys?: ReturnType<typeof summarize>[];
   targets: ReturnType<typeof checkTargets>;
   runs: RunResult[];
 }
@@ -204,17 +209,26 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
       console.log(`  ${id.padEnd(12)} ${rates}  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
   }
-  // Core alone, for the targets' notes (`src/core-alone.ts`: core over a Map) on the workloads the
-  // hashing-floor targets use, one fresh process each, like the implementations.
-  const coreRuns: RunResult[] = [];
-  for (const w of workloads.filter((w) => w === 'distinct' || w === 'small')) {
-    const file = join(tmp, `core-${w}.json`);
-    await child(['core', w, quick ? '1' : '0', file]);
-    const runs = JSON.parse(await readFile(file, 'utf8')) as RunResult[];
-    coreRuns.push(...runs);
-    console.log(`  core alone (core over a Map), ${w}: ${summarize(runs[0] as RunResult).mbPerSec.toFixed(1)} MB/s`);
+  // For the targets' notes, on the workloads the hashing-floor targets use, one fresh process each
+  // like the implementations: core alone (`src/core-alone.ts`: core over a Map), and the raw
+  // clients measured with the contract's keys (`RawKeys` in `src/impls.ts`).
+  const floorWorkloads = workloads.filter((w) => w === 'distinct' || w === 'small');
+  const extra = async (id: string, label: string): Promise<RunResult[]> => {
+    const out: RunResult[] = [];
+    for (const w of floorWorkloads) {
+      const file = join(tmp, `${id}-${w}.json`);
+      await child([id, w, quick ? '1' : '0', file]);
+      const runs = JSON.parse(await readFile(file, 'utf8')) as RunResult[];
+      out.push(...runs);
+      console.log(`  ${label}, ${w}: ${summarize(runs[0] as RunResult).mbPerSec.toFixed(1)} MB/s`);
+    }
+    return out;
+  };
+  const coreAlone = (await extra('core', 'core alone (core over a Map)')).map(summarize);
+  const rawKeys: ReturnType<typeof summarize>[] = [];
+  for (const id of RAW_KEYS_IMPL_IDS.filter((k) => impls.includes(k.replace(/-keys$/, '')))) {
+    rawKeys.push(...(await extra(id, `${id} (the raw client with the contract's keys)`)).map(summarize));
   }
-  const coreAlone = coreRuns.map(summarize);
   if (impls.some((i) => i.startsWith('redis') || i.startsWith('postgres'))) {
     const file = join(tmp, 'roundtrips.json');
     await child(['roundtrips', file]);
@@ -222,7 +236,7 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
   }
   const summaries = results.map(summarize);
   const sha256MBPerSec = measureSha256MBPerSec();
-  const targets = checkTargets(summaries, roundTrips, { sha256MBPerSec, coreAlone });
+  const targets = checkTargets(summaries, roundTrips, { sha256MBPerSec, coreAlone, rawKeys });
   console.log(`\n${formatTable(summaries)}\n`);
   console.log('round trips per batch:');
   for (const c of roundTrips) {
@@ -241,6 +255,7 @@ async function runMicro(quick: boolean, workloads: WorkloadName[], impls: string
     roundTrips,
     sha256MBPerSec,
     coreAlone,
+    rawKeys,
     targets,
     runs: results,
   };
@@ -292,6 +307,7 @@ async function main(argv: string[]): Promise<number> {
       report.targets = checkTargets(report.summaries, report.roundTrips ?? [], {
         sha256MBPerSec: report.sha256MBPerSec,
         coreAlone: report.coreAlone,
+        rawKeys: report.rawKeys,
       });
       await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
     }

@@ -24,6 +24,7 @@ import {
   type S3StorageDriverClient,
 } from '@temporalio/external-storage-s3';
 import {
+  fitStorageKey,
   mapBounded,
   type Payload,
   type StorageDriver,
@@ -92,6 +93,12 @@ export const IMPL_IDS = [
 ];
 
 /**
+ * The raw clients with the contract's keys (see {@link RawKeys}): not in the tables; measured on
+ * the hashing-floor workloads for the targets' notes, like core alone.
+ */
+export const RAW_KEYS_IMPL_IDS: readonly string[] = ['redis-raw-keys', 'postgres-raw-keys'];
+
+/**
  * Our S3 driver's configurations measured in the S3 latency profile, by implementation id: `s3`
  * is the driver with default options; the others change one setting (the existence check) or add
  * the opt-in existence cache.
@@ -149,6 +156,36 @@ export function driverImpl(
     },
     close,
   };
+}
+
+/**
+ * How a raw client names what it stores: `short` keys (`raw/0`, `raw/1`, … one per distinct payload
+ * object), or the `contract`'s keys (the `-raw-keys` implementations): the storage keys of
+ * DESIGN §4.4 for {@link BENCH_TARGET} (125 characters, content-addressed), which a driver must
+ * write. The difference between the two measures what the key format alone costs the client and
+ * the server.
+ */
+export type RawKeys = 'short' | 'contract';
+
+/** The raw-client key namer of `keys` (see {@link RawKeys}), each key after `prefix`. */
+function rawKeyNamer(keys: RawKeys, prefix: string): (payload: Payload) => string {
+  if (keys === 'short') return keyNamer(prefix);
+  // The driver's key for the target, built once per batch as core does; its digest part is the
+  // payload's first 32 bytes in hex: the benchmark's payloads are random bytes, so that is as
+  // random as a digest (the same spread over the key space) and costs no hashing, which core
+  // alone already counts.
+  const start = prefix + fitStorageKey(BENCH_TARGET, '0'.repeat(64)).slice(0, -64);
+  return (payload) => {
+    const data = payloadData(payload);
+    return (
+      start + Buffer.from(data.buffer, data.byteOffset, Math.min(32, data.byteLength)).toString('hex').padEnd(64, '0')
+    );
+  };
+}
+
+/** The id of a raw implementation: `{backend}-raw`, or `{backend}-raw-keys` with the contract's keys. */
+function rawId(backend: Backend, keys: RawKeys): string {
+  return keys === 'short' ? `${backend}-raw` : `${backend}-raw-keys`;
 }
 
 /** Raw-client keys: one per distinct payload object, so a repeated payload rewrites its own key. */
@@ -305,7 +342,7 @@ async function s3Impl(id: string, kind: ImplKind, options: Partial<S3StorageDriv
   return raw;
 }
 
-async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl): Promise<Impl> {
+async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl, keys: RawKeys = 'short'): Promise<Impl> {
   const client = new Redis(url, { lazyConnect: true });
   await client.connect();
   const prefix = uniqueName('xs-bench', { separator: ':' });
@@ -322,9 +359,10 @@ async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl): Promise<Impl>
     const driver = new RedisStorageDriver({ client, keyPrefix: prefix, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
     return driverImpl('redis', 'redis', kind, driver, close);
   }
-  const name = keyNamer(`${prefix}:raw:`);
+  // The driver's keys are `{keyPrefix}:{storage key}`; the short ones `{keyPrefix}:raw:{n}`.
+  const name = rawKeyNamer(keys, keys === 'short' ? `${prefix}:raw:` : `${prefix}:`);
   return {
-    id: 'redis-raw',
+    id: rawId('redis', keys),
     backend: 'redis',
     kind,
     async store(payloads) {
@@ -353,7 +391,7 @@ export function makePool(connectionString = SERVICES.postgresUrl): pg.Pool {
   return new pg.Pool({ connectionString, max: 16 });
 }
 
-async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Promise<Impl> {
+async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool, keys: RawKeys = 'short'): Promise<Impl> {
   const schema = uniqueName('xs_bench', { separator: '_', maxLength: 63 });
   await admin.query(`CREATE SCHEMA ${schema}`);
   const close = async () => {
@@ -367,7 +405,7 @@ async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Pr
     return driverImpl('postgres', 'postgres', kind, driver, close);
   }
   await admin.query(`CREATE TABLE ${schema}.raw (key text PRIMARY KEY, data bytea NOT NULL)`);
-  const name = keyNamer('raw/');
+  const name = rawKeyNamer(keys, keys === 'short' ? 'raw/' : '');
   // The fastest single statement: every payload's bytes in one binary parameter, cut by offset.
   const insert = [
     `INSERT INTO ${schema}.raw (key, data)`,
@@ -376,7 +414,7 @@ async function postgresImpl(kind: ImplKind, pool = makePool(), admin = pool): Pr
     'ON CONFLICT (key) DO NOTHING',
   ].join('\n');
   return {
-    id: 'postgres-raw',
+    id: rawId('postgres', keys),
     backend: 'postgres',
     kind,
     async store(payloads) {
@@ -472,13 +510,14 @@ async function fsImpl(kind: ImplKind): Promise<Impl> {
  */
 export async function createImpl(id: string, profile: Profile = 'loopback'): Promise<Impl> {
   const { backend, kind } = describeImpl(id);
+  const keys: RawKeys = RAW_KEYS_IMPL_IDS.includes(id) ? 'contract' : 'short';
   switch (backend) {
     case 'fs':
       return fsImpl(kind);
     case 'redis':
-      return redisImpl(kind);
+      return redisImpl(kind, SERVICES.redisUrl, keys);
     case 'postgres':
-      return postgresImpl(kind);
+      return postgresImpl(kind, makePool(), undefined, keys);
     case 's3': {
       if (profile === 'loopback') return s3Impl(id, kind, benchS3Options());
       const options = S3_LATENCY_VARIANTS[id];

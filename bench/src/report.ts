@@ -72,6 +72,12 @@ export interface TargetContext {
    * their validation, decoding — over a Map, no backend) on the same workloads, in the same run.
    */
   readonly coreAlone?: readonly Summary[];
+  /**
+   * The raw clients storing under the contract's keys (`redis-raw-keys`, `postgres-raw-keys`: the
+   * storage keys of DESIGN §4.4, 125 characters, instead of `raw/{n}`) on the same workloads, in
+   * the same run.
+   */
+  readonly rawKeys?: readonly Summary[];
 }
 
 function find(summaries: readonly Summary[], impl: string, workload: WorkloadName): Summary | undefined {
@@ -213,12 +219,25 @@ function ratioNote(
     const hashMs = hashingMs(base, context.sha256MBPerSec);
     const ceiling = rawMs / (rawMs + coreMs);
     const withCore = `${hashing}; core alone (same run) ${fmtMs(coreMs)} ms per batch against raw ${fmtMs(rawMs)} ms, ${fmtMs(hashMs)} ms of it hashing: raw + core = ${ceiling.toFixed(2)}× raw, ${Math.round((100 * r) / ceiling)}% of it`;
+    const notes = [withCore];
     const server = serverTimes(roundTrips, base);
-    if (server === undefined) return withCore;
-    // One caller waits for the server: its extra time for the driver's commands adds to the wall time.
-    const extraMs = Math.max(0, server.driverMs - server.rawMs);
-    const withServer = rawMs / (rawMs + coreMs + extraMs);
-    return `${withCore}; the server's own time per batch (${server.method}): ${fmtMs(server.driverMs)} ms for the driver against ${fmtMs(server.rawMs)} ms for raw: raw + core + the server's extra = ${withServer.toFixed(2)}× raw, ${Math.round((100 * r) / withServer)}% of it`;
+    if (server !== undefined) {
+      // One caller waits for the server: its extra time for the driver's commands adds to the wall time.
+      const extraMs = Math.max(0, server.driverMs - server.rawMs);
+      const withServer = rawMs / (rawMs + coreMs + extraMs);
+      notes.push(
+        `the server's own time per batch (${server.method}): ${fmtMs(server.driverMs)} ms for the driver against ${fmtMs(server.rawMs)} ms for raw: raw + core + the server's extra = ${withServer.toFixed(2)}× raw, ${Math.round((100 * r) / withServer)}% of it`,
+      );
+    }
+    const keyed = context.rawKeys?.find((s) => s.impl === `${base.impl}-keys` && s.workload === base.workload);
+    if (keyed !== undefined) {
+      const keyedMs = batchMs(keyed);
+      const withKeys = rawMs / (keyedMs + coreMs);
+      notes.push(
+        `the raw client with the contract's keys (DESIGN §4.4, 125 characters; same run) ${fmtMs(keyedMs)} ms per batch: that + core = ${withKeys.toFixed(2)}× raw, ${Math.round((100 * r) / withKeys)}% of it`,
+      );
+    }
+    return notes.join('; ');
   }
   if (base.impl === 's3-official') {
     const raw = find(summaries, 's3-raw', base.workload);
