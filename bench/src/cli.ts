@@ -61,6 +61,7 @@ function option(argv: string[], name: string): string[] | undefined {
 
 /** Runs `node worker.js ...args` in a fresh process (extra `env`); its stderr is shown only if it fails. */
 function child(args: string[], env?: Record<string, string>): Promise<void> {
+  flushFilesystems();
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--expose-gc', join(__dirname, 'worker.js'), ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -73,6 +74,21 @@ function child(args: string[], env?: Record<string, string>): Promise<void> {
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${args.join(' ')} failed:\n${stderr}`))));
   });
+}
+
+/**
+ * Writes every filesystem's dirty pages out (`sync`) before a measured process starts, so that it
+ * does not pay for the previous one's: on ext4 an `fsync` commits the journal with every pending
+ * change in it, the previous process's thousands of files and their deletion included. Without it,
+ * `small` on fs measured 510 ms per batch right after `fs-raw` against 244–261 ms after a `sync`
+ * (and `fs-raw` 207 against 178–184 ms after `fs`): whichever ran second paid for the first.
+ */
+function flushFilesystems(): void {
+  try {
+    execFileSync('sync', { stdio: 'ignore' });
+  } catch {
+    // No `sync` binary (not Linux or macOS): runs are only less comparable.
+  }
 }
 
 function packageVersion(name: string): string {
