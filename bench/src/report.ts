@@ -229,6 +229,13 @@ function ratioNote(
         `the server's own time per batch (${server.method}): ${fmtMs(server.driverMs)} ms for the driver against ${fmtMs(server.rawMs)} ms for raw: raw + core + the server's extra = ${withServer.toFixed(2)}× raw, ${Math.round((100 * r) / withServer)}% of it`,
       );
     }
+    if (base.impl === 'fs-raw') {
+      // Every store waits for its files' fsyncs: how far the raw client's own stores spread in the
+      // same run says how much of any ratio the disk decides (see the README's fs A/B).
+      notes.push(
+        `the raw client's own stores in this run: p50 ${fmtMs(base.storeP50Ms)} ms, p99 ${fmtMs(base.storeP99Ms)} ms (${(base.storeP99Ms / base.storeP50Ms).toFixed(1)}× apart: the disk's fsyncs; \`node dist/fs-protocols.js\` compares the driver's file protocol with raw's on the disk of one moment)`,
+      );
+    }
     const keyed = context.rawKeys?.find((s) => s.impl === `${base.impl}-keys` && s.workload === base.workload);
     if (keyed !== undefined) {
       const keyedMs = batchMs(keyed);
