@@ -170,10 +170,10 @@ export type RawKeys = 'short' | 'contract';
 /** The raw-client key namer of `keys` (see {@link RawKeys}), each key after `prefix`. */
 function rawKeyNamer(keys: RawKeys, prefix: string): (payload: Payload) => string {
   if (keys === 'short') return keyNamer(prefix);
-  // The driver's key for the target, built once per batch as core does; its digest part is the
-  // payload's first 32 bytes in hex: the benchmark's payloads are random bytes, so that is as
-  // random as a digest (the same spread over the key space) and costs no hashing, which core
-  // alone already counts.
+  // The driver's key for the target, its prefix built once (core builds it once per batch); the
+  // digest part is the payload's first 32 bytes in hex: the benchmark's payloads are random bytes,
+  // so that is as random as a digest (the same spread over the key space) and costs no hashing,
+  // which core alone already counts.
   const start = prefix + fitStorageKey(BENCH_TARGET, '0'.repeat(64)).slice(0, -64);
   return (payload) => {
     const data = payloadData(payload);
@@ -359,7 +359,8 @@ async function redisImpl(kind: ImplKind, url = SERVICES.redisUrl, keys: RawKeys 
     const driver = new RedisStorageDriver({ client, keyPrefix: prefix, maxPayloadSize: BENCH_MAX_PAYLOAD_SIZE });
     return driverImpl('redis', 'redis', kind, driver, close);
   }
-  // The driver's keys are `{keyPrefix}:{storage key}`; the short ones `{keyPrefix}:raw:{n}`.
+  // The driver's keys are `{keyPrefix}:` and the storage key with `/` written as `:` (the same
+  // length); the short ones `{keyPrefix}:raw:{n}`.
   const name = rawKeyNamer(keys, keys === 'short' ? `${prefix}:raw:` : `${prefix}:`);
   return {
     id: rawId('redis', keys),
