@@ -31,7 +31,7 @@ import pg from 'pg';
 
 import { type E2eReport, e2eMarkdown, printE2e, runE2eGroup } from './e2e';
 import { E2E_IMPLS, type E2eImpl } from './e2e-stores';
-import { median } from './env';
+import { flushFilesystems, median } from './env';
 import { IMPL_IDS, RAW_KEYS_IMPL_IDS } from './impls';
 import { type OtelReport, otelMarkdown, printOtel, runOtelGroup } from './otel';
 import { checkTargets, formatMarkdown, formatTable, formatTargetsMarkdown, renderSvg, summarize } from './report';
@@ -74,21 +74,6 @@ function child(args: string[], env?: Record<string, string>): Promise<void> {
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${args.join(' ')} failed:\n${stderr}`))));
   });
-}
-
-/**
- * Writes every filesystem's dirty pages out (`sync`) before a measured process starts, so that it
- * does not pay for the previous one's: on ext4 an `fsync` commits the journal with every pending
- * change in it, the previous process's thousands of files and their deletion included. Without it,
- * `small` on fs measured 510 ms per batch right after `fs-raw` against 244–261 ms after a `sync`
- * (and `fs-raw` 207 against 178–184 ms after `fs`): whichever ran second paid for the first.
- */
-function flushFilesystems(): void {
-  try {
-    execFileSync('sync', { stdio: 'ignore' });
-  } catch {
-    // No `sync` binary (not Linux or macOS): runs are only less comparable.
-  }
 }
 
 function packageVersion(name: string): string {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Payload } from '@x/storage-driver-core';
 
@@ -29,4 +30,20 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
   return sorted[rank - 1] as number;
+}
+
+/**
+ * Writes every filesystem's dirty pages out (`sync`); the CLI runs it before every measured
+ * process and `fs-protocols.ts` before every batch, so that none pays for the previous one's
+ * writes: on ext4 an `fsync` commits the journal with every pending change in it, the previous
+ * process's thousands of files and their deletion included. Without it,
+ * `small` on fs measured 510 ms per batch right after `fs-raw` against 244–261 ms after a `sync`
+ * (and `fs-raw` 207 against 178–184 ms after `fs`): whichever ran second paid for the first.
+ */
+export function flushFilesystems(): void {
+  try {
+    execFileSync('sync', { stdio: 'ignore' });
+  } catch {
+    // No `sync` binary (not Linux or macOS): runs are only less comparable.
+  }
 }

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { execFileSync } from 'node:child_process';
 import { hash, randomBytes } from 'node:crypto';
 import { fsync } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
@@ -23,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mapBounded } from '@x/storage-driver-core';
 import { FS_DRIVER_DEFAULT_CONCURRENCY } from '@x/storage-driver-fs';
-import { median } from './env';
+import { flushFilesystems, median } from './env';
 
 /** Files per batch and their size: the `small` workload's. */
 const FILES = 1000;
@@ -84,7 +83,7 @@ async function main(rounds: number): Promise<void> {
         await mkdir(dir, { recursive: true });
         await mkdir(tmp, { recursive: true });
         const files = Array.from({ length: FILES }, () => randomBytes(FILE_BYTES));
-        execFileSync('sync');
+        flushFilesystems();
         const started = performance.now();
         await mapBounded(files, FS_DRIVER_DEFAULT_CONCURRENCY, (data) =>
           protocol(dir, tmp, n++, hash('sha256', data, 'hex'), data),
